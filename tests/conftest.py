@@ -1,0 +1,44 @@
+"""Shared fixtures: one OVH simulator for the whole session, reset before each test."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import index  # noqa: E402
+from fake_ovh import DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY, FakeOVH  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def fake_ovh_server():
+    """Start the simulator once, on a free port."""
+    server = FakeOVH().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_ovh(fake_ovh_server):
+    """The simulator, back to the demo account, no faults and no latency."""
+    fake_ovh_server.reset()
+    yield fake_ovh_server
+    fake_ovh_server.reset()
+
+
+@pytest.fixture
+def ovh_client(fake_ovh):
+    """An ovh.Client on the simulator with the demo application and consumer key."""
+    return index.connect_ovh(fake_ovh.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY)
+
+
+@pytest.fixture
+def site(fake_ovh, tmp_path, mocker):
+    """The page over HTTP on the simulator, believing it is Thursday 26 November 2026, 16:28 in Paris."""
+    from webpage import Site
+
+    running = Site(tmp_path, fake_ovh)
+    mocker.patch("index.now", running.now)
+    yield running
+    running.close()
