@@ -1,0 +1,315 @@
+"""The permanence page, through HTTP, on the OVH simulator: what volunteers see and what rings."""
+
+import html
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from fake_ovh import (
+    DEMO_BILLING_ACCOUNT,
+    LILLE_NUMBER,
+    LILLE_SIP_LINE,
+    LYON_NUMBER,
+)
+from webpage import PARIS, THURSDAY_AFTERNOON
+
+import index
+
+VOLUNTEER = "0033639980001"
+OTHER_VOLUNTEER = "0033639980002"
+EASY_HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
+CONDITIONS = f"{EASY_HUNTING}/timeConditions/conditions"
+AGENTS = f"{EASY_HUNTING}/hunting/agent"
+LILLE_OPTIONS = f"/telephony/{DEMO_BILLING_ACCOUNT}/line/{LILLE_SIP_LINE}/options"
+IT_MONDAY_SLOT = ("monday", "14:00:00", "16:00:00", "available")
+
+
+def text(response):
+    """The visible text of a page, tags removed and spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
+
+
+def conditions(client):
+    return sorted(
+        (c["weekDay"], c["timeFrom"], c["timeTo"], c["policy"])
+        for c in (client.get(f"{CONDITIONS}/{i}") for i in client.get(CONDITIONS))
+    )
+
+
+def agents(client):
+    return {a["number"]: a for a in (client.get(f"{AGENTS}/{i}") for i in client.get(AGENTS))}
+
+
+# --- Pages --------------------------------------------------------------------
+
+
+def test_index_lists_the_groups_without_calling_ovh(site):
+    response = site.get("/")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert 'href="/lyon"' in response.text and 'href="/lille"' in response.text
+    assert "Lyon (04 65 71 00 00)" in text(response)
+    assert site.fake.requests == []
+
+
+def test_unknown_group_is_a_french_404_with_a_link_home(site):
+    response = site.get("/grenoble")
+    assert response.status_code == 404
+    assert "Page introuvable" in response.text
+    assert 'href="/"' in response.text
+
+
+@pytest.mark.parametrize("path", ["/lyon", "/LYON/", "/Lyon"])
+def test_group_address_ignores_case_and_trailing_slash(site, path):
+    response = site.get(path)
+    assert response.status_code == 200
+    assert "Permanence téléphonique Lyon" in text(response)
+
+
+def test_favicon_is_served(site):
+    response = site.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "image/x-icon"
+    assert response.content[:4] == b"\x00\x00\x01\x00"
+
+
+def test_pages_are_never_cached(site):
+    response = site.get("/lyon")
+    assert "no-store" in response.headers["Cache-Control"]
+    assert response.headers["Pragma"] == "no-cache"
+
+
+def test_page_shows_the_time_in_french(site):
+    assert "jeudi 26 novembre 2026 à 16:28" in text(site.get("/lyon"))
+
+
+def test_other_methods_are_refused(site):
+    response = site.http.request("PUT", site.url + "/lyon")
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
+
+
+def test_get_on_an_action_address_changes_nothing(site):
+    response = site.get("/lyon/start")
+    assert response.status_code == 303
+    assert site.writes() == []
+
+
+# --- Redirect group (Lille) -------------------------------------------------
+
+
+def test_lille_without_permanence_rings_the_sip_line(site):
+    page = text(site.get("/lille"))
+    assert "Pas de permanence en cours" in page
+    assert "ligne SIP du groupe (03 53 01 00 01)" in page
+    assert site.fake.who_rings(LILLE_NUMBER) == [LILLE_SIP_LINE]
+
+
+def test_lille_start_change_finish(site, ovh_client):
+    page = site.act("/lille/start", {"number": "06 39 98 00 01"})
+    assert "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01." in text(page)
+    assert "Permanence en cours sur le 06 39 98 00 01" in text(page)
+    assert site.fake.who_rings(LILLE_NUMBER) == [VOLUNTEER]
+
+    page = site.act("/lille/start", {"number": "0639980002"})
+    assert "le numéro a changé" in text(page)
+    assert site.fake.who_rings(LILLE_NUMBER) == [OTHER_VOLUNTEER]
+
+    page = site.act("/lille/finish")
+    assert "La permanence est terminée" in text(page)
+    assert "Pas de permanence en cours" in text(page)
+    assert site.fake.who_rings(LILLE_NUMBER) == [LILLE_SIP_LINE]
+    assert ovh_client.get(LILLE_OPTIONS)["forwardUnconditional"] is False
+
+    actions = [(line[1], line[2], line[3], line[5]) for line in site.activity()]
+    assert actions == [
+        ("lille", "start", VOLUNTEER, "ok"),
+        ("lille", "change", OTHER_VOLUNTEER, "ok"),
+        ("lille", "finish", "-", "ok"),
+    ]
+    subjects = [mail["Subject"] for mail in site.mails()]
+    assert subjects == [
+        "[cimade-ovh] Lille : permanence commencée sur le 06 39 98 00 01",
+        "[cimade-ovh] Lille : permanence passée sur le 06 39 98 00 02",
+        "[cimade-ovh] Lille : permanence terminée",
+    ]
+    assert all(mail["To"] == "it@example.org" for mail in site.mails())
+
+
+def test_refresh_after_an_action_repeats_nothing(site):
+    site.act("/lille/start", {"number": "0639980001"})
+    writes = len(site.writes())
+    page = site.get("/lille")
+    assert "C'est fait" not in text(page)
+    assert "Permanence en cours sur le 06 39 98 00 01" in text(page)
+    assert len(site.writes()) == writes
+    assert len(site.activity()) == 1
+
+
+# --- Queue group (Lyon) -----------------------------------------------------
+
+
+def test_lyon_start_opens_today_and_rings_the_volunteer(site, ovh_client):
+    assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == []
+    page = site.act("/lyon/start", {"number": "06 39 98 00 01"})
+    assert "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01." in text(page)
+    assert "Permanence en cours sur le 06 39 98 00 01" in text(page)
+    assert "ça sonne sur le 06 39 98 00 01" in text(page)
+    assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == [VOLUNTEER]
+    assert conditions(ovh_client) == sorted([IT_MONDAY_SLOT, ("thursday", "02:00:00", "23:59:59", "available")])
+    agent = agents(ovh_client)[VOLUNTEER]
+    assert (agent["status"], agent["timeout"], agent["simultaneousLines"], agent["wrapUpTime"]) == (
+        "available",
+        10,
+        1,
+        0,
+    )
+    assert "Lyon" in agent["description"]
+
+
+def test_lyon_change_switches_the_agent_inside_a_closed_period(site, ovh_client):
+    site.act("/lyon/start", {"number": "0639980001"})
+    first = len(site.fake.requests)
+    page = site.act("/lyon/start", {"number": "0639980002"})
+    assert "le numéro a changé" in text(page)
+    assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == [OTHER_VOLUNTEER]
+    assert agents(ovh_client)[VOLUNTEER]["status"] == "loggedOut"
+    writes = [(r["method"], r["path"]) for r in site.fake.requests[first:] if r["method"] != "GET"]
+    closing = writes.index(("DELETE", next(p for m, p in writes if m == "DELETE")))
+    opening = writes.index(("POST", CONDITIONS))
+    agent_changes = [i for i, (m, p) in enumerate(writes) if p.startswith(AGENTS)]
+    assert closing < min(agent_changes) and max(agent_changes) < opening
+
+
+def test_lyon_finish_removes_only_the_pages_periods(site, ovh_client):
+    site.act("/lyon/start", {"number": "0639980001"})
+    page = site.act("/lyon/finish")
+    assert "La permanence est terminée" in text(page)
+    assert "Pas de permanence en cours" in text(page)
+    assert conditions(ovh_client) == [IT_MONDAY_SLOT]
+    assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == []
+    monday_slot = datetime(2026, 11, 30, 15, 0, tzinfo=PARIS)
+    assert site.fake.who_rings(LYON_NUMBER, at=monday_slot) == []
+
+
+def test_lyon_page_warns_that_waiting_calls_still_arrive(site):
+    assert "déjà en attente dans la file peuvent encore arriver" in text(site.get("/lyon"))
+    assert "déjà en attente" not in text(site.get("/lille"))
+
+
+def test_lyon_reuses_an_existing_agent(site, ovh_client):
+    before = agents(ovh_client)
+    assert "0033639980011" in before
+    site.act("/lyon/start", {"number": "06 39 98 00 11"})
+    assert agents(ovh_client).keys() == before.keys()
+    assert not [r for r in site.fake.requests if r["method"] == "POST" and r["path"] == AGENTS]
+    assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == ["0033639980011"]
+
+
+def test_lyon_start_logs_other_agents_out(site, ovh_client):
+    agent = agents(ovh_client)["0033639980012"]
+    ovh_client.put(f"{AGENTS}/{agent['agentId']}", status="available")
+    site.act("/lyon/start", {"number": "0639980001"})
+    assert agents(ovh_client)["0033639980012"]["status"] == "loggedOut"
+    assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == [VOLUNTEER]
+
+
+def test_it_slot_shows_who_would_ring_without_a_permanence(site, ovh_client):
+    agent = agents(ovh_client)["0033639980012"]
+    ovh_client.put(f"{AGENTS}/{agent['agentId']}", status="available")
+    site.moment = datetime(2026, 11, 30, 15, 0, tzinfo=PARIS)
+    page = text(site.get("/lyon"))
+    assert "Pas de permanence en cours" in page
+    assert "ça sonne sur le 06 39 98 00 12" in page
+
+
+def test_a_period_left_from_an_earlier_day_is_not_running_and_goes_at_the_next_action(site, ovh_client):
+    site.moment = THURSDAY_AFTERNOON - timedelta(days=1)
+    site.act("/lyon/start", {"number": "0639980001"})
+    site.moment = THURSDAY_AFTERNOON
+    page = text(site.get("/lyon"))
+    assert "Pas de permanence en cours" in page
+    assert "ça ne sonne chez personne" in page
+    site.act("/lyon/start", {"number": "0639980002"})
+    assert conditions(ovh_client) == sorted([IT_MONDAY_SLOT, ("thursday", "02:00:00", "23:59:59", "available")])
+
+
+def test_finish_removes_periods_of_every_weekday(site, ovh_client):
+    site.moment = THURSDAY_AFTERNOON - timedelta(days=1)
+    site.act("/lyon/start", {"number": "0639980001"})
+    site.moment = THURSDAY_AFTERNOON
+    site.act("/lyon/start", {"number": "0639980001"})
+    site.act("/lyon/finish")
+    assert conditions(ovh_client) == [IT_MONDAY_SLOT]
+
+
+def test_lyon_shows_calls_in_progress_and_waiting_in_paris_time(site):
+    site.act("/lyon/start", {"number": "0639980001"})
+    begin = datetime(2026, 11, 26, 15, 5, tzinfo=PARIS)
+    site.fake.add_live_call(LYON_NUMBER, state="Waiting", begin=begin)
+    answered = site.fake.add_live_call(LYON_NUMBER, state="Waiting", begin=begin - timedelta(minutes=3))
+    site.fake.answer_live_call(LYON_NUMBER, answered, VOLUNTEER)
+    page = text(site.get("/lyon"))
+    assert "Appel en attente depuis 15:05" in page
+    assert "Appel en cours depuis" in page and "avec le 06 39 98 00 01" in page
+
+
+# --- Numbers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "06 39 98 00 01",
+        "06.39.98.00.01",
+        "06-39-98-00-01",
+        "+33 6 39 98 00 01",
+        "0033 6 39 98 00 01",
+        "+33 (0)6 39 98 00 01",
+        "\u202a06\u00a039\u00a098\u00a000\u00a001\u202c",
+        "\u200b06 39 98 00 01\ufeff",
+        "０６３９９８０００１",
+        " 0639980001 ",
+    ],
+)
+def test_pasted_numbers_are_understood(typed):
+    assert index.normalize_phone(typed) == VOLUNTEER
+
+
+@pytest.mark.parametrize(
+    "typed, message",
+    [
+        ("", "Indiquez le numéro"),
+        ("08 00 00 00 00", "numéros spéciaux en 08"),
+        ("3949", "trop court"),
+        ("06 39 98 00", "trop court"),
+        ("06 39 98 00 01 2", "trop long"),
+        ("06 39 98 OO 01", "« O »"),
+        ("+32 470 12 34 56", "Seuls les numéros français"),
+        ("6 39 98 00 01", "doit commencer par 0"),
+        ("+33 00 12 34 56 78", "n'existe pas en France"),
+        ("00 00 00 00 00", "Seuls les numéros français"),
+    ],
+)
+def test_invalid_numbers_are_explained(typed, message):
+    with pytest.raises(index.PhoneError, match=re.escape(message)):
+        index.normalize_phone(typed)
+
+
+def test_pasted_number_through_the_page(site):
+    site.act("/lyon/start", {"number": "+33\u00a0(0)6\u200b39 98 00 01"})
+    assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == [VOLUNTEER]
+
+
+def test_invalid_number_keeps_what_was_typed_and_changes_nothing(site):
+    response = site.post("/lyon/start", {"number": "08 36 65 65 65"})
+    assert response.status_code == 400
+    assert "numéros spéciaux en 08" in text(response)
+    assert 'value="08 36 65 65 65"' in response.text
+    assert 'aria-invalid="true"' in response.text
+    assert site.writes() == []
+    assert site.activity() == []
+
+
+def test_format_phone():
+    assert index.format_phone("0033612345678") == "06 12 34 56 78"

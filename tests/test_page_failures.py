@@ -1,0 +1,216 @@
+"""When OVH fails: the page tells the truth in French, logs, mails IT, and a retry converges."""
+
+import html
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from fake_ovh import (
+    DEMO_BILLING_ACCOUNT,
+    LILLE_NUMBER,
+    LILLE_SIP_LINE,
+    LYON_NUMBER,
+)
+from webpage import THURSDAY_AFTERNOON
+
+import index
+
+VOLUNTEER = "0033639980001"
+OTHER_VOLUNTEER = "0033639980002"
+HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}/hunting"
+
+
+def text(response):
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
+
+
+def rings(site, slug):
+    number = LYON_NUMBER if slug == "lyon" else LILLE_NUMBER
+    return site.fake.who_rings(number, at=THURSDAY_AFTERNOON)
+
+
+NOBODY = {"lyon": [], "lille": [LILLE_SIP_LINE]}
+# (name, group, what happens before, the action, the form, who rings once it is done)
+SCENARIOS = [
+    ("lyon-start", "lyon", None, "start", {"number": "0639980001"}, [VOLUNTEER]),
+    ("lyon-change", "lyon", "0639980002", "start", {"number": "0639980001"}, [VOLUNTEER]),
+    ("lyon-finish", "lyon", "0639980002", "finish", {}, []),
+    ("lille-start", "lille", None, "start", {"number": "0639980001"}, [VOLUNTEER]),
+    ("lille-change", "lille", "0639980002", "start", {"number": "0639980001"}, [VOLUNTEER]),
+    ("lille-finish", "lille", "0639980002", "finish", {}, [LILLE_SIP_LINE]),
+]
+
+
+def prepare(site, group, before):
+    if before:
+        site.act(f"/{group}/start", {"number": before})
+
+
+def ovh_calls_of(site, group, before, action, form):
+    """The OVH requests an action makes in a warm process, as (method, path, occurrence) triples."""
+    site.get(f"/{group}")
+    prepare(site, group, before)
+    first = len(site.fake.requests)
+    assert site.post(f"/{group}/{action}", form).status_code == 303
+    seen, calls = {}, []
+    for request in site.fake.requests[first:]:
+        key = (request["method"], request["path"])
+        seen[key] = seen.get(key, 0) + 1
+        calls.append((*key, seen[key]))
+    site.fake.reset()
+    return calls
+
+
+@pytest.mark.parametrize("name, group, before, action, form, expected", SCENARIOS, ids=[s[0] for s in SCENARIOS])
+def test_a_failure_at_any_ovh_call_is_reported_and_a_retry_converges(site, name, group, before, action, form, expected):
+    calls = ovh_calls_of(site, group, before, action, form)
+    assert calls, "the action made no OVH call"
+    for method, path, nth in calls:
+        site.fake.reset()
+        prepare(site, group, before)
+        mails, activity = len(site.mails()), len(site.activity())
+        site.fake.fail(method, path, kind="500", nth=nth)
+        page = text(site.act(f"/{group}/{action}", form))
+        where = f"{method} {path} #{nth}"
+        assert [r for r in site.fake.requests if (r["method"], r["path"], r["status"]) == (method, path, 500)], where
+        assert "La demande n'a pas abouti. OVH a rencontré une erreur de son côté." in page, where
+        assert "Réessayez dans quelques minutes" in page, where
+        logged = site.activity()[activity:]
+        assert len(logged) == 1 and logged[0][5].startswith("erreur server"), where
+        assert len(site.mails()) == mails + 1, where
+        assert "échec" in site.mails()[-1]["Subject"], where
+        page = text(site.act(f"/{group}/{action}", form))
+        assert "La demande n'a pas abouti" not in page, where
+        assert rings(site, group) == expected, where
+
+
+def test_a_failed_read_shows_the_error_and_keeps_the_forms(site):
+    site.fake.fail("GET", f"{HUNTING}/queue", kind="503")
+    response = site.get("/lyon")
+    assert response.status_code == 200
+    page = text(response)
+    assert "Impossible de lire l'état de la ligne chez OVH. OVH a rencontré une erreur de son côté." in page
+    assert "l'informatique de la Cimade" in page
+    assert 'name="number"' in response.text and "/lyon/finish" in response.text
+    assert "impossible de lire" in site.mails()[-1]["Subject"]
+    site.fake.fail("GET", f"{HUNTING}/queue", kind="503")
+    site.get("/lyon")
+    assert len(site.mails()) == 1, "the same failure is mailed once an hour at most"
+
+
+def test_a_timeout_is_explained(site, mocker):
+    mocker.patch("index.OVH_TIMEOUT", (1, 1))
+    site.fake.fail("GET", f"{HUNTING}/agent", kind="hang")
+    page = text(site.get("/lyon"))
+    assert "OVH a mis trop de temps à répondre." in page
+
+
+def test_a_dropped_connection_during_an_action_is_explained(site):
+    site.fake.fail("PUT", f"/telephony/{DEMO_BILLING_ACCOUNT}/line/{LILLE_SIP_LINE}/options", kind="drop")
+    page = text(site.act("/lille/start", {"number": "0639980001"}))
+    assert "La demande n'a pas abouti. Impossible de joindre OVH." in page
+    assert site.activity()[-1][5].startswith("erreur unreachable")
+
+
+def test_ovh_unreachable(site):
+    (site.folder / "ovh.conf").write_text(
+        site.fake.ovh_conf_text().replace(f":{site.fake.port}/", ":9/"), encoding="utf-8"
+    )
+    assert "Impossible de joindre OVH." in text(site.get("/lille"))
+
+
+def test_an_invalid_credential_tells_to_create_a_new_key(site):
+    site.fake.fail("GET", f"{HUNTING}/queue", kind="invalid_credential")
+    page = text(site.get("/lyon"))
+    assert "La clé d'accès à OVH n'est plus valable" in page
+    assert "create_consumer_key.py" in page
+
+
+def test_a_missing_ovh_conf_is_explained(site):
+    (site.folder / "ovh.conf").unlink()
+    page = text(site.get("/lyon"))
+    assert "Le fichier de configuration OVH (ovh.conf) est absent ou incomplet." in page
+
+
+def test_a_key_without_rights_for_the_group_is_explained(site):
+    key = site.fake.create_credential([{"method": "GET", "path": "/telephony/zz98765-ovh-1/*"}])
+    site.fake.write_ovh_conf(site.folder / "ovh.conf")
+    conf = (site.folder / "ovh.conf").read_text(encoding="utf-8")
+    (site.folder / "ovh.conf").write_text(re.sub(r"consumer_key = .*", f"consumer_key = {key}", conf))
+    page = text(site.get("/lille"))
+    assert "La clé d'accès à OVH n'a pas les droits nécessaires pour ce groupe." in page
+
+
+@pytest.mark.parametrize("queues", [[], [5001, 5002]])
+def test_a_queue_group_without_exactly_one_queue_is_explained(site, queues):
+    account = site.fake.snapshot()
+    service = account["billingAccounts"][DEMO_BILLING_ACCOUNT]["easyHunting"][LYON_NUMBER]
+    template = service["queues"][0]
+    service["queues"] = [dict(template, queueId=queue_id) for queue_id in queues]
+    site.fake.reset(account)
+    page = text(site.get("/lyon"))
+    assert f"devrait avoir exactement une file d'appels ; OVH en montre {len(queues)}" in page
+    page = text(site.act("/lyon/start", {"number": "0639980001"}))
+    assert "La demande n'a pas abouti" in page
+
+
+def use_key_expiring(site, days):
+    expiration = None if days is None else datetime.now(timezone.utc) + timedelta(days=days)
+    rules = [{"method": m, "path": "/*"} for m in ("GET", "POST", "PUT", "DELETE")]
+    key = site.fake.create_credential(rules, expiration=expiration)
+    conf = site.fake.ovh_conf_text()
+    (site.folder / "ovh.conf").write_text(re.sub(r"consumer_key = .*", f"consumer_key = {key}", conf))
+
+
+def test_a_key_expiring_within_two_days_is_shown_and_mailed(site, mocker):
+    mocker.patch("index.now", lambda zone: datetime.now(zone))
+    use_key_expiring(site, 1)
+    page = text(site.get("/lille"))
+    assert "La clé d'accès à OVH de cette page expire le" in page
+    assert [m["Subject"] for m in site.mails()] == ["[cimade-ovh] La clé OVH expire bientôt"]
+
+
+def test_a_key_expiring_within_a_week_is_mailed_not_shown(site, mocker):
+    mocker.patch("index.now", lambda zone: datetime.now(zone))
+    use_key_expiring(site, 5)
+    assert "expire le" not in text(site.get("/lille"))
+    site.get("/lyon")
+    assert [m["Subject"] for m in site.mails()] == ["[cimade-ovh] La clé OVH expire bientôt"]
+
+
+def test_an_unlimited_key_never_warns(site, mocker):
+    mocker.patch("index.now", lambda zone: datetime.now(zone))
+    use_key_expiring(site, None)
+    assert "expire" not in text(site.get("/lille"))
+    assert site.mails() == []
+
+
+def test_the_credential_is_read_once_per_process(site):
+    site.get("/lille")
+    site.get("/lyon")
+    site.get("/lille")
+    reads = [r for r in site.fake.requests if r["path"] == "/auth/currentCredential"]
+    assert len(reads) == 1
+
+
+def test_a_failing_sendmail_and_log_never_break_the_page(site, mocker):
+    settings = site.app.settings()
+    broken = mocker.patch.object(site.app, "settings")
+    broken.return_value = index.Settings(
+        **{
+            **settings.__dict__,
+            "sendmail": ("/nonexistent/sendmail",),
+            "activity_log": site.folder / "ovh.conf" / "activity.log",
+        }
+    )
+    page = text(site.act("/lille/start", {"number": "0639980001"}))
+    assert "C'est fait" in page
+    assert site.fake.who_rings(LILLE_NUMBER) == [VOLUNTEER]
+
+
+def test_an_unexpected_error_gives_a_french_page_without_traceback(site, mocker):
+    mocker.patch("index.render_index", side_effect=RuntimeError("boom"))
+    response = site.get("/")
+    assert response.status_code == 500
+    assert "Une erreur inattendue s'est produite" in text(response)
+    assert "Traceback" not in response.text and "boom" not in response.text

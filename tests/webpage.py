@@ -1,0 +1,106 @@
+"""The permanence page served over HTTP on the OVH simulator, for tests."""
+
+import configparser
+import email
+import threading
+from datetime import datetime
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from zoneinfo import ZoneInfo
+
+import requests
+
+import index
+
+ROOT = Path(__file__).resolve().parent.parent
+PARIS = ZoneInfo("Europe/Paris")
+THURSDAY_AFTERNOON = datetime(2026, 11, 26, 16, 28, tzinfo=PARIS)
+
+
+class ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+def write_lines_ini(folder, fake, **settings):
+    """Copy the project's lines.ini into `folder`, with its ovh.conf, data folder and a test mailbox."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(ROOT / "lines.ini", encoding="utf-8")
+    mailbox = folder / "mailbox"
+    mailbox.mkdir(exist_ok=True)
+    parser["settings"].update(
+        {
+            "ovh_conf": "ovh.conf",
+            "data_dir": "data",
+            "activity_log": "data/activity.log",
+            "notify": "it@example.org",
+            "sendmail": f"sh -c 'cat > \"$0/mail-$$.eml\"' {mailbox}",
+        }
+    )
+    parser["settings"].update(settings)
+    fake.write_ovh_conf(folder / "ovh.conf")
+    path = folder / "lines.ini"
+    with open(path, "w", encoding="utf-8") as file:
+        parser.write(file)
+    return path
+
+
+class Site:
+    """A running page: HTTP helpers, the moment it believes it is, its log and mails."""
+
+    def __init__(self, folder, fake, moment=THURSDAY_AFTERNOON):
+        self.folder = folder
+        self.fake = fake
+        self.moment = moment
+        self.lines_ini = write_lines_ini(folder, fake)
+        self.app = index.App(lines_ini=self.lines_ini)
+        self.server = make_server("127.0.0.1", 0, self.app, server_class=ThreadingServer, handler_class=QuietHandler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.http = requests.Session()
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.http.close()
+
+    def now(self, zone):
+        return self.moment.astimezone(zone)
+
+    def get(self, path, **kwargs):
+        return self.http.get(self.url + path, allow_redirects=False, **kwargs)
+
+    def post(self, path, data=None, **kwargs):
+        return self.http.post(self.url + path, data=data, allow_redirects=False, **kwargs)
+
+    def act(self, path, data=None):
+        """POST an action, check it redirects to the group page, and return that page."""
+        response = self.post(path, data)
+        assert response.status_code == 303, response.text
+        location = response.headers["Location"]
+        assert location == path.rsplit("/", 1)[0]
+        page = self.get(location)
+        assert page.status_code == 200
+        return page
+
+    def activity(self):
+        """The activity log, a list of fields per line."""
+        path = self.folder / "data" / "activity.log"
+        if not path.exists():
+            return []
+        return [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+
+    def mails(self):
+        """The mails sent to IT, oldest first."""
+        files = sorted((self.folder / "mailbox").glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files]
+
+    def writes(self):
+        """The OVH requests that changed something."""
+        return [r for r in self.fake.requests if r["method"] != "GET"]
