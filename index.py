@@ -101,17 +101,33 @@ class Settings:
     groups: dict
 
 
-def load_settings(path=None):
-    """Read and check lines.ini; raise ConfigError naming the file, section and key at fault."""
-    path = Path(path or LINES_INI).resolve()
+def read_ini(path):
+    """Parse an ini file; raise ConfigError saying in French where it is wrong."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with open(path, encoding="utf-8") as file:
             parser.read_file(file)
     except OSError as error:
         raise ConfigError(f"{path} : lecture impossible ({error.strerror})") from None
-    except (configparser.Error, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path} : {error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} : le fichier doit être enregistré en UTF-8") from None
+    except configparser.DuplicateOptionError as error:
+        where = f"{path}, section [{error.section}], clé « {error.option} »"
+        raise ConfigError(f"{where} (ligne {error.lineno}) : clé déjà donnée dans cette section") from None
+    except configparser.DuplicateSectionError as error:
+        raise ConfigError(f"{path}, section [{error.section}] (ligne {error.lineno}) : section déjà définie") from None
+    except configparser.MissingSectionHeaderError as error:
+        raise ConfigError(f"{path}, ligne {error.lineno} : une clé avant la première [section]") from None
+    except configparser.ParsingError as error:
+        lines = ", ".join(str(number) for number, _ in error.errors)
+        raise ConfigError(f"{path}, ligne {lines} : ligne illisible (attendu : clé = valeur)") from None
+    return parser
+
+
+def load_settings(path=None):
+    """Read and check lines.ini; raise ConfigError naming the file, section and key at fault."""
+    path = Path(path or LINES_INI).resolve()
+    parser = read_ini(path)
 
     def value(section, key, default=None):
         text = parser.get(section, key, fallback="").strip()
@@ -334,14 +350,7 @@ def connect_ovh(endpoint, application_key, application_secret, consumer_key, tim
 
 def read_ovh_conf(path):
     """Read ovh.conf: [default] endpoint, and the keys in the endpoint's section or in [default]."""
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        with open(path, encoding="utf-8") as file:
-            parser.read_file(file)
-    except OSError as error:
-        raise ConfigError(f"{path} : lecture impossible ({error.strerror})") from None
-    except configparser.Error as error:
-        raise ConfigError(f"{path} : {error}") from None
+    parser = read_ini(path)
     endpoint = parser.get("default", "endpoint", fallback="ovh-eu").strip()
     section = endpoint if parser.has_section(endpoint) else "default"
     conf = {"endpoint": endpoint}

@@ -1,0 +1,216 @@
+"""lines.ini, and index.py run the ways IT runs it: --check, --demo, plain CGI."""
+
+import html
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from fake_ovh import LILLE_NUMBER
+from webpage import write_lines_ini
+
+import index
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD = """
+[settings]
+contact = IT
+
+[lyon]
+name = Lyon
+kind = queue
+billing_account = ab12345-ovh-1
+number = 0033465710000
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "lines.ini"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- lines.ini ----------------------------------------------------------------
+
+
+def test_the_example_lines_ini_holds_the_demo_groups():
+    settings = index.load_settings(ROOT / "lines.ini")
+    assert {slug: group.kind for slug, group in settings.groups.items()} == {"lyon": "queue", "lille": "redirect"}
+    assert settings.groups["lyon"].ring_timeout == 10
+    assert settings.ovh_conf == ROOT / "ovh.conf"
+    assert settings.activity_log == ROOT / "data" / "activity.log"
+    assert str(settings.timezone) == "Europe/Paris"
+
+
+def test_relative_paths_are_resolved_from_the_file_not_the_current_directory(tmp_path, monkeypatch):
+    (tmp_path / "conf").mkdir()
+    path = write(tmp_path / "conf", GOOD.replace("contact = IT", "ovh_conf = keys/ovh.conf\ndata_dir = ../var"))
+    monkeypatch.chdir("/")
+    settings = index.load_settings(path)
+    assert settings.ovh_conf == tmp_path / "conf" / "keys" / "ovh.conf"
+    assert settings.data_dir == tmp_path / "var"
+    assert settings.activity_log == tmp_path / "var" / "activity.log"
+
+
+def test_defaults(tmp_path):
+    settings = index.load_settings(write(tmp_path, GOOD))
+    assert settings.notify == ()
+    assert settings.sendmail == ("/usr/sbin/sendmail", "-t", "-oi")
+    assert settings.groups["lyon"].contact == ""
+    assert settings.groups["lyon"].ring_timeout == 10
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("name = Lyon\n", ""), r"section \[lyon\] : la clé « name » manque"),
+        (("kind = queue", "kind = queu"), r"section \[lyon\], clé « kind » : « queu » inconnu"),
+        (("number = 0033465710000", "number = 04 65 71 00 00"), r"section \[lyon\], clé « number »"),
+        (("kind = queue", "kind = queue\nring_timeout = dix"), r"section \[lyon\], clé « ring_timeout »"),
+        (("contact = IT", "timezone = Europe/Lyon"), r"section \[settings\], clé « timezone »"),
+        (("[settings]", "[global]"), r"la section \[settings\] manque"),
+        (("[lyon]", "[lyon/centre]"), r"section \[lyon/centre\] : ce nom ne peut pas servir d'adresse"),
+    ],
+)
+def test_mistakes_name_the_file_section_and_key(tmp_path, change, message):
+    path = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(index.ConfigError, match=message) as error:
+        index.load_settings(path)
+    assert str(path) in str(error.value)
+
+
+def test_duplicate_slugs_are_refused_whatever_their_case(tmp_path):
+    path = write(tmp_path, GOOD + GOOD.split("[settings]\ncontact = IT")[1].replace("[lyon]", "[Lyon]"))
+    with pytest.raises(index.ConfigError, match=r"section \[Lyon\] : le groupe « lyon » est déjà défini"):
+        index.load_settings(path)
+
+
+def test_duplicate_keys_are_refused(tmp_path):
+    path = write(tmp_path, GOOD.replace("kind = queue", "kind = queue\nkind = redirect"))
+    with pytest.raises(index.ConfigError, match=r"section \[lyon\], clé « kind » \(ligne 8\) : clé déjà donnée"):
+        index.load_settings(path)
+
+
+def test_a_broken_lines_ini_gives_a_french_error_page(site):
+    site.lines_ini.write_text("[lyon]\nname = Lyon\n", encoding="utf-8")
+    response = site.get("/lyon")
+    assert response.status_code == 500
+    assert "La configuration de la page contient une erreur" in response.text
+
+
+def test_a_group_added_to_lines_ini_appears_without_restart(site):
+    assert "/lyon2" not in site.get("/").text
+    text = site.lines_ini.read_text(encoding="utf-8")
+    site.lines_ini.write_text(text + "\n[lyon2]\nname = Lyon 2\nkind = queue\nbilling_account = x\nnumber = 0033465710002\n")
+    os.utime(site.lines_ini, (1, 1))
+    assert 'href="/lyon2"' in site.get("/").text
+
+
+# --- Command line ---------------------------------------------------------------
+
+
+def run_index(*args, env=None, cwd="/", **kwargs):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "index.py"), *args],
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kwargs,
+    )
+
+
+def test_check_reports_each_group(fake_ovh, tmp_path):
+    lines_ini = write_lines_ini(tmp_path, fake_ovh)
+    result = run_index("--check", env={"LINES_INI": str(lines_ini)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok     [lyon] 04 65 71 00 00 : file d'appels n° 5001" in result.stdout
+    assert "ok     [lille] 03 53 01 00 00 : renvoi vers la ligne SIP 03 53 01 00 01" in result.stdout
+    assert "Clé OVH : sans date d'expiration" in result.stdout
+
+
+def test_check_names_a_group_ovh_does_not_know(fake_ovh, tmp_path):
+    lines_ini = write_lines_ini(tmp_path, fake_ovh)
+    with open(lines_ini, "a", encoding="utf-8") as file:
+        file.write("\n[grenoble]\nname = Grenoble\nkind = redirect\nbilling_account = ab12345-ovh-1\n")
+        file.write("number = 0033465719999\n")
+    result = run_index("--check", env={"LINES_INI": str(lines_ini)})
+    assert result.returncode == 1
+    assert "ERREUR [grenoble] 04 65 71 99 99 : OVH ne connaît pas la ligne de ce groupe." in result.stdout
+
+
+def test_check_reports_a_broken_lines_ini(tmp_path):
+    result = run_index("--check", env={"LINES_INI": str(write(tmp_path, "[lyon]\n"))})
+    assert result.returncode == 1
+    assert "la section [settings] manque" in result.stdout
+
+
+def test_demo_serves_both_groups_on_the_simulated_account(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "index.py"), "--demo", "--port", "0"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        url = None
+        for _ in range(5):
+            url = re.search(r"http://127\.0\.0\.1:\d+/(?= )", process.stdout.readline())
+            if url:
+                break
+        assert url, "the demo did not print its address"
+        http = requests.Session()
+        assert "Lyon" in http.get(url[0]).text
+        page = html.unescape(http.post(url[0] + "lille/start", data={"number": "06 39 98 00 01"}).text)
+        assert "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01." in page
+        page = http.post(url[0] + "lyon/start", data={"number": "06 39 98 00 02"}).text
+        assert "Permanence en cours sur le 06 39 98 00 02" in page
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+# --- Plain CGI -----------------------------------------------------------------
+
+
+def cgi(lines_ini, method, path, body="", extra_path=()):
+    env = {
+        "GATEWAY_INTERFACE": "CGI/1.1",
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "/index.py",
+        "PATH_INFO": path,
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "192.0.2.7",
+        "LINES_INI": str(lines_ini),
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_LENGTH": str(len(body.encode())),
+        "PYTHONPATH": os.pathsep.join(extra_path),
+    }
+    result = run_index(env=env, input=body)
+    headers, _, page = result.stdout.partition("\n\n")
+    return headers, page, result
+
+
+def test_cgi_serves_the_index_without_importing_the_ovh_client(fake_ovh, tmp_path):
+    poison = tmp_path / "poison"
+    (poison / "ovh").mkdir(parents=True)
+    (poison / "ovh" / "__init__.py").write_text("raise ImportError('the index page must not import ovh')\n")
+    headers, page, result = cgi(write_lines_ini(tmp_path, fake_ovh), "GET", "/", extra_path=[str(poison)])
+    assert headers.startswith("Status: 200 OK"), result.stdout + result.stderr
+    assert 'href="/lyon"' in page
+
+
+def test_cgi_runs_an_action(fake_ovh, tmp_path):
+    lines_ini = write_lines_ini(tmp_path, fake_ovh)
+    headers, _, result = cgi(lines_ini, "POST", "/lille/start", "number=06+39+98+00+01")
+    assert headers.startswith("Status: 303"), result.stdout + result.stderr
+    assert "Location: /lille" in headers
+    assert fake_ovh.who_rings(LILLE_NUMBER) == ["0033639980001"]
+    assert "\tlille\tstart\t0033639980001\t192.0.2.7\tok" in (tmp_path / "data" / "activity.log").read_text()
