@@ -104,7 +104,9 @@ def test_a_broken_lines_ini_gives_a_french_error_page(site):
 def test_a_group_added_to_lines_ini_appears_without_restart(site):
     assert "/lyon2" not in site.get("/").text
     text = site.lines_ini.read_text(encoding="utf-8")
-    site.lines_ini.write_text(text + "\n[lyon2]\nname = Lyon 2\nkind = queue\nbilling_account = x\nnumber = 0033465710002\n")
+    site.lines_ini.write_text(
+        text + "\n[lyon2]\nname = Lyon 2\nkind = queue\nbilling_account = x\nnumber = 0033465710002\n"
+    )
     os.utime(site.lines_ini, (1, 1))
     assert 'href="/lyon2"' in site.get("/").text
 
