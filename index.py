@@ -727,7 +727,7 @@ main{max-width:36rem;margin:0 auto;padding:1rem}
 h1{font-size:1.5rem;line-height:1.25;margin:.5rem 0}
 h2{font-size:1.2rem;margin:1.75rem 0 .5rem}
 p{margin:.5rem 0}
-a{color:#0b4fb3}
+a{color:#0b4fb3;display:inline-block;padding:.625rem 0}
 .muted{color:#4a4a4a}
 .box{border:2px solid;border-radius:.5rem;padding:.5rem 1rem;margin:1rem 0}
 .ok{background:#e9f6ec;border-color:#1e6b34}
@@ -735,6 +735,7 @@ a{color:#0b4fb3}
 .warning{background:#fff6db;border-color:#7a5a00}
 .on{font-weight:600;color:#1e6b34}
 .off{font-weight:600}
+.tel{white-space:nowrap}
 label{display:block;font-weight:600;margin:.75rem 0 .25rem}
 input{box-sizing:border-box;width:100%;font-size:1.25rem;padding:.6rem;border:2px solid #4a4a4a;border-radius:.4rem}
 input[aria-invalid=true]{border-color:#a4161a}
@@ -775,7 +776,7 @@ $groups
 
 GROUP_BODY = Template(
     """<h1>Permanence téléphonique<br>$name</h1>
-<p class="muted">Numéro du groupe : $public_number<br>$time</p>
+<p class="muted">Numéro du groupe : <span class="tel">$public_number</span><br>$time</p>
 $messages
 <h2>En ce moment</h2>
 $state
@@ -825,7 +826,7 @@ def render_index(settings, base):
     """The list of groups."""
     groups = "\n".join(
         f'<li><a href="{escape(base)}/{escape(g.slug)}">{escape(g.name)}</a> '
-        f'<span class="muted">({escape(format_phone(g.number))})</span></li>'
+        f'<span class="muted tel">({escape(format_phone(g.number))})</span></li>'
         for g in sorted(settings.groups.values(), key=lambda g: g.name.lower())
     )
     return render_page("Permanences téléphoniques de la Cimade", INDEX_BODY.substitute(groups=groups))
@@ -845,18 +846,19 @@ def render_state(group, state, failure, contact):
             '<div class="box error"><p><strong>Impossible de lire l\'état de la ligne chez OVH.</strong></p>'
             f"<p>{escape(explanation)} {escape(advice)}</p></div>"
         )
-    numbers = ", ".join(format_phone(n) for n in state.volunteers)
+    numbers = ", ".join(f'<span class="tel">{escape(format_phone(n))}</span>' for n in state.volunteers)
     if state.running and state.volunteers:
-        lines = [f'<p class="on">Permanence en cours sur le {escape(numbers)}.</p>']
+        lines = [f'<p class="on">Permanence en cours sur le {numbers}.</p>']
     elif state.open_without_volunteer:
         lines = ['<p class="off">La permanence est ouverte, mais aucun numéro ne reçoit les appels.</p>']
     else:
         lines = ['<p class="off">Pas de permanence en cours.</p>']
     if group.kind == "redirect" and not state.running:
-        lines.append(f"<p>Les appels arrivent sur la ligne SIP du groupe ({escape(format_phone(state.sip_line))}).</p>")
+        sip_line = escape(format_phone(state.sip_line))
+        lines.append(f'<p>Les appels arrivent sur la ligne SIP du groupe (<span class="tel">{sip_line}</span>).</p>')
     elif state.rings_now:
-        ringing = ", ".join(format_phone(n) for n in state.rings_now)
-        lines.append(f"<p>Si quelqu'un appelle maintenant, ça sonne sur le {escape(ringing)}.</p>")
+        ringing = ", ".join(f'<span class="tel">{escape(format_phone(n))}</span>' for n in state.rings_now)
+        lines.append(f"<p>Si quelqu'un appelle maintenant, ça sonne sur le {ringing}.</p>")
     else:
         lines.append("<p>Si quelqu'un appelle maintenant, ça ne sonne chez personne.</p>")
     if group.kind == "queue":
@@ -1319,6 +1321,10 @@ def check(app):
             problems += 1
         else:
             print(f"ok     [{group.slug}] {format_phone(group.number)} : {described}")
+    from create_consumer_key import check_coverage
+
+    if not check_coverage(client, settings, verbose=False):
+        problems += 1
     expiration = app.credential_expiration(client)
     print("Clé OVH : " + (f"expire le {format_day_time(expiration)}" if expiration else "sans date d'expiration"))
     return 1 if problems else 0

@@ -1,0 +1,438 @@
+#!/usr/bin/env python3
+"""Create the OVH consumer key of cimade-ovh, with only the rights the groups of lines.ini need.
+
+    python3 create_consumer_key.py            ask OVH for a key, wait for its validation, write it in ovh.conf
+    python3 create_consumer_key.py --check    tell whether the key in use covers every group of lines.ini
+
+The application key and secret come from ovh.conf (create the application on
+https://eu.api.ovh.com/createApp/). When ovh.conf does not exist yet, it is
+made from ovh-example.conf with --application-key, and the secret read from
+the OVH_APPLICATION_SECRET environment variable or asked for (never on the
+command line, where other users of the server could read it).
+"""
+
+import argparse
+import configparser
+import getpass
+import os
+import re
+import stat
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+EXAMPLE_CONF = HERE / "ovh-example.conf"
+PLACEHOLDERS = {"", "votre-application-key", "votre-application-secret", "votre-consumer-key"}
+CURRENT_CREDENTIAL = "/auth/currentCredential"
+
+
+# --- Rules ----------------------------------------------------------------------
+
+
+def rule(method, path):
+    """One OVH access rule."""
+    return {"method": method, "path": path}
+
+
+def group_rules(group, sip_line=None):
+    """The access rules one group of lines.ini needs: what index.py (page and --check) and stats.py call.
+
+    Ids that OVH makes (agents, time conditions, calls) or may remake (the
+    queue) are covered by a trailing `*`, one method at a time, inside the
+    group's own service. A redirect group's SIP line is named exactly when
+    known (`sip_line`); otherwise its billing account's lines are covered by
+    `line/*` for GET and PUT (the key cannot read where the number goes
+    before it exists: run the script again with the new key to narrow it).
+    """
+    account = f"/telephony/{group.billing_account}"
+    if group.kind == "redirect":
+        rules = [rule("GET", f"{account}/redirect/{group.number}")]
+        if sip_line:
+            line = f"{account}/line/{sip_line}"
+            return rules + [rule("GET", line), rule("GET", f"{line}/options"), rule("PUT", f"{line}/options")]
+        return rules + [rule("GET", f"{account}/line/*"), rule("PUT", f"{account}/line/*")]
+    service = f"{account}/easyHunting/{group.number}"
+    hunting, conditions = f"{service}/hunting", f"{service}/timeConditions/conditions"
+    return [
+        rule("GET", service),  # index.py --check
+        rule("GET", f"{hunting}/queue"),  # The queue's id.
+        rule("GET", f"{hunting}/queue/*"),  # Its agents, liveCalls, liveCalls/{id}, liveStatistics (stats.py).
+        rule("GET", f"{hunting}/agent"),
+        rule("GET", f"{hunting}/agent/*"),
+        rule("POST", f"{hunting}/agent"),  # A new volunteer.
+        rule("POST", f"{hunting}/agent/*"),  # agent/{id}/queue: attach them to the queue (the only POST there).
+        rule("PUT", f"{hunting}/agent/*"),  # Status available or loggedOut.
+        rule("GET", conditions),
+        rule("GET", f"{conditions}/*"),
+        rule("POST", conditions),  # Open today's period.
+        rule("DELETE", f"{conditions}/*"),  # Close it.
+    ]
+
+
+def required_rules(settings, sip_lines=None):
+    """The access rules cimade-ovh needs for every group of `settings`, without duplicates.
+
+    `sip_lines` maps a redirect group's slug to its SIP line, when known (see resolve_sip_lines).
+    """
+    sip_lines = sip_lines or {}
+    rules = [rule("GET", CURRENT_CREDENTIAL)]  # The page reads the key's expiration.
+    for group in settings.groups.values():
+        rules += group_rules(group, sip_lines.get(group.slug))
+    unique = []
+    for item in rules:
+        if item not in unique:
+            unique.append(item)
+    return unique
+
+
+def resolve_sip_lines(client, settings):
+    """The SIP line of each redirect group that `client` can read; the others are left out."""
+    sip_lines = {}
+    for group in settings.groups.values():
+        if group.kind != "redirect":
+            continue
+        try:
+            redirect = client.get(f"/telephony/{group.billing_account}/redirect/{group.number}")
+        except Exception:  # No key yet, no right, unknown number: fall back to line/*.
+            continue
+        if redirect.get("featureType") == "redirect" and redirect.get("destination"):
+            sip_lines[group.slug] = redirect["destination"]
+    return sip_lines
+
+
+def rule_matches(pattern, path):
+    """Whether a granted rule's path covers `path`, as OVH does: `*` matches any rest.
+
+    `path` may itself end with `*` (a required rule): it is then covered only
+    by a pattern that covers everything it could match.
+    """
+    regex = "".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", pattern))
+    return re.fullmatch(regex, path) is not None
+
+
+def missing_rules(granted, required):
+    """The required rules that no granted rule covers."""
+    return [
+        need
+        for need in required
+        if not any(g.get("method") == need["method"] and rule_matches(g.get("path", ""), need["path"]) for g in granted)
+    ]
+
+
+def same_rules(a, b):
+    """Whether two lists of rules are the same set."""
+    return {(r["method"], r["path"]) for r in a} == {(r["method"], r["path"]) for r in b}
+
+
+# --- Check ----------------------------------------------------------------------
+
+
+def check_coverage(client, settings, out=print, verbose=True):
+    """Print, in French, whether the key of `client` covers every group; return True when it does.
+
+    With verbose=False (index.py --check), only the problems are printed.
+    """
+    try:
+        credential = client.get(CURRENT_CREDENTIAL)
+    except Exception as error:
+        out(f"ERREUR : impossible de lire les droits de la clé OVH ({type(error).__name__}: {error}).")
+        out("    Il faut créer une nouvelle clé : python3 create_consumer_key.py")
+        return False
+    granted = credential.get("rules") or []
+    sip_lines = resolve_sip_lines(client, settings)
+    uncovered = []
+    for group in settings.groups.values():
+        missing = missing_rules(granted, group_rules(group, sip_lines.get(group.slug)))
+        if missing:
+            uncovered.append(group.slug)
+            out(f"ERREUR [{group.slug}] la clé OVH ne couvre pas ce groupe ; il lui manque :")
+            for need in missing:
+                out(f"    {need['method']:6} {need['path']}")
+        elif verbose:
+            out(f"ok     [{group.slug}] la clé OVH couvre ce groupe")
+    broad = [g for g in granted if g.get("path") in ("/", "/*")]
+    if broad:
+        out("Attention : la clé OVH a des droits sur tout le compte (" + ", ".join(
+            f"{g['method']} {g['path']}" for g in broad) + ") ; créez-en une plus restreinte.")  # fmt: skip
+    if uncovered:
+        out(
+            f"La clé OVH ne couvre pas : {', '.join(uncovered)}. L'informatique doit créer une nouvelle clé : "
+            "python3 create_consumer_key.py"
+        )
+        return False
+    return True
+
+
+# --- ovh.conf -------------------------------------------------------------------
+
+
+def read_conf(path):
+    """Read ovh.conf without requiring a consumer key: (endpoint, keys section, {key: value})."""
+    import index
+
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as file:
+            parser.read_file(file)
+    except OSError as error:
+        raise index.ConfigError(f"{path} : lecture impossible ({error.strerror})") from None
+    except configparser.Error as error:
+        raise index.ConfigError(f"{path} : {error}") from None
+    endpoint = parser.get("default", "endpoint", fallback="ovh-eu").strip()
+    section = endpoint if parser.has_section(endpoint) else "default"
+    keys = {
+        k: parser.get(section, k, fallback="").strip()
+        for k in ("application_key", "application_secret", "consumer_key")
+    }
+    return endpoint, section, keys
+
+
+SECTION_LINE = re.compile(r"\s*\[(?P<name>[^\]]+)\]\s*$")
+
+
+def set_conf_values(text, section, values):
+    """Set `key = value` lines in one section of an ini text, keeping every other line and comment."""
+    lines = text.splitlines()
+    start = next(
+        (i for i, line in enumerate(lines) if (m := SECTION_LINE.match(line)) and m["name"].strip() == section), None
+    )
+    if start is None:
+        if lines and lines[-1].strip():
+            lines.append("")
+        lines.append(f"[{section}]")
+        start = len(lines) - 1
+    end = next((i for i in range(start + 1, len(lines)) if SECTION_LINE.match(lines[i])), len(lines))
+    for key, value in values.items():
+        pattern = re.compile(rf"\s*{re.escape(key)}\s*[=:]")
+        found = next((i for i in range(start + 1, end) if pattern.match(lines[i])), None)
+        if found is not None:
+            lines[found] = f"{key} = {value}"
+        else:
+            # After the section's last setting: a comment further down belongs to what follows.
+            settings = [i for i in range(start + 1, end) if lines[i].strip() and lines[i].lstrip()[0] not in "#;"]
+            last = max([start] + settings)
+            lines.insert(last + 1, f"{key} = {value}")
+            end += 1
+    return "\n".join(lines) + "\n"
+
+
+def write_private(path, text):
+    """Write a file atomically, owner-only when created; an existing file keeps its mode, owner and group.
+
+    An existing file loses any right for "others": ovh.conf is often
+    root:www-data 0640, so that the web server reads it; forcing 0600 there
+    would lock the page out.
+    """
+    path = Path(path)
+    try:
+        old = path.stat()
+    except FileNotFoundError:
+        old = None
+    mode = stat.S_IMODE(old.st_mode) & 0o770 if old else 0o600
+    handle, temporary = tempfile.mkstemp(prefix=".ovh.conf.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            os.fchmod(file.fileno(), mode)
+            if old:
+                try:
+                    os.fchown(file.fileno(), old.st_uid, old.st_gid)
+                except PermissionError:
+                    pass  # Not root: the file becomes ours, with the same mode.
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+# --- Creating a key -------------------------------------------------------------
+
+
+class Failure(Exception):
+    """Something that stops the script; the message is in French, for IT."""
+
+
+def application_keys(args, conf_path):
+    """(endpoint, application key, application secret, consumer key in use or "") from ovh.conf and options."""
+    if conf_path.exists():
+        endpoint, _, keys = read_conf(conf_path)
+    else:
+        endpoint, keys = "ovh-eu", {}
+    endpoint = args.endpoint or endpoint
+    application_key = args.application_key or keys.get("application_key", "")
+    secret = keys.get("application_secret", "")
+    if secret in PLACEHOLDERS:
+        secret = os.environ.get("OVH_APPLICATION_SECRET", "").strip()
+    if secret in PLACEHOLDERS and application_key not in PLACEHOLDERS and sys.stdin.isatty():
+        secret = getpass.getpass("Application secret (ne s'affiche pas) : ").strip()
+    if application_key in PLACEHOLDERS or secret in PLACEHOLDERS:
+        raise Failure(
+            f"{conf_path} ne contient pas encore l'application OVH. Créez-la sur https://eu.api.ovh.com/createApp/ "
+            "puis mettez application_key et application_secret dans ovh.conf (ou donnez --application-key, "
+            "et le secret dans la variable d'environnement OVH_APPLICATION_SECRET)."
+        )
+    consumer_key = keys.get("consumer_key", "")
+    return endpoint, application_key, secret, "" if consumer_key in PLACEHOLDERS else consumer_key
+
+
+def current_key(index, endpoint, application_key, secret, consumer_key):
+    """A client on the key in use, with its credential, or (None, None) when there is none that works."""
+    if not consumer_key:
+        return None, None
+    client = index.connect_ovh(endpoint, application_key, secret, consumer_key)
+    try:
+        return client, client.get(CURRENT_CREDENTIAL)
+    except Exception:
+        return client, None
+
+
+def wait_for_validation(client, args):
+    """Wait until the person validated the key; return its credential."""
+    import ovh.exceptions
+
+    def credential():
+        try:
+            return client.get(CURRENT_CREDENTIAL)
+        except (ovh.exceptions.InvalidCredential, ovh.exceptions.NotCredential):
+            return None  # Still pending (or refused).
+
+    if sys.stdin.isatty() and not args.yes:
+        while True:
+            answer = input("Une fois la clé validée sur cette page, appuyez sur Entrée (q pour abandonner) : ")
+            if answer.strip().lower() == "q":
+                raise Failure("Abandon : ovh.conf n'a pas changé.")
+            found = credential()
+            if found and found.get("status") == "validated":
+                return found
+            print("OVH ne considère pas encore la clé comme validée.")
+    deadline = time.monotonic() + args.timeout
+    print(f"En attente de la validation (au plus {args.timeout} secondes)…", flush=True)
+    while time.monotonic() < deadline:
+        found = credential()
+        if found and found.get("status") == "validated":
+            return found
+        time.sleep(args.poll)
+    raise Failure(f"La clé n'a pas été validée dans les {args.timeout} secondes : ovh.conf n'a pas changé.")
+
+
+def create_key(args):
+    """Ask OVH for a key, wait for its validation, check it and write it in ovh.conf."""
+    import index
+
+    settings = index.load_settings(args.lines_ini)
+    conf_path = Path(args.ovh_conf or settings.ovh_conf)
+    endpoint, application_key, secret, old_key = application_keys(args, conf_path)
+    old_client, old_credential = current_key(index, endpoint, application_key, secret, old_key)
+    sip_lines = resolve_sip_lines(old_client, settings) if old_credential else {}
+    rules = required_rules(settings, sip_lines)
+
+    client = index.connect_ovh(endpoint, application_key, secret, "")  # "": never a key from ~/.ovh.conf.
+    try:
+        request = client.request_consumerkey(rules)
+    except Exception as error:
+        raise Failure(f"OVH a refusé de créer la clé ({type(error).__name__}: {error}).") from None
+
+    print(f"Groupes de {settings.path} : {', '.join(settings.groups) or 'aucun'}.")
+    print("Droits demandés à OVH :")
+    for item in rules:
+        print(f"    {item['method']:6} {item['path']}")
+    unresolved = [g.slug for g in settings.groups.values() if g.kind == "redirect" and g.slug not in sip_lines]
+    if unresolved:
+        print(
+            f"Ligne SIP inconnue pour {', '.join(unresolved)} (pas encore de clé qui puisse la lire) : la clé couvre "
+            "les lignes du compte de facturation. Relancez ce script une fois la clé créée pour la restreindre."
+        )
+    print()
+    print("Ouvrez cette adresse dans un navigateur :")
+    print(f"    {request['validationUrl']}")
+    print("Connectez-vous avec le compte OVH de La Cimade (celui qui porte les lignes), puis choisissez la durée")
+    print("de validité : « Unlimited » (illimitée) ou une date. Passé cette date, la clé ne servira plus à rien :")
+    print("la page ne pourra plus agir sur les lignes tant qu'une nouvelle clé n'aura pas été créée.")
+    print(flush=True)
+
+    credential = wait_for_validation(client, args)
+    if not same_rules(credential.get("rules") or [], rules):
+        raise Failure("La clé validée n'a pas les droits demandés : ovh.conf n'a pas changé. Relancez le script.")
+
+    created = not conf_path.exists()
+    text = EXAMPLE_CONF.read_text(encoding="utf-8") if created else conf_path.read_text(encoding="utf-8")
+    if created or args.endpoint:
+        text = set_conf_values(text, "default", {"endpoint": endpoint})
+    section, written = conf_section(text)
+    values = {"application_key": application_key, "application_secret": secret, "consumer_key": request["consumerKey"]}
+    values = {key: value for key, value in values.items() if written.get(key, "").strip() != value}
+    write_private(conf_path, set_conf_values(text, section, values))
+
+    expiration = credential.get("expiration")
+    print(f"Clé validée (n° {credential.get('credentialId')}, " + (
+        f"expire le {expiration})." if expiration else "sans date d'expiration)."))  # fmt: skip
+    print(f"{'Créé' if created else 'Mis à jour'} : {conf_path}")
+    if old_credential and old_credential.get("credentialId") != credential.get("credentialId"):
+        print(
+            f"L'ancienne clé (n° {old_credential.get('credentialId')}) reste valable : révoquez-la dans l'espace "
+            f"client OVH (ou DELETE /me/api/credential/{old_credential.get('credentialId')} avec une clé qui en a "
+            "le droit ; celle-ci ne l'a pas, exprès)."
+        )
+    if expiration:
+        print("Avant cette date, relancez ce script pour créer la clé suivante.")
+    return 0
+
+
+def conf_section(text):
+    """The section of an ovh.conf text where index.read_ovh_conf looks for the keys, and its values."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(text)
+    endpoint = parser.get("default", "endpoint", fallback="ovh-eu").strip()
+    section = endpoint if parser.has_section(endpoint) else "default"
+    return section, dict(parser[section]) if parser.has_section(section) else {}
+
+
+def check(args):
+    """--check: whether the key of ovh.conf covers every group; the exit status."""
+    import index
+
+    settings = index.load_settings(args.lines_ini)
+    conf = index.read_ovh_conf(Path(args.ovh_conf or settings.ovh_conf))
+    client = index.connect_ovh(**conf)
+    return 0 if check_coverage(client, settings) else 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Créer la clé OVH de cimade-ovh, avec les seuls droits nécessaires.")
+    parser.add_argument(
+        "--lines-ini", type=Path, help="le fichier des groupes (par défaut : lines.ini à côté de ce script)"
+    )
+    parser.add_argument("--ovh-conf", type=Path, help="le fichier des clés (par défaut : celui que nomme lines.ini)")
+    parser.add_argument("--check", action="store_true", help="dire si la clé en place couvre tous les groupes")
+    parser.add_argument(
+        "--yes", action="store_true", help="ne pas attendre Entrée : interroger OVH jusqu'à la validation"
+    )
+    parser.add_argument("--timeout", type=int, default=900, help="attente maximale de la validation, en secondes (900)")
+    parser.add_argument("--poll", type=float, default=3, help="intervalle entre deux interrogations, en secondes (3)")
+    parser.add_argument("--endpoint", help="ovh-eu (par défaut) ou l'adresse d'un simulateur, pour un nouveau ovh.conf")
+    parser.add_argument("--application-key", help="la clé d'application (le secret : variable OVH_APPLICATION_SECRET)")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(HERE))
+    import ovh.exceptions
+
+    import index
+
+    try:
+        return check(args) if args.check else create_key(args)
+    except (Failure, index.ConfigError) as error:
+        print(f"ERREUR : {error}")
+        return 1
+    except ovh.exceptions.APIError as error:  # Network failures included (HTTPError).
+        print(f"ERREUR : OVH n'a pas pu répondre ({type(error).__name__}: {error}) ; ovh.conf n'a pas changé.")
+        return 1
+    except KeyboardInterrupt:
+        print("\nAbandon : ovh.conf n'a pas changé.")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

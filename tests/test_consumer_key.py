@@ -1,0 +1,350 @@
+"""create_consumer_key.py on the OVH simulator: least-privilege keys, their validation, ovh.conf and --check."""
+
+import html
+import os
+import re
+import stat
+import subprocess
+import sys
+from datetime import timedelta
+
+import ovh.exceptions
+import pytest
+from fake_ovh import (
+    DEMO_APPLICATION_KEY,
+    DEMO_APPLICATION_SECRET,
+    DEMO_BILLING_ACCOUNT,
+    DEMO_CONSUMER_KEY,
+    LILLE_NUMBER,
+    LILLE_SIP_LINE,
+    LYON_NUMBER,
+    OTHER_BILLING_ACCOUNT,
+    validate_remotely,
+)
+from webpage import ROOT, THURSDAY_AFTERNOON
+
+import create_consumer_key as ck
+import index
+
+SCRIPT = ROOT / "create_consumer_key.py"
+EASY_HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
+AGENTS = f"{EASY_HUNTING}/hunting/agent"
+OTHER_REDIRECT_NUMBER = "0033465719900"
+OTHER_SIP_LINE = "0033465719901"
+
+
+def text(response):
+    """The visible text of a page, tags removed and spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
+
+
+def run_script(*args, validate=None, env=None, timeout=20):
+    """Run the script with no terminal; call validate(validation URL) once it prints it; return (status, output)."""
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--poll", "0.1", "--timeout", str(timeout), *map(str, args)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("OVH_")}, **(env or {})},
+    )
+    output = []
+    try:
+        for line in process.stdout:
+            output.append(line)
+            if validate and line.strip().startswith("http") and "credentialToken=" in line:
+                validate(line.strip())
+        status = process.wait(timeout=timeout + 10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return status, "".join(output)
+
+
+def pending_key(fake):
+    """The consumer key of the last credential request."""
+    return [c for c in fake.snapshot()["credentials"] if c["status"] == "pendingValidation"][-1]["consumerKey"]
+
+
+def conf_keys(path):
+    endpoint, _, keys = ck.read_conf(path)
+    return endpoint, keys
+
+
+def settings_of(site):
+    return index.load_settings(site.lines_ini)
+
+
+@pytest.fixture
+def narrow(site):
+    """The site after create_consumer_key.py replaced the demo key (rights on /*) by a least-privilege one."""
+    conf = site.folder / "ovh.conf"
+    conf.write_text("# Kept: a comment of IT.\n" + conf.read_text(encoding="utf-8") + "# Kept too.\n", encoding="utf-8")
+    conf.chmod(0o644)
+    status, output = run_script("--lines-ini", site.lines_ini, validate=validate_remotely)
+    assert status == 0, output
+    _, keys = conf_keys(conf)
+    site.key = keys["consumer_key"]
+    site.output = output
+    site.client = index.connect_ovh(site.fake.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, site.key)
+    return site
+
+
+# --- Rules ----------------------------------------------------------------------
+
+
+def test_rules_for_the_demo_groups_are_narrow():
+    settings = index.load_settings(ROOT / "lines.ini")
+    rules = ck.required_rules(settings, {"lille": LILLE_SIP_LINE})
+    paths = {r["path"] for r in rules}
+    assert not paths & {"/", "/*", "/telephony", "/telephony/*"}
+    assert all(p == "/auth/currentCredential" or p.startswith(f"/telephony/{DEMO_BILLING_ACCOUNT}/") for p in paths)
+    assert {"method": "GET", "path": "/auth/currentCredential"} in rules
+    lille = f"/telephony/{DEMO_BILLING_ACCOUNT}/line/{LILLE_SIP_LINE}"
+    assert {"method": "PUT", "path": f"{lille}/options"} in rules
+    assert not [r for r in rules if r["method"] == "PUT" and r["path"] == lille]
+    assert not [r for r in rules if r["method"] == "DELETE" and "/hunting/" in r["path"]]
+    assert len(rules) == len({(r["method"], r["path"]) for r in rules})
+    # Without a key to read where Lille's number goes, its billing account's lines are covered.
+    fallback = ck.required_rules(settings)
+    assert {"method": "PUT", "path": f"/telephony/{DEMO_BILLING_ACCOUNT}/line/*"} in fallback
+
+
+def test_rules_allow_what_stats_py_will_read():
+    settings = index.load_settings(ROOT / "lines.ini")
+    granted = ck.required_rules(settings)
+    queue = f"{EASY_HUNTING}/hunting/queue/5001"
+    wanted = [ck.rule("GET", f"{queue}/liveStatistics"), ck.rule("GET", f"{queue}/liveCalls"),
+              ck.rule("GET", f"{queue}/liveCalls/7001")]  # fmt: skip
+    assert ck.missing_rules(granted, wanted) == []
+    assert ck.missing_rules(granted, [ck.rule("PUT", f"{queue}/liveStatistics")]) != []
+
+
+def test_stats_calls_succeed_on_the_simulator_with_exactly_those_rules(fake_ovh):
+    settings = index.load_settings(ROOT / "lines.ini")
+    key = fake_ovh.create_credential(ck.required_rules(settings))
+    client = index.connect_ovh(fake_ovh.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, key)
+    fake_ovh.add_live_call(LYON_NUMBER)
+    (queue_id,) = client.get(f"{EASY_HUNTING}/hunting/queue")
+    queue = f"{EASY_HUNTING}/hunting/queue/{queue_id}"
+    assert "callsTotal" in client.get(f"{queue}/liveStatistics")
+    calls = client.get(f"{queue}/liveCalls")
+    assert calls and client.get(f"{queue}/liveCalls/{calls[0]}")
+
+
+def test_a_star_covers_any_rest_but_not_more():
+    assert ck.rule_matches("/telephony/*", "/telephony/ab/line/1/options")
+    assert ck.rule_matches("/a/agent/*", "/a/agent/*")
+    assert ck.rule_matches("/*", "/a/agent/*")
+    assert not ck.rule_matches("/a/agent/*", "/a/agent")
+    assert not ck.rule_matches("/a/agent/5", "/a/agent/*")
+    assert not ck.rule_matches("/a/agent", "/a/agentX")
+
+
+def test_setting_values_keeps_comments_and_other_sections():
+    text = (
+        "# top\n[default]\nendpoint = ovh-eu\n\n# app\n[ovh-eu]\napplication_key = a # x\nconsumer_key = old\n\n# end\n"
+    )
+    result = ck.set_conf_values(text, "ovh-eu", {"consumer_key": "new", "application_secret": "s"})
+    assert result == (
+        "# top\n[default]\nendpoint = ovh-eu\n\n# app\n[ovh-eu]\napplication_key = a # x\nconsumer_key = new\n"
+        "application_secret = s\n\n# end\n"
+    )
+    assert ck.set_conf_values("[default]\n", "other", {"k": "v"}) == "[default]\n\n[other]\nk = v\n"
+
+
+# --- Creating a key -------------------------------------------------------------
+
+
+def test_the_key_is_validated_checked_and_written(narrow):
+    conf = narrow.folder / "ovh.conf"
+    content = conf.read_text(encoding="utf-8")
+    assert content.startswith("# Kept: a comment of IT.\n") and content.endswith("# Kept too.\n")
+    endpoint, keys = conf_keys(conf)
+    assert endpoint == narrow.fake.url
+    assert keys["application_key"] == DEMO_APPLICATION_KEY and keys["application_secret"] == DEMO_APPLICATION_SECRET
+    assert keys["consumer_key"] not in ("", DEMO_CONSUMER_KEY)
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o640  # The group keeps reading it; others lose it.
+    credential = next(c for c in narrow.fake.snapshot()["credentials"] if c["consumerKey"] == narrow.key)
+    assert credential["status"] == "validated" and credential["expiration"] is None
+    assert credential["rules"] == ck.required_rules(settings_of(narrow), {"lille": LILLE_SIP_LINE})
+    output = narrow.output
+    assert DEMO_APPLICATION_SECRET not in output
+    assert "credentialToken=" in output and "Unlimited" in output and "compte OVH de La Cimade" in output
+    assert f"PUT    /telephony/{DEMO_BILLING_ACCOUNT}/line/{LILLE_SIP_LINE}/options" in output
+    assert "L'ancienne clé (n° 3001) reste valable" in output
+
+
+def test_every_page_view_and_action_works_with_exactly_the_generated_rules(narrow, ovh_client):
+    site = narrow
+    first = len(site.fake.requests)  # Before: the script's polls, refused while the key was pending.
+    # Lille: view, start, change, finish.
+    assert "Les appels arrivent sur la ligne SIP du groupe" in text(site.get("/lille"))
+    assert "C'est fait" in text(site.act("/lille/start", {"number": "0639980001"}))
+    assert "le numéro a changé" in text(site.act("/lille/start", {"number": "0639980002"}))
+    assert "La permanence est terminée" in text(site.act("/lille/finish"))
+    # Lyon: a period left from yesterday, an available agent to log out, a new agent, an existing one.
+    agent = next(a for a in (ovh_client.get(f"{AGENTS}/{i}") for i in ovh_client.get(AGENTS))
+                 if a["number"] == "0033639980012")  # fmt: skip
+    ovh_client.put(f"{AGENTS}/{agent['agentId']}", status="available")
+    site.moment = THURSDAY_AFTERNOON - timedelta(days=1)
+    assert "C'est fait" in text(site.act("/lyon/start", {"number": "0639980001"}))
+    site.moment = THURSDAY_AFTERNOON
+    assert "Pas de permanence en cours" in text(site.get("/lyon"))
+    assert "C'est fait" in text(site.act("/lyon/start", {"number": "0639980001"}))
+    assert "le numéro a changé" in text(site.act("/lyon/start", {"number": "06 39 98 00 11"}))
+    assert "le numéro a changé" in text(site.act("/lyon/start", {"number": "0639980003"}))
+    assert "La permanence est terminée" in text(site.act("/lyon/finish"))
+    assert "Il n'y avait pas de permanence" in text(site.act("/lyon/finish"))
+    refused = [r for r in site.fake.requests[first:] if r.get("status") != 200]
+    assert refused == []
+    assert [line[5] for line in site.activity()] == ["ok"] * 9
+    writes = {
+        (r["method"], re.sub(r"/\d+(?=/|$)", "/{id}", r["path"].replace(EASY_HUNTING, ""))) for r in site.writes()
+    }
+    assert writes >= {
+        ("POST", "/hunting/agent"), ("POST", "/hunting/agent/{id}/queue"), ("PUT", "/hunting/agent/{id}"),
+        ("POST", "/timeConditions/conditions"), ("DELETE", "/timeConditions/conditions/{id}"),
+    }  # fmt: skip
+
+
+def test_index_check_passes_with_the_new_key(narrow, capsys):
+    assert index.check(index.App(lines_ini=narrow.lines_ini)) == 0
+    output = capsys.readouterr().out
+    assert "ok     [lyon]" in output and "ok     [lille]" in output
+
+
+def test_calls_outside_the_rules_are_refused(narrow):
+    client = narrow.client
+    other = f"/telephony/{OTHER_BILLING_ACCOUNT}"
+    refused = [
+        lambda: client.get("/me"),
+        lambda: client.get("/telephony"),
+        lambda: client.get("/me/api/credential"),
+        lambda: client.delete("/me/api/credential/3001"),
+        lambda: client.get(f"{other}/redirect/{OTHER_REDIRECT_NUMBER}"),
+        lambda: client.get(f"{other}/line/{OTHER_SIP_LINE}/options"),
+        lambda: client.put(f"{other}/line/{OTHER_SIP_LINE}/options", forwardUnconditional=False),
+        lambda: client.put(f"/telephony/{DEMO_BILLING_ACCOUNT}/line/{LILLE_SIP_LINE}", description="x"),
+        lambda: client.put(f"/telephony/{DEMO_BILLING_ACCOUNT}/redirect/{LILLE_NUMBER}", description="x"),
+        lambda: client.delete(f"{AGENTS}/4001"),
+        lambda: client.put(EASY_HUNTING, description="x"),
+    ]
+    for call in refused:
+        with pytest.raises(ovh.exceptions.NotGrantedCall):
+            call()
+    assert client.get("/auth/currentCredential")["status"] == "validated"
+
+
+def test_check_script_accepts_the_new_key_and_warns_about_a_broad_one(narrow, site):
+    status, output = run_script("--check", "--lines-ini", narrow.lines_ini)
+    assert status == 0, output
+    assert "ok     [lyon]" in output and "ok     [lille]" in output and "Attention" not in output
+    conf = narrow.folder / "ovh.conf"
+    conf.write_text(conf.read_text(encoding="utf-8").replace(narrow.key, DEMO_CONSUMER_KEY), encoding="utf-8")
+    status, output = run_script("--check", "--lines-ini", narrow.lines_ini)
+    assert status == 0, output
+    assert "droits sur tout le compte" in output
+
+
+def test_a_group_added_after_the_key_is_reported(narrow):
+    with open(narrow.lines_ini, "a", encoding="utf-8") as file:
+        file.write(
+            f"\n[grenoble]\nname = Grenoble\nkind = redirect\nbilling_account = {OTHER_BILLING_ACCOUNT}\n"
+            f"number = {OTHER_REDIRECT_NUMBER}\n"
+        )
+    page = text(narrow.get("/grenoble"))
+    assert "La clé d'accès à OVH n'a pas les droits nécessaires pour ce groupe." in page
+    assert "créer une nouvelle clé avec create_consumer_key.py" in page
+    status, output = run_script("--check", "--lines-ini", narrow.lines_ini)
+    assert status == 1, output
+    assert "ERREUR [grenoble]" in output and "ok     [lyon]" in output and "ok     [lille]" in output
+    assert "ne couvre pas : grenoble" in output and "nouvelle clé" in output
+    # A new key covers it (the current key cannot read Grenoble's redirect: its lines get line/*).
+    status, output = run_script("--lines-ini", narrow.lines_ini, validate=validate_remotely)
+    assert status == 0, output
+    assert f"GET    /telephony/{OTHER_BILLING_ACCOUNT}/line/*" in output
+    status, output = run_script("--check", "--lines-ini", narrow.lines_ini)
+    assert status == 0, output
+    assert "ok     [grenoble]" in output
+
+
+def test_ovh_conf_is_created_owner_only_from_the_example(site):
+    conf = site.folder / "ovh.conf"
+    conf.unlink()
+    status, output = run_script(
+        "--lines-ini", site.lines_ini, "--endpoint", site.fake.url, "--application-key", DEMO_APPLICATION_KEY,
+        validate=lambda url: site.fake.validate_credential(pending_key(site.fake)),
+        env={"OVH_APPLICATION_SECRET": DEMO_APPLICATION_SECRET},
+    )  # fmt: skip
+    assert status == 0, output
+    assert DEMO_APPLICATION_SECRET not in output
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o600
+    content = conf.read_text(encoding="utf-8")
+    assert content.startswith("# ovh.conf : les clés avec lesquelles cimade-ovh parle à OVH.")
+    read = index.read_ovh_conf(conf)
+    assert read["endpoint"] == site.fake.url and read["application_secret"] == DEMO_APPLICATION_SECRET
+    assert "Ligne SIP inconnue pour lille" in output
+    assert "PUT    /telephony/ab12345-ovh-1/line/*" in output
+    assert "Ligne SIP inconnue" not in run_script("--check", "--lines-ini", site.lines_ini)[1]
+    assert "C'est fait" in text(site.act("/lille/start", {"number": "0639980001"}))
+    assert "C'est fait" in text(site.act("/lyon/start", {"number": "0639980001"}))
+    # Running it again with that key names Lille's SIP line exactly.
+    status, output = run_script("--lines-ini", site.lines_ini, validate=validate_remotely)
+    assert status == 0, output
+    assert f"PUT    /telephony/{DEMO_BILLING_ACCOUNT}/line/{LILLE_SIP_LINE}/options" in output
+    assert "line/*" not in output
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o600
+
+
+def test_without_validation_ovh_conf_is_unchanged(site):
+    conf = site.folder / "ovh.conf"
+    before = conf.read_text(encoding="utf-8")
+    status, output = run_script("--lines-ini", site.lines_ini, timeout=1)
+    assert status == 1
+    assert "n'a pas été validée" in output and "ovh.conf n'a pas changé" in output
+    assert conf.read_text(encoding="utf-8") == before
+
+
+def test_a_refused_validation_changes_nothing(site):
+    conf = site.folder / "ovh.conf"
+    before = conf.read_text(encoding="utf-8")
+
+    def refuse(url):
+        import urllib.parse
+        import urllib.request
+
+        token = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["credentialToken"][0]
+        form = urllib.parse.urlencode({"credentialToken": token, "action": "refuse"}).encode()
+        urllib.request.urlopen(urllib.request.Request(urllib.parse.urljoin(url, "/auth/"), data=form), timeout=5).read()
+
+    status, output = run_script("--lines-ini", site.lines_ini, validate=refuse, timeout=1)
+    assert status == 1, output
+    assert conf.read_text(encoding="utf-8") == before
+
+
+def test_a_missing_application_is_explained(site):
+    conf = site.folder / "ovh.conf"
+    conf.write_text((ROOT / "ovh-example.conf").read_text(encoding="utf-8"), encoding="utf-8")
+    status, output = run_script("--lines-ini", site.lines_ini)
+    assert status == 1
+    assert "https://eu.api.ovh.com/createApp/" in output and site.fake.requests == []
+
+
+def test_an_ovh_failure_is_explained_and_changes_nothing(site):
+    conf = site.folder / "ovh.conf"
+    before = conf.read_text(encoding="utf-8")
+    site.fake.fail("POST", "/auth/credential", "503")
+    status, output = run_script("--lines-ini", site.lines_ini)
+    assert status == 1
+    assert "OVH a refusé de créer la clé" in output and "Traceback" not in output
+    assert conf.read_text(encoding="utf-8") == before
+
+
+def test_check_script_fails_when_the_key_cannot_describe_itself(site):
+    key = site.fake.create_credential([{"method": "GET", "path": "/telephony/*"}])
+    conf = site.folder / "ovh.conf"
+    conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
+    status, output = run_script("--check", "--lines-ini", site.lines_ini)
+    assert status == 1
+    assert "impossible de lire les droits de la clé OVH" in output and "create_consumer_key.py" in output
