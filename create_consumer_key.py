@@ -168,27 +168,6 @@ def check_coverage(client, settings, out=print, verbose=True):
 # --- ovh.conf -------------------------------------------------------------------
 
 
-def read_conf(path):
-    """Read ovh.conf without requiring a consumer key: (endpoint, keys section, {key: value})."""
-    import index
-
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        with open(path, encoding="utf-8") as file:
-            parser.read_file(file)
-    except OSError as error:
-        raise index.ConfigError(f"{path} : lecture impossible ({error.strerror})") from None
-    except configparser.Error as error:
-        raise index.ConfigError(f"{path} : {error}") from None
-    endpoint = parser.get("default", "endpoint", fallback="ovh-eu").strip()
-    section = endpoint if parser.has_section(endpoint) else "default"
-    keys = {
-        k: parser.get(section, k, fallback="").strip()
-        for k in ("application_key", "application_secret", "consumer_key")
-    }
-    return endpoint, section, keys
-
-
 SECTION_LINE = re.compile(r"\s*\[(?P<name>[^\]]+)\]\s*$")
 
 
@@ -259,7 +238,10 @@ class Failure(Exception):
 def application_keys(args, conf_path):
     """(endpoint, application key, application secret, consumer key in use or "") from ovh.conf and options."""
     if conf_path.exists():
-        endpoint, _, keys = read_conf(conf_path)
+        import index
+
+        keys = index.read_ovh_conf(conf_path, required=())
+        endpoint = keys["endpoint"]
     else:
         endpoint, keys = "ovh-eu", {}
     endpoint = args.endpoint or endpoint
@@ -384,10 +366,11 @@ def create_key(args):
 
 def conf_section(text):
     """The section of an ovh.conf text where index.read_ovh_conf looks for the keys, and its values."""
+    import index
+
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(text)
-    endpoint = parser.get("default", "endpoint", fallback="ovh-eu").strip()
-    section = endpoint if parser.has_section(endpoint) else "default"
+    _, section = index.ovh_conf_section(parser)
     return section, dict(parser[section]) if parser.has_section(section) else {}
 
 

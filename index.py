@@ -348,15 +348,23 @@ def connect_ovh(endpoint, application_key, application_secret, consumer_key, tim
     )
 
 
-def read_ovh_conf(path):
-    """Read ovh.conf: [default] endpoint, and the keys in the endpoint's section or in [default]."""
-    parser = read_ini(path)
+OVH_KEYS = ("application_key", "application_secret", "consumer_key")
+
+
+def ovh_conf_section(parser):
+    """The endpoint an ovh.conf names, and the section that holds its keys: the endpoint's own, or [default]."""
     endpoint = parser.get("default", "endpoint", fallback="ovh-eu").strip()
-    section = endpoint if parser.has_section(endpoint) else "default"
+    return endpoint, endpoint if parser.has_section(endpoint) else "default"
+
+
+def read_ovh_conf(path, required=OVH_KEYS):
+    """Read ovh.conf into connect_ovh's arguments; the `required` keys must be there."""
+    parser = read_ini(path)
+    endpoint, section = ovh_conf_section(parser)
     conf = {"endpoint": endpoint}
-    for key in ("application_key", "application_secret", "consumer_key"):
+    for key in OVH_KEYS:
         conf[key] = parser.get(section, key, fallback="").strip()
-        if not conf[key]:
+        if key in required and not conf[key]:
             raise ConfigError(f"{path}, section [{section}] : la clé « {key} » manque ou est vide")
     return conf
 

@@ -67,8 +67,8 @@ def pending_key(fake):
 
 
 def conf_keys(path):
-    endpoint, _, keys = ck.read_conf(path)
-    return endpoint, keys
+    keys = index.read_ovh_conf(path, required=())
+    return keys.pop("endpoint"), keys
 
 
 def settings_of(site):
