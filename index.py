@@ -854,24 +854,30 @@ def render_state(group, state, failure, contact):
             '<div class="box error"><p><strong>Impossible de lire l\'état de la ligne chez OVH.</strong></p>'
             f"<p>{escape(explanation)} {escape(advice)}</p></div>"
         )
-    numbers = ", ".join(f'<span class="tel">{escape(format_phone(n))}</span>' for n in state.volunteers)
     if state.running and state.volunteers:
-        lines = [f'<p class="on">Permanence en cours sur le {numbers}.</p>']
+        lines = [f'<p class="on">Permanence en cours sur le {phone_list(state.volunteers)}</p>']
     elif state.open_without_volunteer:
         lines = ['<p class="off">La permanence est ouverte, mais aucun numéro ne reçoit les appels.</p>']
     else:
         lines = ['<p class="off">Pas de permanence en cours.</p>']
     if group.kind == "redirect" and not state.running:
         sip_line = escape(format_phone(state.sip_line))
-        lines.append(f'<p>Les appels arrivent sur la ligne SIP du groupe (<span class="tel">{sip_line}</span>).</p>')
+        lines.append(f'<p>Les appels arrivent sur la ligne SIP du groupe <span class="tel">({sip_line}).</span></p>')
     elif state.rings_now:
-        ringing = ", ".join(f'<span class="tel">{escape(format_phone(n))}</span>' for n in state.rings_now)
-        lines.append(f"<p>Si quelqu'un appelle maintenant, ça sonne sur le {ringing}.</p>")
+        lines.append(f"<p>Si quelqu'un appelle maintenant, ça sonne sur le {phone_list(state.rings_now)}</p>")
     else:
         lines.append("<p>Si quelqu'un appelle maintenant, ça ne sonne chez personne.</p>")
     if group.kind == "queue":
         lines.append(render_calls(state.calls))
     return "\n".join(lines)
+
+
+def phone_list(numbers):
+    """Numbers separated by commas and ending with a full stop, each kept on one line."""
+    last = len(numbers) - 1
+    return " ".join(
+        f'<span class="tel">{escape(format_phone(n))}{"." if i == last else ","}</span>' for i, n in enumerate(numbers)
+    )
 
 
 def render_calls(calls):

@@ -104,3 +104,8 @@ class Site:
     def writes(self):
         """The OVH requests that changed something."""
         return [r for r in self.fake.requests if r["method"] != "GET"]
+
+
+def today_at_noon():
+    """Noon today in Paris: inside the period the page opens today (02:00–23:59:59), whatever the real hour."""
+    return datetime.now(PARIS).replace(hour=12, minute=0, second=0, microsecond=0)

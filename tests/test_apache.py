@@ -1,0 +1,242 @@
+"""The real deployment: a private Apache 2 with mod_rewrite and the project's .htaccess, in FastCGI and CGI modes.
+
+The page runs on the OVH simulator with the real clock. Skipped when Apache or its modules are missing,
+except in CI (the environment variable CI is set), where that is a failure.
+"""
+
+import html
+import os
+import re
+import signal
+import time
+
+import apache
+import pytest
+from fake_ovh import (
+    DEMO_APPLICATION_SECRET,
+    DEMO_CONSUMER_KEY,
+    LILLE_NUMBER,
+    LILLE_SIP_LINE,
+    LYON_NUMBER,
+)
+from webpage import today_at_noon
+
+VOLUNTEER = "0033639980001"
+OTHER_VOLUNTEER = "0033639980002"
+NO_CACHE = "no-cache, no-store, must-revalidate"
+
+
+@pytest.fixture(scope="session")
+def site_venv():
+    """The .venv3 (ovh, flup) the site's index.py imports, for the python3 Apache runs."""
+    reason = apache.unavailable("cgi") and apache.unavailable("fastcgi")
+    if reason:
+        apache.require(reason)
+    return apache.site_virtualenv()
+
+
+@pytest.fixture(scope="session", params=["fastcgi", "cgi"])
+def apache_server(request, fake_ovh_server, site_venv):
+    """A private Apache serving a copy of the checkout, started once per mode."""
+    reason = apache.unavailable(request.param)
+    if reason:
+        apache.require(reason)
+    server = apache.Apache(request.param, fake_ovh_server, site_venv)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def web(apache_server, fake_ovh):
+    """The Apache server, with the simulator back to the demo account."""
+    yield apache_server
+
+
+def text(response):
+    """The visible text of a page, tags removed and spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
+
+
+def auth_time_requests(fake):
+    return [r for r in fake.requests if r["path"] == "/auth/time"]
+
+
+# --- Pages --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/index.py"])
+def test_index_lists_the_groups(web, path):
+    response = web.get(path)
+    assert response.status_code == 200, web.error_log()
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert 'href="/lyon"' in response.text and 'href="/lille"' in response.text
+
+
+@pytest.mark.parametrize(
+    "path, title",
+    [("/lyon", "Permanence téléphonique Lyon"), ("/LYON/", "Permanence téléphonique Lyon"),
+     ("/lille", "Permanence téléphonique Lille")],
+)  # fmt: skip
+def test_group_pages(web, path, title):
+    response = web.get(path)
+    assert response.status_code == 200, web.error_log()
+    assert title in text(response)
+    assert 'action="/lyon/start"' in response.text or 'action="/lille/start"' in response.text
+    assert "Impossible de lire" not in text(response)
+
+
+def test_unknown_group_is_a_french_404(web):
+    response = web.get("/grenoble")
+    assert response.status_code == 404
+    assert "Page introuvable" in text(response)
+    assert 'href="/"' in response.text
+
+
+def test_favicon(web):
+    response = web.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "image/x-icon"
+    assert response.content[:4] == b"\x00\x00\x01\x00"
+
+
+@pytest.mark.parametrize("path", ["/", "/lyon", "/grenoble", "/favicon.ico"])
+def test_no_cache_headers_sent_once(web, path):
+    response = web.get(path)
+    # requests joins repeated headers with ", ": equality proves each is sent once.
+    assert response.headers["Cache-Control"] == NO_CACHE
+    assert response.headers["Pragma"] == "no-cache"
+    assert response.headers["Expires"] == "0"
+
+
+def test_get_on_an_action_redirects_without_acting(web, fake_ovh):
+    response = web.get("/lyon/start")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/lyon"
+    assert [r for r in fake_ovh.requests if r["method"] != "GET"] == []
+
+
+# --- Files Apache must never serve --------------------------------------------
+
+PRIVATE_FILES = [
+    "ovh.conf", "lines.ini", "data/activity.log", ".git/config", "tests/fake_ovh.py",
+    "requirements.txt", "README.md", ".htaccess", "stats.py", "index.py",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", PRIVATE_FILES)
+def test_files_are_never_served(web, name):
+    if name == "data/activity.log":
+        web.act("/lille/finish")  # The page writes its log.
+    path = web.site / name
+    assert path.is_file(), f"{path} should exist for this test to mean something"
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if len(line.strip()) >= 12]
+    response = web.get("/" + name) if name != "index.py" else web.get("/index.py/")
+    body = response.text
+    if name == "index.py":  # /index.py runs the page: its source never shows.
+        assert response.status_code == 200 and "import" not in body
+        return
+    assert response.status_code in (403, 404)
+    assert not [line for line in lines if line in body]
+    assert DEMO_APPLICATION_SECRET not in body and DEMO_CONSUMER_KEY not in body
+
+
+@pytest.mark.parametrize("path", ["/data", "/data/", "/tests", "/tests/", "/.git", "/.git/", "/.venv3/"])
+def test_folders_are_not_listed_nor_revealed(web, path):
+    response = web.get(path)
+    assert response.status_code == 404
+    assert "Page introuvable" in text(response)
+
+
+# --- Start, change, finish ----------------------------------------------------
+
+
+def test_lille_start_change_finish(web, fake_ovh):
+    page = web.act("/lille/start", {"number": "06 39 98 00 01"})
+    assert "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01." in text(page)
+    assert fake_ovh.who_rings(LILLE_NUMBER) == [VOLUNTEER]
+    assert "flash=" in page.headers["Set-Cookie"] and "Max-Age=0" in page.headers["Set-Cookie"]
+
+    page = web.act("/lille/start", {"number": "0639980002"})
+    assert "le numéro a changé" in text(page)
+    assert fake_ovh.who_rings(LILLE_NUMBER) == [OTHER_VOLUNTEER]
+
+    page = web.act("/lille/finish")
+    assert "La permanence est terminée" in text(page)
+    assert fake_ovh.who_rings(LILLE_NUMBER) == [LILLE_SIP_LINE]
+
+    actions = [(line[1], line[2], line[3], line[5]) for line in web.activity()[-3:]]
+    assert actions == [
+        ("lille", "start", VOLUNTEER, "ok"),
+        ("lille", "change", OTHER_VOLUNTEER, "ok"),
+        ("lille", "finish", "-", "ok"),
+    ]
+    assert web.activity()[-1][4] == "127.0.0.1"  # The volunteer's address, as Apache gives it.
+    assert "[cimade-ovh] Lille : permanence terminée" in [mail["Subject"] for mail in web.mails()]
+
+
+def test_lyon_start_change_finish(web, fake_ovh):
+    page = web.act("/lyon/start", {"number": "06 39 98 00 01"})
+    assert "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01." in text(page)
+    assert "Permanence en cours sur le 06 39 98 00 01" in text(page)
+    assert fake_ovh.who_rings(LYON_NUMBER, at=today_at_noon()) == [VOLUNTEER]
+
+    page = web.act("/lyon/start", {"number": "+33 6 39 98 00 02"})
+    assert "le numéro a changé" in text(page)
+    assert fake_ovh.who_rings(LYON_NUMBER, at=today_at_noon()) == [OTHER_VOLUNTEER]
+
+    page = web.act("/lyon/finish")
+    assert "La permanence est terminée" in text(page)
+    assert fake_ovh.who_rings(LYON_NUMBER, at=today_at_noon()) == []
+
+    actions = [(line[1], line[2], line[3], line[5]) for line in web.activity()[-3:]]
+    assert actions == [
+        ("lyon", "start", VOLUNTEER, "ok"),
+        ("lyon", "change", OTHER_VOLUNTEER, "ok"),
+        ("lyon", "finish", "-", "ok"),
+    ]
+
+
+def test_invalid_number_is_refused_next_to_the_field(web, fake_ovh):
+    response = web.post("/lyon/start", {"number": "08 36 65 65 65"})
+    assert response.status_code == 400
+    assert "numéros spéciaux en 08" in text(response)
+    assert 'value="08 36 65 65 65"' in response.text
+    assert [r for r in fake_ovh.requests if r["method"] != "GET"] == []
+
+
+# --- The FastCGI process ------------------------------------------------------
+
+
+def test_fastcgi_keeps_one_process_and_cgi_starts_one_per_request(web, fake_ovh):
+    web.get("/lyon")  # A process is running from here on.
+    before = web.page_processes()
+    fake_ovh.reset()
+    for path in ("/lyon", "/lille", "/LYON/", "/lille"):
+        assert web.get(path).status_code == 200
+    after = web.page_processes()
+    if web.mode == "fastcgi":
+        assert len(before) == 1 and after == before
+        assert auth_time_requests(fake_ovh) == []  # It learnt OVH's clock once, before.
+    else:
+        assert before == after == []
+        assert len(auth_time_requests(fake_ovh)) == 4  # Each CGI process starts afresh.
+
+
+def test_killed_fastcgi_process_is_replaced(web):
+    if web.mode == "cgi":  # Nothing to kill: no process outlives its request.
+        assert web.get("/lyon").status_code == 200
+        assert web.page_processes() == []
+        return
+    assert web.get("/lyon").status_code == 200
+    [killed] = web.page_processes()
+    os.kill(killed, signal.SIGKILL)
+    statuses = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        status = web.get("/lyon").status_code
+        statuses.append(status)
+        if status == 200:
+            break
+    assert statuses[-1] == 200 and len(statuses) <= 2, f"{statuses}\n{web.error_log()}"
+    assert killed not in web.page_processes()
+    assert all(web.get("/lille").status_code == 200 for _ in range(3))

@@ -1,0 +1,181 @@
+"""A volunteer's phone: headless Chromium (Debian's) at 360×740, on the page served by Apache in FastCGI mode.
+
+Each test saves a full-page screenshot in tests/screenshots/. Skipped when Apache, Chromium or
+Playwright is missing, except in CI (the environment variable CI is set), where that is a failure.
+"""
+
+import re
+import shutil
+from pathlib import Path
+
+import apache
+import pytest
+from fake_ovh import LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER
+from webpage import today_at_noon
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+PHONE = {"width": 360, "height": 740}
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+FIELD = "Votre numéro de téléphone"
+VOLUNTEER = "0033639980001"
+RED = "rgb(164, 22, 26)"  # The start button: proves the style passed the Content-Security-Policy.
+
+
+@pytest.fixture(scope="session")
+def apache_fastcgi(fake_ovh_server):
+    """The page as in production: Apache, mod_rewrite, the project's .htaccess, FastCGI."""
+    reason = apache.unavailable("fastcgi")
+    if reason:
+        apache.require(reason)
+    server = apache.Apache("fastcgi", fake_ovh_server, apache.site_virtualenv())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (no browser downloaded)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        apache.require("Playwright is not installed (pip install -r tests/requirements.txt)")
+    if not shutil.which(CHROMIUM):
+        apache.require(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def web(apache_fastcgi, fake_ovh):
+    """The Apache server, with the simulator back to the demo account."""
+    return apache_fastcgi
+
+
+def open_phone(browser, request, **options):
+    """A new page on a phone-sized screen, in French; console errors (such as CSP violations) are collected."""
+    context = browser.new_context(viewport=PHONE, locale="fr-FR", **options)
+    context.set_default_timeout(10_000)
+    request.addfinalizer(context.close)
+    page = context.new_page()
+    page.console_errors = []
+
+    def on_console(message):
+        # The page answers 400 to an invalid number and 404 to an unknown group, on purpose.
+        expected = re.fullmatch(r"Failed to load resource: .* status of 40[04] .*", message.text)
+        if message.type == "error" and not expected:
+            page.console_errors.append(message.text)
+
+    page.on("console", on_console)
+    return page
+
+
+@pytest.fixture
+def phone(browser, request):
+    page = open_phone(browser, request)
+    yield page
+    assert page.console_errors == []
+
+
+def screenshot(page, name):
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def start_and_finish(page, web, fake, name, public_number, idle, shot):
+    """Open the list of groups, choose the group, start on a number, then finish."""
+    from playwright.sync_api import expect
+
+    page.goto(web.url + "/")
+    page.get_by_role("link", name=name, exact=True).click()
+    expect(page).to_have_url(f"{web.url}/{name.lower()}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(name)
+
+    page.get_by_label(FIELD).fill("06 39 98 00 01")
+    page.get_by_role("button", name="Répondre sur ce numéro").click()
+    expect(page.locator(".box.ok")).to_contain_text(
+        "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01."
+    )
+    expect(page.locator("main")).to_contain_text("Permanence en cours sur le 06 39 98 00 01")
+    assert fake.who_rings(public_number, at=today_at_noon()) == [VOLUNTEER]
+    screenshot(page, f"{shot}-started")
+
+    page.reload()  # The confirmation is shown once: a refresh neither repeats it nor the action.
+    expect(page.locator(".box.ok")).to_have_count(0)
+    expect(page.locator("main")).to_contain_text("Permanence en cours sur le 06 39 98 00 01")
+
+    page.get_by_role("button", name="Terminer la permanence").click()
+    expect(page.locator(".box.ok")).to_contain_text("La permanence est terminée")
+    expect(page.locator("main")).to_contain_text("Pas de permanence en cours")
+    assert fake.who_rings(public_number, at=today_at_noon()) == idle
+    screenshot(page, f"{shot}-finished")
+
+
+@pytest.mark.parametrize(
+    "name, public_number, idle", [("Lyon", LYON_NUMBER, []), ("Lille", LILLE_NUMBER, [LILLE_SIP_LINE])]
+)
+def test_volunteer_starts_and_finishes(phone, web, fake_ovh, name, public_number, idle):
+    start_and_finish(phone, web, fake_ovh, name, public_number, idle, name.lower())
+
+
+def test_works_without_javascript(browser, request, web, fake_ovh):
+    page = open_phone(browser, request, java_script_enabled=False)
+    start_and_finish(page, web, fake_ovh, "Lille", LILLE_NUMBER, [LILLE_SIP_LINE], "lille-without-javascript")
+    assert page.console_errors == []
+
+
+def test_invalid_number_is_explained_next_to_the_field(phone, web, fake_ovh):
+    from playwright.sync_api import expect
+
+    phone.goto(web.url + "/lyon")
+    field = phone.get_by_label(FIELD)
+    field.fill("08 36 65 65 65")
+    phone.get_by_role("button", name="Répondre sur ce numéro").click()
+    error = phone.locator("#number-error")
+    expect(error).to_contain_text("Les numéros spéciaux en 08 ne peuvent pas recevoir les appels")
+    expect(field).to_have_value("08 36 65 65 65")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_attribute("aria-describedby", "number-error")
+    # Next to the field: right below it, above the button.
+    field_box, error_box = field.bounding_box(), error.bounding_box()
+    button_box = phone.get_by_role("button", name="Répondre sur ce numéro").bounding_box()
+    assert field_box["y"] + field_box["height"] <= error_box["y"] < button_box["y"]
+    assert error_box["y"] - (field_box["y"] + field_box["height"]) < 40
+    assert [r for r in fake_ovh.requests if r["method"] != "GET"] == []
+    screenshot(phone, "lyon-invalid-number")
+
+
+@pytest.mark.parametrize("path", ["/", "/lyon", "/lille", "/grenoble"])
+def test_page_fits_a_phone(phone, web, path):
+    phone.goto(web.url + path)
+    screenshot(phone, "phone" + (path.replace("/", "-") if path != "/" else "-index"))
+    assert phone.locator("html").get_attribute("lang") == "fr"
+    sizes = phone.evaluate(
+        """() => ({
+            scroll: document.documentElement.scrollWidth,
+            width: window.innerWidth,
+            fonts: [...document.querySelectorAll('body, p, li, label, input, button, a')]
+                .map(e => parseFloat(getComputedStyle(e).fontSize)),
+        })"""
+    )
+    assert sizes["scroll"] <= sizes["width"] == PHONE["width"], "horizontal scroll"
+    assert min(sizes["fonts"]) >= 16
+    for link in phone.get_by_role("link").all():  # Easy to touch with a finger.
+        assert link.bounding_box()["height"] >= 44
+    if path in ("/lyon", "/lille"):
+        field = phone.get_by_label(FIELD)
+        assert field.get_attribute("id") == "number"
+        assert field.get_attribute("type") == "tel"
+        assert field.get_attribute("autocomplete") == "tel"
+        assert field.bounding_box()["height"] >= 44
+        for button in phone.get_by_role("button").all():
+            box = button.bounding_box()
+            assert box["height"] >= 44 and box["width"] >= 200
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+        start = phone.get_by_role("button", name="Répondre sur ce numéro")
+        assert start.evaluate("b => getComputedStyle(b).backgroundColor") == RED
