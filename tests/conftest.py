@@ -7,8 +7,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import index  # noqa: E402
 from fake_ovh import DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY, FakeOVH  # noqa: E402
+
+import index  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,7 @@ The page runs on the OVH simulator with the real clock. Skipped when Apache or i
 except in CI (the environment variable CI is set), where that is a failure.
 """
 
-import html
 import os
-import re
 import signal
 import time
 
@@ -19,7 +17,7 @@ from fake_ovh import (
     LILLE_SIP_LINE,
     LYON_NUMBER,
 )
-from webpage import today_at_noon
+from webpage import text, today_at_noon
 
 VOLUNTEER = "0033639980001"
 OTHER_VOLUNTEER = "0033639980002"
@@ -50,11 +48,6 @@ def apache_server(request, fake_ovh_server, site_venv):
 def web(apache_server, fake_ovh):
     """The Apache server, with the simulator back to the demo account."""
     yield apache_server
-
-
-def text(response):
-    """The visible text of a page, tags removed and spaces collapsed."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
 
 
 def auth_time_requests(fake):

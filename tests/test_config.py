@@ -1,6 +1,5 @@
 """lines.ini, and index.py run the ways IT runs it: --check, --demo, plain CGI."""
 
-import html
 import os
 import re
 import subprocess
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 from fake_ovh import LILLE_NUMBER
-from webpage import write_lines_ini
+from webpage import text, write_lines_ini
 
 import index
 
@@ -25,10 +24,6 @@ kind = queue
 billing_account = ab12345-ovh-1
 number = 0033465710000
 """
-
-
-def visible_text(response):
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
 
 
 def write(tmp_path, text):
@@ -172,9 +167,9 @@ def test_demo_serves_both_groups_on_the_simulated_account(tmp_path):
         assert url, "the demo did not print its address"
         http = requests.Session()
         assert "Lyon" in http.get(url[0]).text
-        page = visible_text(http.post(url[0] + "lille/start", data={"number": "06 39 98 00 01"}))
+        page = text(http.post(url[0] + "lille/start", data={"number": "06 39 98 00 01"}))
         assert "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01." in page
-        page = visible_text(http.post(url[0] + "lyon/start", data={"number": "06 39 98 00 02"}))
+        page = text(http.post(url[0] + "lyon/start", data={"number": "06 39 98 00 02"}))
         assert "Permanence en cours sur le 06 39 98 00 02" in page
     finally:
         process.terminate()

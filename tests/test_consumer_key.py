@@ -1,6 +1,5 @@
 """create_consumer_key.py on the OVH simulator: least-privilege keys, their validation, ovh.conf and --check."""
 
-import html
 import os
 import re
 import stat
@@ -21,7 +20,7 @@ from fake_ovh import (
     OTHER_BILLING_ACCOUNT,
     validate_remotely,
 )
-from webpage import ROOT, THURSDAY_AFTERNOON
+from webpage import ROOT, THURSDAY_AFTERNOON, text
 
 import create_consumer_key as ck
 import index
@@ -31,11 +30,6 @@ EASY_HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
 AGENTS = f"{EASY_HUNTING}/hunting/agent"
 OTHER_REDIRECT_NUMBER = "0033465719900"
 OTHER_SIP_LINE = "0033465719901"
-
-
-def text(response):
-    """The visible text of a page, tags removed and spaces collapsed."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
 
 
 def run_script(*args, validate=None, env=None, timeout=20):

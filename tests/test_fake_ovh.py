@@ -15,8 +15,6 @@ from pathlib import Path
 
 import ovh
 import pytest
-
-import index
 from fake_ovh import (
     DEMO_APPLICATION_KEY,
     DEMO_APPLICATION_SECRET,
@@ -29,6 +27,8 @@ from fake_ovh import (
     SCHEMA_PATH,
     demo_account,
 )
+
+import index
 
 LYON = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
 LILLE_OPTIONS = f"/telephony/{DEMO_BILLING_ACCOUNT}/line/{LILLE_SIP_LINE}/options"

@@ -1,6 +1,5 @@
 """The permanence page, through HTTP, on the OVH simulator: what volunteers see and what rings."""
 
-import html
 import re
 from datetime import datetime, timedelta
 
@@ -11,7 +10,7 @@ from fake_ovh import (
     LILLE_SIP_LINE,
     LYON_NUMBER,
 )
-from webpage import PARIS, THURSDAY_AFTERNOON
+from webpage import PARIS, THURSDAY_AFTERNOON, text
 
 import index
 
@@ -22,11 +21,6 @@ CONDITIONS = f"{EASY_HUNTING}/timeConditions/conditions"
 AGENTS = f"{EASY_HUNTING}/hunting/agent"
 LILLE_OPTIONS = f"/telephony/{DEMO_BILLING_ACCOUNT}/line/{LILLE_SIP_LINE}/options"
 IT_MONDAY_SLOT = ("monday", "14:00:00", "16:00:00", "available")
-
-
-def text(response):
-    """The visible text of a page, tags removed and spaces collapsed."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
 
 
 def conditions(client):

@@ -1,6 +1,5 @@
 """When OVH fails: the page tells the truth in French, logs, mails IT, and a retry converges."""
 
-import html
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -11,17 +10,13 @@ from fake_ovh import (
     LILLE_SIP_LINE,
     LYON_NUMBER,
 )
-from webpage import THURSDAY_AFTERNOON
+from webpage import THURSDAY_AFTERNOON, text
 
 import index
 
 VOLUNTEER = "0033639980001"
 OTHER_VOLUNTEER = "0033639980002"
 HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}/hunting"
-
-
-def text(response):
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
 
 
 def rings(site, slug):

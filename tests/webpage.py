@@ -2,6 +2,8 @@
 
 import configparser
 import email
+import html
+import re
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -109,3 +111,8 @@ class Site:
 def today_at_noon():
     """Noon today in Paris: inside the period the page opens today (02:00–23:59:59), whatever the real hour."""
     return datetime.now(PARIS).replace(hour=12, minute=0, second=0, microsecond=0)
+
+
+def text(response):
+    """The visible text of a page: tags removed, entities decoded, spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
