@@ -1221,8 +1221,8 @@ def flash_message(flash, contact):
     """The box that tells the volunteer how their action went."""
     code, number = flash
     if code in FLASH_TEXTS:
-        text = Template(FLASH_TEXTS[code]).substitute(number=format_phone(number))
-        return message_box("ok", escape(text))
+        phone = f'<span class="tel">{escape(format_phone(number))}</span>'
+        return message_box("ok", Template(escape(FLASH_TEXTS[code])).substitute(number=phone))
     explanation, advice = describe_failure(OvhFailure(code.removeprefix("error-"), ""), contact)
     return message_box("error", f"<strong>La demande n'a pas abouti.</strong> {escape(explanation)} {escape(advice)}")
 

@@ -114,5 +114,6 @@ def today_at_noon():
 
 
 def text(response):
-    """The visible text of a page: tags removed, entities decoded, spaces collapsed."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
+    """The visible text of a page: tags removed (inline spans without a space), entities decoded, spaces collapsed."""
+    inline = re.sub(r"</?span[^>]*>", "", response.text)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", inline)).split())
