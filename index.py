@@ -67,6 +67,7 @@ SETTINGS_SECTION = "settings"
 KINDS = ("queue", "redirect")
 RESERVED_SLUGS = {SETTINGS_SECTION, "index.py", "favicon.ico"}
 DEFAULT_RING_TIMEOUT = 10
+MAX_TEAM = 20  # The most volunteers a queue group may set in max_volunteers.
 
 
 class ConfigError(Exception):
@@ -83,6 +84,8 @@ class Group:
     billing_account: str
     number: str
     ring_timeout: int = DEFAULT_RING_TIMEOUT
+    max_volunteers: int = 1
+    agent_description: str = ""
     contact: str = ""
 
 
@@ -172,13 +175,26 @@ def load_settings(path=None):
         ring_timeout = value(section, "ring_timeout", str(DEFAULT_RING_TIMEOUT))
         if not ring_timeout.isdigit() or not 1 <= int(ring_timeout) <= 120:
             raise ConfigError(f"{where}, clé « ring_timeout » : « {ring_timeout} » n'est pas une durée en secondes")
+        max_volunteers = value(section, "max_volunteers", "1")
+        if not max_volunteers.isdigit() or not 1 <= int(max_volunteers) <= MAX_TEAM:
+            raise ConfigError(
+                f"{where}, clé « max_volunteers » : « {max_volunteers} » n'est pas un nombre de 1 à {MAX_TEAM}"
+            )
+        if kind == "redirect" and int(max_volunteers) > 1:
+            raise ConfigError(
+                f"{where}, clé « max_volunteers » : un renvoi (kind = redirect) ne sonne que sur un numéro ; "
+                "pour plusieurs bénévoles, il faut une file d'appels (kind = queue)"
+            )
+        name = value(section, "name")
         groups[slug] = Group(
             slug=slug,
-            name=value(section, "name"),
+            name=name,
             kind=kind,
             billing_account=value(section, "billing_account"),
             number=number,
             ring_timeout=int(ring_timeout),
+            max_volunteers=int(max_volunteers),
+            agent_description=value(section, "agent_description", f"Bénévole {name} (cimade-ovh)"),
             contact=value(section, "contact", ""),
         )
 
@@ -251,6 +267,25 @@ def format_phone(number):
         national = "0" + number[4:]
         return " ".join(national[i : i + 2] for i in range(0, 10, 2))
     return number
+
+
+MAX_FIRST_NAME = 30
+
+
+class FirstNameError(ValueError):
+    """A first name a volunteer typed that we cannot show; the message says why, in French."""
+
+
+def clean_first_name(text):
+    """Tidy an optional first name (spaces, invisible characters); raise FirstNameError if it is not a name."""
+    text = unicodedata.normalize("NFKC", text or "")
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Cf", "Cc"))
+    name = " ".join(text.split())
+    if len(name) > MAX_FIRST_NAME:
+        raise FirstNameError(f"Le prénom est trop long : {MAX_FIRST_NAME} caractères au plus.")
+    if any(not (c.isalpha() or unicodedata.category(c).startswith("M") or c in " '’-.") for c in name):
+        raise FirstNameError("Le prénom ne peut contenir que des lettres, des espaces, des apostrophes et des tirets.")
+    return name
 
 
 # --- Time ---------------------------------------------------------------------
@@ -421,15 +456,43 @@ class Call:
 
 
 @dataclass
+class Volunteer:
+    """A number the permanence sends calls to, with what the page knows of it."""
+
+    number: str
+    name: str = ""  # The first name the volunteer typed, if any.
+    agent_id: int = None  # Queue: the OVH agent that rings this number.
+    call: Call = None  # Queue: the call this volunteer is on, if any.
+
+
+@dataclass
 class LineState:
     """What the page shows of a line, read from OVH."""
 
     running: bool  # A permanence started by the page is on.
-    volunteers: list  # The numbers the permanence sends calls to.
+    volunteers: list  # The Volunteers the permanence sends calls to.
     rings_now: list  # The numbers a call would ring right now.
     sip_line: str = ""  # Redirect: where calls go without a permanence.
     calls: list = field(default_factory=list)
     open_without_volunteer: bool = False  # Queue: the period is open but nobody is available.
+
+    @property
+    def numbers(self):
+        """The volunteers' numbers."""
+        return [v.number for v in self.volunteers]
+
+
+@dataclass
+class Outcome:
+    """What an action did ("start", "change", "add", "same", "remove", "gone", "finish", "nothing"), to which number."""
+
+    action: str
+    number: str
+    state: LineState
+
+
+class Refusal(Exception):
+    """An action the page will not do as asked; the message tells the volunteer why, in French."""
 
 
 class RedirectLine:
@@ -465,14 +528,16 @@ class RedirectLine:
         forward = options.get("forwardUnconditionalNumber") if options.get("forwardUnconditional") else None
         return LineState(
             running=bool(forward),
-            volunteers=[forward] if forward else [],
+            volunteers=[Volunteer(forward)] if forward else [],
             rings_now=[forward] if forward else [self.sip_line()],
             sip_line=self.sip_line(),
         )
 
-    def start(self, number):
-        """Forward the SIP line to `number`; return ("start" or "change", the state read back)."""
-        was_running = self.read_state().running
+    def start(self, number, name=""):
+        """Forward the SIP line to `number` (a forward has no name); return the Outcome."""
+        before = self.read_state()
+        if before.numbers == [number]:
+            return Outcome("same", number, before)
         self.client.put(
             self.options_path(),
             forwardUnconditional=True,
@@ -480,19 +545,20 @@ class RedirectLine:
             forwardUnconditionalNature="number",
         )
         state = self.read_state()
-        verify(state.volunteers == [number], f"forward should go to {number}, reads {state.volunteers}")
-        return ("change" if was_running else "start"), state
+        verify(state.numbers == [number], f"forward should go to {number}, reads {state.numbers}")
+        return Outcome("change" if before.running else "start", number, state)
 
     def finish(self):
-        """Clear the SIP line's forward; return ("finish" or "nothing", the state read back)."""
-        was_running = self.read_state().running
+        """Clear the SIP line's forward; return the Outcome ("finish", or "nothing" when it was off)."""
+        before = self.read_state()
         self.client.put(self.options_path(), forwardUnconditional=False)
         state = self.read_state()
-        verify(not state.running, f"forward should be off, reads {state.volunteers}")
-        return ("finish" if was_running else "nothing"), state
+        verify(not state.running, f"forward should be off, reads {state.numbers}")
+        return Outcome("finish" if before.running else "nothing", "", state)
 
 
 PERIOD_FROM, PERIOD_TO, PERIOD_POLICY = "02:00:00", "23:59:59", "available"
+NAME_SEPARATOR = " – "  # Between the group's agent description and a volunteer's first name.
 
 
 @dataclass
@@ -507,7 +573,7 @@ class QueueSnapshot:
 
 
 class QueueLine:
-    """An easyHunting queue: the volunteer is its available agent, during a period opened for the day."""
+    """An easyHunting queue: the volunteers are its available agents, during a period opened for the day."""
 
     def __init__(self, client, group, moment):
         self.client = client
@@ -553,16 +619,19 @@ class QueueLine:
         """The period the page opened for today, if any."""
         return next((c for c in self.page_periods(snap) if c["weekDay"] == self.today), None)
 
+    def description(self, name):
+        """The agent description on OVH: the group's, then the volunteer's first name if given."""
+        return f"{self.group.agent_description}{NAME_SEPARATOR}{name}" if name else self.group.agent_description
+
+    def first_name(self, agent):
+        """The first name a volunteer gave, read back from their agent's description."""
+        prefix = self.group.agent_description + NAME_SEPARATOR
+        description = agent.get("description") or ""
+        return description[len(prefix) :] if description.startswith(prefix) else ""
+
     def state(self, snap):
         """What the snapshot means for callers, now."""
         zone = self.moment.tzinfo
-        volunteers = [a["number"] for a in snap.agents if a["status"] == "available" and a["agentId"] in snap.attached]
-        clock = f"{self.moment:%H:%M:%S}"
-        open_now = any(
-            c["weekDay"] == self.today and c["policy"] == "available" and c["timeFrom"] <= clock <= c["timeTo"]
-            for c in snap.conditions
-        )
-        running = self.todays_period(snap) is not None
         calls = sorted(
             (
                 Call(
@@ -575,10 +644,26 @@ class QueueLine:
             ),
             key=lambda call: call.begin or self.moment,
         )
+        volunteers = [
+            Volunteer(
+                number=a["number"],
+                name=self.first_name(a),
+                agent_id=a["agentId"],
+                call=next((c for c in calls if not c.waiting and c.agent == a["number"]), None),
+            )
+            for a in snap.agents
+            if a["status"] == "available" and a["agentId"] in snap.attached
+        ]
+        clock = f"{self.moment:%H:%M:%S}"
+        open_now = any(
+            c["weekDay"] == self.today and c["policy"] == "available" and c["timeFrom"] <= clock <= c["timeTo"]
+            for c in snap.conditions
+        )
+        running = self.todays_period(snap) is not None
         return LineState(
             running=running,
             volunteers=volunteers,
-            rings_now=volunteers if open_now else [],
+            rings_now=[v.number for v in volunteers] if open_now else [],
             calls=calls,
             open_without_volunteer=running and not volunteers,
         )
@@ -587,53 +672,129 @@ class QueueLine:
         """Read the queue's state from OVH."""
         return self.state(self.snapshot())
 
-    def start(self, number):
-        """Make `number` the only available agent and open today's period; return (action, state read back).
+    def start(self, number, name=""):
+        """Answer on `number`: start, change the number, or join the volunteers; return the Outcome.
 
-        OVH forwards to an external number reliably only if the agent is set
-        before the period opens: a change during a permanence closes the
-        period, switches the agent, then reopens it.
+        With one volunteer at a time, a new number replaces the one on duty.
+        With several, it joins them, up to the group's max_volunteers.
         """
         snap = self.snapshot()
-        period = self.todays_period(snap)
         before = self.state(snap)
-        switching = period is not None and before.volunteers != [number]
-        if switching:
+        on_duty = before.numbers if before.running else self.interrupted(snap)
+        if number in on_duty and before.running:
+            if name in ("", next(v.name for v in before.volunteers if v.number == number)):
+                return Outcome("same", number, before)
+            return Outcome("same", number, self.staff(snap, on_duty, number, name))
+        if self.group.max_volunteers == 1 or not on_duty:
+            return Outcome("change" if on_duty else "start", number, self.staff(snap, [number], number, name))
+        wanted = on_duty if number in on_duty else on_duty + [number]
+        if len(wanted) > self.group.max_volunteers:
+            raise Refusal(
+                f"La permanence compte déjà {len(on_duty)} bénévoles, le maximum pour ce groupe. "
+                "Pour répondre à la place de quelqu'un, retirez d'abord son numéro."
+            )
+        return Outcome("add", number, self.staff(snap, wanted, number, name))
+
+    def interrupted(self, snap):
+        """The volunteers of a permanence whose period an interrupted change closed and did not reopen.
+
+        They are the page's agents (by their description) still available and
+        in the queue while no period of the page is open on any day; a period
+        left from an earlier day means a forgotten permanence, not one to resume.
+        """
+        if self.group.max_volunteers == 1 or self.page_periods(snap):
+            return []
+        return [a["number"] for a in self.page_agents(snap)]
+
+    def page_agents(self, snap):
+        """The agents the page made available (known by their description) that are in the queue."""
+        return [
+            a
+            for a in snap.agents
+            if a["status"] == "available"
+            and a["agentId"] in snap.attached
+            and (a.get("description") or "").startswith(self.group.agent_description)
+        ]
+
+    def remove(self, agent_id):
+        """Stop sending calls to one volunteer; the last one leaving finishes the permanence.
+
+        The others' agents were set before the period opened and stay as they
+        are, so the period stays open: only the leaving agent is logged out.
+        """
+        snap = self.snapshot()
+        before = self.state(snap)
+        leaving = next((v for v in before.volunteers if v.agent_id == agent_id), None)
+        if leaving is None or not before.running:
+            return Outcome("gone", "", before)
+        if len(before.volunteers) == 1:
+            return self.finish()
+        agent = next(a for a in snap.agents if a["agentId"] == agent_id)
+        self.set_status(agent, "loggedOut")
+        state = self.read_state()
+        staying = [n for n in before.numbers if n != leaving.number]
+        verify(state.running and sorted(state.numbers) == sorted(staying), f"expected {staying} on duty, reads {state}")
+        return Outcome("remove", leaving.number, state)
+
+    def staff(self, snap, numbers, newcomer=None, name=""):
+        """Make `numbers` the available agents and today's period open; return the state read back.
+
+        OVH forwards to an external number reliably only if the agent is set
+        before the period opens: a change of the numbers during a permanence
+        closes the period, switches the agents, then reopens it.
+        """
+        period = self.todays_period(snap)
+        available = [a for a in snap.agents if a["status"] == "available" and a["agentId"] in snap.attached]
+        changing = period is not None and sorted(a["number"] for a in available) != sorted(numbers)
+        if changing:
             self.client.delete(f"{self.conditions_path}/{period['conditionId']}")
-        others = [a for a in snap.agents if a["status"] == "available" and a["number"] != number]
+        others = [a for a in snap.agents if a["status"] == "available" and a["number"] not in numbers]
         parallel(*[lambda a=a: self.set_status(a, "loggedOut") for a in others])
-        agent = next((a for a in snap.agents if a["number"] == number), None)
+        agents = {a["number"]: a for a in snap.agents}
+        parallel(
+            *[lambda n=n: self.make_available(snap, agents.get(n), n, name if n == newcomer else None) for n in numbers]
+        )
+        self.remove_periods([p for p in self.page_periods(snap) if p["weekDay"] != self.today])
+        if changing or period is None:
+            self.open_period()
+        state = self.read_state()
+        verify(state.running and sorted(state.numbers) == sorted(numbers), f"expected {numbers} on duty, reads {state}")
+        return state
+
+    def make_available(self, snap, agent, number, name):
+        """Make `number` an available agent of the queue, with the group's settings; `name` None keeps its name."""
+        settings = {"timeout": self.group.ring_timeout, "simultaneousLines": 1, "wrapUpTime": 0}
         if agent is None:
             agent = self.client.post(
                 f"{self.hunting}/agent",
                 number=number,
                 status="available",
-                timeout=self.group.ring_timeout,
-                simultaneousLines=1,
-                wrapUpTime=0,
-                description=f"Bénévole {self.group.name} (cimade-ovh)",
+                description=self.description(name),
+                **settings,
             )
-        elif agent["status"] != "available":
-            self.set_status(agent, "available")
+        else:
+            wanted = dict(settings, status="available")
+            if name is not None:
+                wanted["description"] = self.description(name)
+            if any(agent.get(key) != value for key, value in wanted.items()):
+                self.client.put(f"{self.hunting}/agent/{agent['agentId']}", **wanted)
         if agent["agentId"] not in snap.attached:
             self.client.post(f"{self.hunting}/agent/{agent['agentId']}/queue", queueId=snap.queue_id, position=1)
-        self.remove_periods([p for p in self.page_periods(snap) if p["weekDay"] != self.today])
-        if switching or period is None:
-            self.open_period()
-        state = self.read_state()
-        verify(state.running and state.volunteers == [number], f"expected {number} on duty, reads {state}")
-        return ("change" if before.running else "start"), state
 
     def finish(self):
-        """Close every period the page opened and log the agents out; return (action, state read back)."""
+        """Log the agents out, then close every period the page opened; return the Outcome.
+
+        Agents go first: if OVH fails halfway, the period is open with nobody
+        available, which the page shows, rather than volunteers left available.
+        """
         snap = self.snapshot()
         before = self.state(snap)
-        self.remove_periods(self.page_periods(snap))
         available = [a for a in snap.agents if a["status"] == "available"]
         parallel(*[lambda a=a: self.set_status(a, "loggedOut") for a in available])
+        self.remove_periods(self.page_periods(snap))
         state = self.read_state()
         verify(not state.running and not state.volunteers, f"expected nobody on duty, reads {state}")
-        return ("finish" if before.running or before.volunteers else "nothing"), state
+        return Outcome("finish" if before.running or before.volunteers else "nothing", "", state)
 
     def set_status(self, agent, status):
         """Set an agent's status (available or loggedOut)."""
@@ -751,6 +912,10 @@ input[aria-invalid=true]{border-color:#a4161a}
 button{width:100%;min-height:3rem;margin-top:.75rem;padding:.6rem 1rem;border:0;border-radius:.4rem;
 font:inherit;font-weight:600;color:#fff;background:#a4161a;cursor:pointer}
 button.finish{background:#2b2b2b}
+form.inline{display:inline}
+button.remove{width:auto;min-height:2.75rem;margin:0 0 0 .5rem;padding:.25rem .9rem;color:#1b1b1b;background:#e8e8e8;
+border:2px solid #4a4a4a}
+ul.team li{margin:.5rem 0}
 ul{padding-left:1.25rem}
 li{margin:.25rem 0}
 footer{margin-top:2rem;font-size:1rem}
@@ -790,15 +955,14 @@ $messages
 $state
 <h2>Répondre aux appels</h2>
 <form method="post" action="$start_url">
-<label for="number">Votre numéro de téléphone</label>
-<input id="number" name="number" type="tel" autocomplete="tel" inputmode="tel" value="$typed" $invalid>
-$field_error
-<button type="submit">Répondre sur ce numéro</button>
+$fields
+$start_note
+<button type="submit">$start_label</button>
 </form>
 <h2>Terminer</h2>
 <form method="post" action="$finish_url">
 $finish_warning
-<button type="submit" class="finish">Terminer la permanence</button>
+<button type="submit" class="finish">$finish_label</button>
 </form>
 <footer>
 $contact
@@ -817,6 +981,10 @@ FLASH_TEXTS = {
     "change": "C'est fait : le numéro a changé, les appels arrivent maintenant sur le $number.",
     "finish": "La permanence est terminée : les appels n'arrivent plus sur le numéro du bénévole.",
     "nothing": "Il n'y avait pas de permanence en cours ; rien n'a changé.",
+    "same": "Le $number reçoit déjà les appels ; rien n'a changé.",
+    "add": "C'est fait : le $number reçoit aussi les appels.",
+    "remove": "C'est fait : le $number ne reçoit plus les appels ; les autres bénévoles continuent.",
+    "gone": "Ce numéro ne recevait déjà plus les appels ; rien n'a changé.",
 }
 
 
@@ -846,7 +1014,7 @@ def render_message(title, message, base, kind="error"):
     return render_page(title, body)
 
 
-def render_state(group, state, failure, contact):
+def render_state(group, state, failure, contact, base):
     """The "En ce moment" part of a group page: permanence, where a call would ring, calls."""
     if failure:
         explanation, advice = describe_failure(failure, contact)
@@ -854,8 +1022,10 @@ def render_state(group, state, failure, contact):
             '<div class="box error"><p><strong>Impossible de lire l\'état de la ligne chez OVH.</strong></p>'
             f"<p>{escape(explanation)} {escape(advice)}</p></div>"
         )
-    if state.running and state.volunteers:
-        lines = [f'<p class="on">Permanence en cours sur le {phone_list(state.volunteers)}</p>']
+    if state.running and state.volunteers and group.max_volunteers > 1:
+        lines = [render_team(group, state, base)]
+    elif state.running and state.volunteers:
+        lines = [f'<p class="on">Permanence en cours sur le {phone_list(state.numbers)}</p>']
     elif state.open_without_volunteer:
         lines = ['<p class="off">La permanence est ouverte, mais aucun numéro ne reçoit les appels.</p>']
     else:
@@ -870,6 +1040,32 @@ def render_state(group, state, failure, contact):
     if group.kind == "queue":
         lines.append(render_calls(state.calls))
     return "\n".join(lines)
+
+
+def render_team(group, state, base):
+    """The volunteers answering together: name, number, their call, and a button to remove each."""
+    count = len(state.volunteers)
+    items = []
+    for volunteer in state.volunteers:
+        who = phone_span(volunteer.number)
+        if volunteer.name:
+            who = f"{escape(volunteer.name)}, {who}"
+        call = volunteer.call
+        doing = f"en appel depuis {call.answered or call.begin:%H:%M}" if call else "libre"
+        label = escape(f"Retirer le {format_phone(volunteer.number)}")
+        items.append(
+            f"<li>{who} : {doing}\n"
+            f'<form method="post" action="{escape(base)}/{escape(group.slug)}/remove" class="inline">'
+            f'<input type="hidden" name="agent" value="{escape(volunteer.agent_id)}">'
+            f'<button type="submit" class="remove" aria-label="{label}">Retirer</button></form></li>'
+        )
+    heading = f"{count} bénévole{'s' if count > 1 else ''} sur {group.max_volunteers} au plus"
+    return f'<p class="on">Permanence en cours : {heading}.</p>\n<ul class="team">\n' + "\n".join(items) + "\n</ul>"
+
+
+def phone_span(number):
+    """A number the French way, kept on one line."""
+    return f'<span class="tel">{escape(format_phone(number))}</span>'
 
 
 def phone_list(numbers):
@@ -895,9 +1091,25 @@ def render_calls(calls):
     return "<p>Appels :</p>\n<ul>\n" + "\n".join(items) + "\n</ul>"
 
 
-def render_group(settings, group, base, moment, state, failure, messages, typed="", field_error=""):
-    """A group's page: its state, the form to start or change, the form to finish."""
+def render_group(settings, group, base, moment, state, failure, messages, typed=None, errors=None):
+    """A group's page: its state, the form to start, change or join, the form to finish."""
+    typed, errors = typed or {}, errors or {}
     url = f"{base}/{group.slug}"
+    team = group.max_volunteers > 1
+    on_duty = state.numbers if state and state.running else []
+    fields = []
+    if team:
+        fields.append(input_field("name", "Votre prénom (facultatif)", "text", "given-name", typed, errors))
+    fields.append(input_field("number", "Votre numéro de téléphone", "tel", "tel", typed, errors))
+    if team and len(on_duty) >= group.max_volunteers:
+        start_note = (
+            f"<p>La permanence est complète ({len(on_duty)} bénévoles). "
+            "Pour répondre à la place de quelqu'un, retirez d'abord son numéro.</p>"
+        )
+    elif on_duty and not team:
+        start_note = f"<p>{escape(ONE_NUMBER_ONLY[group.kind])}</p>"
+    else:
+        start_note = ""
     contact = f"<p>Contact du groupe : {escape(group.contact)}</p>" if group.contact else ""
     finish_warning = (
         "<p>Les appels déjà en attente dans la file peuvent encore arriver sur votre numéro après la fin.</p>"
@@ -909,17 +1121,41 @@ def render_group(settings, group, base, moment, state, failure, messages, typed=
         public_number=escape(format_phone(group.number)),
         time=escape(format_day_time(moment)),
         messages="\n".join(messages),
-        state=render_state(group, state, failure, settings.contact),
+        state=render_state(group, state, failure, settings.contact, base),
         start_url=escape(f"{url}/start"),
+        fields="\n".join(fields),
+        start_note=start_note,
+        start_label="Ajouter mon numéro" if team and on_duty else "Répondre sur ce numéro",
         finish_url=escape(f"{url}/finish"),
-        typed=escape(typed),
-        invalid='aria-invalid="true" aria-describedby="number-error"' if field_error else "",
-        field_error=f'<p id="number-error" class="field-error">{escape(field_error)}</p>' if field_error else "",
         finish_warning=finish_warning,
+        finish_label="Terminer la permanence pour tout le monde" if team else "Terminer la permanence",
         contact=contact,
         home_url=escape(f"{base}/"),
     )
     return render_page(f"Permanence {group.name}", body)
+
+
+ONE_NUMBER_ONLY = {
+    "redirect": "Cette ligne renvoie les appels vers un seul numéro à la fois : "
+    "le vôtre remplacera celui de la permanence en cours.",
+    "queue": "Ce groupe reçoit les appels sur un seul numéro à la fois : "
+    "le vôtre remplacera celui de la permanence en cours.",
+}
+
+
+def input_field(name, label, kind, autocomplete, typed, errors):
+    """A labelled text input, keeping what was typed, with its error if any."""
+    error = errors.get(name)
+    attributes = f'type="{kind}" autocomplete="{autocomplete}"' + (' inputmode="tel"' if kind == "tel" else "")
+    if error:
+        attributes += f' aria-invalid="true" aria-describedby="{name}-error"'
+    html_text = (
+        f'<label for="{name}">{escape(label)}</label>\n'
+        f'<input id="{name}" name="{name}" {attributes} value="{escape(typed.get(name, ""))}">'
+    )
+    if error:
+        html_text += f'\n<p id="{name}-error" class="field-error">{escape(error)}</p>'
+    return html_text
 
 
 def message_box(kind, text):
@@ -960,7 +1196,7 @@ COMMON_HEADERS = [
 ]
 STATUS_TEXTS = {
     200: "OK", 303: "See Other", 400: "Bad Request", 404: "Not Found",
-    405: "Method Not Allowed", 413: "Content Too Large", 500: "Internal Server Error",
+    405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 500: "Internal Server Error",
 }  # fmt: skip
 
 
@@ -1099,7 +1335,7 @@ class App:
         if not parts:
             return Response.page(render_index(settings, request.base))
         group = settings.groups.get(parts[0].lower())
-        if group is None or len(parts) > 2 or (len(parts) == 2 and parts[1] not in ("start", "finish")):
+        if group is None or len(parts) > 2 or (len(parts) == 2 and parts[1] not in actions_of(group)):
             return self.not_found(request)
         if len(parts) == 1:
             return self.group_page(request, settings, group)
@@ -1118,12 +1354,12 @@ class App:
 
     # Pages and actions.
 
-    def group_page(self, request, settings, group, typed="", field_error="", status=200):
+    def group_page(self, request, settings, group, typed=None, errors=None, status=200):
         """Read the line's state from OVH and show it with the forms."""
         moment = now(settings.timezone)
         messages = []
         flash = read_flash(request.cookie("flash"))
-        if flash and not field_error:
+        if flash and not errors:
             messages.append(flash_message(flash, settings.contact))
         state = failure = None
         try:
@@ -1139,7 +1375,7 @@ class App:
             )  # fmt: skip
         else:
             messages.extend(self.expiration_warnings(settings, expiration, moment))
-        body = render_group(settings, group, request.base, moment, state, failure, messages, typed, field_error)
+        body = render_group(settings, group, request.base, moment, state, failure, messages, typed, errors)
         response = Response.page(body, status)
         if flash:
             response.headers.append(("Set-Cookie", flash_cookie("", request.base, group, max_age=0)))
@@ -1161,21 +1397,40 @@ class App:
         return [message_box("warning", escape(text))]
 
     def act(self, request, settings, group, action):
-        """Start, change or finish a permanence, then redirect to the group page."""
+        """Start, change, join, remove or finish a permanence, then redirect to the group page."""
         form = request.form()
         if form is None:
             return self.message(request, "Demande trop grande", "Cette demande est trop grande.", 413)
-        number = ""
+        number = name = agent_id = ""
         if action == "start":
-            typed = form.get("number", "")
+            typed = {"number": form.get("number", ""), "name": form.get("name", "")}
+            errors = {}
             try:
-                number = normalize_phone(typed)
+                number = normalize_phone(typed["number"])
             except PhoneError as error:
-                return self.group_page(request, settings, group, typed=typed, field_error=str(error), status=400)
+                errors["number"] = str(error)
+            try:
+                name = clean_first_name(typed["name"])
+            except FirstNameError as error:
+                errors["name"] = str(error)
+            if errors:
+                return self.group_page(request, settings, group, typed, errors, status=400)
+        elif action == "remove":
+            agent_id = form.get("agent", "")
+            if not agent_id.isdigit():
+                text = "Cette demande est incomplète. Revenez à la page du groupe et réessayez."
+                return self.message(request, "Demande incomplète", text, 400)
         moment = now(settings.timezone)
         try:
             line = LINE_KINDS[group.kind](self.client(settings), group, moment)
-            done, _ = line.start(number) if action == "start" else line.finish()
+            if action == "start":
+                outcome = line.start(number, name)
+            elif action == "remove":
+                outcome = line.remove(int(agent_id))
+            else:
+                outcome = line.finish()
+        except Refusal as refusal:
+            return self.group_page(request, settings, group, typed, {"number": str(refusal)}, status=409)
         except Exception as error:
             failure = as_failure(error)
             log.error("%s on %s failed: %s", action, group.slug, failure)
@@ -1187,6 +1442,7 @@ class App:
             )  # fmt: skip
             flash = f"error-{failure.reason}:{number}"
         else:
+            done, number = outcome.action, outcome.number
             log_activity(settings, group, done, number, request.client, "ok")
             notify_it(settings, f"{group.name} : {ACTION_SUBJECTS[done]} {format_phone(number)}".strip(), "")
             flash = f"{done}:{number}"
@@ -1195,11 +1451,20 @@ class App:
         return response
 
 
+def actions_of(group):
+    """The actions a group's page offers: removing one number only when several volunteers answer together."""
+    return ("start", "remove", "finish") if group.max_volunteers > 1 else ("start", "finish")
+
+
 ACTION_SUBJECTS = {
     "start": "permanence commencée sur le",
     "change": "permanence passée sur le",
     "finish": "permanence terminée",
     "nothing": "« Terminer » sans permanence en cours",
+    "same": "numéro déjà en permanence :",
+    "add": "numéro ajouté à la permanence :",
+    "remove": "numéro retiré de la permanence :",
+    "gone": "« Retirer » un numéro qui ne répondait plus",
 }
 
 

@@ -5,7 +5,8 @@ For each queue group, at once: the queue's counters (liveStatistics) and its
 calls (liveCalls) are appended as one JSON line to
 data/stats/<group>/<YYYY-MM-DD>.jsonl (dates in the groups' time zone). It also
 removes the periods the page opened on an earlier day that nobody finished, so
-that a forgotten permanence never reopens the line a week later.
+that a forgotten permanence never reopens the line a week later, and logs out
+the volunteers of such a permanence.
 
 Prints nothing when all is well; one line per failing group otherwise, and
 exits with status 1. Works from any current directory.
@@ -45,9 +46,15 @@ def collect(client, settings, group, moment):
         {"time": moment.isoformat(timespec="seconds"), "statistics": statistics, "calls": snap.calls},
     )
     stale = [p for p in line.page_periods(snap) if p["weekDay"] != line.today]
+    if not stale:
+        return
+    forgotten = [] if line.todays_period(snap) else line.page_agents(snap)
+    index.parallel(*[lambda a=a: line.set_status(a, "loggedOut") for a in forgotten])
     line.remove_periods(stale)
     for period in stale:
         index.log_activity(settings, group, "housekeeping", "", "stats.py", f"période du {period['weekDay']} supprimée")
+    for agent in forgotten:
+        index.log_activity(settings, group, "housekeeping", agent["number"], "stats.py", "agent déconnecté")
 
 
 def main():

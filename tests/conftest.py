@@ -36,10 +36,13 @@ def ovh_client(fake_ovh):
 
 @pytest.fixture
 def site(fake_ovh, tmp_path, mocker):
-    """The page over HTTP on the simulator, believing it is Thursday 26 November 2026, 16:28 in Paris."""
+    """The page over HTTP on the simulator, believing it is Thursday 26 November 2026, 16:28 in Paris.
+
+    Lyon takes one volunteer at a time here (the demo takes two): most tests are about one number.
+    """
     from webpage import Site
 
-    running = Site(tmp_path, fake_ovh)
+    running = Site(tmp_path, fake_ovh, groups={"lyon": {"max_volunteers": "1"}})
     mocker.patch("index.now", running.now)
     yield running
     running.close()

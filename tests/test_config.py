@@ -39,6 +39,8 @@ def test_the_example_lines_ini_holds_the_demo_groups():
     settings = index.load_settings(ROOT / "lines.ini")
     assert {slug: group.kind for slug, group in settings.groups.items()} == {"lyon": "queue", "lille": "redirect"}
     assert settings.groups["lyon"].ring_timeout == 10
+    assert settings.groups["lyon"].max_volunteers == 2, "the demo lets a person try two volunteers"
+    assert settings.groups["lille"].max_volunteers == 1
     assert settings.ovh_conf == ROOT / "ovh.conf"
     assert settings.activity_log == ROOT / "data" / "activity.log"
     assert str(settings.timezone) == "Europe/Paris"
@@ -60,6 +62,8 @@ def test_defaults(tmp_path):
     assert settings.sendmail == ("/usr/sbin/sendmail", "-t", "-oi")
     assert settings.groups["lyon"].contact == ""
     assert settings.groups["lyon"].ring_timeout == 10
+    assert settings.groups["lyon"].max_volunteers == 1
+    assert settings.groups["lyon"].agent_description == "Bénévole Lyon (cimade-ovh)"
 
 
 @pytest.mark.parametrize(
@@ -69,6 +73,12 @@ def test_defaults(tmp_path):
         (("kind = queue", "kind = queu"), r"section \[lyon\], clé « kind » : « queu » inconnu"),
         (("number = 0033465710000", "number = 04 65 71 00 00"), r"section \[lyon\], clé « number »"),
         (("kind = queue", "kind = queue\nring_timeout = dix"), r"section \[lyon\], clé « ring_timeout »"),
+        (("kind = queue", "kind = queue\nmax_volunteers = 0"), r"\[lyon\], clé « max_volunteers » : « 0 » n'est pas"),
+        (("kind = queue", "kind = queue\nmax_volunteers = deux"), r"\[lyon\], clé « max_volunteers » : « deux »"),
+        (
+            ("kind = queue", "kind = redirect\nmax_volunteers = 2"),
+            r"\[lyon\], clé « max_volunteers » : un renvoi \(kind = redirect\) ne sonne que sur un numéro",
+        ),
         (("contact = IT", "timezone = Europe/Lyon"), r"section \[settings\], clé « timezone »"),
         (("[settings]", "[global]"), r"la section \[settings\] manque"),
         (("[lyon]", "[lyon/centre]"), r"section \[lyon/centre\] : ce nom ne peut pas servir d'adresse"),
@@ -170,7 +180,10 @@ def test_demo_serves_both_groups_on_the_simulated_account(tmp_path):
         page = text(http.post(url[0] + "lille/start", data={"number": "06 39 98 00 01"}))
         assert "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01." in page
         page = text(http.post(url[0] + "lyon/start", data={"number": "06 39 98 00 02"}))
-        assert "Permanence en cours sur le 06 39 98 00 02" in page
+        assert "Permanence en cours : 1 bénévole sur 2 au plus. 06 39 98 00 02 : libre" in page
+        page = text(http.post(url[0] + "lyon/start", data={"number": "06 39 98 00 03", "name": "Inès"}))
+        assert "C'est fait : le 06 39 98 00 03 reçoit aussi les appels." in page
+        assert "2 bénévoles sur 2 au plus. 06 39 98 00 02 : libre Retirer Inès, 06 39 98 00 03 : libre" in page
     finally:
         process.terminate()
         process.wait(10)

@@ -59,7 +59,13 @@ def test_a_period_forgotten_on_an_earlier_day_is_removed(site, monkeypatch):
     assert run_stats(site, monkeypatch) == 0
     wednesday_next_week = THURSDAY_AFTERNOON + timedelta(days=6)
     assert site.fake.who_rings(LYON_NUMBER, at=wednesday_next_week) == []
-    assert site.activity()[-1][2:6] == ["housekeeping", "-", "stats.py", "période du wednesday supprimée"]
+    assert [line[2:6] for line in site.activity()[-2:]] == [
+        ["housekeeping", "-", "stats.py", "période du wednesday supprimée"],
+        ["housekeeping", "0033639980001", "stats.py", "agent déconnecté"],
+    ]
+    site.configure("lyon", max_volunteers="2")
+    site.act("/lyon/start", {"number": "0639980002"})
+    assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == ["0033639980002"]
 
 
 def test_todays_period_is_kept(site, monkeypatch):

@@ -29,8 +29,11 @@ class QuietHandler(WSGIRequestHandler):
         pass
 
 
-def write_lines_ini(folder, fake, **settings):
-    """Copy the project's lines.ini into `folder`, with its ovh.conf, data folder and a test mailbox."""
+def write_lines_ini(folder, fake, groups=None, **settings):
+    """Copy the project's lines.ini into `folder`, with its ovh.conf, data folder and a test mailbox.
+
+    `groups` changes keys of group sections: {"lyon": {"max_volunteers": "1"}}.
+    """
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(ROOT / "lines.ini", encoding="utf-8")
     mailbox = folder / "mailbox"
@@ -45,6 +48,8 @@ def write_lines_ini(folder, fake, **settings):
         }
     )
     parser["settings"].update(settings)
+    for section, values in (groups or {}).items():
+        parser[section].update(values)
     fake.write_ovh_conf(folder / "ovh.conf")
     path = folder / "lines.ini"
     with open(path, "w", encoding="utf-8") as file:
@@ -55,11 +60,11 @@ def write_lines_ini(folder, fake, **settings):
 class Site:
     """A running page: HTTP helpers, the moment it believes it is, its log and mails."""
 
-    def __init__(self, folder, fake, moment=THURSDAY_AFTERNOON):
+    def __init__(self, folder, fake, moment=THURSDAY_AFTERNOON, groups=None):
         self.folder = folder
         self.fake = fake
         self.moment = moment
-        self.lines_ini = write_lines_ini(folder, fake)
+        self.lines_ini = write_lines_ini(folder, fake, groups)
         self.app = index.App(lines_ini=self.lines_ini)
         self.server = make_server("127.0.0.1", 0, self.app, server_class=ThreadingServer, handler_class=QuietHandler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -71,6 +76,14 @@ class Site:
         self.server.shutdown()
         self.server.server_close()
         self.http.close()
+
+    def configure(self, section, **values):
+        """Change keys of one section of the site's lines.ini; the page rereads it at the next request."""
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(self.lines_ini, encoding="utf-8")
+        parser[section].update(values)
+        with open(self.lines_ini, "w", encoding="utf-8") as file:
+            parser.write(file)
 
     def now(self, zone):
         return self.moment.astimezone(zone)

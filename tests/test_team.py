@@ -1,0 +1,212 @@
+"""Several volunteers answering a queue group together (max_volunteers in lines.ini)."""
+
+from datetime import datetime, timedelta
+
+import pytest
+from fake_ovh import DEMO_BILLING_ACCOUNT, LYON_NUMBER
+from webpage import PARIS, THURSDAY_AFTERNOON, text
+
+FIRST = "0033639980001"
+SECOND = "0033639980002"
+THIRD = "0033639980003"
+EASY_HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
+CONDITIONS = f"{EASY_HUNTING}/timeConditions/conditions"
+AGENTS = f"{EASY_HUNTING}/hunting/agent"
+
+
+@pytest.fixture
+def team(site):
+    """The site, with Lyon taking two volunteers at once, as in the demo."""
+    site.configure("lyon", max_volunteers="2")
+    return site
+
+
+def rings(site):
+    return sorted(site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON))
+
+
+def agents(client):
+    return {a["number"]: a for a in (client.get(f"{AGENTS}/{i}") for i in client.get(AGENTS))}
+
+
+def remove(site, client, number):
+    """Press "Retirer" next to `number`."""
+    return site.act("/lyon/remove", {"agent": str(agents(client)[number]["agentId"])})
+
+
+def test_two_volunteers_ring_and_the_page_shows_each_with_their_call(team, ovh_client):
+    team.act("/lyon/start", {"number": "06 39 98 00 01", "name": "Inès"})
+    page = text(team.act("/lyon/start", {"number": "06 39 98 00 02", "name": ""}))
+    assert "C'est fait : le 06 39 98 00 02 reçoit aussi les appels." in page
+    assert rings(team) == [FIRST, SECOND]
+    before = datetime.now(PARIS)
+    team.fake.add_live_call(LYON_NUMBER, state="Answered", agent=FIRST)
+    after = datetime.now(PARIS)
+    page = text(team.get("/lyon"))
+    assert "Permanence en cours : 2 bénévoles sur 2 au plus." in page
+    assert {f"Inès, 06 39 98 00 01 : en appel depuis {t:%H:%M} Retirer" in page for t in (before, after)} != {False}
+    assert "06 39 98 00 02 : libre Retirer" in page
+    assert "Terminer la permanence pour tout le monde" in page
+    assert agents(ovh_client)[FIRST]["description"] == "Bénévole Lyon (cimade-ovh) – Inès"
+
+
+def test_removing_one_leaves_the_other_ringing(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.act("/lyon/start", {"number": "0639980002"})
+    page = text(remove(team, ovh_client, FIRST))
+    assert "C'est fait : le 06 39 98 00 01 ne reçoit plus les appels ; les autres bénévoles continuent." in page
+    assert rings(team) == [SECOND]
+    assert agents(ovh_client)[FIRST]["status"] == "loggedOut"
+    assert team.activity()[-1][2:4] == ["remove", FIRST]
+
+
+def test_finishing_stops_both(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.act("/lyon/start", {"number": "0639980002"})
+    page = text(team.act("/lyon/finish"))
+    assert "La permanence est terminée" in page
+    assert rings(team) == []
+    assert {agents(ovh_client)[n]["status"] for n in (FIRST, SECOND)} == {"loggedOut"}
+
+
+def test_the_limit_is_enforced_with_a_clear_message(team):
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.act("/lyon/start", {"number": "0639980002"})
+    assert "La permanence est complète (2 bénévoles)." in text(team.get("/lyon"))
+    writes = len(team.writes())
+    response = team.post("/lyon/start", {"number": "06 39 98 00 03", "name": "Léa"})
+    assert response.status_code == 409
+    page = text(response)
+    assert "La permanence compte déjà 2 bénévoles, le maximum pour ce groupe." in page
+    assert "retirez d'abord son numéro" in page
+    assert 'value="06 39 98 00 03"' in response.text and 'value="Léa"' in response.text
+    assert len(team.writes()) == writes
+    assert rings(team) == [FIRST, SECOND]
+
+
+def test_adding_a_number_closes_the_period_first(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    first = len(team.fake.requests)
+    team.act("/lyon/start", {"number": "0639980002"})
+    writes = [(r["method"], r["path"]) for r in team.fake.requests[first:] if r["method"] != "GET"]
+    closing = next(i for i, (m, p) in enumerate(writes) if m == "DELETE" and p.startswith(CONDITIONS))
+    opening = writes.index(("POST", CONDITIONS))
+    agent_changes = [i for i, (m, p) in enumerate(writes) if p.startswith(AGENTS)]
+    assert agent_changes and closing < min(agent_changes) and max(agent_changes) < opening, writes
+
+
+def test_removing_a_number_only_logs_its_agent_out(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.act("/lyon/start", {"number": "0639980002"})
+    first = len(team.fake.requests)
+    remove(team, ovh_client, FIRST)
+    writes = [(r["method"], r["path"]) for r in team.fake.requests[first:] if r["method"] != "GET"]
+    assert writes == [("PUT", f"{AGENTS}/{agents(ovh_client)[FIRST]['agentId']}")]
+
+
+def test_an_addition_interrupted_after_closing_the_period_is_resumed_by_a_retry(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.fake.fail("POST", AGENTS, kind="500")
+    assert "La demande n'a pas abouti" in text(team.act("/lyon/start", {"number": "0639980002"}))
+    assert rings(team) == []
+    assert "Pas de permanence en cours" in text(team.get("/lyon"))
+    page = text(team.act("/lyon/start", {"number": "0639980002"}))
+    assert "C'est fait : le 06 39 98 00 02 reçoit aussi les appels." in page
+    assert rings(team) == [FIRST, SECOND]
+
+
+def test_a_permanence_forgotten_on_an_earlier_day_is_not_resumed(team, ovh_client):
+    team.moment = THURSDAY_AFTERNOON - timedelta(days=1)
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.moment = THURSDAY_AFTERNOON
+    page = text(team.act("/lyon/start", {"number": "0639980002"}))
+    assert "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 02." in page
+    assert rings(team) == [SECOND]
+
+
+def test_the_same_number_again_changes_nothing_but_may_give_a_name(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    writes = len(team.writes())
+    page = text(team.act("/lyon/start", {"number": "06 39 98 00 01"}))
+    assert "Le 06 39 98 00 01 reçoit déjà les appels ; rien n'a changé." in page
+    assert len(team.writes()) == writes
+    page = text(team.act("/lyon/start", {"number": "06 39 98 00 01", "name": "Inès"}))
+    assert "Inès, 06 39 98 00 01 : libre" in page
+    assert [(r["method"], r["path"]) for r in team.writes()[writes:]] == [
+        ("PUT", f"{AGENTS}/{agents(ovh_client)[FIRST]['agentId']}")
+    ]
+    assert rings(team) == [FIRST]
+
+
+def test_removing_the_last_volunteer_finishes(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    page = text(remove(team, ovh_client, FIRST))
+    assert "La permanence est terminée" in page
+    assert "Pas de permanence en cours" in page
+    assert rings(team) == []
+
+
+def test_removing_a_number_that_already_left_changes_nothing(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.act("/lyon/start", {"number": "0639980002"})
+    agent = str(agents(ovh_client)[FIRST]["agentId"])
+    team.act("/lyon/remove", {"agent": agent})
+    writes = len(team.writes())
+    page = text(team.act("/lyon/remove", {"agent": agent}))
+    assert "Ce numéro ne recevait déjà plus les appels ; rien n'a changé." in page
+    assert len(team.writes()) == writes
+    assert rings(team) == [SECOND]
+
+
+def test_a_tampered_remove_form_is_refused(team):
+    response = team.post("/lyon/remove", {"agent": "../4001"})
+    assert response.status_code == 400
+    assert "Cette demande est incomplète." in text(response)
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("0639980001", "Le prénom ne peut contenir que des lettres"),
+        ("<b>Inès</b>", "Le prénom ne peut contenir que des lettres"),
+        ("A" * 31, "Le prénom est trop long : 30 caractères au plus."),
+    ],
+)
+def test_a_first_name_that_is_not_one_is_explained_and_changes_nothing(team, name, message):
+    response = team.post("/lyon/start", {"number": "0639980001", "name": name})
+    assert response.status_code == 400
+    assert message in text(response)
+    assert 'value="0639980001"' in response.text
+    assert team.writes() == []
+
+
+def test_first_names_are_tidied(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001", "name": "  Marie\u200b-Anne  d’Arc "})
+    assert agents(ovh_client)[FIRST]["description"] == "Bénévole Lyon (cimade-ovh) – Marie-Anne d’Arc"
+
+
+def test_the_groups_ring_timeout_and_agent_description_go_to_ovh(team, ovh_client):
+    team.configure("lyon", ring_timeout="8", agent_description="Permanence Lyon")
+    team.act("/lyon/start", {"number": "06 39 98 00 11", "name": "Paul"})
+    team.act("/lyon/start", {"number": "06 39 98 00 01"})
+    reused, created = agents(ovh_client)["0033639980011"], agents(ovh_client)[FIRST]
+    assert (reused["timeout"], reused["simultaneousLines"], reused["description"]) == (8, 1, "Permanence Lyon – Paul")
+    assert (created["timeout"], created["simultaneousLines"], created["description"]) == (8, 1, "Permanence Lyon")
+
+
+def test_a_group_of_one_keeps_one_number_and_says_why(site):
+    page = site.get("/lyon")
+    assert 'name="name"' not in page.text
+    assert site.post("/lyon/remove", {"agent": "4001"}).status_code == 404
+    site.act("/lyon/start", {"number": "0639980001"})
+    page = text(site.act("/lyon/start", {"number": "0639980002"}))
+    assert "le numéro a changé" in page
+    assert "Ce groupe reçoit les appels sur un seul numéro à la fois" in page
+    assert rings(site) == [SECOND]
+
+
+def test_a_redirect_group_explains_it_rings_one_number(site):
+    assert "un seul numéro à la fois" not in text(site.get("/lille"))
+    page = text(site.act("/lille/start", {"number": "0639980001"}))
+    assert "Cette ligne renvoie les appels vers un seul numéro à la fois" in page
+    assert site.post("/lille/remove", {"agent": "1"}).status_code == 404
