@@ -11,16 +11,22 @@ FastCGI server started it. From a shell:
     python3 index.py --demo            the page on a simulated OVH account
     python3 index.py --serve [--port]  the page on the OVH account of ovh.conf
     python3 index.py --check           check lines.ini, ovh.conf and each group on OVH
+    python3 index.py --set-code lyon   ask for, then store, the access code of a group
 """
 
 import base64
 import configparser
+import contextlib
 import email.message
+import fcntl
 import hashlib
+import hmac
 import html
+import json
 import logging
 import os
 import re
+import secrets
 import shlex
 import struct
 import subprocess
@@ -102,6 +108,8 @@ class Settings:
     contact: str
     timezone: ZoneInfo
     groups: dict
+    access_codes: Path = None
+    access_hours: int = 12
 
 
 def read_ini(path):
@@ -153,6 +161,12 @@ def load_settings(path=None):
             f"{path}, section [{SETTINGS_SECTION}], clé « timezone » : fuseau horaire inconnu « {zone_name} »"
         ) from None
     data_dir = resolve(value(SETTINGS_SECTION, "data_dir", "data"))
+    access_hours = value(SETTINGS_SECTION, "access_hours", "12")
+    if not access_hours.isdigit() or not 1 <= int(access_hours) <= 24 * 31:
+        raise ConfigError(
+            f"{path}, section [{SETTINGS_SECTION}], clé « access_hours » : "
+            f"« {access_hours} » n'est pas un nombre d'heures (1 à {24 * 31})"
+        )
 
     groups = {}
     for section in parser.sections():
@@ -208,6 +222,8 @@ def load_settings(path=None):
         contact=value(SETTINGS_SECTION, "contact", "l'informatique de la Cimade"),
         timezone=zone,
         groups=groups,
+        access_codes=resolve(value(SETTINGS_SECTION, "access_codes", "access-codes.ini")),
+        access_hours=int(access_hours),
     )
 
 
@@ -288,6 +304,14 @@ def clean_first_name(text):
     return name
 
 
+def mask_phone(number):
+    """A number shown to everyone: only its first and last pairs, 0033612345678 → 06 •• •• •• 78."""
+    shown = format_phone(number).split(" ")
+    if len(shown) == 5:
+        return " ".join([shown[0], "••", "••", "••", shown[-1]])
+    return "•" * max(0, len(number) - 2) + number[-2:]
+
+
 # --- Time ---------------------------------------------------------------------
 
 OVH_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -301,6 +325,11 @@ FRENCH_MONTHS = (
 def now(zone):
     """The current time in `zone`; tests replace it to play other days."""
     return datetime.now(zone)
+
+
+def format_short_day_time(moment):
+    """A moment in few words: « jeu. 26/11 16:28 »."""
+    return f"{FRENCH_WEEKDAYS[moment.weekday()][:3]}. {moment:%d/%m %H:%M}"
 
 
 def format_day_time(moment):
@@ -841,6 +870,34 @@ def log_activity(settings, group, action, number, client, result):
         log.error("cannot write the activity log %s: %s; line was: %s", settings.activity_log, error, line)
 
 
+HANDOVER_ACTIONS = {
+    "start": "début", "change": "changement de numéro", "add": "numéro ajouté",
+    "remove": "numéro retiré", "finish": "fin",
+}  # fmt: skip
+
+
+def recent_actions(settings, group, count=5):
+    """The group's last actions in the activity log, newest first, as (time, action, number, succeeded)."""
+    try:
+        with open(settings.activity_log, "rb") as file:
+            size = file.seek(0, os.SEEK_END)
+            file.seek(max(0, size - 65536))
+            tail = file.read().decode("utf-8", "replace").splitlines()[1 if size > 65536 else 0 :]
+    except OSError:
+        return []
+    found = []
+    for line in reversed(tail):
+        fields = line.split("\t")
+        if len(fields) != 6 or fields[1] != group.slug or fields[2] not in HANDOVER_ACTIONS:
+            continue
+        moment = parse_ovh_datetime(fields[0], settings.timezone)
+        if moment:
+            found.append((moment, fields[2], fields[3].strip("-"), fields[5] == "ok"))
+        if len(found) == count:
+            break
+    return found
+
+
 def notify_it(settings, subject, body):
     """Mail IT through the configured sendmail command; a failure is logged, never raised."""
     if not settings.notify or not settings.sendmail:
@@ -886,6 +943,170 @@ def as_failure(error):
     if type(error).__module__.startswith(("ovh", "requests")):
         return ovh_failure(error)
     return OvhFailure("unexpected", "".join(traceback.format_exception(error)))
+
+
+# --- Access: codes, signed cookies, form tokens, locks ----------------------------
+
+CODE_MIN_LENGTH = 6
+SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # About 50 ms and 16 MB a try: slow for guessing, quick for a person.
+WRONG_CODE_DELAY = 1.0  # Seconds every wrong code waits before its answer.
+MAX_WRONG_CODES = 5  # Wrong codes allowed per group and address within LOCKOUT…
+LOCKOUT = timedelta(minutes=15)  # …after which that address waits this long.
+LOCK_TIMEOUT = 20  # Seconds an action waits for another one on the same group.
+
+
+def hash_code(code):
+    """A salted scrypt hash of an access code, as stored in access-codes.ini."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(code.encode("utf-8"), salt=salt, **SCRYPT)
+    encode = base64.b64encode
+    return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${encode(salt).decode()}${encode(digest).decode()}"
+
+
+def check_code(code, stored):
+    """True when `code` matches a hash made by hash_code."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        salt, digest = base64.b64decode(salt), base64.b64decode(digest)
+        if scheme != "scrypt":
+            return False
+        tried = hashlib.scrypt(code.encode("utf-8"), salt=salt, n=int(n), r=int(r), p=int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(tried, digest)
+
+
+def read_access_codes(path):
+    """The hashed access codes by group slug, from access-codes.ini (none when the file is absent)."""
+    if not path.exists():
+        return {}
+    parser = read_ini(path)
+    codes = {}
+    for section in parser.sections():
+        stored = parser.get(section, "code", fallback="").strip()
+        if stored:
+            if not stored.startswith("scrypt$"):
+                raise ConfigError(f"{path}, section [{section}], clé « code » : pas une empreinte faite par --set-code")
+            codes[section.lower()] = stored
+    return codes
+
+
+def write_access_code(path, slug, stored):
+    """Set (or with None remove) a group's hashed code in access-codes.ini, keeping the file's owner and mode."""
+    parser = read_ini(path) if path.exists() else configparser.ConfigParser(interpolation=None)
+    if stored is None:
+        parser.remove_section(slug)
+    else:
+        if not parser.has_section(slug):
+            parser.add_section(slug)
+        parser[slug]["code"] = stored
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, 0o640)
+    with open(descriptor, "w", encoding="utf-8") as file:
+        file.write("# Codes d'accès des groupes (empreintes), écrits par : python3 index.py --set-code <groupe>\n\n")
+        parser.write(file)
+        file.truncate()
+
+
+def secret_key(settings):
+    """The key that signs cookies and form tokens: made on first use, readable only by its owner."""
+    path = settings.data_dir / "secret.key"
+    with contextlib.suppress(FileNotFoundError):
+        return path.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f"secret.key.{os.getpid()}.{threading.get_ident()}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(descriptor, "wb") as file:
+        file.write(secrets.token_bytes(32))
+    try:
+        os.link(draft, path)  # Atomic: when two processes race, the first key wins for both.
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_bytes()
+
+
+def sign(key, text):
+    """A short HMAC of `text`, safe in a cookie or a form."""
+    digest = hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode()
+
+
+def access_cookie_value(key, group, stored, expires):
+    """The signed cookie that lets a browser in a group until `expires` (a Unix time), while the code stays."""
+    return f"{expires}.{sign(key, f'access:{group.slug}:{expires}:{stored}')}"
+
+
+def has_access(key, group, stored, value, clock):
+    """True when `value` is a valid, unexpired access cookie for the group's current code."""
+    expires, _, _ = value.partition(".")
+    if not expires.isdigit() or int(expires) < clock:
+        return False
+    return hmac.compare_digest(value, access_cookie_value(key, group, stored, int(expires)))
+
+
+def form_token(key, csrf_cookie):
+    """The token every form carries: tied to the browser's csrf cookie, so another site cannot forge it."""
+    return sign(key, f"csrf:{csrf_cookie}")
+
+
+@contextlib.contextmanager
+def locked_file(path, blocking=True):
+    """Hold an exclusive lock on `path` (made if needed), across processes; yield the open file or None."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as file:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not blocking or time.monotonic() > deadline:
+                    yield None
+                    return
+                time.sleep(0.05)
+        try:
+            yield file
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
+
+
+class WrongCodes:
+    """Wrong access codes per group and client address, in a file shared by every process."""
+
+    def __init__(self, settings, group, client):
+        who = hashlib.sha256(client.encode("utf-8")).hexdigest()[:16]
+        self.path = settings.data_dir / "attempts" / f"{group.slug}-{who}"
+
+    def locked_for(self, clock):
+        """Seconds this address must still wait, 0 when it may try."""
+        with locked_file(self.path) as file:
+            recent = self.recent(file, clock)
+        if len(recent) < MAX_WRONG_CODES:
+            return 0
+        return max(0, int(recent[-MAX_WRONG_CODES] + LOCKOUT.total_seconds() - clock) + 1)
+
+    def add(self, clock):
+        """Count one more wrong code."""
+        with locked_file(self.path) as file:
+            recent = self.recent(file, clock) + [clock]
+            file.seek(0)
+            file.truncate()
+            file.write(json.dumps(recent))
+
+    def clear(self):
+        """Forget the wrong codes after a right one."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def recent(self, file, clock):
+        """The times of the wrong codes within the lockout window."""
+        file.seek(0)
+        try:
+            times = json.loads(file.read() or "[]")
+        except ValueError:
+            times = []
+        return [t for t in times if isinstance(t, (int, float)) and clock - t < LOCKOUT.total_seconds()]
 
 
 # --- Pages --------------------------------------------------------------------
@@ -953,16 +1174,34 @@ GROUP_BODY = Template(
 $messages
 <h2>En ce moment</h2>
 $state
+$handover
 <h2>Répondre aux appels</h2>
 <form method="post" action="$start_url">
+$csrf
 $fields
 $start_note
 <button type="submit">$start_label</button>
 </form>
 <h2>Terminer</h2>
 <form method="post" action="$finish_url">
+$csrf
 $finish_warning
 <button type="submit" class="finish">$finish_label</button>
+</form>
+<footer>
+$contact
+<p><a href="$home_url">Tous les groupes</a></p>
+</footer>"""
+)
+
+ACCESS_BODY = Template(
+    """<h1>Permanence téléphonique<br>$name</h1>
+$messages
+<p>Cette page est réservée aux bénévoles du groupe. Entrez le code d'accès que la coordination vous a donné.</p>
+<form method="post" action="$access_url">
+$csrf
+$field
+<button type="submit">Entrer</button>
 </form>
 <footer>
 $contact
@@ -1014,7 +1253,7 @@ def render_message(title, message, base, kind="error"):
     return render_page(title, body)
 
 
-def render_state(group, state, failure, contact, base):
+def render_state(group, state, failure, contact, base, csrf):
     """The "En ce moment" part of a group page: permanence, where a call would ring, calls."""
     if failure:
         explanation, advice = describe_failure(failure, contact)
@@ -1023,7 +1262,7 @@ def render_state(group, state, failure, contact, base):
             f"<p>{escape(explanation)} {escape(advice)}</p></div>"
         )
     if state.running and state.volunteers and group.max_volunteers > 1:
-        lines = [render_team(group, state, base)]
+        lines = [render_team(group, state, base, csrf)]
     elif state.running and state.volunteers:
         lines = [f'<p class="on">Permanence en cours sur le {phone_list(state.numbers)}</p>']
     elif state.open_without_volunteer:
@@ -1042,20 +1281,20 @@ def render_state(group, state, failure, contact, base):
     return "\n".join(lines)
 
 
-def render_team(group, state, base):
-    """The volunteers answering together: name, number, their call, and a button to remove each."""
+def render_team(group, state, base, csrf):
+    """The volunteers answering together: name, masked number, their call, and a button to remove each."""
     count = len(state.volunteers)
     items = []
     for volunteer in state.volunteers:
-        who = phone_span(volunteer.number)
+        who = phone_span(mask_phone(volunteer.number))
         if volunteer.name:
             who = f"{escape(volunteer.name)}, {who}"
         call = volunteer.call
         doing = f"en appel depuis {call.answered or call.begin:%H:%M}" if call else "libre"
-        label = escape(f"Retirer le {format_phone(volunteer.number)}")
+        label = escape(f"Retirer le {mask_phone(volunteer.number)}")
         items.append(
             f"<li>{who} : {doing}\n"
-            f'<form method="post" action="{escape(base)}/{escape(group.slug)}/remove" class="inline">'
+            f'<form method="post" action="{escape(base)}/{escape(group.slug)}/remove" class="inline">{csrf}'
             f'<input type="hidden" name="agent" value="{escape(volunteer.agent_id)}">'
             f'<button type="submit" class="remove" aria-label="{label}">Retirer</button></form></li>'
         )
@@ -1063,17 +1302,15 @@ def render_team(group, state, base):
     return f'<p class="on">Permanence en cours : {heading}.</p>\n<ul class="team">\n' + "\n".join(items) + "\n</ul>"
 
 
-def phone_span(number):
-    """A number the French way, kept on one line."""
-    return f'<span class="tel">{escape(format_phone(number))}</span>'
+def phone_span(shown):
+    """A number as shown (whole or masked), kept on one line."""
+    return f'<span class="tel">{escape(shown)}</span>'
 
 
 def phone_list(numbers):
-    """Numbers separated by commas and ending with a full stop, each kept on one line."""
+    """Masked numbers separated by commas and ending with a full stop, each kept on one line."""
     last = len(numbers) - 1
-    return " ".join(
-        f'<span class="tel">{escape(format_phone(n))}{"." if i == last else ","}</span>' for i, n in enumerate(numbers)
-    )
+    return " ".join(phone_span(mask_phone(n) + ("." if i == last else ",")) for i, n in enumerate(numbers))
 
 
 def render_calls(calls):
@@ -1087,12 +1324,44 @@ def render_calls(calls):
             items.append(f"<li>Appel en attente depuis {since}</li>")
         else:
             answered = f"{call.answered:%H:%M}" if call.answered else since
-            items.append(f"<li>Appel en cours depuis {answered} avec le {escape(format_phone(call.agent))}</li>")
+            items.append(f"<li>Appel en cours depuis {answered} avec le {phone_span(mask_phone(call.agent))}</li>")
     return "<p>Appels :</p>\n<ul>\n" + "\n".join(items) + "\n</ul>"
 
 
-def render_group(settings, group, base, moment, state, failure, messages, typed=None, errors=None):
-    """A group's page: its state, the form to start, change or join, the form to finish."""
+def render_handover(actions):
+    """The group's last actions, so that a volunteer sees who had the line before them."""
+    if not actions:
+        return ""
+    items = []
+    for moment, action, number, succeeded in actions:
+        what = HANDOVER_ACTIONS[action] + ("" if succeeded else " (échec)")
+        on = f", {phone_span(mask_phone(number))}" if number else ""
+        items.append(f"<li>{escape(format_short_day_time(moment))} : {escape(what)}{on}</li>")
+    return "<h2>Dernières actions</h2>\n<ul>\n" + "\n".join(items) + "\n</ul>"
+
+
+def csrf_field(token):
+    """The hidden field that proves a form came from this site."""
+    return f'<input type="hidden" name="csrf" value="{escape(token)}">'
+
+
+def render_access(settings, group, base, token, messages, error=""):
+    """The page that asks for a group's access code."""
+    errors = {"code": error} if error else {}
+    body = ACCESS_BODY.substitute(
+        name=escape(group.name),
+        messages="\n".join(messages),
+        access_url=escape(f"{base}/{group.slug}/access"),
+        csrf=csrf_field(token),
+        field=input_field("code", "Code d'accès", "password", "current-password", {}, errors),
+        contact=f"<p>Contact du groupe : {escape(group.contact)}</p>" if group.contact else "",
+        home_url=escape(f"{base}/"),
+    )
+    return render_page(f"Permanence {group.name}", body)
+
+
+def render_group(settings, group, base, moment, state, failure, messages, token, typed=None, errors=None, actions=()):
+    """A group's page: its state, the last actions, the form to start, change or join, the form to finish."""
     typed, errors = typed or {}, errors or {}
     url = f"{base}/{group.slug}"
     team = group.max_volunteers > 1
@@ -1121,7 +1390,9 @@ def render_group(settings, group, base, moment, state, failure, messages, typed=
         public_number=escape(format_phone(group.number)),
         time=escape(format_day_time(moment)),
         messages="\n".join(messages),
-        state=render_state(group, state, failure, settings.contact, base),
+        state=render_state(group, state, failure, settings.contact, base, csrf_field(token)),
+        handover=render_handover(actions),
+        csrf=csrf_field(token),
         start_url=escape(f"{url}/start"),
         fields="\n".join(fields),
         start_note=start_note,
@@ -1196,7 +1467,8 @@ COMMON_HEADERS = [
 ]
 STATUS_TEXTS = {
     200: "OK", 303: "See Other", 400: "Bad Request", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 500: "Internal Server Error",
+    403: "Forbidden", 405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 429: "Too Many Requests",
+    500: "Internal Server Error", 503: "Service Unavailable",
 }  # fmt: skip
 
 
@@ -1231,6 +1503,7 @@ class Request:
         script = environ.get("SCRIPT_NAME", "")
         self.base = script[: -len("/index.py")] if script.endswith("/index.py") else script.rstrip("/")
         self.client = environ.get("REMOTE_ADDR", "")
+        self.https = environ.get("wsgi.url_scheme") == "https" or environ.get("HTTPS", "").lower() in ("on", "1")
 
     def cookie(self, name):
         """The value of a cookie, or ""."""
@@ -1262,6 +1535,8 @@ class App:
         self._settings = (None, None)
         self._client = (None, None)
         self._credential = (0.0, None)
+        self._codes = (None, {})
+        self._key = (None, None)
         self._lock = threading.Lock()
 
     def __call__(self, environ, start_response):
@@ -1302,6 +1577,22 @@ class App:
                 self._client = (key, client)
             return self._client[1]
 
+    def access_codes(self, settings):
+        """The groups' hashed access codes, read again whenever access-codes.ini changes."""
+        path = settings.access_codes
+        key = (path, path.stat().st_mtime_ns if path.exists() else None)
+        with self._lock:
+            if self._codes[0] != key:
+                self._codes = (key, read_access_codes(path))
+            return self._codes[1]
+
+    def key(self, settings):
+        """The secret key of data_dir, read once per process."""
+        with self._lock:
+            if self._key[0] != settings.data_dir:
+                self._key = (settings.data_dir, secret_key(settings))
+            return self._key[1]
+
     def credential_expiration(self, client):
         """When the consumer key expires (None: never), read from OVH at most once an hour."""
         fetched, expiration = self._credential
@@ -1318,7 +1609,7 @@ class App:
     # Routing.
 
     def route(self, request):
-        """Dispatch a request by method and path."""
+        """Dispatch a request by method and path; group pages and actions go through the access checks."""
         if request.method not in ("GET", "HEAD", "POST"):
             response = self.message(request, "Méthode non permise", "Cette adresse ne répond pas à cette méthode.", 405)
             response.headers.append(("Allow", "GET, HEAD, POST"))
@@ -1327,6 +1618,7 @@ class App:
             return Response(200, favicon(), "image/x-icon")
         try:
             settings = self.settings()
+            codes = self.access_codes(settings)
         except ConfigError as error:
             log.error("configuration error: %s", error)
             text = "La configuration de la page contient une erreur. Prévenez l'informatique de la Cimade."
@@ -1335,13 +1627,29 @@ class App:
         if not parts:
             return Response.page(render_index(settings, request.base))
         group = settings.groups.get(parts[0].lower())
-        if group is None or len(parts) > 2 or (len(parts) == 2 and parts[1] not in actions_of(group)):
+        if group is None or len(parts) > 2 or (len(parts) == 2 and parts[1] not in actions_of(group, codes)):
             return self.not_found(request)
+        try:
+            visit = Visit(request, settings, group, self.key(settings), codes.get(group.slug))
+        except OSError as error:
+            log.error("cannot use the data folder %s: %s", settings.data_dir, error)
+            text = "La page ne peut pas écrire dans son dossier de données. Prévenez l'informatique de la Cimade."
+            return self.message(request, "Erreur de configuration", text, 500)
         if len(parts) == 1:
-            return self.group_page(request, settings, group)
+            return self.group_page(visit) if visit.allowed() else self.access_page(visit)
         if request.method != "POST":
             return Response.redirect(f"{request.base}/{group.slug}")
-        return self.act(request, settings, group, parts[1])
+        form = request.form()
+        if form is None:
+            return self.message(request, "Demande trop grande", "Cette demande est trop grande.", 413)
+        if not visit.token_matches(form):
+            log.warning("form token missing or wrong on %s from %s", request.path, request.client)
+            return self.expired(visit, form)
+        if parts[1] == "access":
+            return self.enter(visit, form)
+        if not visit.allowed():
+            return self.access_page(visit)
+        return self.act(visit, parts[1], form)
 
     def message(self, request, title, text, status):
         """A page with a single message."""
@@ -1354,10 +1662,11 @@ class App:
 
     # Pages and actions.
 
-    def group_page(self, request, settings, group, typed=None, errors=None, status=200):
-        """Read the line's state from OVH and show it with the forms."""
+    def group_page(self, visit, typed=None, errors=None, status=200, messages=()):
+        """Read the line's state from OVH and show it with the last actions and the forms."""
+        request, settings, group = visit.request, visit.settings, visit.group
         moment = now(settings.timezone)
-        messages = []
+        messages = list(messages)
         flash = read_flash(request.cookie("flash"))
         if flash and not errors:
             messages.append(flash_message(flash, settings.contact))
@@ -1375,11 +1684,14 @@ class App:
             )  # fmt: skip
         else:
             messages.extend(self.expiration_warnings(settings, expiration, moment))
-        body = render_group(settings, group, request.base, moment, state, failure, messages, typed, errors)
+        body = render_group(
+            settings, group, request.base, moment, state, failure, messages, visit.token(),
+            typed, errors, recent_actions(settings, group),
+        )  # fmt: skip
         response = Response.page(body, status)
         if flash:
-            response.headers.append(("Set-Cookie", flash_cookie("", request.base, group, max_age=0)))
-        return response
+            response.headers.append(("Set-Cookie", visit.cookie("flash", "", max_age=0)))
+        return visit.respond(response)
 
     def expiration_warnings(self, settings, expiration, moment):
         """Warn on the page when the OVH key expires within 2 days; mail IT within 7."""
@@ -1396,14 +1708,55 @@ class App:
         text = f"La clé d'accès à OVH de cette page expire le {when}. Prévenez {settings.contact}."
         return [message_box("warning", escape(text))]
 
-    def act(self, request, settings, group, action):
-        """Start, change, join, remove or finish a permanence, then redirect to the group page."""
-        form = request.form()
-        if form is None:
-            return self.message(request, "Demande trop grande", "Cette demande est trop grande.", 413)
+    def access_page(self, visit, error="", status=403, messages=()):
+        """Ask for the group's access code."""
+        body = render_access(visit.settings, visit.group, visit.request.base, visit.token(), list(messages), error)
+        return visit.respond(Response.page(body, status))
+
+    def expired(self, visit, form):
+        """A form without a valid token: do nothing, and show the page again with what was typed."""
+        text = (
+            "La page avait expiré, ou votre navigateur refuse les cookies de ce site : rien n'a été fait. "
+            "Vérifiez ci-dessous, puis recommencez."
+        )
+        messages = [message_box("warning", escape(text))]
+        if not visit.allowed():
+            return self.access_page(visit, status=403, messages=messages)
+        typed = {"number": form.get("number", ""), "name": form.get("name", "")}
+        return self.group_page(visit, typed, status=403, messages=messages)
+
+    def enter(self, visit, form):
+        """Check a group's access code; let the browser in for access_hours, or slow and lock out guessing."""
+        request, settings, group = visit.request, visit.settings, visit.group
+        clock = time.time()
+        wrong = WrongCodes(settings, group, request.client)
+        wait = wrong.locked_for(clock)
+        if wait:
+            minutes = -(-wait // 60)
+            plural = "s" if minutes > 1 else ""
+            error = f"Trop de codes erronés depuis cet appareil. Réessayez dans {minutes} minute{plural}."
+            response = self.access_page(visit, error, status=429)
+            response.headers.append(("Retry-After", str(wait)))
+            return response
+        if not check_code(form.get("code", ""), visit.stored_code):
+            wrong.add(clock)
+            log_activity(settings, group, "access", "", request.client, "code erroné")
+            time.sleep(WRONG_CODE_DELAY)
+            return self.access_page(visit, "Ce code n'est pas le bon. Vérifiez-le auprès de la coordination.")
+        wrong.clear()
+        log_activity(settings, group, "access", "", request.client, "ok")
+        lifetime = settings.access_hours * 3600
+        value = access_cookie_value(visit.key, group, visit.stored_code, int(clock) + lifetime)
+        response = Response.redirect(visit.group_url)
+        response.headers.append(("Set-Cookie", visit.cookie("access", value, max_age=lifetime)))
+        return visit.respond(response)
+
+    def act(self, visit, action, form):
+        """Start, change, join, remove or finish a permanence, one action per group at a time; then redirect."""
+        request, settings, group = visit.request, visit.settings, visit.group
         number = name = agent_id = ""
+        typed = {"number": form.get("number", ""), "name": form.get("name", "")}
         if action == "start":
-            typed = {"number": form.get("number", ""), "name": form.get("name", "")}
             errors = {}
             try:
                 number = normalize_phone(typed["number"])
@@ -1414,46 +1767,98 @@ class App:
             except FirstNameError as error:
                 errors["name"] = str(error)
             if errors:
-                return self.group_page(request, settings, group, typed, errors, status=400)
+                return self.group_page(visit, typed, errors, status=400)
         elif action == "remove":
             agent_id = form.get("agent", "")
-            if not agent_id.isdigit():
+            if not agent_id.isdigit() or len(agent_id) > 18:
                 text = "Cette demande est incomplète. Revenez à la page du groupe et réessayez."
                 return self.message(request, "Demande incomplète", text, 400)
-        moment = now(settings.timezone)
-        try:
-            line = LINE_KINDS[group.kind](self.client(settings), group, moment)
-            if action == "start":
-                outcome = line.start(number, name)
-            elif action == "remove":
-                outcome = line.remove(int(agent_id))
+        with locked_file(settings.data_dir / "locks" / f"{group.slug}.lock") as lock:
+            if lock is None:
+                text = "Quelqu'un d'autre modifie cette permanence en ce moment : rien n'a été fait. Réessayez."
+                return self.group_page(visit, typed, status=503, messages=[message_box("warning", escape(text))])
+            try:
+                line = LINE_KINDS[group.kind](self.client(settings), group, now(settings.timezone))
+                if action == "start":
+                    outcome = line.start(number, name)
+                elif action == "remove":
+                    outcome = line.remove(int(agent_id))
+                else:
+                    outcome = line.finish()
+            except Refusal as refusal:
+                return self.group_page(visit, typed, {"number": str(refusal)}, status=409)
+            except Exception as error:
+                failure = as_failure(error)
+                log.error("%s on %s failed: %s", action, group.slug, failure)
+                result = f"erreur {failure.reason}: {failure.detail}"
+                log_activity(settings, group, action, number, request.client, result)
+                explanation, _ = describe_failure(failure, settings.contact)
+                notify_it(
+                    settings, f"{group.name} : échec ({action}, {format_phone(number) or 'sans numéro'})",
+                    f"{explanation}\n\nDétail : {failure.detail}\nAdresse du bénévole : {request.client}",
+                )  # fmt: skip
+                flash = f"error-{failure.reason}:{number}"
             else:
-                outcome = line.finish()
-        except Refusal as refusal:
-            return self.group_page(request, settings, group, typed, {"number": str(refusal)}, status=409)
-        except Exception as error:
-            failure = as_failure(error)
-            log.error("%s on %s failed: %s", action, group.slug, failure)
-            log_activity(settings, group, action, number, request.client, f"erreur {failure.reason}: {failure.detail}")
-            explanation, _ = describe_failure(failure, settings.contact)
-            notify_it(
-                settings, f"{group.name} : échec ({action}, {format_phone(number) or 'sans numéro'})",
-                f"{explanation}\n\nDétail : {failure.detail}\nAdresse du bénévole : {request.client}",
-            )  # fmt: skip
-            flash = f"error-{failure.reason}:{number}"
-        else:
-            done, number = outcome.action, outcome.number
-            log_activity(settings, group, done, number, request.client, "ok")
-            notify_it(settings, f"{group.name} : {ACTION_SUBJECTS[done]} {format_phone(number)}".strip(), "")
-            flash = f"{done}:{number}"
-        response = Response.redirect(f"{request.base}/{group.slug}")
-        response.headers.append(("Set-Cookie", flash_cookie(flash, request.base, group)))
+                done, number = outcome.action, outcome.number
+                log_activity(settings, group, done, number, request.client, "ok")
+                notify_it(settings, f"{group.name} : {ACTION_SUBJECTS[done]} {format_phone(number)}".strip(), "")
+                flash = f"{done}:{number}"
+        response = Response.redirect(visit.group_url)
+        response.headers.append(("Set-Cookie", visit.cookie("flash", flash, max_age=60)))
+        return visit.respond(response)
+
+
+class Visit:
+    """A request to a group's page or action, with what access and forms need: the key, the code, the cookies."""
+
+    def __init__(self, request, settings, group, key, stored_code):
+        self.request = request
+        self.settings = settings
+        self.group = group
+        self.key = key
+        self.stored_code = stored_code
+        self.group_url = f"{request.base}/{group.slug}"
+        self.new_cookies = []
+        self.csrf = request.cookie("csrf")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{24}", self.csrf):
+            self.csrf = secrets.token_urlsafe(18)
+            self.new_cookies.append(self.cookie("csrf", self.csrf, path=f"{request.base}/"))
+
+    def cookie(self, name, value, path=None, max_age=None):
+        """A Set-Cookie value: HttpOnly, SameSite=Strict, Secure under HTTPS; the group's path by default."""
+        attributes = [f"{name}={quote(value)}", f"Path={path or self.group_url}"]
+        if max_age is not None:
+            attributes.append(f"Max-Age={max_age}")
+        attributes += ["HttpOnly", "SameSite=Strict"] + (["Secure"] if self.request.https else [])
+        return "; ".join(attributes)
+
+    def token(self):
+        """The form token for this browser."""
+        return form_token(self.key, self.csrf)
+
+    def token_matches(self, form):
+        """True when a posted form carries the token of the browser's csrf cookie."""
+        return not self.new_cookies and hmac.compare_digest(form.get("csrf", ""), self.token())
+
+    def allowed(self):
+        """True when the group has no access code, or the browser holds a valid access cookie."""
+        if self.stored_code is None:
+            return True
+        return has_access(self.key, self.group, self.stored_code, self.request.cookie("access"), int(time.time()))
+
+    def respond(self, response):
+        """Add the cookies this visit made (a new csrf cookie) to a response."""
+        response.headers += [("Set-Cookie", cookie) for cookie in self.new_cookies]
         return response
 
 
-def actions_of(group):
-    """The actions a group's page offers: removing one number only when several volunteers answer together."""
-    return ("start", "remove", "finish") if group.max_volunteers > 1 else ("start", "finish")
+def actions_of(group, codes):
+    """The actions a group's addresses take: "remove" when several volunteers answer together, "access" with a code."""
+    return (
+        ("start", "finish")
+        + (("remove",) if group.max_volunteers > 1 else ())
+        + (("access",) if group.slug in codes else ())
+    )
 
 
 ACTION_SUBJECTS = {
@@ -1466,11 +1871,6 @@ ACTION_SUBJECTS = {
     "remove": "numéro retiré de la permanence :",
     "gone": "« Retirer » un numéro qui ne répondait plus",
 }
-
-
-def flash_cookie(value, base, group, max_age=60):
-    """The cookie that carries an action's outcome across the redirect."""
-    return f"flash={quote(value)}; Path={base}/{group.slug}; Max-Age={max_age}; HttpOnly; SameSite=Strict"
 
 
 def read_flash(value):
@@ -1486,7 +1886,8 @@ def flash_message(flash, contact):
     """The box that tells the volunteer how their action went."""
     code, number = flash
     if code in FLASH_TEXTS:
-        phone = f'<span class="tel">{escape(format_phone(number))}</span>'
+        # Whole for the volunteer who just set their number; masked when someone removed another's.
+        phone = phone_span(mask_phone(number) if code == "remove" else format_phone(number))
         return message_box("ok", Template(escape(FLASH_TEXTS[code])).substitute(number=phone))
     explanation, advice = describe_failure(OvhFailure(code.removeprefix("error-"), ""), contact)
     return message_box("error", f"<strong>La demande n'a pas abouti.</strong> {escape(explanation)} {escape(advice)}")
@@ -1609,8 +2010,45 @@ def check(app):
     return 1 if problems else 0
 
 
+def set_code(app, slug, remove=False):
+    """Set (asking for it) or remove a group's access code in access-codes.ini; return the exit status."""
+    import getpass
+
+    try:
+        settings = load_settings(app.lines_ini)
+    except ConfigError as error:
+        print(f"ERREUR : {error}")
+        return 1
+    group = settings.groups.get(slug.lower())
+    if group is None:
+        print(f"ERREUR : {settings.path} ne définit pas le groupe « {slug} ».")
+        return 1
+    try:
+        if remove:
+            write_access_code(settings.access_codes, group.slug, None)
+            print(f"{group.name} : plus de code d'accès ({settings.access_codes}).")
+            return 0
+        if sys.stdin.isatty():
+            code = getpass.getpass(f"Nouveau code d'accès de {group.name} : ")
+            if getpass.getpass("Le même code, encore : ") != code:
+                print("ERREUR : les deux codes diffèrent ; rien n'a changé.")
+                return 1
+        else:
+            code = sys.stdin.readline().rstrip("\n")
+        if len(code.strip()) < CODE_MIN_LENGTH:
+            print(f"ERREUR : le code doit avoir au moins {CODE_MIN_LENGTH} caractères ; rien n'a changé.")
+            return 1
+        write_access_code(settings.access_codes, group.slug, hash_code(code))
+    except (OSError, ConfigError) as error:
+        print(f"ERREUR : {settings.access_codes} : {error}")
+        return 1
+    print(f"{group.name} : code d'accès enregistré dans {settings.access_codes}.")
+    print("Les bénévoles déjà entrés avec l'ancien code devront saisir le nouveau.")
+    return 0
+
+
 def main(argv=None):
-    """The command line for IT: --demo, --serve or --check."""
+    """The command line for IT: --demo, --serve, --check, --set-code or --remove-code."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -1618,6 +2056,8 @@ def main(argv=None):
     action.add_argument("--demo", action="store_true", help="la page sur un compte OVH simulé")
     action.add_argument("--serve", action="store_true", help="la page sur le compte OVH de ovh.conf")
     action.add_argument("--check", action="store_true", help="vérifier lines.ini, ovh.conf et chaque groupe chez OVH")
+    action.add_argument("--set-code", metavar="GROUPE", help="demander puis enregistrer le code d'accès d'un groupe")
+    action.add_argument("--remove-code", metavar="GROUPE", help="retirer le code d'accès d'un groupe")
     parser.add_argument("--host", default="127.0.0.1", help="adresse d'écoute (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port d'écoute (8080)")
     args = parser.parse_args(argv)
@@ -1625,6 +2065,8 @@ def main(argv=None):
         demo(args.host, args.port)
     elif args.serve:
         serve(application, args.host, args.port)
+    elif args.set_code or args.remove_code:
+        return set_code(application, args.set_code or args.remove_code, remove=bool(args.remove_code))
     else:
         return check(application)
     return 0

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import requests
-from webpage import write_lines_ini
+from webpage import Browser, write_lines_ini
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES_DIR = Path("/usr/lib/apache2/modules")
@@ -127,7 +127,7 @@ def site_virtualenv():
     return venv
 
 
-class Apache:
+class Apache(Browser):
     """A running private Apache serving a copy of the checkout on the OVH simulator."""
 
     def __init__(self, mode, fake, venv):
@@ -138,6 +138,7 @@ class Apache:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = requests.Session()
+        self.token = ""
         self.process = None
         self.install_site(venv)
         self.write_configuration()
@@ -226,24 +227,8 @@ class Apache:
         found = subprocess.run(["pgrep", "-f", script], capture_output=True, text=True, check=False)
         return sorted(int(pid) for pid in found.stdout.split())
 
-    # HTTP helpers, as webpage.Site.
-
-    def get(self, path, **kwargs):
-        return self.http.get(self.url + path, allow_redirects=False, timeout=30, **kwargs)
-
-    def post(self, path, data=None, **kwargs):
-        return self.http.post(self.url + path, data=data, allow_redirects=False, timeout=30, **kwargs)
-
-    def act(self, path, data=None):
-        """POST an action, check it redirects to the group page with its flash cookie, and return that page."""
-        response = self.post(path, data)
-        assert response.status_code == 303, f"{response.status_code} {response.text}\n{self.error_log()}"
-        location = response.headers["Location"]
-        assert location == path.rsplit("/", 1)[0]
-        assert "flash=" in response.headers["Set-Cookie"]
-        page = self.get(location)
-        assert page.status_code == 200, self.error_log()
-        return page
+    def explain(self):
+        return self.error_log()
 
     def activity(self):
         """The activity log, a list of fields per line."""

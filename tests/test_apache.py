@@ -5,6 +5,7 @@ except in CI (the environment variable CI is set), where that is a failure.
 """
 
 import os
+import re
 import signal
 import time
 
@@ -167,24 +168,30 @@ def test_lille_start_change_finish(web, fake_ovh):
     assert "[cimade-ovh] Lille : permanence terminée" in [mail["Subject"] for mail in web.mails()]
 
 
-def test_lyon_start_change_finish(web, fake_ovh):
-    page = web.act("/lyon/start", {"number": "06 39 98 00 01"})
+def test_lyon_two_volunteers_through_apache(web, fake_ovh):
+    page = web.act("/lyon/start", {"number": "06 39 98 00 01", "name": "Inès"})
     assert "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01." in text(page)
-    assert "Permanence en cours sur le 06 39 98 00 01" in text(page)
+    assert "Permanence en cours : 1 bénévole sur 2 au plus. Inès, 06 •• •• •• 01 : libre" in text(page)
     assert fake_ovh.who_rings(LYON_NUMBER, at=today_at_noon()) == [VOLUNTEER]
 
     page = web.act("/lyon/start", {"number": "+33 6 39 98 00 02"})
-    assert "le numéro a changé" in text(page)
+    assert "C'est fait : le 06 39 98 00 02 reçoit aussi les appels." in text(page)
+    assert sorted(fake_ovh.who_rings(LYON_NUMBER, at=today_at_noon())) == [VOLUNTEER, OTHER_VOLUNTEER]
+
+    agent = re.search(r'name="agent" value="(\d+)"><button[^>]*aria-label="Retirer le 06 •• •• •• 01"', page.text)[1]
+    page = web.act("/lyon/remove", {"agent": agent})
+    assert "ne reçoit plus les appels" in text(page)
     assert fake_ovh.who_rings(LYON_NUMBER, at=today_at_noon()) == [OTHER_VOLUNTEER]
 
     page = web.act("/lyon/finish")
     assert "La permanence est terminée" in text(page)
     assert fake_ovh.who_rings(LYON_NUMBER, at=today_at_noon()) == []
 
-    actions = [(line[1], line[2], line[3], line[5]) for line in web.activity()[-3:]]
+    actions = [(line[1], line[2], line[3], line[5]) for line in web.activity()[-4:]]
     assert actions == [
         ("lyon", "start", VOLUNTEER, "ok"),
-        ("lyon", "change", OTHER_VOLUNTEER, "ok"),
+        ("lyon", "add", OTHER_VOLUNTEER, "ok"),
+        ("lyon", "remove", VOLUNTEER, "ok"),
         ("lyon", "finish", "-", "ok"),
     ]
 

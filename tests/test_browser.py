@@ -87,6 +87,12 @@ def screenshot(page, name):
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
 
+ON_DUTY = {
+    "Lyon": "Permanence en cours : 1 bénévole sur 2 au plus. 06 •• •• •• 01 : libre",
+    "Lille": "Permanence en cours sur le 06 •• •• •• 01",
+}
+
+
 def start_and_finish(page, web, fake, name, public_number, idle, shot):
     """Open the list of groups, choose the group, start on a number, then finish."""
     from playwright.sync_api import expect
@@ -101,13 +107,13 @@ def start_and_finish(page, web, fake, name, public_number, idle, shot):
     expect(page.locator(".box.ok")).to_contain_text(
         "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01."
     )
-    expect(page.locator("main")).to_contain_text("Permanence en cours sur le 06 39 98 00 01")
+    expect(page.locator("main")).to_contain_text(ON_DUTY[name])
     assert fake.who_rings(public_number, at=today_at_noon()) == [VOLUNTEER]
     screenshot(page, f"{shot}-started")
 
     page.reload()  # The confirmation is shown once: a refresh neither repeats it nor the action.
     expect(page.locator(".box.ok")).to_have_count(0)
-    expect(page.locator("main")).to_contain_text("Permanence en cours sur le 06 39 98 00 01")
+    expect(page.locator("main")).to_contain_text(ON_DUTY[name])
 
     page.get_by_role("button", name="Terminer la permanence").click()
     expect(page.locator(".box.ok")).to_contain_text("La permanence est terminée")
@@ -121,6 +127,28 @@ def start_and_finish(page, web, fake, name, public_number, idle, shot):
 )
 def test_volunteer_starts_and_finishes(phone, web, fake_ovh, name, public_number, idle):
     start_and_finish(phone, web, fake_ovh, name, public_number, idle, name.lower())
+
+
+def test_two_volunteers_answer_together_then_one_leaves(phone, web, fake_ovh):
+    from playwright.sync_api import expect
+
+    phone.goto(web.url + "/lyon")
+    phone.get_by_label(FIELD).fill("06 39 98 00 01")
+    phone.get_by_role("button", name="Répondre sur ce numéro").click()
+    phone.get_by_label("Votre prénom (facultatif)").fill("Inès")
+    phone.get_by_label(FIELD).fill("06 39 98 00 02")
+    phone.get_by_role("button", name="Ajouter mon numéro").click()
+    expect(phone.locator(".box.ok")).to_contain_text("C'est fait : le 06 39 98 00 02 reçoit aussi les appels.")
+    expect(phone.locator("main")).to_contain_text("2 bénévoles sur 2 au plus.")
+    expect(phone.locator("main")).to_contain_text("La permanence est complète (2 bénévoles).")
+    assert sorted(fake_ovh.who_rings(LYON_NUMBER, at=today_at_noon())) == [VOLUNTEER, "0033639980002"]
+    screenshot(phone, "lyon-two-volunteers")
+
+    phone.get_by_role("button", name="Retirer le 06 •• •• •• 01").click()
+    expect(phone.locator(".box.ok")).to_contain_text("ne reçoit plus les appels")
+    expect(phone.locator("main")).to_contain_text("1 bénévole sur 2 au plus. Inès, 06 •• •• •• 02 : libre")
+    assert fake_ovh.who_rings(LYON_NUMBER, at=today_at_noon()) == ["0033639980002"]
+    screenshot(phone, "lyon-one-left")
 
 
 def test_works_without_javascript(browser, request, web, fake_ovh):

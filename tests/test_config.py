@@ -177,13 +177,18 @@ def test_demo_serves_both_groups_on_the_simulated_account(tmp_path):
         assert url, "the demo did not print its address"
         http = requests.Session()
         assert "Lyon" in http.get(url[0]).text
-        page = text(http.post(url[0] + "lille/start", data={"number": "06 39 98 00 01"}))
+        token = re.search(r'name="csrf" value="([^"]+)"', http.get(url[0] + "lille").text)[1]
+
+        def post(path, data):
+            return http.post(url[0] + path, data={**data, "csrf": token})
+
+        page = text(post("lille/start", {"number": "06 39 98 00 01"}))
         assert "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01." in page
-        page = text(http.post(url[0] + "lyon/start", data={"number": "06 39 98 00 02"}))
-        assert "Permanence en cours : 1 bénévole sur 2 au plus. 06 39 98 00 02 : libre" in page
-        page = text(http.post(url[0] + "lyon/start", data={"number": "06 39 98 00 03", "name": "Inès"}))
+        page = text(post("lyon/start", {"number": "06 39 98 00 02"}))
+        assert "Permanence en cours : 1 bénévole sur 2 au plus. 06 •• •• •• 02 : libre" in page
+        page = text(post("lyon/start", {"number": "06 39 98 00 03", "name": "Inès"}))
         assert "C'est fait : le 06 39 98 00 03 reçoit aussi les appels." in page
-        assert "2 bénévoles sur 2 au plus. 06 39 98 00 02 : libre Retirer Inès, 06 39 98 00 03 : libre" in page
+        assert "2 bénévoles sur 2 au plus. 06 •• •• •• 02 : libre Retirer Inès, 06 •• •• •• 03 : libre" in page
     finally:
         process.terminate()
         process.wait(10)
@@ -192,7 +197,7 @@ def test_demo_serves_both_groups_on_the_simulated_account(tmp_path):
 # --- Plain CGI -----------------------------------------------------------------
 
 
-def cgi(lines_ini, method, path, body="", extra_path=()):
+def cgi(lines_ini, method, path, body="", extra_path=(), cookie=""):
     env = {
         "GATEWAY_INTERFACE": "CGI/1.1",
         "REQUEST_METHOD": method,
@@ -206,6 +211,7 @@ def cgi(lines_ini, method, path, body="", extra_path=()):
         "CONTENT_TYPE": "application/x-www-form-urlencoded",
         "CONTENT_LENGTH": str(len(body.encode())),
         "PYTHONPATH": os.pathsep.join(extra_path),
+        "HTTP_COOKIE": cookie,
     }
     result = run_index(env=env, input=body)
     headers, _, page = result.stdout.partition("\n\n")
@@ -223,7 +229,10 @@ def test_cgi_serves_the_index_without_importing_the_ovh_client(fake_ovh, tmp_pat
 
 def test_cgi_runs_an_action(fake_ovh, tmp_path):
     lines_ini = write_lines_ini(tmp_path, fake_ovh)
-    headers, _, result = cgi(lines_ini, "POST", "/lille/start", "number=06+39+98+00+01")
+    headers, page, _ = cgi(lines_ini, "GET", "/lille")
+    cookie = re.search(r"Set-Cookie: (csrf=[^;]+)", headers)[1]
+    token = re.search(r'name="csrf" value="([^"]+)"', page)[1]
+    headers, _, result = cgi(lines_ini, "POST", "/lille/start", f"number=06+39+98+00+01&csrf={token}", cookie=cookie)
     assert headers.startswith("Status: 303"), result.stdout + result.stderr
     assert "Location: /lille" in headers
     assert fake_ovh.who_rings(LILLE_NUMBER) == ["0033639980001"]

@@ -102,7 +102,7 @@ def test_lille_without_permanence_rings_the_sip_line(site):
 def test_lille_start_change_finish(site, ovh_client):
     page = site.act("/lille/start", {"number": "06 39 98 00 01"})
     assert "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01." in text(page)
-    assert "Permanence en cours sur le 06 39 98 00 01" in text(page)
+    assert "Permanence en cours sur le 06 •• •• •• 01" in text(page)
     assert site.fake.who_rings(LILLE_NUMBER) == [VOLUNTEER]
 
     page = site.act("/lille/start", {"number": "0639980002"})
@@ -135,7 +135,7 @@ def test_refresh_after_an_action_repeats_nothing(site):
     writes = len(site.writes())
     page = site.get("/lille")
     assert "C'est fait" not in text(page)
-    assert "Permanence en cours sur le 06 39 98 00 01" in text(page)
+    assert "Permanence en cours sur le 06 •• •• •• 01" in text(page)
     assert len(site.writes()) == writes
     assert len(site.activity()) == 1
 
@@ -147,8 +147,8 @@ def test_lyon_start_opens_today_and_rings_the_volunteer(site, ovh_client):
     assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == []
     page = site.act("/lyon/start", {"number": "06 39 98 00 01"})
     assert "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01." in text(page)
-    assert "Permanence en cours sur le 06 39 98 00 01" in text(page)
-    assert "ça sonne sur le 06 39 98 00 01" in text(page)
+    assert "Permanence en cours sur le 06 •• •• •• 01" in text(page)
+    assert "ça sonne sur le 06 •• •• •• 01" in text(page)
     assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == [VOLUNTEER]
     assert conditions(ovh_client) == sorted([IT_MONDAY_SLOT, ("thursday", "02:00:00", "23:59:59", "available")])
     agent = agents(ovh_client)[VOLUNTEER]
@@ -214,7 +214,7 @@ def test_it_slot_shows_who_would_ring_without_a_permanence(site, ovh_client):
     site.moment = datetime(2026, 11, 30, 15, 0, tzinfo=PARIS)
     page = text(site.get("/lyon"))
     assert "Pas de permanence en cours" in page
-    assert "ça sonne sur le 06 39 98 00 12" in page
+    assert "ça sonne sur le 06 •• •• •• 12" in page
 
 
 def test_a_period_left_from_an_earlier_day_is_not_running_and_goes_at_the_next_action(site, ovh_client):
@@ -245,7 +245,7 @@ def test_lyon_shows_calls_in_progress_and_waiting_in_paris_time(site):
     site.fake.answer_live_call(LYON_NUMBER, answered, VOLUNTEER)
     page = text(site.get("/lyon"))
     assert "Appel en attente depuis 15:05" in page
-    assert "Appel en cours depuis" in page and "avec le 06 39 98 00 01" in page
+    assert "Appel en cours depuis" in page and "avec le 06 •• •• •• 01" in page
 
 
 # --- Numbers ------------------------------------------------------------------

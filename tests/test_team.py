@@ -44,8 +44,8 @@ def test_two_volunteers_ring_and_the_page_shows_each_with_their_call(team, ovh_c
     after = datetime.now(PARIS)
     page = text(team.get("/lyon"))
     assert "Permanence en cours : 2 bénévoles sur 2 au plus." in page
-    assert {f"Inès, 06 39 98 00 01 : en appel depuis {t:%H:%M} Retirer" in page for t in (before, after)} != {False}
-    assert "06 39 98 00 02 : libre Retirer" in page
+    assert {f"Inès, 06 •• •• •• 01 : en appel depuis {t:%H:%M} Retirer" in page for t in (before, after)} != {False}
+    assert "06 •• •• •• 02 : libre Retirer" in page
     assert "Terminer la permanence pour tout le monde" in page
     assert agents(ovh_client)[FIRST]["description"] == "Bénévole Lyon (cimade-ovh) – Inès"
 
@@ -54,7 +54,7 @@ def test_removing_one_leaves_the_other_ringing(team, ovh_client):
     team.act("/lyon/start", {"number": "0639980001"})
     team.act("/lyon/start", {"number": "0639980002"})
     page = text(remove(team, ovh_client, FIRST))
-    assert "C'est fait : le 06 39 98 00 01 ne reçoit plus les appels ; les autres bénévoles continuent." in page
+    assert "C'est fait : le 06 •• •• •• 01 ne reçoit plus les appels ; les autres bénévoles continuent." in page
     assert rings(team) == [SECOND]
     assert agents(ovh_client)[FIRST]["status"] == "loggedOut"
     assert team.activity()[-1][2:4] == ["remove", FIRST]
@@ -131,7 +131,7 @@ def test_the_same_number_again_changes_nothing_but_may_give_a_name(team, ovh_cli
     assert "Le 06 39 98 00 01 reçoit déjà les appels ; rien n'a changé." in page
     assert len(team.writes()) == writes
     page = text(team.act("/lyon/start", {"number": "06 39 98 00 01", "name": "Inès"}))
-    assert "Inès, 06 39 98 00 01 : libre" in page
+    assert "Inès, 06 •• •• •• 01 : libre" in page
     assert [(r["method"], r["path"]) for r in team.writes()[writes:]] == [
         ("PUT", f"{AGENTS}/{agents(ovh_client)[FIRST]['agentId']}")
     ]

@@ -57,7 +57,51 @@ def write_lines_ini(folder, fake, groups=None, **settings):
     return path
 
 
-class Site:
+class Browser:
+    """HTTP helpers that act as a browser does: cookies kept, forms posted with their token.
+
+    A subclass sets `url`, `http` (a requests.Session) and `token` (""), and may
+    override `explain()` to add what helps understand a failure.
+    """
+
+    def get(self, path, **kwargs):
+        response = self.http.get(self.url + path, allow_redirects=False, timeout=30, **kwargs)
+        self.remember_token(response)
+        return response
+
+    def post(self, path, data=None, token=True, **kwargs):
+        """POST a form as a browser would: with the form token of the pages (first fetched if need be)."""
+        if token:
+            data = dict(data or {})
+            if not self.token:
+                self.get("/" + path.strip("/").split("/")[0])
+            data.setdefault("csrf", self.token)
+        response = self.http.post(self.url + path, data=data, allow_redirects=False, timeout=30, **kwargs)
+        self.remember_token(response)
+        return response
+
+    def remember_token(self, response):
+        """Keep the form token a page carries, as a browser keeps the page's forms."""
+        found = re.search(r'name="csrf" value="([^"]+)"', response.text)
+        if found:
+            self.token = found[1]
+
+    def act(self, path, data=None):
+        """POST an action, check it redirects to the group page with its flash cookie, and return that page."""
+        response = self.post(path, data)
+        assert response.status_code == 303, f"{response.status_code} {response.text}\n{self.explain()}"
+        location = response.headers["Location"]
+        assert location == path.rsplit("/", 1)[0]
+        assert "flash=" in response.headers["Set-Cookie"]
+        page = self.get(location)
+        assert page.status_code == 200, self.explain()
+        return page
+
+    def explain(self):
+        return ""
+
+
+class Site(Browser):
     """A running page: HTTP helpers, the moment it believes it is, its log and mails."""
 
     def __init__(self, folder, fake, moment=THURSDAY_AFTERNOON, groups=None):
@@ -69,6 +113,7 @@ class Site:
         self.server = make_server("127.0.0.1", 0, self.app, server_class=ThreadingServer, handler_class=QuietHandler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.http = requests.Session()
+        self.token = ""
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -87,22 +132,6 @@ class Site:
 
     def now(self, zone):
         return self.moment.astimezone(zone)
-
-    def get(self, path, **kwargs):
-        return self.http.get(self.url + path, allow_redirects=False, **kwargs)
-
-    def post(self, path, data=None, **kwargs):
-        return self.http.post(self.url + path, data=data, allow_redirects=False, **kwargs)
-
-    def act(self, path, data=None):
-        """POST an action, check it redirects to the group page, and return that page."""
-        response = self.post(path, data)
-        assert response.status_code == 303, response.text
-        location = response.headers["Location"]
-        assert location == path.rsplit("/", 1)[0]
-        page = self.get(location)
-        assert page.status_code == 200
-        return page
 
     def activity(self):
         """The activity log, a list of fields per line."""
