@@ -1,7 +1,8 @@
-"""stats.py: one record per queue group and run, housekeeping of forgotten periods, the report."""
+"""stats.py: one record per queue group and run, housekeeping of forgotten periods, the report and the page."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import date, datetime, timedelta
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fake_ovh import DEMO_BILLING_ACCOUNT, LYON_NUMBER
-from webpage import PARIS, THURSDAY_AFTERNOON
+from webpage import PARIS, THURSDAY_AFTERNOON, text
 
 import index
 import stats
@@ -271,3 +272,104 @@ def test_report_needs_a_number_of_days(site, monkeypatch, capsys, days):
         run_stats(site, monkeypatch, "report", f"--days={days}")
     assert stop.value.code == 2
     assert f"« {days} » n'est pas un nombre de jours (1 ou plus)" in capsys.readouterr().err
+
+
+# --- The statistics page ----------------------------------------------------------
+
+
+def table_rows(response):
+    """The statistics table's body: the text of each cell of each row."""
+    body = response.text.split("<tbody>")[1].split("</tbody>")[0]
+    return [
+        [" ".join(re.sub(r"<[^>]+>", " ", cell).split()) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", body)
+    ]
+
+
+def test_the_page_shows_the_last_30_days_as_a_chart_and_a_table(site, monkeypatch):
+    play_a_week(site, monkeypatch)
+    requests = len(site.fake.requests)
+    response = site.get("/lyon/stats")
+    assert response.status_code == 200
+    assert len(site.fake.requests) == requests  # Files only: no OVH request.
+    page = text(response)
+    assert "Statistiques Lyon" in page
+    assert "Les 30 derniers jours, du mer. 28/10 au jeu. 26/11." in page
+    assert "En tout : 8 appels, dont 7 répondus et 1 perdu. 27 jours sans relevé." in page
+
+    svg = re.search(r"<svg [^>]*>.*</svg>", response.text, re.DOTALL)[0]
+    assert re.match(r'<svg role="img" aria-labelledby="chart-title" viewBox="0 0 \d+ \d+" width="100%"', svg)
+    assert '<title id="chart-title">Appels répondus et perdus par jour, du mer. 28/10 au jeu. 26/11' in svg
+    bars = dict(
+        (title, float(height))
+        for height, title in re.findall(r'<rect [^>]*height="([\d.]+)"[^>]*><title>([^<]+)</title></rect>', svg)
+    )
+    assert len([title for title in bars if title.endswith("pas de relevé")]) == 27
+    assert list(bars)[-5:] == [
+        "lun. 23/11 : 2 répondus",
+        "lun. 23/11 : 1 perdu",
+        "mar. 24/11 : pas de relevé",
+        "mer. 25/11 : 4 répondus",
+        "jeu. 26/11 : 1 répondu",
+    ]
+    assert bars["mer. 25/11 : 4 répondus"] == 2 * bars["lun. 23/11 : 2 répondus"] == 4 * bars["jeu. 26/11 : 1 répondu"]
+    assert ">répondus</text>" in svg and ">perdus</text>" in svg  # The legend.
+
+    assert '<caption id="table-caption">Appels par jour</caption>' in response.text
+    assert response.text.count('<th scope="col"') == 7
+    rows = table_rows(response)
+    assert len(rows) == 30
+    assert rows[0] == ["mer. 28/10", "pas de relevé"]
+    assert rows[-4:] == [
+        ["lun. 23/11", "2", "1", "3", "2 min", "10 min", ""],
+        ["mar. 24/11", "pas de relevé"],
+        ["mer. 25/11", "4", "0", "4", "1 min", "20 min", ""],
+        ["jeu. 26/11", "1", "0", "1", "0 s", "1 h 02", "06 39 98 00 12"],
+    ]
+
+
+def test_the_page_keeps_to_the_content_security_policy(site, monkeypatch):
+    play_a_week(site, monkeypatch)
+    response = site.get("/lyon/stats")
+    assert "style-src 'sha256-" in response.headers["Content-Security-Policy"]
+    assert not re.search(r"<script|\sstyle=|\son\w+=|javascript:|https?://", response.text)
+
+
+def test_the_group_page_links_to_its_statistics(site):
+    assert '<a href="/lyon/stats">Statistiques des 30 derniers jours</a>' in site.get("/lyon").text
+    assert "/stats" not in site.get("/lille").text
+
+
+@pytest.mark.parametrize("path", ["/lille/stats", "/grenoble/stats", "/lyon/stats/2026"])
+def test_statistics_of_a_redirect_or_unknown_group_are_not_found(site, path):
+    response = site.get(path)
+    assert response.status_code == 404
+    assert "Page introuvable" in text(response)
+    assert site.fake.requests == []
+
+
+def test_the_page_only_answers_get_and_head(site):
+    response = site.post("/lyon/stats", {"number": "0639980001"})
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, HEAD"
+    head = site.http.head(site.url + "/lyon/stats")
+    assert (head.status_code, head.content) == (200, b"")
+    assert site.fake.requests == []
+
+
+def test_the_page_without_records_says_so(site):
+    response = site.get("/lyon/stats")
+    assert response.status_code == 200
+    assert "Pas encore de statistiques pour ce groupe" in text(response)
+    assert "<svg" not in response.text
+    assert site.fake.requests == []
+
+
+def test_the_page_escapes_the_group_name(site, monkeypatch):
+    site.lines_ini.write_text(
+        site.lines_ini.read_text(encoding="utf-8").replace("name = Lyon", "name = Lyon <b>& Ain</b>"), encoding="utf-8"
+    )
+    run_at(site, monkeypatch, THURSDAY_AFTERNOON)
+    response = site.get("/lyon/stats")
+    assert "Lyon &lt;b&gt;&amp; Ain&lt;/b&gt;" in response.text
+    assert "<b>" not in response.text
