@@ -1621,20 +1621,43 @@ def serve(app, host, port):
 
 
 def demo(host, port):
-    """Serve the page on the simulated OVH account of tests/fake_ovh.py."""
+    """Serve the page on the simulated OVH account of tests/fake_ovh.py, with a month of simulated statistics."""
     import tempfile
 
     sys.path.insert(0, str(HERE / "tests"))
     from fake_ovh import FakeOVH
 
     fake = FakeOVH().start()
-    ovh_conf = Path(tempfile.mkdtemp(prefix="cimade-ovh-demo-")) / "ovh.conf"
-    fake.write_ovh_conf(ovh_conf)
-    print(f"Démo : compte OVH simulé sur {fake.url} (rien n'est envoyé à OVH)", flush=True)
     try:
-        serve(App(ovh_conf=ovh_conf), host, port)
+        with tempfile.TemporaryDirectory(prefix="cimade-ovh-demo-") as folder:
+            lines_ini = write_demo_folder(Path(folder), fake)
+            print(f"Démo : compte OVH simulé sur {fake.url} (rien n'est envoyé à OVH)", flush=True)
+            print(f"Démo : journal et statistiques simulées dans {folder}", flush=True)
+            serve(App(lines_ini=lines_ini), host, port)
     finally:
         fake.stop()
+
+
+def write_demo_folder(folder, fake):
+    """Copy lines.ini into `folder` with an ovh.conf on the simulator and a data folder there; return the copy.
+
+    The queue groups get a month of simulated records: the checkout's data/
+    keeps only real ones.
+    """
+    from fake_ovh import statistics_history
+
+    parser = read_ini(LINES_INI)
+    parser[SETTINGS_SECTION].update(ovh_conf="ovh.conf", data_dir="data", activity_log="data/activity.log")
+    lines_ini = folder / "lines.ini"
+    with open(lines_ini, "w", encoding="utf-8") as file:
+        parser.write(file)
+    fake.write_ovh_conf(folder / "ovh.conf")
+    settings = load_settings(lines_ini)
+    for group in settings.groups.values():
+        if group.kind == "queue":
+            for record in statistics_history(now(settings.timezone)):
+                append_record(record_path(settings, group, datetime.fromisoformat(record["time"])), record)
+    return lines_ini
 
 
 def check_group(client, group, moment):

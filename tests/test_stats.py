@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fake_ovh import DEMO_BILLING_ACCOUNT, LYON_NUMBER
+from fake_ovh import DEMO_BILLING_ACCOUNT, LYON_NUMBER, statistics_history
 from webpage import PARIS, THURSDAY_AFTERNOON, text
 
 import index
@@ -272,6 +272,27 @@ def test_report_needs_a_number_of_days(site, monkeypatch, capsys, days):
         run_stats(site, monkeypatch, "report", f"--days={days}")
     assert stop.value.code == 2
     assert f"« {days} » n'est pas un nombre de jours (1 ou plus)" in capsys.readouterr().err
+
+
+def test_the_demo_history_has_a_reset_a_missing_day_and_answers(site):
+    history = statistics_history(THURSDAY_AFTERNOON)
+    settings = index.load_settings(site.lines_ini)
+    group = settings.groups["lyon"]
+    for record in history:
+        index.append_record(index.record_path(settings, group, datetime.fromisoformat(record["time"])), record)
+    first_day, last_day = THURSDAY - timedelta(days=29), THURSDAY
+    month = index.daily_figures(index.read_records(settings, group, first_day, last_day), first_day, last_day)
+    assert [f.day for f in month if not f.records] == [THURSDAY - timedelta(days=17)]
+    resets = [
+        i
+        for i in range(1, len(history))
+        if history[i]["statistics"]["lastReset"] != history[i - 1]["statistics"]["lastReset"]
+    ]
+    assert len(resets) == 1
+    before, after = history[resets[0] - 1]["statistics"], history[-1]["statistics"]
+    expected = before["callsAnswered"] - history[0]["statistics"]["callsAnswered"] + after["callsAnswered"]
+    assert sum(f.answered for f in month) == expected > 60
+    assert {number for f in month for number in f.agents} == {"0033639980011", "0033639980012"}
 
 
 # --- The statistics page ----------------------------------------------------------
