@@ -37,7 +37,7 @@ import traceback
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from string import Template
 from urllib.parse import parse_qs, quote, unquote
@@ -1139,6 +1139,12 @@ border:2px solid #4a4a4a}
 ul.team li{margin:.5rem 0}
 ul{padding-left:1.25rem}
 li{margin:.25rem 0}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;font-size:1rem;white-space:nowrap}
+caption{text-align:left;font-weight:600;padding:.25rem 0}
+th,td{padding:.3rem .5rem;border-bottom:1px solid #ccc;text-align:right;vertical-align:top}
+.left{text-align:left}
+tbody th{font-weight:400}
 footer{margin-top:2rem;font-size:1rem}
 """.strip()
 
@@ -1190,6 +1196,7 @@ $finish_warning
 </form>
 <footer>
 $contact
+$stats_link
 <p><a href="$home_url">Tous les groupes</a></p>
 </footer>"""
 )
@@ -1401,6 +1408,11 @@ def render_group(settings, group, base, moment, state, failure, messages, token,
         finish_warning=finish_warning,
         finish_label="Terminer la permanence pour tout le monde" if team else "Terminer la permanence",
         contact=contact,
+        stats_link=(
+            f'<p><a href="{escape(url)}/stats">Statistiques des {STATS_DAYS} derniers jours</a></p>'
+            if group.kind == "queue"
+            else ""
+        ),
         home_url=escape(f"{base}/"),
     )
     return render_page(f"Permanence {group.name}", body)
@@ -1446,6 +1458,331 @@ def favicon():
     bitmap += pixels + b"\x00" * (4 * size)  # The colour pixels, then the (unused) transparency mask.
     header = struct.pack("<HHHBBBBHHII", 0, 1, 1, size, size, 0, 0, 1, 32, len(bitmap), 22)
     return header + bitmap
+
+
+# --- Statistics: the queues' records and what they add up to ------------------
+#
+# stats.py (cron, every 5 minutes) appends one record per queue group and run to
+# data/stats/<group>/<YYYY-MM-DD>.jsonl: {"time", "statistics": OVH's
+# liveStatistics, "calls": OVH's liveCalls}. OVH's counters only grow, from
+# lastReset on; a day's figures are what they grew by, record after record.
+
+STATS_DAYS = 30  # The statistics page shows this many days, today included.
+COUNTERS = {  # OVH's liveStatistics counters, and the figure each one gives.
+    "callsTotal": "calls",
+    "callsAnswered": "answered",
+    "callsLost": "lost",
+    "totalWaitingDuration": "waiting_seconds",
+    "totalCallDuration": "talk_seconds",
+}
+
+
+def record_path(settings, group, day):
+    """The file of a group's records of one day (a date or a datetime)."""
+    return settings.data_dir / "stats" / group.slug / f"{day:%Y-%m-%d}.jsonl"
+
+
+def append_record(path, record):
+    """Append one JSON line, locked so that two runs at once never mix their lines.
+
+    A line left unfinished by a run killed while writing is ended first, so
+    that it does not spoil the new one.
+    """
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+    with open(path, "ab+") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        end = file.seek(0, os.SEEK_END)
+        if end:
+            file.seek(end - 1)
+            if file.read(1) != b"\n":
+                line = b"\n" + line
+        file.write(line)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One run of stats.py for a queue: when, OVH's counters and their lastReset, who was answering a call."""
+
+    time: datetime
+    counters: dict  # By figure name: {"calls": …, "answered": …, …}.
+    last_reset: datetime
+    answering: tuple  # The agents' numbers of the calls answered at that time.
+
+
+def read_day(path, zone):
+    """The records of one file, in time order; a line that cannot be read (a run killed while writing) is skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            data = json.loads(line)
+            statistics = data["statistics"]
+            records.append(
+                Record(
+                    time=datetime.fromisoformat(data["time"]).astimezone(zone),
+                    counters={figure: int(statistics[counter]) for counter, figure in COUNTERS.items()},
+                    last_reset=parse_ovh_datetime(statistics["lastReset"], zone),
+                    answering=tuple(
+                        call["agent"] for call in data["calls"] if call.get("state") == "Answered" and call.get("agent")
+                    ),
+                )
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            log.warning("%s, line %d skipped: %r", path, number, error)
+    return sorted(records, key=lambda record: record.time)
+
+
+def read_records(settings, group, first_day, last_day):
+    """A group's records from first_day to last_day, after the last one before first_day, which they start from."""
+    folder = settings.data_dir / "stats" / group.slug
+    days = []
+    for path in folder.glob("*.jsonl"):
+        try:
+            days.append(date.fromisoformat(path.stem))
+        except ValueError:
+            continue  # Not one of ours.
+    days = sorted(day for day in days if day <= last_day)
+    records = [
+        r for day in days if day >= first_day for r in read_day(record_path(settings, group, day), settings.timezone)
+    ]
+    for day in reversed([day for day in days if day < first_day]):
+        earlier = read_day(record_path(settings, group, day), settings.timezone)
+        if earlier:
+            return earlier[-1:] + records
+    return records
+
+
+@dataclass
+class DayFigures:
+    """A queue's figures for one day; with no record that day (records == 0), they are unknown, not zero."""
+
+    day: date
+    records: int = 0
+    calls: int = 0
+    answered: int = 0
+    lost: int = 0
+    waiting_seconds: int = 0
+    talk_seconds: int = 0
+    agents: list = field(default_factory=list)  # The numbers seen answering a call that day, first seen first.
+
+
+def counted(before, after):
+    """What OVH counted from record `before` (None: there is none) to record `after`, by figure name.
+
+    The counters restarted from zero when lastReset changed or a counter went
+    down: the new values are then all that was counted since. The very first
+    record counts its values only if OVH reset the counters that same day.
+    """
+    if before is None:
+        same_day = after.last_reset is not None and after.last_reset.date() == after.time.date()
+        return after.counters if same_day else dict.fromkeys(after.counters, 0)
+    if after.last_reset != before.last_reset or any(after.counters[n] < before.counters[n] for n in after.counters):
+        return after.counters
+    return {name: after.counters[name] - before.counters[name] for name in after.counters}
+
+
+def daily_figures(records, first_day, last_day):
+    """The figures of each day from first_day to last_day, from a group's records in time order.
+
+    A record adds what OVH counted since the record before it to its own day.
+    After a gap (runs that failed, a day without records), all that was counted
+    during the gap goes to the day of the record that ends it. Who answered
+    comes from the calls in progress during a run: a short call can be missed.
+    """
+    figures = {}
+    day = first_day
+    while day <= last_day:
+        figures[day] = DayFigures(day)
+        day += timedelta(days=1)
+    before = None
+    for record in records:
+        figure = figures.get(record.time.date())
+        if figure is not None:
+            grown = counted(before, record)
+            figure.records += 1
+            figure.calls += grown["calls"]
+            figure.answered += grown["answered"]
+            figure.lost += grown["lost"]
+            figure.waiting_seconds += grown["waiting_seconds"]
+            figure.talk_seconds += grown["talk_seconds"]
+            figure.agents += [number for number in dict.fromkeys(record.answering) if number not in figure.agents]
+        before = record
+    return list(figures.values())
+
+
+def format_short_day(day):
+    """A day the short French way: « jeu. 26/11 »."""
+    return f"{FRENCH_WEEKDAYS[day.weekday()][:3]}. {day:%d/%m}"
+
+
+def format_duration(seconds):
+    """A duration the French way, to the minute past one minute: « 45 s », « 8 min », « 2 h 05 »."""
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = (seconds + 30) // 60
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d}"
+
+
+STATS_BODY = Template(
+    """<h1>Statistiques<br>$name</h1>
+<p class="muted">Les $days derniers jours, du $first au $last.</p>
+$content
+<footer>
+<p><a href="$group_url">Retour à la permanence</a></p>
+<p><a href="$home_url">Tous les groupes</a></p>
+</footer>"""
+)
+
+CHART_WIDTH, CHART_HEIGHT = 330, 200  # The chart's own units: about CSS pixels on a 360 px wide phone.
+CHART_LEFT, CHART_RIGHT, CHART_TOP, CHART_BOTTOM = 30, 16, 30, 22  # Room for the scale, the legend, the days.
+ANSWERED_COLOUR, LOST_COLOUR = "#0b4fb3", "#c25e00"  # Blue and orange: told apart by colour-blind people too.
+UNKNOWN_COLOUR, LINE_COLOUR, TEXT_COLOUR = "#e4e4e4", "#cccccc", "#4a4a4a"
+
+
+def stats_page(request, settings, group):
+    """The statistics page of a queue group, read from the records alone: it makes no OVH request."""
+    if request.method == "POST":
+        text = "Cette adresse ne répond pas à cette méthode."
+        response = Response.page(render_message("Méthode non permise", text, request.base), 405)
+        response.headers.append(("Allow", "GET, HEAD"))
+        return response
+    last_day = now(settings.timezone).date()
+    first_day = last_day - timedelta(days=STATS_DAYS - 1)
+    figures = daily_figures(read_records(settings, group, first_day, last_day), first_day, last_day)
+    return Response.page(render_stats(group, request.base, figures))
+
+
+def render_stats(group, base, figures):
+    """A queue group's statistics: a summary, a bar chart of answered and lost calls per day, the same in a table."""
+    known = [f for f in figures if f.records]
+    if known:
+        missing = len(figures) - len(known)
+        summary = (
+            f"<p>En tout : {plural(sum(f.calls for f in known), 'appel')}, "
+            f"dont {plural(sum(f.answered for f in known), 'répondu')} "
+            f"et {plural(sum(f.lost for f in known), 'perdu')}."
+            + (f" {plural(missing, 'jour')} sans relevé." if missing else "")
+            + "</p>"
+        )
+        note = (
+            '<p class="muted">Les chiffres viennent des compteurs de la file d\'appels chez OVH, relevés '
+            "régulièrement. « Qui a répondu » ne connaît que les appels en cours lors d'un relevé.</p>"
+        )
+        content = "\n".join([summary, render_chart(figures), render_stats_table(figures), note])
+    else:
+        text = "Pas encore de statistiques pour ce groupe : aucun relevé ces derniers jours."
+        content = message_box("warning", escape(text))
+    body = STATS_BODY.substitute(
+        name=escape(group.name),
+        days=len(figures),
+        first=escape(format_short_day(figures[0].day)),
+        last=escape(format_short_day(figures[-1].day)),
+        content=content,
+        group_url=escape(f"{base}/{group.slug}"),
+        home_url=escape(f"{base}/"),
+    )
+    return render_page(f"Statistiques {group.name}", body)
+
+
+def plural(count, word):
+    """« 0 appel », « 1 appel », « 3 appels »."""
+    return f"{count} {word}{'s' if count > 1 else ''}"
+
+
+def scale_step(highest):
+    """The step of the chart's scale: 1, 2 or 5 times a power of ten, for at most 4 steps up to `highest`."""
+    power = 1
+    while True:
+        for step in (power, 2 * power, 5 * power):
+            if step * 4 >= highest:
+                return step
+        power *= 10
+
+
+def render_chart(figures):
+    """Answered and lost calls per day as stacked bars, in inline SVG (no script, no style attribute)."""
+    plot_width = CHART_WIDTH - CHART_LEFT - CHART_RIGHT
+    plot_height = CHART_HEIGHT - CHART_TOP - CHART_BOTTOM
+    bottom = CHART_TOP + plot_height
+    highest = max(f.answered + f.lost for f in figures)
+    step = scale_step(highest)
+    top = step * max(1, -(-highest // step))  # The scale's top: `highest` rounded up to a step.
+    slot = plot_width / len(figures)
+    first, last = format_short_day(figures[0].day), format_short_day(figures[-1].day)
+    parts = [
+        f'<svg role="img" aria-labelledby="chart-title" viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}" width="100%" '
+        f'font-family="system-ui, sans-serif" font-size="12" fill="{TEXT_COLOUR}">',
+        f'<title id="chart-title">Appels répondus et perdus par jour, du {escape(first)} au {escape(last)} '
+        "(les chiffres sont dans le tableau qui suit)</title>",
+    ]
+    for x, colour, label in (
+        (CHART_LEFT, ANSWERED_COLOUR, "répondus"),
+        (CHART_LEFT + 85, LOST_COLOUR, "perdus"),
+        (CHART_LEFT + 155, UNKNOWN_COLOUR, "pas de relevé"),
+    ):
+        parts.append(f'<rect x="{x}" y="6" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text x="{x + 14}" y="15">{label}</text>')
+    for value in range(0, top + 1, step):
+        y = bottom - value * plot_height / top
+        parts.append(
+            f'<line x1="{CHART_LEFT}" x2="{CHART_WIDTH - CHART_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{LINE_COLOUR}" stroke-width="1"/>'
+        )
+        parts.append(f'<text x="{CHART_LEFT - 5}" y="{y + 4:.1f}" text-anchor="end">{value}</text>')
+    for i, figure in enumerate(figures):
+        x = CHART_LEFT + i * slot + slot * 0.15
+        width = slot * 0.7
+        day = escape(format_short_day(figure.day))
+        if not figure.records:
+            parts.append(
+                f'<rect x="{x:.1f}" y="{CHART_TOP}" width="{width:.1f}" height="{plot_height}" '
+                f'fill="{UNKNOWN_COLOUR}"><title>{day} : pas de relevé</title></rect>'
+            )
+        y = bottom
+        for count, colour, word in ((figure.answered, ANSWERED_COLOUR, "répondu"), (figure.lost, LOST_COLOUR, "perdu")):
+            if count:
+                height = count * plot_height / top
+                y -= height
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{height:.1f}" fill="{colour}">'
+                    f"<title>{day} : {plural(count, word)}</title></rect>"
+                )
+        if (len(figures) - 1 - i) % 7 == 0:
+            parts.append(
+                f'<text x="{x + width / 2:.1f}" y="{CHART_HEIGHT - 6}" text-anchor="middle">{figure.day:%d/%m}</text>'
+            )
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def render_stats_table(figures):
+    """The chart's figures, and more, as a table that screen readers can read."""
+    rows = []
+    for figure in figures:
+        day = f'<th scope="row" class="left">{escape(format_short_day(figure.day))}</th>'
+        if not figure.records:
+            rows.append(f'<tr>{day}<td colspan="6" class="left muted">pas de relevé</td></tr>')
+            continue
+        agents = "<br>".join(phone_span(mask_phone(a)) for a in figure.agents)
+        rows.append(
+            f"<tr>{day}<td>{figure.answered}</td><td>{figure.lost}</td><td>{figure.calls}</td>"
+            f"<td>{format_duration(figure.waiting_seconds)}</td><td>{format_duration(figure.talk_seconds)}</td>"
+            f'<td class="left">{agents}</td></tr>'
+        )
+    return (
+        '<div class="scroll" role="region" aria-labelledby="table-caption" tabindex="0">\n<table>\n'
+        '<caption id="table-caption">Appels par jour</caption>\n'
+        '<thead><tr><th scope="col" class="left">Jour</th><th scope="col">Répondus</th><th scope="col">Perdus</th>'
+        '<th scope="col">Appels</th><th scope="col">Attente</th><th scope="col">Conversation</th>'
+        '<th scope="col" class="left">Qui a répondu</th></tr></thead>\n'
+        "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n</div>"
+    )
 
 
 # --- WSGI application ---------------------------------------------------------
@@ -1635,8 +1972,12 @@ class App:
             log.error("cannot use the data folder %s: %s", settings.data_dir, error)
             text = "La page ne peut pas écrire dans son dossier de données. Prévenez l'informatique de la Cimade."
             return self.message(request, "Erreur de configuration", text, 500)
+        if not visit.allowed() and parts[1:] != ["access"]:
+            return self.access_page(visit)
         if len(parts) == 1:
-            return self.group_page(visit) if visit.allowed() else self.access_page(visit)
+            return self.group_page(visit)
+        if parts[1] == "stats":
+            return visit.respond(stats_page(request, settings, group))
         if request.method != "POST":
             return Response.redirect(f"{request.base}/{group.slug}")
         form = request.form()
@@ -1647,8 +1988,6 @@ class App:
             return self.expired(visit, form)
         if parts[1] == "access":
             return self.enter(visit, form)
-        if not visit.allowed():
-            return self.access_page(visit)
         return self.act(visit, parts[1], form)
 
     def message(self, request, title, text, status):
@@ -1853,10 +2192,11 @@ class Visit:
 
 
 def actions_of(group, codes):
-    """The actions a group's addresses take: "remove" when several volunteers answer together, "access" with a code."""
+    """What may follow a group's address: "remove" (several volunteers), "stats" (a queue), "access" (a code)."""
     return (
         ("start", "finish")
         + (("remove",) if group.max_volunteers > 1 else ())
+        + (("stats",) if group.kind == "queue" else ())
         + (("access",) if group.slug in codes else ())
     )
 
@@ -1947,20 +2287,43 @@ def serve(app, host, port):
 
 
 def demo(host, port):
-    """Serve the page on the simulated OVH account of tests/fake_ovh.py."""
+    """Serve the page on the simulated OVH account of tests/fake_ovh.py, with a month of simulated statistics."""
     import tempfile
 
     sys.path.insert(0, str(HERE / "tests"))
     from fake_ovh import FakeOVH
 
     fake = FakeOVH().start()
-    ovh_conf = Path(tempfile.mkdtemp(prefix="cimade-ovh-demo-")) / "ovh.conf"
-    fake.write_ovh_conf(ovh_conf)
-    print(f"Démo : compte OVH simulé sur {fake.url} (rien n'est envoyé à OVH)", flush=True)
     try:
-        serve(App(ovh_conf=ovh_conf), host, port)
+        with tempfile.TemporaryDirectory(prefix="cimade-ovh-demo-") as folder:
+            lines_ini = write_demo_folder(Path(folder), fake)
+            print(f"Démo : compte OVH simulé sur {fake.url} (rien n'est envoyé à OVH)", flush=True)
+            print(f"Démo : journal et statistiques simulées dans {folder}", flush=True)
+            serve(App(lines_ini=lines_ini), host, port)
     finally:
         fake.stop()
+
+
+def write_demo_folder(folder, fake):
+    """Copy lines.ini into `folder` with an ovh.conf on the simulator and a data folder there; return the copy.
+
+    The queue groups get a month of simulated records: the checkout's data/
+    keeps only real ones.
+    """
+    from fake_ovh import statistics_history
+
+    parser = read_ini(LINES_INI)
+    parser[SETTINGS_SECTION].update(ovh_conf="ovh.conf", data_dir="data", activity_log="data/activity.log")
+    lines_ini = folder / "lines.ini"
+    with open(lines_ini, "w", encoding="utf-8") as file:
+        parser.write(file)
+    fake.write_ovh_conf(folder / "ovh.conf")
+    settings = load_settings(lines_ini)
+    for group in settings.groups.values():
+        if group.kind == "queue":
+            for record in statistics_history(now(settings.timezone)):
+                append_record(record_path(settings, group, datetime.fromisoformat(record["time"])), record)
+    return lines_ini
 
 
 def check_group(client, group, moment):

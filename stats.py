@@ -1,20 +1,24 @@
 #!/usr/bin/env python3
-"""Record the statistics of every queue group in lines.ini; cron runs it every 5 minutes.
+"""Record the statistics of every queue group in lines.ini, or report them per day; cron runs it every 5 minutes.
 
-For each queue group, at once: the queue's counters (liveStatistics) and its
-calls (liveCalls) are appended as one JSON line to
+    stats.py                                  record (what cron runs)
+    stats.py report [--group G] [--days N]    print the figures per day and group
+
+Recording, for each queue group at once: the queue's counters (liveStatistics)
+and its calls (liveCalls) are appended as one JSON line to
 data/stats/<group>/<YYYY-MM-DD>.jsonl (dates in the groups' time zone). It also
 removes the periods the page opened on an earlier day that nobody finished, so
 that a forgotten permanence never reopens the line a week later, and logs out
-the volunteers of such a permanence.
+the volunteers of such a permanence. It prints nothing when all is well; one
+line per failing group otherwise, and exits with status 1.
 
-Prints nothing when all is well; one line per failing group otherwise, and
-exits with status 1. Works from any current directory.
+The report reads those files only (no OVH request); index.py computes the
+figures, the same ones as the statistics page. Works from any current directory.
 """
 
-import fcntl
-import json
+import argparse
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -22,27 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import index  # noqa: E402  (index.py sets up the virtualenv)
 
 
-def record_path(settings, group, moment):
-    """The daily file of a group's records."""
-    return settings.data_dir / "stats" / group.slug / f"{moment:%Y-%m-%d}.jsonl"
-
-
-def append_record(path, record):
-    """Append one JSON line, locked so that two runs at once never mix their lines."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
-    with open(path, "a", encoding="utf-8") as file:
-        fcntl.flock(file, fcntl.LOCK_EX)
-        file.write(line)
-
-
 def collect(client, settings, group, moment):
     """Record one group's counters and calls, and remove its periods left from an earlier day."""
     line = index.QueueLine(client, group, moment)
     snap = line.snapshot()
     statistics = client.get(f"{line.hunting}/queue/{snap.queue_id}/liveStatistics")
-    append_record(
-        record_path(settings, group, moment),
+    index.append_record(
+        index.record_path(settings, group, moment),
         {"time": moment.isoformat(timespec="seconds"), "statistics": statistics, "calls": snap.calls},
     )
     stale = [p for p in line.page_periods(snap) if p["weekDay"] != line.today]
@@ -57,10 +47,9 @@ def collect(client, settings, group, moment):
         index.log_activity(settings, group, "housekeeping", agent["number"], "stats.py", "agent déconnecté")
 
 
-def main():
+def collect_all(settings):
     """Collect every queue group concurrently; return the exit status."""
     try:
-        settings = index.application.settings()
         client = index.application.client(settings)
     except index.ConfigError as error:
         print(f"stats.py : {error}", file=sys.stderr)
@@ -84,5 +73,82 @@ def failure_of(function, *args):
     return None
 
 
+REPORT_COLUMNS = ("jour", "groupe", "appels", "répondus", "perdus", "attente", "conversation", "qui a répondu")
+LEFT_ALIGNED = {0, 1, 7}  # The other columns are figures, aligned on the right.
+
+
+def report(settings, slug, days):
+    """Print the figures of the last `days` days (today included) per day and queue group; return the exit status."""
+    queues = {g.slug: g for g in settings.groups.values() if g.kind == "queue"}
+    if slug is not None and slug.lower() not in queues:
+        known = ", ".join(queues) or "aucun"
+        print(
+            f"stats.py : pas de file d'appels « {slug} » dans {settings.path} (groupes de type queue : {known})",
+            file=sys.stderr,
+        )
+        return 1
+    groups = [queues[slug.lower()]] if slug is not None else list(queues.values())
+    last_day = index.now(settings.timezone).date()
+    first_day = last_day - timedelta(days=days - 1)
+    rows = []
+    for group in groups:
+        records = index.read_records(settings, group, first_day, last_day)
+        for figure in index.daily_figures(records, first_day, last_day):
+            day = f"{index.format_short_day(figure.day)}/{figure.day:%Y}"
+            if not figure.records:
+                rows.append((day, group.slug, "pas de relevé"))
+                continue
+            rows.append(
+                (
+                    day,
+                    group.slug,
+                    str(figure.calls),
+                    str(figure.answered),
+                    str(figure.lost),
+                    index.format_duration(figure.waiting_seconds),
+                    index.format_duration(figure.talk_seconds),
+                    ", ".join(index.format_phone(number) for number in figure.agents) or "-",
+                )
+            )
+    print(format_table([REPORT_COLUMNS, *rows]))
+    return 0
+
+
+def format_table(rows):
+    """Align rows of text in columns; a short row (a day without records) ends with a note that fits no column."""
+    aligned = [row if len(row) == len(REPORT_COLUMNS) else row[:-1] for row in rows]
+    widths = [max(len(row[i]) for row in aligned if i < len(row)) for i in range(len(REPORT_COLUMNS))]
+    lines = []
+    for row, cells in zip(rows, aligned, strict=True):
+        text = [cell.ljust(widths[i]) if i in LEFT_ALIGNED else cell.rjust(widths[i]) for i, cell in enumerate(cells)]
+        lines.append("  ".join(text + list(row[len(cells) :])).rstrip())
+    return "\n".join(lines)
+
+
+def positive(text):
+    """An argument that must be a whole number of days, 1 or more."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"« {text} » n'est pas un nombre de jours (1 ou plus)")
+    return int(text)
+
+
+def main(argv=()):
+    """Record (no argument: what cron runs) or report; return the exit status."""
+    parser = argparse.ArgumentParser(prog="stats.py", description="Statistiques des files d'appels de lines.ini.")
+    commands = parser.add_subparsers(dest="command", title="commandes")
+    report_parser = commands.add_parser("report", help="afficher les chiffres par jour et par groupe")
+    report_parser.add_argument("--group", help="un seul groupe (le nom de sa section dans lines.ini)")
+    report_parser.add_argument("--days", type=positive, default=7, help="nombre de jours, aujourd'hui compris (7)")
+    args = parser.parse_args(argv)
+    try:
+        settings = index.application.settings()
+    except index.ConfigError as error:
+        print(f"stats.py : {error}", file=sys.stderr)
+        return 1
+    if args.command == "report":
+        return report(settings, args.group, args.days)
+    return collect_all(settings)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -17,6 +17,7 @@ import http
 import http.server
 import ipaddress
 import json
+import random
 import re
 import secrets
 import signal
@@ -399,6 +400,24 @@ def agent(agent_id, number, description):
     }
 
 
+def call_in_queue(call_id, queue, public_number, caller, begin, answered=None, agent=None):
+    """Return a live call of a queue: waiting, or answered by an agent's number."""
+    return {
+        "id": call_id,
+        "queueId": queue["queueId"],
+        "queue": queue["description"],
+        "begin": iso(begin),
+        "answered": iso(answered) if answered else None,
+        "end": None,
+        "agent": agent or "",
+        "callerIdName": "",
+        "callerIdNumber": caller,
+        "destinationNumber": public_number,
+        "onHold": False,
+        "state": "Answered" if answered else "Waiting",
+    }
+
+
 def lyon_hunting():
     """Return the seed of Lyon's easyHunting group: one queue, two agents, Monday 14:00-16:00 open."""
     return {
@@ -571,6 +590,50 @@ def demo_account():
             ),
         },
     }
+
+
+def statistics_history(today, days=30, seed=2026):
+    """Return a month of plausible records of Lyon's queue up to `today`, in stats.py's format, for the demo.
+
+    One record an hour. Calls come in the daytime, mostly on weekday afternoons,
+    answered by the demo agents. OVH resets the counters 9 days before `today`,
+    and 17 days before it nothing was recorded (a server down).
+    """
+    rng = random.Random(seed)
+    queue = lyon_hunting()["queues"][0]
+    statistics = dict(queue["statistics"], lastReset=iso(today - datetime.timedelta(days=days + 40)))
+    reset_day = (today - datetime.timedelta(days=9)).date()
+    missing_day = (today - datetime.timedelta(days=17)).date()
+    records = []
+    for back in range(days - 1, -1, -1):
+        day = (today - datetime.timedelta(days=back)).date()
+        agent_number = ("0033639980011", "0033639980012")[day.toordinal() % 2]
+        for hour in range(24):
+            moment = datetime.datetime(day.year, day.month, day.day, hour, tzinfo=PARIS)
+            if moment > today:
+                break
+            if day == reset_day and hour == 9:
+                statistics = dict.fromkeys(statistics, 0) | {"lastReset": iso(moment - datetime.timedelta(minutes=40))}
+            busy = day.weekday() < 5 and 14 <= hour <= 18
+            choices = (0, 1, 1, 2, 3) if busy else (0, 0, 0, 0, 1) if 9 <= hour <= 19 else (0,)
+            for _ in range(rng.choice(choices)):
+                statistics["callsTotal"] += 1
+                if rng.random() < 0.85:
+                    statistics["callsAnswered"] += 1
+                    statistics["totalWaitingDuration"] += rng.randint(5, 60)
+                    statistics["totalCallDuration"] += rng.randint(120, 1200)
+                else:
+                    statistics["callsLost"] += 1
+                    statistics["totalWaitingDuration"] += rng.randint(30, 240)
+            calls = []
+            if busy and rng.random() < 0.3:  # A call in progress when stats.py ran.
+                begin = moment - datetime.timedelta(minutes=rng.randint(2, 20))
+                answered = begin + datetime.timedelta(seconds=rng.randint(5, 60))
+                call_id = 70000 + len(records)
+                calls.append(call_in_queue(call_id, queue, LYON_NUMBER, "0033639989999", begin, answered, agent_number))
+            if day != missing_day:
+                records.append({"time": iso(moment), "statistics": dict(statistics), "calls": calls})
+    return records
 
 
 def not_found(key, value):
@@ -1373,20 +1436,10 @@ class FakeOVH:
         with self._lock:
             service, queue = self.hunting_queue(public_number)
             moment = now()
-            live_call = {
-                "id": self.new_id("liveCallId"),
-                "queueId": queue["queueId"],
-                "queue": queue["description"],
-                "begin": iso(begin or moment),
-                "answered": iso(moment) if state == "Answered" else None,
-                "end": None,
-                "agent": agent or "",
-                "callerIdName": "",
-                "callerIdNumber": caller,
-                "destinationNumber": public_number,
-                "onHold": False,
-                "state": state,
-            }
+            answered = moment if state == "Answered" else None
+            live_call = call_in_queue(
+                self.new_id("liveCallId"), queue, public_number, caller, begin or moment, answered, agent
+            )
             service["liveCalls"].append(live_call)
             self.save()
             return live_call["id"]

@@ -6,12 +6,15 @@ Playwright is missing, except in CI (the environment variable CI is set), where 
 
 import re
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import apache
 import pytest
-from fake_ovh import LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER
-from webpage import today_at_noon
+from fake_ovh import LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER, statistics_history
+from webpage import PARIS, today_at_noon
+
+import index
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -207,3 +210,31 @@ def test_page_fits_a_phone(phone, web, path):
             assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
         start = phone.get_by_role("button", name="Répondre sur ce numéro")
         assert start.evaluate("b => getComputedStyle(b).backgroundColor") == RED
+
+
+def test_statistics_fit_a_phone(phone, web, request):
+    """A month of the demo's history: the chart shrinks to the screen, the wide table scrolls in its own box."""
+    from playwright.sync_api import expect
+
+    settings = index.load_settings(web.site / "lines.ini")
+    request.addfinalizer(lambda: shutil.rmtree(settings.data_dir / "stats", ignore_errors=True))
+    for record in statistics_history(datetime.now(PARIS)):
+        moment = datetime.fromisoformat(record["time"])
+        index.append_record(index.record_path(settings, settings.groups["lyon"], moment), record)
+    phone.goto(web.url + "/lyon")
+    phone.get_by_role("link", name="Statistiques des 30 derniers jours").click()
+    expect(phone).to_have_url(f"{web.url}/lyon/stats")
+    chart = phone.get_by_role("img", name=re.compile("^Appels répondus et perdus par jour"))
+    expect(chart).to_be_visible()
+    expect(phone.get_by_role("table", name="Appels par jour").get_by_role("row")).to_have_count(31)
+    screenshot(phone, "phone-lyon-stats")
+    sizes = phone.evaluate(
+        """() => ({
+            scroll: document.documentElement.scrollWidth,
+            region: [document.querySelector('.scroll').clientWidth, document.querySelector('.scroll').scrollWidth],
+        })"""
+    )
+    assert sizes["scroll"] <= PHONE["width"], "horizontal scroll"
+    box = chart.bounding_box()
+    assert box["x"] >= 0 and 300 <= box["width"] and box["x"] + box["width"] <= PHONE["width"]
+    assert sizes["region"][0] < sizes["region"][1], "the table scrolls inside its box"

@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,7 @@ def test_check_reports_a_broken_lines_ini(tmp_path):
 
 
 def test_demo_serves_both_groups_on_the_simulated_account(tmp_path):
+    started = time.time()
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "index.py"), "--demo", "--port", "0"],
         cwd=tmp_path,
@@ -189,9 +191,16 @@ def test_demo_serves_both_groups_on_the_simulated_account(tmp_path):
         page = text(post("lyon/start", {"number": "06 39 98 00 03", "name": "Inès"}))
         assert "C'est fait : le 06 39 98 00 03 reçoit aussi les appels." in page
         assert "2 bénévoles sur 2 au plus. 06 •• •• •• 02 : libre Retirer Inès, 06 •• •• •• 03 : libre" in page
+        stats_page = http.get(url[0] + "lyon/stats")
+        assert stats_page.status_code == 200 and "<svg" in stats_page.text
+        assert re.search(
+            r"En tout : \d+ appels, dont \d+ répondus et \d+ perdus?\. 1 jour sans relevé\.", text(stats_page)
+        )
     finally:
         process.terminate()
         process.wait(10)
+    written = [p for p in (ROOT / "data").rglob("*") if p.stat().st_mtime >= started]
+    assert written == [], "the demo must keep its log and statistics out of the checkout's data folder"
 
 
 # --- Plain CGI -----------------------------------------------------------------

@@ -73,6 +73,12 @@ def test_a_group_with_a_code_asks_for_it_before_showing_anything(guarded):
     assert guarded.get("/lille").status_code == 200, "a group without a code behaves as before"
 
 
+def test_the_statistics_page_needs_the_code_too(guarded):
+    assert guarded.get("/lyon/stats").status_code == 403
+    guarded.post("/lyon/access", {"code": CODE})
+    assert guarded.get("/lyon/stats").status_code == 200
+
+
 def test_the_stored_code_is_a_salted_slow_hash(guarded):
     stored = (guarded.folder / "access-codes.ini").read_text(encoding="utf-8")
     assert CODE not in stored
