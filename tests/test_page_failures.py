@@ -67,28 +67,64 @@ def ovh_calls_of(site, group, before, action, form):
     return calls
 
 
+# (fault, played after OVH did the change, what the page says): a refusal; a change made whose answer is lost.
+FAULTS = [
+    ("500", False, "OVH a rencontré une erreur de son côté."),
+    ("drop", True, "Impossible de joindre OVH."),
+    ("hang", True, "OVH a mis trop de temps à répondre."),
+]
+
+
+def told_rings(page):
+    """Who the page says a call would ring now: masked numbers, or the SIP line's."""
+    sentence = re.search(r"(ça sonne sur le (.*?)\.(?= )|ça ne sonne chez personne|ligne SIP du groupe \((.*?)\))", page)
+    assert sentence, page
+    if sentence[3]:
+        return [sentence[3]]
+    return sorted(sentence[2].split(", ")) if sentence[2] else []
+
+
+def masked(numbers):
+    return sorted(index.mask_phone(n) if n != LILLE_SIP_LINE else index.format_phone(n) for n in numbers)
+
+
+def queue_agents(site):
+    service = site.fake.snapshot()["billingAccounts"][DEMO_BILLING_ACCOUNT]["easyHunting"][LYON_NUMBER]
+    attached = {link["agentId"] for link in service["agentQueues"]}
+    return [a for a in service["agents"] if a["status"] == "available" and a["agentId"] in attached], service
+
+
+@pytest.mark.parametrize("fault, after, explanation", FAULTS, ids=[f[0] for f in FAULTS])
 @pytest.mark.parametrize("name, group, before, action, form, expected, team", SCENARIOS, ids=[s[0] for s in SCENARIOS])
-def test_a_failure_at_any_ovh_call_is_reported_and_a_retry_converges(
-    site, name, group, before, action, form, expected, team
+def test_a_failure_at_any_ovh_call_is_told_truly_and_a_retry_converges(
+    site, mocker, name, group, before, action, form, expected, team, fault, after, explanation
 ):
+    mocker.patch("index.OVH_TIMEOUT", (2, 0.3))
     site.configure(group, max_volunteers=str(team))
     calls = ovh_calls_of(site, group, before, action, form)
     assert calls, "the action made no OVH call"
+    prepare(site, group, before)
+    prepared = site.fake.snapshot()
     for method, path, nth in calls:
-        site.fake.reset()
-        prepare(site, group, before)
+        site.fake.reset(prepared)
         mails, activity = len(site.mails()), len(site.activity())
-        site.fake.fail(method, path, kind="500", nth=nth)
+        site.fake.fail(method, path, kind=fault, nth=nth, after=after)
         posted = form_for(site, form)
         page = text(site.act(f"/{group}/{action}", posted))
-        where = f"{method} {path} #{nth}"
-        assert [r for r in site.fake.requests if (r["method"], r["path"], r["status"]) == (method, path, 500)], where
-        assert "La demande n'a pas abouti. OVH a rencontré une erreur de son côté." in page, where
-        assert "Réessayez dans quelques minutes" in page, where
+        where = f"{fault} at {method} {path} #{nth}"
+        assert f"La demande n'a pas abouti. {explanation}" in page, where
         logged = site.activity()[activity:]
-        assert len(logged) == 1 and logged[0][5].startswith("erreur server"), where
-        assert len(site.mails()) == mails + 1, where
-        assert "échec" in site.mails()[-1]["Subject"], where
+        assert len(logged) == 1 and logged[0][5].startswith("erreur "), where
+        assert len(site.mails()) == mails + 1 and "échec" in site.mails()[-1]["Subject"], where
+        # The page tells the truth about what rings now, whatever OVH did before failing.
+        assert told_rings(page) == masked(rings(site, group)), where
+        if group == "lyon":
+            available, service = queue_agents(site)
+            if team == 1:
+                assert len(available) <= 1, f"{where}: two agents available in a single-volunteer queue"
+            today_open = any(c["weekDay"] == "thursday" and c["timeFrom"] == "02:00:00" for c in service["conditions"])
+            if today_open and not available:
+                assert "La permanence est ouverte, mais aucun numéro ne reçoit les appels." in page, where
         page = text(site.act(f"/{group}/{action}", posted))
         assert "La demande n'a pas abouti" not in page, where
         assert sorted(rings(site, group)) == sorted(expected), where
