@@ -290,6 +290,7 @@ def parse_ovh_datetime(text, zone):
 # --- OVH ----------------------------------------------------------------------
 
 OVH_TIMEOUT = (3.05, 8)  # Seconds to connect, then to wait for each answer: what a person will wait.
+OVH_CONNECTIONS = 32  # Connections kept open to OVH: more than the requests a page makes at once.
 
 
 class OvhFailure(Exception):
@@ -335,17 +336,24 @@ OVH_FAILURES = {
 def connect_ovh(endpoint, application_key, application_secret, consumer_key, timeout=None):
     """Return an ovh.Client; `endpoint` is an OVH name (ovh-eu) or a URL, such as the simulator's."""
     import ovh
+    import requests.adapters
 
     if endpoint.startswith(("http://", "https://")):
         # The ovh client only knows named endpoints: register the URL as a name of its own.
         ovh.client.ENDPOINTS.setdefault(endpoint, endpoint.rstrip("/"))
-    return ovh.Client(
+    client = ovh.Client(
         endpoint=endpoint,
         application_key=application_key,
         application_secret=application_secret,
         consumer_key=consumer_key,
         timeout=timeout or OVH_TIMEOUT,
     )
+    # requests keeps 10 connections per host, fewer than a page's parallel requests: each one
+    # more would be opened anew, and a new HTTPS connection to OVH costs two more round trips.
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=OVH_CONNECTIONS)
+    for scheme in ("https://", "http://"):
+        client._session.mount(scheme, adapter)
+    return client
 
 
 OVH_KEYS = ("application_key", "application_secret", "consumer_key")
