@@ -415,6 +415,16 @@ def get_all(client, path):
     return parallel(*[lambda i=i: client.get(f"{path}/{i}") for i in client.get(path)])
 
 
+def unless_gone(call, *args):
+    """call(*args), or None when OVH answers 404: an id remembered from an earlier request may be out of date."""
+    import ovh.exceptions
+
+    try:
+        return call(*args)
+    except ovh.exceptions.ResourceNotFoundError:
+        return None
+
+
 # --- Lines: what a call to the group's number does ------------------------------
 
 
@@ -440,17 +450,26 @@ class LineState:
     open_without_volunteer: bool = False  # Queue: the period is open but nobody is available.
 
 
+@dataclass
+class RedirectSnapshot:
+    """The raw OVH objects of a redirect that the page works with."""
+
+    sip_line: str
+    options: dict
+
+
 class RedirectLine:
     """A public number that goes to a SIP line, whose unconditional forward we set."""
 
-    def __init__(self, client, group, moment):
+    def __init__(self, client, group, moment, memory=None):
         self.client = client
         self.group = group
         self.redirect_path = f"/telephony/{group.billing_account}/redirect/{group.number}"
+        self.memory = {} if memory is None else memory  # What a persistent process remembers of the group.
         self._sip_line = None
 
     def sip_line(self):
-        """The SIP line the public number goes to."""
+        """The SIP line the public number goes to, read once per request and remembered for the next ones."""
         if self._sip_line is None:
             redirect = self.client.get(self.redirect_path)
             if redirect.get("featureType") != "redirect" or not redirect.get("destination"):
@@ -460,23 +479,38 @@ class RedirectLine:
                     f"destination={redirect.get('destination')!r}",
                     "Le numéro public de ce groupe ne renvoie pas vers une ligne SIP.",
                 )
-            self._sip_line = redirect["destination"]
+            self._sip_line = self.memory["sip_line"] = redirect["destination"]
         return self._sip_line
 
-    def options_path(self):
+    def options_path(self, sip_line=None):
         """The OVH path of the SIP line's options."""
-        return f"/telephony/{self.group.billing_account}/line/{self.sip_line()}/options"
+        return f"/telephony/{self.group.billing_account}/line/{sip_line or self.sip_line()}/options"
 
-    def read_state(self):
-        """Read whether the SIP line forwards, and where."""
-        options = self.client.get(self.options_path())
+    def snapshot(self):
+        """Read the SIP line's options; with a SIP line remembered, at once, while the redirect confirms it."""
+        remembered = self.memory.get("sip_line")
+        if self._sip_line is None and remembered:
+            sip_line, options = parallel(
+                self.sip_line, lambda: unless_gone(self.client.get, self.options_path(remembered))
+            )
+            if sip_line == remembered and options is not None:
+                return RedirectSnapshot(sip_line, options)
+        return RedirectSnapshot(self.sip_line(), self.client.get(self.options_path()))
+
+    def state(self, snap):
+        """What the snapshot means for callers."""
+        options = snap.options
         forward = options.get("forwardUnconditionalNumber") if options.get("forwardUnconditional") else None
         return LineState(
             running=bool(forward),
             volunteers=[forward] if forward else [],
-            rings_now=[forward] if forward else [self.sip_line()],
-            sip_line=self.sip_line(),
+            rings_now=[forward] if forward else [snap.sip_line],
+            sip_line=snap.sip_line,
         )
+
+    def read_state(self):
+        """Read whether the SIP line forwards, and where."""
+        return self.state(self.snapshot())
 
     def start(self, number):
         """Forward the SIP line to `number`; return ("start" or "change", the state read back)."""
@@ -517,7 +551,7 @@ class QueueSnapshot:
 class QueueLine:
     """An easyHunting queue: the volunteer is its available agent, during a period opened for the day."""
 
-    def __init__(self, client, group, moment):
+    def __init__(self, client, group, moment, memory=None):
         self.client = client
         self.group = group
         self.moment = moment
@@ -525,9 +559,10 @@ class QueueLine:
         service = f"/telephony/{group.billing_account}/easyHunting/{group.number}"
         self.hunting = f"{service}/hunting"
         self.conditions_path = f"{service}/timeConditions/conditions"
+        self.memory = {} if memory is None else memory  # What a persistent process remembers of the group.
 
     def queue_id(self):
-        """The id of the service's only queue."""
+        """The id of the service's only queue, remembered for the next requests."""
         ids = self.client.get(f"{self.hunting}/queue")
         if len(ids) != 1:
             raise OvhFailure(
@@ -535,18 +570,34 @@ class QueueLine:
                 f"{self.hunting}/queue lists {ids}",
                 f"La ligne de ce groupe devrait avoir exactement une file d'appels ; OVH en montre {len(ids)}.",
             )
+        self.memory["queue_id"] = ids[0]
         return ids[0]
 
-    def snapshot(self):
-        """Read agents, queue members, time conditions and live calls, in parallel."""
-        queue_id = self.queue_id()
+    def queue_lists(self, queue_id):
+        """The agents attached to a queue and its live calls, in parallel."""
         queue = f"{self.hunting}/queue/{queue_id}"
-        agents, attached, conditions, calls = parallel(
-            lambda: get_all(self.client, f"{self.hunting}/agent"),
+        return parallel(
             lambda: set(self.client.get(f"{queue}/agent")),
-            lambda: get_all(self.client, self.conditions_path),
             lambda: get_all(self.client, f"{queue}/liveCalls"),
         )
+
+    def snapshot(self):
+        """Read agents, queue members, time conditions and live calls, in parallel.
+
+        The group's agents and conditions never wait for the queue id. The queue's own lists
+        wait for it only the first time: later they start with the id remembered, while the
+        list of queues, read alongside, confirms it; they are read again if it changed.
+        """
+        remembered = self.memory.get("queue_id")
+        queue_id, agents, conditions, lists = parallel(
+            self.queue_id,
+            lambda: get_all(self.client, f"{self.hunting}/agent"),
+            lambda: get_all(self.client, self.conditions_path),
+            lambda: unless_gone(self.queue_lists, remembered) if remembered else None,
+        )
+        if queue_id != remembered or lists is None:
+            lists = self.queue_lists(queue_id)
+        attached, calls = lists
         return QueueSnapshot(queue_id, agents, attached, conditions, calls)
 
     def page_periods(self, snap):
@@ -1034,6 +1085,7 @@ class App:
         self._settings = (None, None)
         self._client = (None, None)
         self._credential = (0.0, None)
+        self._memories = {}  # By group: what its line remembers between requests (queue id, SIP line).
         self._lock = threading.Lock()
 
     def __call__(self, environ, start_response):
@@ -1058,6 +1110,7 @@ class App:
             if self._settings[0] != mtime or self._settings[1] is None:
                 settings = load_settings(self.lines_ini)
                 self._settings = (mtime, settings)
+                self._memories = {}
             return self._settings[1]
 
     def client(self, settings):
@@ -1072,7 +1125,15 @@ class App:
                 client = connect_ovh(**read_ovh_conf(path))
                 _ = client.time_delta  # Learn OVH's clock once, before requests run in parallel.
                 self._client = (key, client)
+                self._memories = {}
             return self._client[1]
+
+    def line(self, settings, group, moment):
+        """The group's line on OVH, with what this process remembers of it."""
+        client = self.client(settings)
+        with self._lock:
+            memory = self._memories.setdefault(group.slug, {})
+        return LINE_KINDS[group.kind](client, group, moment, memory)
 
     def credential_expiration(self, client):
         """When the consumer key expires (None: never), read from OVH at most once an hour."""
@@ -1135,9 +1196,8 @@ class App:
             messages.append(flash_message(flash, settings.contact))
         state = failure = None
         try:
-            client = self.client(settings)
-            line = LINE_KINDS[group.kind](client, group, moment)
-            state, expiration = parallel(line.read_state, lambda: self.credential_expiration(client))
+            line = self.line(settings, group, moment)
+            state, expiration = parallel(line.read_state, lambda: self.credential_expiration(line.client))
         except Exception as error:
             failure = as_failure(error)
             log.error("reading %s failed: %s", group.slug, failure)
@@ -1182,7 +1242,7 @@ class App:
                 return self.group_page(request, settings, group, typed=typed, field_error=str(error), status=400)
         moment = now(settings.timezone)
         try:
-            line = LINE_KINDS[group.kind](self.client(settings), group, moment)
+            line = self.line(settings, group, moment)
             done, _ = line.start(number) if action == "start" else line.finish()
         except Exception as error:
             failure = as_failure(error)

@@ -34,6 +34,7 @@ from fake_ovh import (  # noqa: E402
     DEMO_CONSUMER_KEY,
     LYON_NUMBER,
     FakeOVH,
+    longest_chain,
 )
 from webpage import write_lines_ini  # noqa: E402
 
@@ -70,15 +71,6 @@ def set_up_account(fake):
 
 
 # --- Measures -------------------------------------------------------------------
-
-
-def longest_chain(requests):
-    """The longest sequence of requests each starting after the previous one ended, from the simulator's log."""
-    spans = sorted((r["time"], r["time"] + r["duration"]) for r in requests if r["duration"] is not None)
-    chains = []
-    for i, (start, _) in enumerate(spans):
-        chains.append(1 + max((chains[j] for j in range(i) if spans[j][1] <= start), default=0))
-    return max(chains, default=0)
 
 
 def percentile(values, share):
