@@ -29,7 +29,8 @@ import threading
 import time
 import traceback
 import unicodedata
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -1004,6 +1005,7 @@ def favicon():
 
 MAX_BODY = 4096  # Bytes: our forms are tiny.
 CREDENTIAL_CACHE_SECONDS = 3600
+SHARE_SECONDS = 1.5  # How long the pages of a group may reuse one OVH read, if no action came since.
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 COMMON_HEADERS = [
     ("Cache-Control", "no-cache, no-store, must-revalidate"),
@@ -1076,16 +1078,70 @@ class Request:
         return {key: values[0] for key, values in fields.items()}
 
 
+class SharedRead:
+    """One OVH read of a group's line, for the pages that arrive while it runs or soon after."""
+
+    def __init__(self, stamp):
+        self.stamp = stamp  # The group's stamp when the read began.
+        self.started = time.monotonic()
+        self.result = Future()
+
+    def run(self, read):
+        """Do the read; the pages waiting for it get its result or its exception."""
+        try:
+            self.result.set_result(read())
+        except BaseException as error:
+            self.result.set_exception(error)
+
+    def reusable(self, stamp, seconds):
+        """Whether a page may use this read: no action since it began, and it still runs or succeeded lately."""
+        if stamp is None or stamp != self.stamp:
+            return False
+        if not self.result.done():
+            return True
+        return self.result.exception() is None and time.monotonic() - self.started <= seconds
+
+
+def stamp_path(settings, group):
+    """The file whose content an action on the group changes, seen by every process of the page."""
+    return settings.data_dir / "last-action" / group.slug
+
+
+def read_stamp(settings, group):
+    """The group's stamp: "" before any action, None when it cannot be read (then no read is shared)."""
+    try:
+        return stamp_path(settings, group).read_text(encoding="ascii")
+    except FileNotFoundError:
+        return ""
+    except OSError as error:
+        log.error("cannot read %s: %s", stamp_path(settings, group), error)
+        return None
+
+
+def change_stamp(settings, group):
+    """Give the group a new stamp, so that no process reuses a read that began before."""
+    path = stamp_path(settings, group)
+    temporary = path.with_name(f".{group.slug}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(os.urandom(8).hex(), encoding="ascii")
+        os.replace(temporary, path)  # Readers see the old stamp or the new one, never half of one.
+    except OSError as error:
+        log.error("cannot write %s: %s; other processes may show the state before the action", path, error)
+
+
 class App:
     """The WSGI application: reads lines.ini, routes each request to a page or an action."""
 
-    def __init__(self, lines_ini=None, ovh_conf=None):
+    def __init__(self, lines_ini=None, ovh_conf=None, share_seconds=SHARE_SECONDS):
         self.lines_ini = Path(lines_ini or LINES_INI)
         self.ovh_conf = ovh_conf
+        self.share_seconds = share_seconds
         self._settings = (None, None)
         self._client = (None, None)
         self._credential = (0.0, None)
         self._memories = {}  # By group: what its line remembers between requests (queue id, SIP line).
+        self._reads = {}  # By group: its latest SharedRead.
         self._lock = threading.Lock()
 
     def __call__(self, environ, start_response):
@@ -1110,7 +1166,7 @@ class App:
             if self._settings[0] != mtime or self._settings[1] is None:
                 settings = load_settings(self.lines_ini)
                 self._settings = (mtime, settings)
-                self._memories = {}
+                self._memories, self._reads = {}, {}
             return self._settings[1]
 
     def client(self, settings):
@@ -1125,7 +1181,7 @@ class App:
                 client = connect_ovh(**read_ovh_conf(path))
                 _ = client.time_delta  # Learn OVH's clock once, before requests run in parallel.
                 self._client = (key, client)
-                self._memories = {}
+                self._memories, self._reads = {}, {}
             return self._client[1]
 
     def line(self, settings, group, moment):
@@ -1134,6 +1190,32 @@ class App:
         with self._lock:
             memory = self._memories.setdefault(group.slug, {})
         return LINE_KINDS[group.kind](client, group, moment, memory)
+
+    def shared_read(self, settings, group, read):
+        """read() the group's line, or share this process's read of it if it began after the group's last action.
+
+        Pages of a group arriving together wait for one OVH read, and reuse it for share_seconds.
+        An action, in this process or another, changes the group's stamp: reads older than it are not shared.
+        """
+        stamp = read_stamp(settings, group)
+        with self._lock:
+            shared = self._reads.get(group.slug)
+            mine = shared is None or not shared.reusable(stamp, self.share_seconds)
+            if mine:
+                shared = self._reads[group.slug] = SharedRead(stamp)
+        if mine:
+            shared.run(read)
+        return shared.result.result()
+
+    @contextmanager
+    def changing(self, settings, group):
+        """Around an action: afterwards, no process reuses a read of the group that began before its end."""
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._reads.pop(group.slug, None)
+            change_stamp(settings, group)
 
     def credential_expiration(self, client):
         """When the consumer key expires (None: never), read from OVH at most once an hour."""
@@ -1197,7 +1279,11 @@ class App:
         state = failure = None
         try:
             line = self.line(settings, group, moment)
-            state, expiration = parallel(line.read_state, lambda: self.credential_expiration(line.client))
+            snap, expiration = parallel(
+                lambda: self.shared_read(settings, group, line.snapshot),
+                lambda: self.credential_expiration(line.client),
+            )
+            state = line.state(snap)
         except Exception as error:
             failure = as_failure(error)
             log.error("reading %s failed: %s", group.slug, failure)
@@ -1243,7 +1329,8 @@ class App:
         moment = now(settings.timezone)
         try:
             line = self.line(settings, group, moment)
-            done, _ = line.start(number) if action == "start" else line.finish()
+            with self.changing(settings, group):
+                done, _ = line.start(number) if action == "start" else line.finish()
         except Exception as error:
             failure = as_failure(error)
             log.error("%s on %s failed: %s", action, group.slug, failure)

@@ -104,10 +104,12 @@ class Row:
         ]
 
 
-def measure(fake, what, runs, step):
-    """Run step() `runs` times; count the OVH requests each run made, their longest chain, and time it."""
+def measure(fake, what, runs, step, before=None):
+    """Run step() `runs` times, after before(); count the OVH requests of each step, their longest chain; time it."""
     row = Row(what, [], [], [])
     for _ in range(runs):
+        if before:
+            before()
         first = len(fake.requests)
         started = time.perf_counter()
         step()
@@ -168,13 +170,24 @@ def action(server, path, done, number=""):
     return step
 
 
+def after_an_action(lines_ini, slug):
+    """Change the group's stamp as an action does, so that the next page reads OVH afresh."""
+    settings = index.load_settings(lines_ini)
+    return lambda: index.change_stamp(settings, settings.groups[slug])
+
+
 def warm_rows(fake, lines_ini, runs):
     """The group pages and the actions in a persistent process, after a first request warmed it."""
     server = Served(lines_ini)
     try:
         for path in ("/lyon", "/lille"):
             page(server, path)()
-        rows = [measure(fake, f"page {path}, warm process", runs, page(server, path)) for path in ("/lyon", "/lille")]
+        rows = []
+        for slug in ("lyon", "lille"):
+            fresh = after_an_action(lines_ini, slug)
+            rows.append(measure(fake, f"page /{slug}, warm process", runs, page(server, f"/{slug}"), before=fresh))
+        shared = f"page /lyon, warm process, read shared (< {index.SHARE_SECONDS} s)"
+        rows.append(measure(fake, shared, runs, page(server, "/lyon"), before=page(server, "/lyon")))
         for slug, (first, second) in {"lyon": LYON_VOLUNTEERS, "lille": LILLE_VOLUNTEERS}.items():
             steps = {
                 "start": action(server, f"/{slug}/start", "start", first),
