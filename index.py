@@ -582,23 +582,28 @@ class QueueLine:
             lambda: get_all(self.client, f"{queue}/liveCalls"),
         )
 
-    def snapshot(self):
-        """Read agents, queue members, time conditions and live calls, in parallel.
+    def read_queue(self):
+        """The queue's id, the agents attached to it and its live calls.
 
-        The group's agents and conditions never wait for the queue id. The queue's own lists
-        wait for it only the first time: later they start with the id remembered, while the
-        list of queues, read alongside, confirms it; they are read again if it changed.
+        The queue's lists wait for its id only the first time: later they start with the id
+        remembered, while the list of queues, read alongside, confirms it; they are read again
+        if it changed.
         """
         remembered = self.memory.get("queue_id")
-        queue_id, agents, conditions, lists = parallel(
-            self.queue_id,
-            lambda: get_all(self.client, f"{self.hunting}/agent"),
-            lambda: get_all(self.client, self.conditions_path),
-            lambda: unless_gone(self.queue_lists, remembered) if remembered else None,
+        queue_id, lists = parallel(
+            self.queue_id, lambda: unless_gone(self.queue_lists, remembered) if remembered else None
         )
         if queue_id != remembered or lists is None:
             lists = self.queue_lists(queue_id)
-        attached, calls = lists
+        return queue_id, *lists
+
+    def snapshot(self):
+        """Read agents, queue members, time conditions and live calls, in parallel; nothing waits for the queue id."""
+        (queue_id, attached, calls), agents, conditions = parallel(
+            self.read_queue,
+            lambda: get_all(self.client, f"{self.hunting}/agent"),
+            lambda: get_all(self.client, self.conditions_path),
+        )
         return QueueSnapshot(queue_id, agents, attached, conditions, calls)
 
     def page_periods(self, snap):

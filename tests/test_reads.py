@@ -43,6 +43,14 @@ def test_a_warm_page_asks_each_thing_once_and_waits_for_two_answers_at_most(site
     assert longest_chain(made) == chain
 
 
+@pytest.mark.parametrize("slug", ["lyon", "lille"])
+def test_the_first_page_of_a_process_waits_for_the_clock_then_the_queue_id_or_sip_line(site, slug):
+    site.fake.latency_ms = 50
+    assert "Impossible de lire" not in text(site.get(f"/{slug}"))
+    # /auth/time, the queue id (the SIP line), the queue's lists (the line's options); the other lists alongside.
+    assert longest_chain(site.fake.requests) == 3
+
+
 def test_concurrent_pages_share_one_read(site):
     site.get("/lille")  # The process has its client and the key's expiration.
     site.fake.latency_ms = 100
