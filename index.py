@@ -35,7 +35,8 @@ import threading
 import time
 import traceback
 import unicodedata
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -354,6 +355,7 @@ def parse_ovh_datetime(text, zone):
 # --- OVH ----------------------------------------------------------------------
 
 OVH_TIMEOUT = (3.05, 8)  # Seconds to connect, then to wait for each answer: what a person will wait.
+OVH_CONNECTIONS = 32  # Connections kept open to OVH: more than the requests a page makes at once.
 
 
 class OvhFailure(Exception):
@@ -399,17 +401,24 @@ OVH_FAILURES = {
 def connect_ovh(endpoint, application_key, application_secret, consumer_key, timeout=None):
     """Return an ovh.Client; `endpoint` is an OVH name (ovh-eu) or a URL, such as the simulator's."""
     import ovh
+    import requests.adapters
 
     if endpoint.startswith(("http://", "https://")):
         # The ovh client only knows named endpoints: register the URL as a name of its own.
         ovh.client.ENDPOINTS.setdefault(endpoint, endpoint.rstrip("/"))
-    return ovh.Client(
+    client = ovh.Client(
         endpoint=endpoint,
         application_key=application_key,
         application_secret=application_secret,
         consumer_key=consumer_key,
         timeout=timeout or OVH_TIMEOUT,
     )
+    # requests keeps 10 connections per host, fewer than a page's parallel requests: each one
+    # more would be opened anew, and a new HTTPS connection to OVH costs two more round trips.
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=OVH_CONNECTIONS)
+    for scheme in ("https://", "http://"):
+        client._session.mount(scheme, adapter)
+    return client
 
 
 OVH_KEYS = ("application_key", "application_secret", "consumer_key")
@@ -471,6 +480,16 @@ def get_all(client, path):
     return parallel(*[lambda i=i: client.get(f"{path}/{i}") for i in client.get(path)])
 
 
+def unless_gone(call, *args):
+    """call(*args), or None when OVH answers 404: an id remembered from an earlier request may be out of date."""
+    import ovh.exceptions
+
+    try:
+        return call(*args)
+    except ovh.exceptions.ResourceNotFoundError:
+        return None
+
+
 # --- Lines: what a call to the group's number does ------------------------------
 
 
@@ -524,17 +543,26 @@ class Refusal(Exception):
     """An action the page will not do as asked; the message tells the volunteer why, in French."""
 
 
+@dataclass
+class RedirectSnapshot:
+    """The raw OVH objects of a redirect that the page works with."""
+
+    sip_line: str
+    options: dict
+
+
 class RedirectLine:
     """A public number that goes to a SIP line, whose unconditional forward we set."""
 
-    def __init__(self, client, group, moment):
+    def __init__(self, client, group, moment, memory=None):
         self.client = client
         self.group = group
         self.redirect_path = f"/telephony/{group.billing_account}/redirect/{group.number}"
+        self.memory = {} if memory is None else memory  # What a persistent process remembers of the group.
         self._sip_line = None
 
     def sip_line(self):
-        """The SIP line the public number goes to."""
+        """The SIP line the public number goes to, read once per request and remembered for the next ones."""
         if self._sip_line is None:
             redirect = self.client.get(self.redirect_path)
             if redirect.get("featureType") != "redirect" or not redirect.get("destination"):
@@ -544,23 +572,38 @@ class RedirectLine:
                     f"destination={redirect.get('destination')!r}",
                     "Le numéro public de ce groupe ne renvoie pas vers une ligne SIP.",
                 )
-            self._sip_line = redirect["destination"]
+            self._sip_line = self.memory["sip_line"] = redirect["destination"]
         return self._sip_line
 
-    def options_path(self):
+    def options_path(self, sip_line=None):
         """The OVH path of the SIP line's options."""
-        return f"/telephony/{self.group.billing_account}/line/{self.sip_line()}/options"
+        return f"/telephony/{self.group.billing_account}/line/{sip_line or self.sip_line()}/options"
 
-    def read_state(self):
-        """Read whether the SIP line forwards, and where."""
-        options = self.client.get(self.options_path())
+    def snapshot(self):
+        """Read the SIP line's options; with a SIP line remembered, at once, while the redirect confirms it."""
+        remembered = self.memory.get("sip_line")
+        if self._sip_line is None and remembered:
+            sip_line, options = parallel(
+                self.sip_line, lambda: unless_gone(self.client.get, self.options_path(remembered))
+            )
+            if sip_line == remembered and options is not None:
+                return RedirectSnapshot(sip_line, options)
+        return RedirectSnapshot(self.sip_line(), self.client.get(self.options_path()))
+
+    def state(self, snap):
+        """What the snapshot means for callers."""
+        options = snap.options
         forward = options.get("forwardUnconditionalNumber") if options.get("forwardUnconditional") else None
         return LineState(
             running=bool(forward),
             volunteers=[Volunteer(forward)] if forward else [],
-            rings_now=[forward] if forward else [self.sip_line()],
-            sip_line=self.sip_line(),
+            rings_now=[forward] if forward else [snap.sip_line],
+            sip_line=snap.sip_line,
         )
+
+    def read_state(self):
+        """Read whether the SIP line forwards, and where."""
+        return self.state(self.snapshot())
 
     def start(self, number, name=""):
         """Forward the SIP line to `number` (a forward has no name); return the Outcome."""
@@ -604,7 +647,7 @@ class QueueSnapshot:
 class QueueLine:
     """An easyHunting queue: the volunteers are its available agents, during a period opened for the day."""
 
-    def __init__(self, client, group, moment):
+    def __init__(self, client, group, moment, memory=None):
         self.client = client
         self.group = group
         self.moment = moment
@@ -612,9 +655,10 @@ class QueueLine:
         service = f"/telephony/{group.billing_account}/easyHunting/{group.number}"
         self.hunting = f"{service}/hunting"
         self.conditions_path = f"{service}/timeConditions/conditions"
+        self.memory = {} if memory is None else memory  # What a persistent process remembers of the group.
 
     def queue_id(self):
-        """The id of the service's only queue."""
+        """The id of the service's only queue, remembered for the next requests."""
         ids = self.client.get(f"{self.hunting}/queue")
         if len(ids) != 1:
             raise OvhFailure(
@@ -622,17 +666,38 @@ class QueueLine:
                 f"{self.hunting}/queue lists {ids}",
                 f"La ligne de ce groupe devrait avoir exactement une file d'appels ; OVH en montre {len(ids)}.",
             )
+        self.memory["queue_id"] = ids[0]
         return ids[0]
 
-    def snapshot(self):
-        """Read agents, queue members, time conditions and live calls, in parallel."""
-        queue_id = self.queue_id()
+    def queue_lists(self, queue_id):
+        """The agents attached to a queue and its live calls, in parallel."""
         queue = f"{self.hunting}/queue/{queue_id}"
-        agents, attached, conditions, calls = parallel(
-            lambda: get_all(self.client, f"{self.hunting}/agent"),
+        return parallel(
             lambda: set(self.client.get(f"{queue}/agent")),
-            lambda: get_all(self.client, self.conditions_path),
             lambda: get_all(self.client, f"{queue}/liveCalls"),
+        )
+
+    def read_queue(self):
+        """The queue's id, the agents attached to it and its live calls.
+
+        The queue's lists wait for its id only the first time: later they start with the id
+        remembered, while the list of queues, read alongside, confirms it; they are read again
+        if it changed.
+        """
+        remembered = self.memory.get("queue_id")
+        queue_id, lists = parallel(
+            self.queue_id, lambda: unless_gone(self.queue_lists, remembered) if remembered else None
+        )
+        if queue_id != remembered or lists is None:
+            lists = self.queue_lists(queue_id)
+        return queue_id, *lists
+
+    def snapshot(self):
+        """Read agents, queue members, time conditions and live calls, in parallel; nothing waits for the queue id."""
+        (queue_id, attached, calls), agents, conditions = parallel(
+            self.read_queue,
+            lambda: get_all(self.client, f"{self.hunting}/agent"),
+            lambda: get_all(self.client, self.conditions_path),
         )
         return QueueSnapshot(queue_id, agents, attached, conditions, calls)
 
@@ -1789,6 +1854,7 @@ def render_stats_table(figures):
 
 MAX_BODY = 4096  # Bytes: our forms are tiny.
 CREDENTIAL_CACHE_SECONDS = 3600
+SHARE_SECONDS = 1.5  # How long the pages of a group may reuse one OVH read, if no action came since.
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 COMMON_HEADERS = [
     ("Cache-Control", "no-cache, no-store, must-revalidate"),
@@ -1863,17 +1929,72 @@ class Request:
         return {key: values[0] for key, values in fields.items()}
 
 
+class SharedRead:
+    """One OVH read of a group's line, for the pages that arrive while it runs or soon after."""
+
+    def __init__(self, stamp):
+        self.stamp = stamp  # The group's stamp when the read began.
+        self.started = time.monotonic()
+        self.result = Future()
+
+    def run(self, read):
+        """Do the read; the pages waiting for it get its result or its exception."""
+        try:
+            self.result.set_result(read())
+        except BaseException as error:
+            self.result.set_exception(error)
+
+    def reusable(self, stamp, seconds):
+        """Whether a page may use this read: no action since it began, and it still runs or succeeded lately."""
+        if stamp is None or stamp != self.stamp:
+            return False
+        if not self.result.done():
+            return True
+        return self.result.exception() is None and time.monotonic() - self.started <= seconds
+
+
+def stamp_path(settings, group):
+    """The file whose content an action on the group changes, seen by every process of the page."""
+    return settings.data_dir / "last-action" / group.slug
+
+
+def read_stamp(settings, group):
+    """The group's stamp: "" before any action, None when it cannot be read (then no read is shared)."""
+    try:
+        return stamp_path(settings, group).read_text(encoding="ascii")
+    except FileNotFoundError:
+        return ""
+    except OSError as error:
+        log.error("cannot read %s: %s", stamp_path(settings, group), error)
+        return None
+
+
+def change_stamp(settings, group):
+    """Give the group a new stamp, so that no process reuses a read that began before."""
+    path = stamp_path(settings, group)
+    temporary = path.with_name(f".{group.slug}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(os.urandom(8).hex(), encoding="ascii")
+        os.replace(temporary, path)  # Readers see the old stamp or the new one, never half of one.
+    except OSError as error:
+        log.error("cannot write %s: %s; other processes may show the state before the action", path, error)
+
+
 class App:
     """The WSGI application: reads lines.ini, routes each request to a page or an action."""
 
-    def __init__(self, lines_ini=None, ovh_conf=None):
+    def __init__(self, lines_ini=None, ovh_conf=None, share_seconds=SHARE_SECONDS):
         self.lines_ini = Path(lines_ini or LINES_INI)
         self.ovh_conf = ovh_conf
+        self.share_seconds = share_seconds
         self._settings = (None, None)
         self._client = (None, None)
         self._credential = (0.0, None)
         self._codes = (None, {})
         self._key = (None, None)
+        self._memories = {}  # By group: what its line remembers between requests (queue id, SIP line).
+        self._reads = {}  # By group: its latest SharedRead.
         self._lock = threading.Lock()
 
     def __call__(self, environ, start_response):
@@ -1898,6 +2019,7 @@ class App:
             if self._settings[0] != mtime or self._settings[1] is None:
                 settings = load_settings(self.lines_ini)
                 self._settings = (mtime, settings)
+                self._memories, self._reads = {}, {}
             return self._settings[1]
 
     def client(self, settings):
@@ -1912,6 +2034,7 @@ class App:
                 client = connect_ovh(**read_ovh_conf(path))
                 _ = client.time_delta  # Learn OVH's clock once, before requests run in parallel.
                 self._client = (key, client)
+                self._memories, self._reads = {}, {}
             return self._client[1]
 
     def access_codes(self, settings):
@@ -1929,6 +2052,39 @@ class App:
             if self._key[0] != settings.data_dir:
                 self._key = (settings.data_dir, secret_key(settings))
             return self._key[1]
+
+    def line(self, settings, group, moment):
+        """The group's line on OVH, with what this process remembers of it."""
+        client = self.client(settings)
+        with self._lock:
+            memory = self._memories.setdefault(group.slug, {})
+        return LINE_KINDS[group.kind](client, group, moment, memory)
+
+    def shared_read(self, settings, group, read):
+        """read() the group's line, or share this process's read of it if it began after the group's last action.
+
+        Pages of a group arriving together wait for one OVH read, and reuse it for share_seconds.
+        An action, in this process or another, changes the group's stamp: reads older than it are not shared.
+        """
+        stamp = read_stamp(settings, group)
+        with self._lock:
+            shared = self._reads.get(group.slug)
+            mine = shared is None or not shared.reusable(stamp, self.share_seconds)
+            if mine:
+                shared = self._reads[group.slug] = SharedRead(stamp)
+        if mine:
+            shared.run(read)
+        return shared.result.result()
+
+    @contextmanager
+    def changing(self, settings, group):
+        """Around an action: afterwards, no process reuses a read of the group that began before its end."""
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._reads.pop(group.slug, None)
+            change_stamp(settings, group)
 
     def credential_expiration(self, client):
         """When the consumer key expires (None: never), read from OVH at most once an hour."""
@@ -2011,9 +2167,12 @@ class App:
             messages.append(flash_message(flash, settings.contact))
         state = failure = None
         try:
-            client = self.client(settings)
-            line = LINE_KINDS[group.kind](client, group, moment)
-            state, expiration = parallel(line.read_state, lambda: self.credential_expiration(client))
+            line = self.line(settings, group, moment)
+            snap, expiration = parallel(
+                lambda: self.shared_read(settings, group, line.snapshot),
+                lambda: self.credential_expiration(line.client),
+            )
+            state = line.state(snap)
         except Exception as error:
             failure = as_failure(error)
             log.error("reading %s failed: %s", group.slug, failure)
@@ -2117,13 +2276,14 @@ class App:
                 text = "Quelqu'un d'autre modifie cette permanence en ce moment : rien n'a été fait. Réessayez."
                 return self.group_page(visit, typed, status=503, messages=[message_box("warning", escape(text))])
             try:
-                line = LINE_KINDS[group.kind](self.client(settings), group, now(settings.timezone))
-                if action == "start":
-                    outcome = line.start(number, name)
-                elif action == "remove":
-                    outcome = line.remove(int(agent_id))
-                else:
-                    outcome = line.finish()
+                line = self.line(settings, group, now(settings.timezone))
+                with self.changing(settings, group):
+                    if action == "start":
+                        outcome = line.start(number, name)
+                    elif action == "remove":
+                        outcome = line.remove(int(agent_id))
+                    else:
+                        outcome = line.finish()
             except Refusal as refusal:
                 return self.group_page(visit, typed, {"number": str(refusal)}, status=409)
             except Exception as error:

@@ -804,6 +804,15 @@ class Server(http.server.ThreadingHTTPServer):
 # --- Simulator ---
 
 
+def longest_chain(requests):
+    """The most requests of a log that waited on each other: each began after the previous one was answered."""
+    spans = sorted((r["time"], r["time"] + r["duration"]) for r in requests if r["duration"] is not None)
+    chains = []
+    for i, (start, _) in enumerate(spans):
+        chains.append(1 + max((chains[j] for j in range(i) if spans[j][1] <= start), default=0))
+    return max(chains, default=0)
+
+
 class FakeOVH:
     """The OVH API simulator: account state, HTTP server, and helpers for tests."""
 
@@ -880,7 +889,7 @@ class FakeOVH:
 
     @property
     def requests(self):
-        """Every request received: method, path (after /1.0), query, body, status, time, duration."""
+        """Every request received: method, path (after /1.0), query, body, status, time (received), duration."""
         with self._lock:
             return [dict(entry) for entry in self._log]
 

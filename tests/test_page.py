@@ -238,12 +238,11 @@ def test_finish_removes_periods_of_every_weekday(site, ovh_client):
 
 
 def test_lyon_shows_calls_in_progress_and_waiting_in_paris_time(site):
-    site.act("/lyon/start", {"number": "0639980001"})
     begin = datetime(2026, 11, 26, 15, 5, tzinfo=PARIS)
     site.fake.add_live_call(LYON_NUMBER, state="Waiting", begin=begin)
     answered = site.fake.add_live_call(LYON_NUMBER, state="Waiting", begin=begin - timedelta(minutes=3))
     site.fake.answer_live_call(LYON_NUMBER, answered, VOLUNTEER)
-    page = text(site.get("/lyon"))
+    page = text(site.act("/lyon/start", {"number": "0639980001"}))
     assert "Appel en attente depuis 15:05" in page
     assert "Appel en cours depuis" in page and "avec le 06 •• •• •• 01" in page
 

@@ -77,7 +77,9 @@ FAULTS = [
 
 def told_rings(page):
     """Who the page says a call would ring now: masked numbers, or the SIP line's."""
-    sentence = re.search(r"(ça sonne sur le (.*?)\.(?= )|ça ne sonne chez personne|ligne SIP du groupe \((.*?)\))", page)
+    sentence = re.search(
+        r"(ça sonne sur le (.*?)\.(?= )|ça ne sonne chez personne|ligne SIP du groupe \((.*?)\))", page
+    )
     assert sentence, page
     if sentence[3]:
         return [sentence[3]]

@@ -104,12 +104,13 @@ class Browser:
 class Site(Browser):
     """A running page: HTTP helpers, the moment it believes it is, its log and mails."""
 
-    def __init__(self, folder, fake, moment=THURSDAY_AFTERNOON, groups=None):
+    def __init__(self, folder, fake, moment=THURSDAY_AFTERNOON, groups=None, share_seconds=0):
+        """`share_seconds` is 0 by default: tests change OVH behind the page's back and expect to see it."""
         self.folder = folder
         self.fake = fake
         self.moment = moment
         self.lines_ini = write_lines_ini(folder, fake, groups)
-        self.app = index.App(lines_ini=self.lines_ini)
+        self.app = index.App(lines_ini=self.lines_ini, share_seconds=share_seconds)
         self.server = make_server("127.0.0.1", 0, self.app, server_class=ThreadingServer, handler_class=QuietHandler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.http = requests.Session()

@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""Benchmark of the permanence page on the OVH simulator: OVH requests, chains of waits, time.
+
+    .venv3/bin/python tests/bench.py [--latency-ms 50] [--runs 20] [--load-seconds 5]
+
+Every OVH request waits --latency-ms in the simulator. Lyon is a queue with 10 agents,
+2 time conditions and 3 live calls; Lille is a redirect. It measures the group pages in
+a warm process and in cold CGI processes, each action in a warm process, then 20
+volunteers refreshing /lyon at once through a private Apache with mod_fcgid. It prints a
+table and passes or fails nothing (pytest does not collect it: no test in it).
+"""
+
+import argparse
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import index  # noqa: E402
+from fake_ovh import (  # noqa: E402
+    DEMO_APPLICATION_KEY,
+    DEMO_APPLICATION_SECRET,
+    DEMO_BILLING_ACCOUNT,
+    DEMO_CONSUMER_KEY,
+    LYON_NUMBER,
+    FakeOVH,
+    longest_chain,
+)
+from webpage import write_lines_ini  # noqa: E402
+
+EASY_HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
+QUEUE_ID = 5001  # The demo queue of Lyon.
+AGENT_NUMBERS = [f"00336399800{n}" for n in range(11, 21)]  # 11 and 12 are the demo's own agents.
+LYON_VOLUNTEERS = (AGENT_NUMBERS[2], AGENT_NUMBERS[3])
+LILLE_VOLUNTEERS = ("0033639980001", "0033639980002")
+
+
+# --- Scenario -------------------------------------------------------------------
+
+
+def set_up_account(fake):
+    """Give Lyon 10 agents in its queue, 2 time conditions and 3 live calls, through the API and helpers."""
+    client = index.connect_ovh(fake.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY)
+    hunting = f"{EASY_HUNTING}/hunting"
+    for position, number in enumerate(AGENT_NUMBERS[2:], start=3):
+        agent = client.post(
+            f"{hunting}/agent", number=number, status="loggedOut", timeout=10, simultaneousLines=1, wrapUpTime=0,
+            description=f"Volunteer {position}",
+        )  # fmt: skip
+        client.post(f"{hunting}/agent/{agent['agentId']}/queue", queueId=QUEUE_ID, position=position)
+    client.post(
+        f"{EASY_HUNTING}/timeConditions/conditions",
+        weekDay="friday", timeFrom="09:00:00", timeTo="12:00:00", policy="available",
+    )  # fmt: skip
+    fake.add_live_call(LYON_NUMBER, state="Waiting", caller="0033639989997")
+    fake.add_live_call(LYON_NUMBER, state="Waiting", caller="0033639989998")
+    fake.add_live_call(LYON_NUMBER, state="Answered", caller="0033639989999", agent=AGENT_NUMBERS[0])
+    assert len(client.get(f"{hunting}/agent")) == 10
+    assert len(client.get(f"{EASY_HUNTING}/timeConditions/conditions")) == 2
+    assert len(client.get(f"{hunting}/queue/{QUEUE_ID}/liveCalls")) == 3
+
+
+# --- Measures -------------------------------------------------------------------
+
+
+def percentile(values, share):
+    """The nearest-rank percentile: the smallest value at or above `share` of them."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def spread(values):
+    """One number when every run gave the same, else min–max."""
+    low, high = min(values), max(values)
+    return str(low) if low == high else f"{low}–{high}"
+
+
+@dataclass
+class Row:
+    """One line of the table: what was measured, over every run."""
+
+    what: str
+    requests: list
+    chains: list
+    seconds: list
+
+    def cells(self):
+        return [
+            self.what,
+            str(len(self.seconds)),
+            spread(self.requests),
+            spread(self.chains),
+            f"{statistics.median(self.seconds) * 1000:.0f}",
+            f"{percentile(self.seconds, 0.95) * 1000:.0f}",
+        ]
+
+
+def measure(fake, what, runs, step, before=None):
+    """Run step() `runs` times, after before(); count the OVH requests of each step, their longest chain; time it."""
+    row = Row(what, [], [], [])
+    for _ in range(runs):
+        if before:
+            before()
+        first = len(fake.requests)
+        started = time.perf_counter()
+        step()
+        row.seconds.append(time.perf_counter() - started)
+        made = fake.requests[first:]
+        row.requests.append(len(made))
+        row.chains.append(longest_chain(made))
+    return row
+
+
+# --- The page in a warm process -----------------------------------------------------
+
+
+class Served:
+    """index.py --serve in a process of its own: a persistent process, as mod_fcgid keeps one."""
+
+    def __init__(self, lines_ini):
+        import requests
+
+        command = [sys.executable, str(ROOT / "index.py"), "--serve", "--port", "0"]
+        environ = {**os.environ, "LINES_INI": str(lines_ini)}
+        self.process = subprocess.Popen(
+            command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        self.url = re.search(r"http://[\d.:]+", self.process.stdout.readline())[0]
+        self.http = requests.Session()
+
+    def stop(self):
+        self.http.close()
+        self.process.terminate()
+        self.process.wait(10)
+
+    def call(self, method, path, form=None):
+        """Send a request, without cookies (no flash message); return the response."""
+        response = self.http.request(method, self.url + path, data=form, allow_redirects=False, timeout=30)
+        self.http.cookies.clear()
+        return response
+
+
+def page(server, path):
+    """A step: GET a group page, which must show the line's state."""
+
+    def step():
+        response = server.call("GET", path)
+        assert response.status_code == 200 and "Impossible de lire" not in response.text, f"GET {path}"
+
+    return step
+
+
+def action(server, path, done, number=""):
+    """A step: POST an action, which must succeed as `done` (start, change, finish)."""
+
+    def step():
+        response = server.call("POST", path, {"number": number} if number else {})
+        cookie = response.headers.get("Set-Cookie", "")
+        assert response.status_code == 303 and cookie.startswith(f"flash={done}"), f"POST {path}: {cookie}"
+
+    return step
+
+
+def after_an_action(lines_ini, slug):
+    """Change the group's stamp as an action does, so that the next page reads OVH afresh."""
+    settings = index.load_settings(lines_ini)
+    return lambda: index.change_stamp(settings, settings.groups[slug])
+
+
+def warm_rows(fake, lines_ini, runs):
+    """The group pages, then rounds of actions (half as many), in a persistent process warmed by a first request."""
+    server = Served(lines_ini)
+    try:
+        for path in ("/lyon", "/lille"):
+            page(server, path)()
+        rows = []
+        for slug in ("lyon", "lille"):
+            fresh = after_an_action(lines_ini, slug)
+            rows.append(measure(fake, f"page /{slug}, warm process", runs, page(server, f"/{slug}"), before=fresh))
+        fresh, lyon = after_an_action(lines_ini, "lyon"), page(server, "/lyon")
+        shared = f"page /lyon, warm process, read shared (< {index.SHARE_SECONDS} s)"
+        rows.append(measure(fake, shared, runs, lyon, before=lambda: (fresh(), lyon())))
+        for slug, (first, second) in {"lyon": LYON_VOLUNTEERS, "lille": LILLE_VOLUNTEERS}.items():
+            steps = {
+                "start": action(server, f"/{slug}/start", "start", first),
+                "change": action(server, f"/{slug}/start", "change", second),
+                "finish": action(server, f"/{slug}/finish", "finish"),
+            }
+            for step in steps.values():  # A first round, so that every measured round does the same.
+                step()
+            measured = {name: Row(f"{name} /{slug}, warm process", [], [], []) for name in steps}
+            for _ in range(max(1, runs // 2)):
+                for name, step in steps.items():
+                    one = measure(fake, "", 1, step)
+                    measured[name].requests += one.requests
+                    measured[name].chains += one.chains
+                    measured[name].seconds += one.seconds
+            rows += measured.values()
+    finally:
+        server.stop()
+    return rows
+
+
+# --- The page in cold CGI processes -----------------------------------------------
+
+
+def cgi(lines_ini, path, *python_options):
+    """Run index.py as Apache runs a CGI script, for one GET; return its standard error."""
+    environ = {
+        **os.environ,
+        "GATEWAY_INTERFACE": "CGI/1.1",
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "/index.py",
+        "PATH_INFO": path,
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "LINES_INI": str(lines_ini),
+    }
+    command = [sys.executable, *python_options, str(ROOT / "index.py")]
+    result = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.startswith("Status: 200"), result.stdout + result.stderr
+    return result.stderr
+
+
+def imports_ovh(lines_ini, path):
+    """Whether index.py run as CGI for `path` imports the ovh client (python -X importtime tells)."""
+    modules = [line.rsplit("|", 1)[-1].strip() for line in cgi(lines_ini, path, "-X", "importtime").splitlines()]
+    return any(name == "ovh" or name.startswith("ovh.") for name in modules)
+
+
+def cgi_rows(fake, lines_ini, runs):
+    """Each request in a new process, as Apache without mod_fcgid runs it (half as many runs)."""
+    runs, rows = max(1, runs // 2), []
+    for path in ("/lyon", "/lille", "/"):
+        rows.append(measure(fake, f"page {path}, cold CGI process", runs, lambda p=path: cgi(lines_ini, p)))
+    rows[-1].what += f" (imports ovh: {'yes' if imports_ovh(lines_ini, '/') else 'no'})"
+    return rows
+
+
+# --- Load through Apache and mod_fcgid ----------------------------------------------
+
+
+def refresh(server, path, deadline, latencies, statuses):
+    """One volunteer: refresh `path` until the deadline."""
+    import requests
+
+    with requests.Session() as http:
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            status = http.get(server.url + path, timeout=30).status_code
+            latencies.append(time.perf_counter() - started)
+            statuses.append(status)
+
+
+def crowd(server, path, clients, seconds):
+    """`clients` volunteers refreshing `path` at once for `seconds`; return (latencies, statuses)."""
+    latencies, statuses = [], []
+    deadline = time.monotonic() + seconds
+    arguments = (server, path, deadline, latencies, statuses)
+    threads = [threading.Thread(target=refresh, args=arguments) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, statuses
+
+
+def load(fake, clients, seconds):
+    """Volunteers refreshing /lyon through a private Apache with mod_fcgid; return the lines to print."""
+    import apache
+
+    reason = apache.unavailable("fastcgi")
+    if reason:
+        return [f"Load: skipped, {reason}."]
+    try:
+        server = apache.Apache("fastcgi", fake, apache.site_virtualenv())
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as error:
+        return [f"Load: skipped, Apache could not start: {error}"]
+    try:
+        assert server.get("/lyon").status_code == 200, server.error_log()
+        crowd(server, "/lyon", clients, 3)  # Let mod_fcgid start the processes it wants.
+        first = len(fake.requests)
+        latencies, statuses = crowd(server, "/lyon", clients, seconds)
+        made = len(fake.requests) - first
+        processes = len(server.page_processes())
+    finally:
+        server.stop()
+    failed = sum(status != 200 for status in statuses)
+    return [
+        f"Load: {clients} volunteers refreshing /lyon for {seconds} s through Apache + mod_fcgid "
+        f"({processes} FastCGI processes):",
+        f"  {len(latencies)} pages ({failed} failed), {len(latencies) / seconds:.0f} pages/s, "
+        f"median {statistics.median(latencies) * 1000:.0f} ms, p95 {percentile(latencies, 0.95) * 1000:.0f} ms, "
+        f"{made} OVH requests ({made / len(latencies):.1f} per page)",
+    ]
+
+
+# --- Report ---------------------------------------------------------------------------
+
+
+def table(rows):
+    """The rows as aligned text columns."""
+    header = ["what", "runs", "OVH requests", "chain", "median ms", "p95 ms"]
+    lines = [header] + [row.cells() for row in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join([line[0].ljust(widths[0])] + [line[i].rjust(widths[i]) for i in range(1, len(header))])
+        for line in lines
+    )
+
+
+def targets(rows, latency_ms):
+    """The issue's targets for the warm group pages and for /, beside the figures measured."""
+    found = {row.what: row for row in rows}
+    limit = 3 * latency_ms + 50
+    lines = ["Targets:"]
+    for path in ("/lyon", "/lille"):
+        row = found[f"page {path}, warm process"]
+        median = statistics.median(row.seconds) * 1000
+        chain = statistics.median_low(row.chains)
+        lines.append(
+            f"  warm {path}: chain {chain}, {max(row.chains)} at most (target ≤ 2), "
+            f"median {median:.0f} ms (target < 3 × {latency_ms} + 50 = {limit} ms)"
+        )
+    cgi_index = next(row for row in rows if row.what.startswith("page /, cold CGI"))
+    imported = cgi_index.what.rsplit(": ", 1)[1].rstrip(")")
+    lines.append(f"  CGI /: {max(cgi_index.requests)} OVH requests (target 0), imports ovh: {imported} (target no)")
+    return lines
+
+
+def main(argv=None):
+    """Measure, then print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--latency-ms", type=int, default=50, help="delay of every OVH request (50)")
+    parser.add_argument("--runs", type=int, default=20, help="runs of each measure (20)")
+    parser.add_argument("--clients", type=int, default=20, help="volunteers refreshing at once (20)")
+    parser.add_argument("--load-seconds", type=int, default=5, help="length of the load measure (5)")
+    args = parser.parse_args(argv)
+
+    fake = FakeOVH().start()
+    try:
+        set_up_account(fake)
+        fake.latency_ms = args.latency_ms
+        with tempfile.TemporaryDirectory(prefix="cimade-ovh-bench-") as folder:
+            lines_ini = write_lines_ini(Path(folder), fake, notify="")
+            rows = warm_rows(fake, lines_ini, args.runs) + cgi_rows(fake, lines_ini, args.runs)
+        load_lines = load(fake, args.clients, args.load_seconds)
+    finally:
+        fake.stop()
+    print(
+        f"cimade-ovh benchmark: OVH simulator at {args.latency_ms} ms per request; "
+        "Lyon: queue, 10 agents, 2 time conditions, 3 live calls; Lille: redirect."
+    )
+    print(table(rows))
+    print()
+    print("\n".join(load_lines))
+    print()
+    print("\n".join(targets(rows, args.latency_ms)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

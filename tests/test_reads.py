@@ -1,0 +1,212 @@
+"""How the page reads OVH: each thing once, in parallel, shared by concurrent pages, never older than an action."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fake_ovh import DEMO_BILLING_ACCOUNT, LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER, longest_chain, sip_line
+from webpage import THURSDAY_AFTERNOON, Site, text
+
+import index
+
+VOLUNTEER = "0033639980001"
+NEW_SIP_LINE = "0033353010002"
+
+
+def group(app, slug):
+    """The settings and a group of an App."""
+    settings = app.settings()
+    return settings, settings.groups[slug]
+
+
+def change_account(fake, change):
+    """Change the simulated account behind the page's back, as IT would in OVH's manager."""
+    account = fake.snapshot()
+    change(account["billingAccounts"][DEMO_BILLING_ACCOUNT])
+    fake.reset(account)
+
+
+# --- OVH requests of a page -----------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def sharing(site):
+    """Pages share their reads here, as in production (webpage.Site turns it off for the other tests)."""
+    site.app.share_seconds = index.SHARE_SECONDS
+
+
+@pytest.mark.parametrize("slug, chain", [("lyon", 2), ("lille", 1)])
+def test_a_warm_page_asks_each_thing_once_and_waits_for_two_answers_at_most(site, slug, chain):
+    site.app.share_seconds = 0  # Every page reads OVH.
+    site.get(f"/{slug}")  # The process learns OVH's clock, the key's expiration, the queue id or SIP line.
+    site.fake.latency_ms = 50
+    first = len(site.fake.requests)
+    assert "Impossible de lire" not in text(site.get(f"/{slug}"))
+    made = site.fake.requests[first:]
+    asked = [(r["method"], r["path"]) for r in made]
+    assert len(asked) == len(set(asked)) and {method for method, _ in asked} == {"GET"}
+    assert not [path for _, path in asked if path.startswith("/auth/")]
+    assert longest_chain(made) == chain
+
+
+@pytest.mark.parametrize("slug", ["lyon", "lille"])
+def test_the_first_page_of_a_process_waits_for_the_clock_then_the_queue_id_or_sip_line(site, slug):
+    site.fake.latency_ms = 50
+    assert "Impossible de lire" not in text(site.get(f"/{slug}"))
+    # /auth/time, the queue id (the SIP line), the queue's lists (the line's options); the other lists alongside.
+    assert longest_chain(site.fake.requests) == 3
+
+
+def test_concurrent_pages_share_one_read(site):
+    site.get("/lille")  # The process has its client and the key's expiration.
+    site.fake.latency_ms = 100
+    first = len(site.fake.requests)
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        pages = list(pool.map(lambda _: text(site.get("/lyon")), range(10)))
+    assert all("Pas de permanence en cours" in page for page in pages)
+    conditions = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}/timeConditions/conditions"
+    assert [r["path"] for r in site.fake.requests[first:]].count(conditions) == 1
+
+
+def test_a_page_right_after_another_reuses_its_read(site):
+    site.get("/lyon")
+    first = len(site.fake.requests)
+    assert "Pas de permanence en cours" in text(site.get("/lyon"))
+    assert site.fake.requests[first:] == []
+
+
+def test_the_page_after_an_action_shows_its_result(site):
+    for slug in ("lyon", "lille"):
+        assert "Pas de permanence en cours" in text(site.get(f"/{slug}"))
+        assert "Permanence en cours sur le 06 •• •• •• 01" in text(site.act(f"/{slug}/start", {"number": VOLUNTEER}))
+        assert "Pas de permanence en cours" in text(site.act(f"/{slug}/finish"))
+
+
+def test_two_processes_never_show_a_state_older_than_the_others_last_action(site):
+    # A second process on the same lines.ini and data folder.
+    other = Site(site.folder, site.fake, groups={"lyon": {"max_volunteers": "1"}}, share_seconds=index.SHARE_SECONDS)
+    try:
+        for slug in ("lille", "lyon"):
+            assert "Pas de permanence en cours" in text(other.get(f"/{slug}"))
+            site.act(f"/{slug}/start", {"number": VOLUNTEER})
+            assert "Permanence en cours sur le 06 •• •• •• 01" in text(other.get(f"/{slug}"))
+            other.act(f"/{slug}/finish")
+            assert "Pas de permanence en cours" in text(site.get(f"/{slug}"))
+    finally:
+        other.close()
+
+
+# --- Sharing, step by step ------------------------------------------------------
+
+
+def test_a_page_arriving_during_a_read_waits_for_it(site):
+    settings, lyon = group(site.app, "lyon")
+    started, release = threading.Event(), threading.Event()
+
+    def slow_read():
+        started.set()
+        release.wait(10)
+        return "first"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(site.app.shared_read, settings, lyon, slow_read)
+        started.wait(10)
+        second = pool.submit(site.app.shared_read, settings, lyon, lambda: "second")
+        release.set()
+        assert (first.result(), second.result()) == ("first", "first")
+
+
+def test_a_read_begun_before_an_action_ended_is_not_reused_after_it(site):
+    settings, lyon = group(site.app, "lyon")
+    started, release = threading.Event(), threading.Event()
+
+    def slow_read():
+        started.set()
+        release.wait(10)
+        return "before"
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        in_flight = pool.submit(site.app.shared_read, settings, lyon, slow_read)
+        started.wait(10)
+        with site.app.changing(settings, lyon):
+            pass
+        assert site.app.shared_read(settings, lyon, lambda: "after") == "after"
+        release.set()
+        assert in_flight.result() == "before"
+    assert site.app.shared_read(settings, lyon, lambda: "later") == "after"
+
+
+def test_an_action_in_another_process_ends_the_sharing(site):
+    other = index.App(lines_ini=site.lines_ini)
+    settings, lyon = group(site.app, "lyon")
+    assert site.app.shared_read(settings, lyon, lambda: "before") == "before"
+    assert site.app.shared_read(settings, lyon, lambda: "again") == "before"
+    with other.changing(*group(other, "lyon")):
+        pass
+    assert site.app.shared_read(settings, lyon, lambda: "after") == "after"
+
+
+def test_a_failed_read_is_not_reused(site):
+    settings, lyon = group(site.app, "lyon")
+
+    def failing_read():
+        raise index.OvhFailure("server", "test")
+
+    with pytest.raises(index.OvhFailure):
+        site.app.shared_read(settings, lyon, failing_read)
+    assert site.app.shared_read(settings, lyon, lambda: "again") == "again"
+
+
+def test_an_unreadable_stamp_shares_nothing(site):
+    settings, lyon = group(site.app, "lyon")
+    index.stamp_path(settings, lyon).mkdir(parents=True)  # A folder where the stamp file should be.
+    assert site.app.shared_read(settings, lyon, lambda: "first") == "first"
+    assert site.app.shared_read(settings, lyon, lambda: "second") == "second"
+
+
+# --- What a process remembers: checked on every read ----------------------------
+
+
+def test_a_queue_replaced_in_the_manager_is_found_again(site):
+    site.app.share_seconds = 0
+    site.get("/lyon")  # The process remembers queue 5001.
+
+    def replace_queue(billing):
+        service = billing["easyHunting"][LYON_NUMBER]
+        service["queues"][0]["queueId"] = 5002
+        for link in service["agentQueues"]:
+            link["queueId"] = 5002
+
+    change_account(site.fake, replace_queue)
+    assert "Impossible de lire" not in text(site.get("/lyon"))
+    assert "Permanence en cours sur le 06 •• •• •• 01" in text(site.act("/lyon/start", {"number": VOLUNTEER}))
+    assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == [VOLUNTEER]
+
+
+def test_a_second_queue_added_in_the_manager_is_still_refused(site):
+    site.app.share_seconds = 0
+    site.get("/lyon")
+    change_account(
+        site.fake,
+        lambda billing: billing["easyHunting"][LYON_NUMBER]["queues"].append(
+            dict(billing["easyHunting"][LYON_NUMBER]["queues"][0], queueId=5002)
+        ),
+    )
+    assert "OVH en montre 2" in text(site.get("/lyon"))
+
+
+@pytest.mark.parametrize("old_line_kept", [True, False])
+def test_a_redirect_moved_to_another_sip_line_is_followed(site, old_line_kept):
+    site.app.share_seconds = 0
+    site.get("/lille")  # The process remembers the SIP line 03 53 01 00 01.
+
+    def move_redirect(billing):
+        billing["line"][NEW_SIP_LINE] = sip_line(NEW_SIP_LINE, "New SIP line", LILLE_NUMBER, "0033353010098")
+        billing["redirect"][LILLE_NUMBER]["destination"] = NEW_SIP_LINE
+        if not old_line_kept:
+            del billing["line"][LILLE_SIP_LINE]
+
+    change_account(site.fake, move_redirect)
+    assert "ligne SIP du groupe (03 53 01 00 02)" in text(site.get("/lille"))
+    assert "Permanence en cours sur le 06 •• •• •• 01" in text(site.act("/lille/start", {"number": VOLUNTEER}))
+    assert site.fake.who_rings(LILLE_NUMBER) == [VOLUNTEER]
