@@ -239,6 +239,7 @@ def normalize_phone(text):
     """Turn what a person typed or pasted into OVH's form 0033…, or raise PhoneError."""
     text = unicodedata.normalize("NFKC", text or "")
     text = "".join(c for c in text if unicodedata.category(c) not in ("Cf", "Cc") and not c.isspace())
+    text = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)  # ٠٦… (Arabic keypads) → 06…
     text = re.sub(r"[.\-/_]", "", text)
     if not text:
         raise PhoneError("Indiquez le numéro de téléphone sur lequel vous allez répondre.")
@@ -1904,7 +1905,8 @@ class Request:
         raw_path = environ.get("PATH_INFO", "")
         self.path = raw_path.encode("latin-1", "replace").decode("utf-8", "replace")
         script = environ.get("SCRIPT_NAME", "")
-        self.base = script[: -len("/index.py")] if script.endswith("/index.py") else script.rstrip("/")
+        base = script[: -len("/index.py")] if script.endswith("/index.py") else script.rstrip("/")
+        self.base = quote(base.encode("latin-1", "replace"), safe="/")  # For links, Location and cookie paths.
         self.client = environ.get("REMOTE_ADDR", "")
         self.https = environ.get("wsgi.url_scheme") == "https" or environ.get("HTTPS", "").lower() in ("on", "1")
 
@@ -1918,12 +1920,12 @@ class Request:
 
     def form(self):
         """The fields of a posted form, first value of each; None when the body is too large."""
-        try:
-            length = int(self.environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > MAX_BODY:
+        length = self.environ.get("CONTENT_LENGTH", "").strip()
+        if not (length.isascii() and length.isdigit()):
+            length = "0"  # Absent, empty, negative or not a number: no body.
+        if len(length.lstrip("0")) > 9 or int(length) > MAX_BODY:
             return None
+        length = int(length)
         body = self.environ["wsgi.input"].read(length) if length > 0 else b""
         fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
         return {key: values[0] for key, values in fields.items()}
@@ -2268,7 +2270,7 @@ class App:
                 return self.group_page(visit, typed, errors, status=400)
         elif action == "remove":
             agent_id = form.get("agent", "")
-            if not agent_id.isdigit() or len(agent_id) > 18:
+            if not re.fullmatch(r"[0-9]{1,18}", agent_id):
                 text = "Cette demande est incomplète. Revenez à la page du groupe et réessayez."
                 return self.message(request, "Demande incomplète", text, 400)
         with locked_file(settings.data_dir / "locks" / f"{group.slug}.lock") as lock:
