@@ -33,7 +33,11 @@ def collect(client, settings, group, moment):
     statistics = client.get(f"{line.hunting}/queue/{snap.queue_id}/liveStatistics")
     index.append_record(
         index.record_path(settings, group, moment),
-        {"time": moment.isoformat(timespec="seconds"), "statistics": statistics, "calls": snap.calls},
+        {
+            "time": moment.isoformat(timespec="seconds"),
+            "statistics": statistics,
+            "calls": [kept(c) for c in snap.calls],
+        },
     )
     stale = [p for p in line.page_periods(snap) if p["weekDay"] != line.today]
     if not stale:
@@ -45,6 +49,14 @@ def collect(client, settings, group, moment):
         index.log_activity(settings, group, "housekeeping", "", "stats.py", f"période du {period['weekDay']} supprimée")
     for agent in forgotten:
         index.log_activity(settings, group, "housekeeping", agent["number"], "stats.py", "agent déconnecté")
+
+
+CALL_KEYS = ("id", "state", "agent", "begin", "answered", "end")  # Never the caller's number or name.
+
+
+def kept(call):
+    """What a record keeps of a live call: who answered and when, nothing about the caller."""
+    return {key: call.get(key) for key in CALL_KEYS}
 
 
 def collect_all(settings):

@@ -137,6 +137,9 @@ class Served:
         )
         self.url = re.search(r"http://[\d.:]+", self.process.stdout.readline())[0]
         self.http = requests.Session()
+        first = self.http.get(self.url + "/lille", timeout=30)  # The form token, as a browser gets it.
+        self.csrf = self.http.cookies["csrf"]
+        self.token = re.search(r'name="csrf" value="([^"]+)"', first.text)[1]
 
     def stop(self):
         self.http.close()
@@ -144,10 +147,12 @@ class Served:
         self.process.wait(10)
 
     def call(self, method, path, form=None):
-        """Send a request, without cookies (no flash message); return the response."""
-        response = self.http.request(method, self.url + path, data=form, allow_redirects=False, timeout=30)
+        """Send a request with the form token and no other cookie (no flash message); return the response."""
         self.http.cookies.clear()
-        return response
+        self.http.cookies.set("csrf", self.csrf)
+        if method == "POST":
+            form = {**(form or {}), "csrf": self.token}
+        return self.http.request(method, self.url + path, data=form, allow_redirects=False, timeout=30)
 
 
 def page(server, path):
@@ -354,7 +359,8 @@ def main(argv=None):
         set_up_account(fake)
         fake.latency_ms = args.latency_ms
         with tempfile.TemporaryDirectory(prefix="cimade-ovh-bench-") as folder:
-            lines_ini = write_lines_ini(Path(folder), fake, notify="")
+            # One volunteer at a time on Lyon, so that a second number is a change, as the first version did.
+            lines_ini = write_lines_ini(Path(folder), fake, groups={"lyon": {"max_volunteers": "1"}}, notify="")
             rows = warm_rows(fake, lines_ini, args.runs) + cgi_rows(fake, lines_ini, args.runs)
         load_lines = load(fake, args.clients, args.load_seconds)
     finally:

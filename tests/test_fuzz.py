@@ -204,7 +204,9 @@ def fuzzed(fake_ovh_server, tmp_path_factory):
     logger.addHandler(recorder)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(index, "now", lambda zone: THURSDAY_AFTERNOON.astimezone(zone))
-        yield Fuzzed(index.App(lines_ini=write_lines_ini(folder, fake_ovh_server)), fake_ovh_server, folder, records)
+        # No shared reads: each example resets the simulator behind the page's back.
+        app = index.App(lines_ini=write_lines_ini(folder, fake_ovh_server), share_seconds=0)
+        yield Fuzzed(app, fake_ovh_server, folder, records)
     logger.removeHandler(recorder)
     fake_ovh_server.reset()
 

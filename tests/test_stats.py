@@ -37,6 +37,7 @@ def test_each_run_appends_one_record_per_queue_group(site, monkeypatch, capsys):
     first, second = records(site)
     assert first["time"] == "2026-11-26T16:28:00+01:00"
     assert first["calls"][0]["agent"] == "0033639980001"
+    assert "callerIdNumber" not in first["calls"][0] and "0033639989999" not in json.dumps(first), "no caller kept"
     assert second["statistics"]["callsAnswered"] == first["statistics"]["callsAnswered"] + 2
     assert second["statistics"]["callsLost"] == first["statistics"]["callsLost"] + 1
     assert not (site.folder / "data" / "stats" / "lille").exists()
