@@ -631,6 +631,13 @@ class RedirectLine:
 
 
 PERIOD_FROM, PERIOD_TO, PERIOD_POLICY = "02:00:00", "23:59:59", "available"
+
+
+def is_page_period(condition):
+    """True for a time condition the page opened: exactly 02:00:00–23:59:59, available."""
+    return (condition["timeFrom"], condition["timeTo"], condition["policy"]) == (PERIOD_FROM, PERIOD_TO, PERIOD_POLICY)
+
+
 NAME_SEPARATOR = " – "  # Between the group's agent description and a volunteer's first name.
 
 
@@ -670,15 +677,15 @@ class QueueLine:
         self.memory["queue_id"] = ids[0]
         return ids[0]
 
-    def queue_lists(self, queue_id):
-        """The agents attached to a queue and its live calls, in parallel."""
+    def queue_lists(self, queue_id, with_calls=True):
+        """The agents attached to a queue and its live calls (none read without `with_calls`), in parallel."""
         queue = f"{self.hunting}/queue/{queue_id}"
         return parallel(
             lambda: set(self.client.get(f"{queue}/agent")),
-            lambda: get_all(self.client, f"{queue}/liveCalls"),
+            lambda: get_all(self.client, f"{queue}/liveCalls") if with_calls else [],
         )
 
-    def read_queue(self):
+    def read_queue(self, with_calls=True):
         """The queue's id, the agents attached to it and its live calls.
 
         The queue's lists wait for its id only the first time: later they start with the id
@@ -687,16 +694,19 @@ class QueueLine:
         """
         remembered = self.memory.get("queue_id")
         queue_id, lists = parallel(
-            self.queue_id, lambda: unless_gone(self.queue_lists, remembered) if remembered else None
+            self.queue_id, lambda: unless_gone(self.queue_lists, remembered, with_calls) if remembered else None
         )
         if queue_id != remembered or lists is None:
-            lists = self.queue_lists(queue_id)
+            lists = self.queue_lists(queue_id, with_calls)
         return queue_id, *lists
 
-    def snapshot(self):
-        """Read agents, queue members, time conditions and live calls, in parallel; nothing waits for the queue id."""
+    def snapshot(self, with_calls=True):
+        """Read agents, queue members, time conditions and live calls, in parallel; nothing waits for the queue id.
+
+        Actions read no live calls (`with_calls` False): they neither use nor verify them.
+        """
         (queue_id, attached, calls), agents, conditions = parallel(
-            self.read_queue,
+            lambda: self.read_queue(with_calls),
             lambda: get_all(self.client, f"{self.hunting}/agent"),
             lambda: get_all(self.client, self.conditions_path),
         )
@@ -704,11 +714,7 @@ class QueueLine:
 
     def page_periods(self, snap):
         """The time conditions the page opened (02:00–23:59:59, available), on any weekday."""
-        return [
-            c
-            for c in snap.conditions
-            if (c["timeFrom"], c["timeTo"], c["policy"]) == (PERIOD_FROM, PERIOD_TO, PERIOD_POLICY)
-        ]
+        return [c for c in snap.conditions if is_page_period(c)]
 
     def todays_period(self, snap):
         """The period the page opened for today, if any."""
@@ -763,9 +769,9 @@ class QueueLine:
             open_without_volunteer=running and not volunteers,
         )
 
-    def read_state(self):
+    def read_state(self, with_calls=True):
         """Read the queue's state from OVH."""
-        return self.state(self.snapshot())
+        return self.state(self.snapshot(with_calls))
 
     def start(self, number, name=""):
         """Answer on `number`: start, change the number, or join the volunteers; return the Outcome.
@@ -773,7 +779,7 @@ class QueueLine:
         With one volunteer at a time, a new number replaces the one on duty.
         With several, it joins them, up to the group's max_volunteers.
         """
-        snap = self.snapshot()
+        snap = self.snapshot(with_calls=False)
         before = self.state(snap)
         on_duty = before.numbers if before.running else self.interrupted(snap)
         if number in on_duty and before.running:
@@ -802,14 +808,16 @@ class QueueLine:
         return [a["number"] for a in self.page_agents(snap)]
 
     def page_agents(self, snap):
-        """The agents the page made available (known by their description) that are in the queue."""
+        """The page's own agents that are available and in the queue."""
         return [
             a
             for a in snap.agents
-            if a["status"] == "available"
-            and a["agentId"] in snap.attached
-            and (a.get("description") or "").startswith(self.group.agent_description)
+            if a["status"] == "available" and a["agentId"] in snap.attached and self.is_page_agent(a)
         ]
+
+    def is_page_agent(self, agent):
+        """True for an agent the page created, known by its description; IT's agents are never renamed or reused."""
+        return (agent.get("description") or "").startswith(self.group.agent_description)
 
     def remove(self, agent_id):
         """Stop sending calls to one volunteer; the last one leaving finishes the permanence.
@@ -817,7 +825,7 @@ class QueueLine:
         The others' agents were set before the period opened and stay as they
         are, so the period stays open: only the leaving agent is logged out.
         """
-        snap = self.snapshot()
+        snap = self.snapshot(with_calls=False)
         before = self.state(snap)
         leaving = next((v for v in before.volunteers if v.agent_id == agent_id), None)
         if leaving is None or not before.running:
@@ -826,7 +834,7 @@ class QueueLine:
             return self.finish()
         agent = next(a for a in snap.agents if a["agentId"] == agent_id)
         self.set_status(agent, "loggedOut")
-        state = self.read_state()
+        state = self.read_state(with_calls=False)
         staying = [n for n in before.numbers if n != leaving.number]
         verify(state.running and sorted(state.numbers) == sorted(staying), f"expected {staying} on duty, reads {state}")
         return Outcome("remove", leaving.number, state)
@@ -846,18 +854,26 @@ class QueueLine:
         others = [a for a in snap.agents if a["status"] == "available" and a["number"] not in numbers]
         parallel(*[lambda a=a: self.set_status(a, "loggedOut") for a in others])
         agents = {a["number"]: a for a in snap.agents}
+        spares = [a for a in snap.agents if a["status"] != "available" and self.is_page_agent(a) and a not in others]
+        spares = [a for a in spares if a["number"] not in numbers]
+        chosen = {n: agents.get(n) or (spares.pop() if spares else None) for n in numbers}
         parallel(
-            *[lambda n=n: self.make_available(snap, agents.get(n), n, name if n == newcomer else None) for n in numbers]
+            *[lambda n=n: self.make_available(snap, chosen[n], n, name if n == newcomer else None) for n in numbers]
         )
         self.remove_periods([p for p in self.page_periods(snap) if p["weekDay"] != self.today])
         if changing or period is None:
             self.open_period()
-        state = self.read_state()
+        state = self.read_state(with_calls=False)
         verify(state.running and sorted(state.numbers) == sorted(numbers), f"expected {numbers} on duty, reads {state}")
         return state
 
     def make_available(self, snap, agent, number, name):
-        """Make `number` an available agent of the queue, with the group's settings; `name` None keeps its name."""
+        """Make `number` an available agent of the queue, with the group's settings; `name` None keeps its name.
+
+        `agent` is the number's own agent, or a spare agent of the page given the number (so that
+        agents do not pile up, one per number ever used), or None for a new agent.
+        The description (and first name) is only written on the page's own agents, never on IT's.
+        """
         settings = {"timeout": self.group.ring_timeout, "simultaneousLines": 1, "wrapUpTime": 0}
         if agent is None:
             agent = self.client.post(
@@ -868,9 +884,9 @@ class QueueLine:
                 **settings,
             )
         else:
-            wanted = dict(settings, status="available")
-            if name is not None:
-                wanted["description"] = self.description(name)
+            wanted = dict(settings, status="available", number=number)
+            if self.is_page_agent(agent) and (name is not None or agent["number"] != number):
+                wanted["description"] = self.description(name or "")
             if any(agent.get(key) != value for key, value in wanted.items()):
                 self.client.put(f"{self.hunting}/agent/{agent['agentId']}", **wanted)
         if agent["agentId"] not in snap.attached:
@@ -882,12 +898,12 @@ class QueueLine:
         Agents go first: if OVH fails halfway, the period is open with nobody
         available, which the page shows, rather than volunteers left available.
         """
-        snap = self.snapshot()
+        snap = self.snapshot(with_calls=False)
         before = self.state(snap)
         available = [a for a in snap.agents if a["status"] == "available"]
         parallel(*[lambda a=a: self.set_status(a, "loggedOut") for a in available])
         self.remove_periods(self.page_periods(snap))
-        state = self.read_state()
+        state = self.read_state(with_calls=False)
         verify(not state.running and not state.volunteers, f"expected nobody on duty, reads {state}")
         return Outcome("finish" if before.running or before.volunteers else "nothing", "", state)
 
@@ -908,7 +924,8 @@ class QueueLine:
                 self.conditions_path, weekDay=self.today, timeFrom=PERIOD_FROM, timeTo=PERIOD_TO, policy=PERIOD_POLICY
             )
         except ovh.exceptions.BadParametersError:
-            if self.todays_period(self.snapshot()) is None:
+            conditions = get_all(self.client, self.conditions_path)
+            if not any(c["weekDay"] == self.today and is_page_period(c) for c in conditions):
                 raise
 
 

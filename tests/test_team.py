@@ -189,9 +189,22 @@ def test_the_groups_ring_timeout_and_agent_description_go_to_ovh(team, ovh_clien
     team.configure("lyon", ring_timeout="8", agent_description="Permanence Lyon")
     team.act("/lyon/start", {"number": "06 39 98 00 11", "name": "Paul"})
     team.act("/lyon/start", {"number": "06 39 98 00 01"})
-    reused, created = agents(ovh_client)["0033639980011"], agents(ovh_client)[FIRST]
-    assert (reused["timeout"], reused["simultaneousLines"], reused["description"]) == (8, 1, "Permanence Lyon – Paul")
+    its, created = agents(ovh_client)["0033639980011"], agents(ovh_client)[FIRST]
+    assert (its["timeout"], its["simultaneousLines"], its["description"]) == (8, 1, "Volunteer 1"), "IT's name kept"
     assert (created["timeout"], created["simultaneousLines"], created["description"]) == (8, 1, "Permanence Lyon")
+
+
+def test_the_pages_agents_are_reused_for_new_numbers_and_never_pile_up(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001", "name": "Inès"})
+    team.act("/lyon/finish")
+    first = len(team.fake.requests)
+    team.act("/lyon/start", {"number": "0639980002"})
+    assert not [r for r in team.fake.requests[first:] if (r["method"], r["path"]) == ("POST", AGENTS)]
+    assert sorted(agents(ovh_client)) == [SECOND, "0033639980011", "0033639980012"]
+    assert agents(ovh_client)[SECOND]["description"] == "Bénévole Lyon (cimade-ovh)", "Inès's name is gone"
+    assert rings(team) == [SECOND]
+    team.act("/lyon/start", {"number": "0639980003"})
+    assert len(agents(ovh_client)) == 4, "a second volunteer at once needs an agent of their own"
 
 
 def test_a_group_of_one_keeps_one_number_and_says_why(site):
