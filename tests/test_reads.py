@@ -99,15 +99,21 @@ def test_two_processes_never_show_a_state_older_than_the_others_last_action(site
 # --- Sharing, step by step ------------------------------------------------------
 
 
-def test_a_page_arriving_during_a_read_waits_for_it(site):
-    settings, lyon = group(site.app, "lyon")
+def held_read(value):
+    """A read that starts, then waits for release.set() before giving `value`; returns (read, started, release)."""
     started, release = threading.Event(), threading.Event()
 
-    def slow_read():
+    def read():
         started.set()
         release.wait(10)
-        return "first"
+        return value
 
+    return read, started, release
+
+
+def test_a_page_arriving_during_a_read_waits_for_it(site):
+    settings, lyon = group(site.app, "lyon")
+    slow_read, started, release = held_read("first")
     with ThreadPoolExecutor(max_workers=2) as pool:
         first = pool.submit(site.app.shared_read, settings, lyon, slow_read)
         started.wait(10)
@@ -118,13 +124,7 @@ def test_a_page_arriving_during_a_read_waits_for_it(site):
 
 def test_a_read_begun_before_an_action_ended_is_not_reused_after_it(site):
     settings, lyon = group(site.app, "lyon")
-    started, release = threading.Event(), threading.Event()
-
-    def slow_read():
-        started.set()
-        release.wait(10)
-        return "before"
-
+    slow_read, started, release = held_read("before")
     with ThreadPoolExecutor(max_workers=1) as pool:
         in_flight = pool.submit(site.app.shared_read, settings, lyon, slow_read)
         started.wait(10)
