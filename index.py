@@ -782,7 +782,7 @@ class QueueLine:
         snap = self.snapshot(with_calls=False)
         before = self.state(snap)
         on_duty = before.numbers if before.running else self.interrupted(snap)
-        if number in on_duty and before.running:
+        if number in on_duty and before.running and (self.group.max_volunteers > 1 or on_duty == [number]):
             if name in ("", next(v.name for v in before.volunteers if v.number == number)):
                 return Outcome("same", number, before)
             return Outcome("same", number, self.staff(snap, on_duty, number, name))
@@ -853,7 +853,9 @@ class QueueLine:
             self.client.delete(f"{self.conditions_path}/{period['conditionId']}")
         others = [a for a in snap.agents if a["status"] == "available" and a["number"] not in numbers]
         parallel(*[lambda a=a: self.set_status(a, "loggedOut") for a in others])
-        agents = {a["number"]: a for a in snap.agents}
+        agents = {}
+        for agent in snap.agents:
+            agents.setdefault(agent["number"], agent)
         spares = [a for a in snap.agents if a["status"] != "available" and self.is_page_agent(a) and a not in others]
         spares = [a for a in spares if a["number"] not in numbers]
         chosen = {n: agents.get(n) or (spares.pop() if spares else None) for n in numbers}
@@ -1083,11 +1085,17 @@ def write_access_code(path, slug, stored):
         if not parser.has_section(slug):
             parser.add_section(slug)
         parser[slug]["code"] = stored
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT, 0o640)
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     with open(descriptor, "w", encoding="utf-8") as file:
         file.write("# Codes d'accès des groupes (empreintes), écrits par : python3 index.py --set-code <groupe>\n\n")
         parser.write(file)
-        file.truncate()
+    if path.exists():  # Keep the owner, group and mode IT gave the file.
+        info = path.stat()
+        os.chmod(draft, info.st_mode & 0o777)
+        with contextlib.suppress(PermissionError):
+            os.chown(draft, info.st_uid, info.st_gid)
+    os.replace(draft, path)  # Atomic: the page never reads a half-written file.
 
 
 def secret_key(settings):
@@ -1123,14 +1131,24 @@ def access_cookie_value(key, group, stored, expires):
 def has_access(key, group, stored, value, clock):
     """True when `value` is a valid, unexpired access cookie for the group's current code."""
     expires, _, _ = value.partition(".")
-    if not expires.isdigit() or int(expires) < clock:
+    if not re.fullmatch(r"[0-9]{1,12}", expires) or int(expires) < clock:
         return False
-    return hmac.compare_digest(value, access_cookie_value(key, group, stored, int(expires)))
+    return same_text(value, access_cookie_value(key, group, stored, int(expires)))
+
+
+def same_text(given, expected):
+    """Compare a secret in constant time; any text may be given (compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
 
 
 def form_token(key, csrf_cookie):
     """The token every form carries: tied to the browser's csrf cookie, so another site cannot forge it."""
     return sign(key, f"csrf:{csrf_cookie}")
+
+
+def group_lock(settings, group, blocking=True):
+    """The lock that lets one action at a time change a group's line, in every process."""
+    return locked_file(settings.data_dir / "locks" / f"{group.slug}.lock", blocking)
 
 
 @contextlib.contextmanager
@@ -1161,21 +1179,22 @@ class WrongCodes:
         who = hashlib.sha256(client.encode("utf-8")).hexdigest()[:16]
         self.path = settings.data_dir / "attempts" / f"{group.slug}-{who}"
 
-    def locked_for(self, clock):
-        """Seconds this address must still wait, 0 when it may try."""
-        with locked_file(self.path) as file:
-            recent = self.recent(file, clock)
-        if len(recent) < MAX_WRONG_CODES:
-            return 0
-        return max(0, int(recent[-MAX_WRONG_CODES] + LOCKOUT.total_seconds() - clock) + 1)
+    def claim(self, clock):
+        """Count one more try before checking it; return 0, or the seconds this address must still wait.
 
-    def add(self, clock):
-        """Count one more wrong code."""
+        Counting first, under the lock, means that tries sent all at once are counted all the
+        same; a right code then clears the count.
+        """
         with locked_file(self.path) as file:
-            recent = self.recent(file, clock) + [clock]
+            if file is None:
+                return int(LOCK_TIMEOUT)
+            recent = self.recent(file, clock)
+            if len(recent) >= MAX_WRONG_CODES:
+                return max(1, int(recent[-MAX_WRONG_CODES] + LOCKOUT.total_seconds() - clock) + 1)
             file.seek(0)
             file.truncate()
-            file.write(json.dumps(recent))
+            file.write(json.dumps(recent + [clock]))
+        return 0
 
     def clear(self):
         """Forget the wrong codes after a right one."""
@@ -1380,7 +1399,8 @@ def render_team(group, state, base, csrf):
         if volunteer.name:
             who = f"{escape(volunteer.name)}, {who}"
         call = volunteer.call
-        doing = f"en appel depuis {call.answered or call.begin:%H:%M}" if call else "libre"
+        since = call and (call.answered or call.begin)
+        doing = (f"en appel depuis {since:%H:%M}" if since else "en appel") if call else "libre"
         label = escape(f"Retirer le {mask_phone(volunteer.number)}")
         items.append(
             f"<li>{who} : {doing}\n"
@@ -2066,10 +2086,18 @@ class App:
             return self._codes[1]
 
     def key(self, settings):
-        """The secret key of data_dir, read once per process."""
+        """The secret key of data_dir, read again when the file changes (deleting it logs everyone out)."""
+        path = settings.data_dir / "secret.key"
         with self._lock:
-            if self._key[0] != settings.data_dir:
-                self._key = (settings.data_dir, secret_key(settings))
+            try:
+                info = path.stat()
+                identity = (path, info.st_ino, info.st_mtime_ns)
+            except FileNotFoundError:
+                identity = None
+            if identity is None or self._key[0] != identity:
+                key = secret_key(settings)
+                info = path.stat()
+                self._key = ((path, info.st_ino, info.st_mtime_ns), key)
             return self._key[1]
 
     def line(self, settings, group, moment):
@@ -2142,16 +2170,20 @@ class App:
         if group is None or len(parts) > 2 or (len(parts) == 2 and parts[1] not in actions_of(group, codes)):
             return self.not_found(request)
         try:
-            visit = Visit(request, settings, group, self.key(settings), codes.get(group.slug))
+            return self.group_route(request, settings, group, parts[1] if len(parts) == 2 else "", codes)
         except OSError as error:
             log.error("cannot use the data folder %s: %s", settings.data_dir, error)
             text = "La page ne peut pas écrire dans son dossier de données. Prévenez l'informatique de la Cimade."
             return self.message(request, "Erreur de configuration", text, 500)
-        if not visit.allowed() and parts[1:] != ["access"]:
+
+    def group_route(self, request, settings, group, action, codes):
+        """Dispatch a group's page, statistics and actions, behind its access code and the form token."""
+        visit = Visit(request, settings, group, self.key(settings), codes.get(group.slug))
+        if not visit.allowed() and action != "access":
             return self.access_page(visit)
-        if len(parts) == 1:
+        if not action:
             return self.group_page(visit)
-        if parts[1] == "stats":
+        if action == "stats":
             return visit.respond(stats_page(request, settings, group))
         if request.method != "POST":
             return Response.redirect(f"{request.base}/{group.slug}")
@@ -2161,9 +2193,7 @@ class App:
         if not visit.token_matches(form):
             log.warning("form token missing or wrong on %s from %s", request.path, request.client)
             return self.expired(visit, form)
-        if parts[1] == "access":
-            return self.enter(visit, form)
-        return self.act(visit, parts[1], form)
+        return self.enter(visit, form) if action == "access" else self.act(visit, action, form)
 
     def message(self, request, title, text, status):
         """A page with a single message."""
@@ -2247,7 +2277,7 @@ class App:
         request, settings, group = visit.request, visit.settings, visit.group
         clock = time.time()
         wrong = WrongCodes(settings, group, request.client)
-        wait = wrong.locked_for(clock)
+        wait = wrong.claim(clock)
         if wait:
             minutes = -(-wait // 60)
             plural = "s" if minutes > 1 else ""
@@ -2256,7 +2286,6 @@ class App:
             response.headers.append(("Retry-After", str(wait)))
             return response
         if not check_code(form.get("code", ""), visit.stored_code):
-            wrong.add(clock)
             log_activity(settings, group, "access", "", request.client, "code erroné")
             time.sleep(WRONG_CODE_DELAY)
             return self.access_page(visit, "Ce code n'est pas le bon. Vérifiez-le auprès de la coordination.")
@@ -2290,7 +2319,7 @@ class App:
             if not re.fullmatch(r"[0-9]{1,18}", agent_id):
                 text = "Cette demande est incomplète. Revenez à la page du groupe et réessayez."
                 return self.message(request, "Demande incomplète", text, 400)
-        with locked_file(settings.data_dir / "locks" / f"{group.slug}.lock") as lock:
+        with group_lock(settings, group) as lock:
             if lock is None:
                 text = "Quelqu'un d'autre modifie cette permanence en ce moment : rien n'a été fait. Réessayez."
                 return self.group_page(visit, typed, status=503, messages=[message_box("warning", escape(text))])
@@ -2311,16 +2340,17 @@ class App:
                 result = f"erreur {failure.reason}: {failure.detail}"
                 log_activity(settings, group, action, number, request.client, result)
                 explanation, _ = describe_failure(failure, settings.contact)
-                notify_it(
-                    settings, f"{group.name} : échec ({action}, {format_phone(number) or 'sans numéro'})",
+                mail = (
+                    f"{group.name} : échec ({action}, {format_phone(number) or 'sans numéro'})",
                     f"{explanation}\n\nDétail : {failure.detail}\nAdresse du bénévole : {request.client}",
-                )  # fmt: skip
+                )
                 flash = f"error-{failure.reason}:{number}"
             else:
                 done, number = outcome.action, outcome.number
                 log_activity(settings, group, done, number, request.client, "ok")
-                notify_it(settings, f"{group.name} : {ACTION_SUBJECTS[done]} {format_phone(number)}".strip(), "")
+                mail = (f"{group.name} : {ACTION_SUBJECTS[done]} {format_phone(number)}".strip(), "")
                 flash = f"{done}:{number}"
+        notify_it(settings, *mail)  # Once the lock is released: sendmail may take seconds.
         response = Response.redirect(visit.group_url)
         response.headers.append(("Set-Cookie", visit.cookie("flash", flash, max_age=60)))
         return visit.respond(response)
@@ -2356,7 +2386,7 @@ class Visit:
 
     def token_matches(self, form):
         """True when a posted form carries the token of the browser's csrf cookie."""
-        return not self.new_cookies and hmac.compare_digest(form.get("csrf", ""), self.token())
+        return not self.new_cookies and same_text(form.get("csrf", ""), self.token())
 
     def allowed(self):
         """True when the group has no access code, or the browser holds a valid access cookie."""

@@ -39,12 +39,27 @@ def collect(client, settings, group, moment):
             "calls": [kept(c) for c in snap.calls],
         },
     )
-    stale = [p for p in line.page_periods(snap) if p["weekDay"] != line.today]
-    if not stale:
-        return
-    forgotten = [] if line.todays_period(snap) else line.page_agents(snap)
-    index.parallel(*[lambda a=a: line.set_status(a, "loggedOut") for a in forgotten])
-    line.remove_periods(stale)
+    if any(p["weekDay"] != line.today for p in line.page_periods(snap)):
+        tidy(settings, group, line)
+
+
+def tidy(settings, group, line):
+    """Remove the page's periods of earlier days, and log out the volunteers of such a forgotten permanence.
+
+    It changes the line as an action does: under the group's lock (skipped when an action holds
+    it: the next run will do it), reading the line afresh, and telling the page's processes.
+    """
+    with index.group_lock(settings, group, blocking=False) as held:
+        if held is None:
+            return
+        snap = line.snapshot(with_calls=False)
+        stale = [p for p in line.page_periods(snap) if p["weekDay"] != line.today]
+        forgotten = [] if line.todays_period(snap) else line.page_agents(snap)
+        try:
+            index.parallel(*[lambda a=a: line.set_status(a, "loggedOut") for a in forgotten])
+            line.remove_periods(stale)
+        finally:
+            index.change_stamp(settings, group)
     for period in stale:
         index.log_activity(settings, group, "housekeeping", "", "stats.py", f"période du {period['weekDay']} supprimée")
     for agent in forgotten:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -315,3 +316,37 @@ def test_the_page_shows_the_last_actions_with_masked_numbers(site):
     ) in page
     assert "06 •• •• •• 03" not in page, "only the group's own actions"
     assert "Dernières actions jeu. 26/11 16:28 : début, 06 •• •• •• 03 Répondre" in text(site.get("/lille"))
+
+
+# --- Found in review ------------------------------------------------------------
+
+
+def test_odd_cookie_and_token_values_are_refused_not_crashed(guarded):
+    guarded.get("/lille")
+    response = guarded.post("/lille/finish", {"csrf": "é"}, token=False)
+    assert response.status_code == 403
+    for value in ("99999999999.é", "².abc", "9" * 5000 + ".x"):
+        guarded.http.cookies.set("access", value, path="/lyon")
+        assert guarded.get("/lyon").status_code == 403, value
+
+
+def test_wrong_codes_sent_all_at_once_are_all_counted(guarded):
+    guarded.get("/lyon")
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(lambda _: guarded.post("/lyon/access", {"code": "guess"}).status_code, range(10)))
+    assert sorted(statuses) == [403] * index.MAX_WRONG_CODES + [429] * (10 - index.MAX_WRONG_CODES)
+
+
+def test_deleting_the_secret_key_logs_everyone_out_at_once(guarded):
+    guarded.post("/lyon/access", {"code": CODE})
+    assert guarded.get("/lyon").status_code == 200
+    (guarded.folder / "data" / "secret.key").unlink()
+    assert guarded.get("/lyon").status_code == 403
+
+
+def test_an_unwritable_data_folder_is_explained_in_french(site):
+    site.configure("settings", data_dir="lines.ini")
+    response = site.get("/lyon")
+    assert response.status_code == 500
+    assert "La page ne peut pas écrire dans son dossier de données." in text(response)
+    assert "Traceback" not in response.text

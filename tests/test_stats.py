@@ -72,6 +72,20 @@ def test_a_period_forgotten_on_an_earlier_day_is_removed(site, monkeypatch):
     assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == ["0033639980002"]
 
 
+def test_housekeeping_waits_for_an_action_in_progress(site, monkeypatch):
+    site.moment = THURSDAY_AFTERNOON - timedelta(days=1)
+    site.act("/lyon/start", {"number": "0639980001"})
+    site.moment = THURSDAY_AFTERNOON
+    settings = site.app.settings()
+    with stats.index.group_lock(settings, settings.groups["lyon"]) as held:
+        assert held is not None
+        assert run_stats(site, monkeypatch) == 0
+    wednesday_next_week = THURSDAY_AFTERNOON + timedelta(days=6)
+    assert site.fake.who_rings(LYON_NUMBER, at=wednesday_next_week) == ["0033639980001"], "left for the next run"
+    assert run_stats(site, monkeypatch) == 0
+    assert site.fake.who_rings(LYON_NUMBER, at=wednesday_next_week) == []
+
+
 def test_todays_period_is_kept(site, monkeypatch):
     site.act("/lyon/start", {"number": "0639980001"})
     assert run_stats(site, monkeypatch) == 0

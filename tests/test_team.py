@@ -207,6 +207,15 @@ def test_the_pages_agents_are_reused_for_new_numbers_and_never_pile_up(team, ovh
     assert len(agents(ovh_client)) == 4, "a second volunteer at once needs an agent of their own"
 
 
+def test_a_group_back_to_one_volunteer_keeps_only_the_number_given(team):
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.act("/lyon/start", {"number": "0639980002"})
+    team.configure("lyon", max_volunteers="1")
+    page = text(team.act("/lyon/start", {"number": "0639980001"}))
+    assert "le numéro a changé" in page
+    assert rings(team) == [FIRST]
+
+
 def test_a_group_of_one_keeps_one_number_and_says_why(site):
     page = site.get("/lyon")
     assert 'name="name"' not in page.text
