@@ -329,9 +329,14 @@ def now(zone):
     return datetime.now(zone)
 
 
+def format_short_day(day):
+    """A day the short French way: « jeu. 26/11 »."""
+    return f"{FRENCH_WEEKDAYS[day.weekday()][:3]}. {day:%d/%m}"
+
+
 def format_short_day_time(moment):
     """A moment in few words: « jeu. 26/11 16:28 »."""
-    return f"{FRENCH_WEEKDAYS[moment.weekday()][:3]}. {moment:%d/%m %H:%M}"
+    return f"{format_short_day(moment)} {moment:%H:%M}"
 
 
 def format_day_time(moment):
@@ -1591,8 +1596,6 @@ def append_record(path, record):
     A line left unfinished by a run killed while writing is ended first, so
     that it does not spoil the new one.
     """
-    import fcntl
-
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
     with open(path, "ab+") as file:
@@ -1707,21 +1710,12 @@ def daily_figures(records, first_day, last_day):
     for record in records:
         figure = figures.get(record.time.date())
         if figure is not None:
-            grown = counted(before, record)
             figure.records += 1
-            figure.calls += grown["calls"]
-            figure.answered += grown["answered"]
-            figure.lost += grown["lost"]
-            figure.waiting_seconds += grown["waiting_seconds"]
-            figure.talk_seconds += grown["talk_seconds"]
+            for name, grown in counted(before, record).items():
+                setattr(figure, name, getattr(figure, name) + grown)
             figure.agents += [number for number in dict.fromkeys(record.answering) if number not in figure.agents]
         before = record
     return list(figures.values())
-
-
-def format_short_day(day):
-    """A day the short French way: « jeu. 26/11 »."""
-    return f"{FRENCH_WEEKDAYS[day.weekday()][:3]}. {day:%d/%m}"
 
 
 def format_duration(seconds):
@@ -1751,10 +1745,7 @@ UNKNOWN_COLOUR, LINE_COLOUR, TEXT_COLOUR = "#e4e4e4", "#cccccc", "#4a4a4a"
 def stats_page(request, settings, group):
     """The statistics page of a queue group, read from the records alone: it makes no OVH request."""
     if request.method == "POST":
-        text = "Cette adresse ne répond pas à cette méthode."
-        response = Response.page(render_message("Méthode non permise", text, request.base), 405)
-        response.headers.append(("Allow", "GET, HEAD"))
-        return response
+        return method_not_allowed(request, "GET, HEAD")
     last_day = now(settings.timezone).date()
     first_day = last_day - timedelta(days=STATS_DAYS - 1)
     figures = daily_figures(read_records(settings, group, first_day, last_day), first_day, last_day)
@@ -1907,8 +1898,8 @@ COMMON_HEADERS = [
     ),
 ]
 STATUS_TEXTS = {
-    200: "OK", 303: "See Other", 400: "Bad Request", 404: "Not Found",
-    403: "Forbidden", 405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 429: "Too Many Requests",
+    200: "OK", 303: "See Other", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 429: "Too Many Requests",
     500: "Internal Server Error", 503: "Service Unavailable",
 }  # fmt: skip
 
@@ -1931,6 +1922,14 @@ class Response:
     def redirect(cls, location):
         """A 303 redirect, so that a refresh after a POST never repeats it."""
         return cls(303, headers=[("Location", location)])
+
+
+def method_not_allowed(request, allow):
+    """The French 405 page, with the methods the address answers."""
+    text = "Cette adresse ne répond pas à cette méthode."
+    response = Response.page(render_message("Méthode non permise", text, request.base), 405)
+    response.headers.append(("Allow", allow))
+    return response
 
 
 class Request:
@@ -2151,9 +2150,7 @@ class App:
     def route(self, request):
         """Dispatch a request by method and path; group pages and actions go through the access checks."""
         if request.method not in ("GET", "HEAD", "POST"):
-            response = self.message(request, "Méthode non permise", "Cette adresse ne répond pas à cette méthode.", 405)
-            response.headers.append(("Allow", "GET, HEAD, POST"))
-            return response
+            return method_not_allowed(request, "GET, HEAD, POST")
         if request.path == "/favicon.ico":
             return Response(200, favicon(), "image/x-icon")
         try:

@@ -6,8 +6,6 @@ Apache runs in the foreground as a child of the tests, with its own configuratio
 in FastCGI mode (mod_fcgid) or CGI mode (mod_cgid).
 """
 
-import email
-import email.policy
 import grp
 import hashlib
 import os
@@ -149,7 +147,7 @@ class Apache(Browser):
     def install_site(self, venv):
         shutil.copytree(ROOT, self.site, symlinks=True, ignore=NOT_COPIED)
         (self.site / ".venv3").symlink_to(venv, target_is_directory=True)
-        write_lines_ini(self.site, self.fake)
+        self.lines_ini = write_lines_ini(self.site, self.fake)
         (self.site / "data").mkdir()
         (self.folder / "run").mkdir()
         os.chmod(self.folder, 0o755)
@@ -229,18 +227,6 @@ class Apache(Browser):
 
     def explain(self):
         return self.error_log()
-
-    def activity(self):
-        """The activity log, a list of fields per line."""
-        path = self.site / "data" / "activity.log"
-        if not path.exists():
-            return []
-        return [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
-
-    def mails(self):
-        """The mails sent to IT, oldest first."""
-        files = sorted((self.site / "mailbox").glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
-        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files]
 
 
 def require(reason):

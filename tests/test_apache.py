@@ -18,10 +18,8 @@ from fake_ovh import (
     LILLE_SIP_LINE,
     LYON_NUMBER,
 )
-from webpage import text, today_at_noon
+from webpage import OTHER_VOLUNTEER, VOLUNTEER, text, today_at_noon
 
-VOLUNTEER = "0033639980001"
-OTHER_VOLUNTEER = "0033639980002"
 NO_CACHE = "no-cache, no-store, must-revalidate"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import apache
 import pytest
 from fake_ovh import LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER, statistics_history
-from webpage import PARIS, today_at_noon
+from webpage import PARIS, VOLUNTEER, today_at_noon
 
 import index
 
@@ -24,7 +24,6 @@ CHROMIUM_ARGS = [
 PHONE = {"width": 360, "height": 740}
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 FIELD = "Votre numéro de téléphone"
-VOLUNTEER = "0033639980001"
 RED = "rgb(164, 22, 26)"  # The start button: proves the style passed the Content-Security-Policy.
 
 

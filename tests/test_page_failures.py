@@ -10,12 +10,10 @@ from fake_ovh import (
     LILLE_SIP_LINE,
     LYON_NUMBER,
 )
-from webpage import THURSDAY_AFTERNOON, text
+from webpage import OTHER_VOLUNTEER, THURSDAY_AFTERNOON, VOLUNTEER, text
 
 import index
 
-VOLUNTEER = "0033639980001"
-OTHER_VOLUNTEER = "0033639980002"
 HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}/hunting"
 
 

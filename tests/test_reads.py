@@ -5,11 +5,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fake_ovh import DEMO_BILLING_ACCOUNT, LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER, longest_chain, sip_line
-from webpage import THURSDAY_AFTERNOON, Site, text
+from webpage import THURSDAY_AFTERNOON, VOLUNTEER, Site, text
 
 import index
 
-VOLUNTEER = "0033639980001"
 NEW_SIP_LINE = "0033353010002"
 
 

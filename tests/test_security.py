@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from fake_ovh import LILLE_NUMBER, LYON_NUMBER
-from webpage import THURSDAY_AFTERNOON, Site, text
+from fake_ovh import LYON_NUMBER
+from webpage import THURSDAY_AFTERNOON, VOLUNTEER, Site, text
 
 import index
 
 ROOT = Path(__file__).resolve().parent.parent
-VOLUNTEER = "0033639980001"
 CODE = "tournesol-42"
 
 

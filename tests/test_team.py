@@ -8,7 +8,6 @@ from webpage import PARIS, THURSDAY_AFTERNOON, text
 
 FIRST = "0033639980001"
 SECOND = "0033639980002"
-THIRD = "0033639980003"
 EASY_HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
 CONDITIONS = f"{EASY_HUNTING}/timeConditions/conditions"
 AGENTS = f"{EASY_HUNTING}/hunting/agent"

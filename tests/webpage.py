@@ -2,6 +2,7 @@
 
 import configparser
 import email
+import email.policy
 import html
 import re
 import threading
@@ -18,6 +19,7 @@ import index
 ROOT = Path(__file__).resolve().parent.parent
 PARIS = ZoneInfo("Europe/Paris")
 THURSDAY_AFTERNOON = datetime(2026, 11, 26, 16, 28, tzinfo=PARIS)
+VOLUNTEER, OTHER_VOLUNTEER = "0033639980001", "0033639980002"  # Numbers the tests type (fictional range).
 
 
 class ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -60,7 +62,7 @@ def write_lines_ini(folder, fake, groups=None, **settings):
 class Browser:
     """HTTP helpers that act as a browser does: cookies kept, forms posted with their token.
 
-    A subclass sets `url`, `http` (a requests.Session) and `token` (""), and may
+    A subclass sets `url`, `http` (a requests.Session), `token` ("") and `lines_ini`, and may
     override `explain()` to add what helps understand a failure.
     """
 
@@ -100,6 +102,18 @@ class Browser:
     def explain(self):
         return ""
 
+    def activity(self):
+        """The activity log of the site (next to its lines.ini), a list of fields per line."""
+        path = self.lines_ini.parent / "data" / "activity.log"
+        if not path.exists():
+            return []
+        return [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+
+    def mails(self):
+        """The mails the site sent to IT, oldest first."""
+        files = sorted((self.lines_ini.parent / "mailbox").glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files]
+
 
 class Site(Browser):
     """A running page: HTTP helpers, the moment it believes it is, its log and mails."""
@@ -133,18 +147,6 @@ class Site(Browser):
 
     def now(self, zone):
         return self.moment.astimezone(zone)
-
-    def activity(self):
-        """The activity log, a list of fields per line."""
-        path = self.folder / "data" / "activity.log"
-        if not path.exists():
-            return []
-        return [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
-
-    def mails(self):
-        """The mails sent to IT, oldest first."""
-        files = sorted((self.folder / "mailbox").glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
-        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files]
 
     def writes(self):
         """The OVH requests that changed something."""
