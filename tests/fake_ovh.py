@@ -481,7 +481,7 @@ def lyon_hunting():
             "slot3Number": None,
             "slot3Type": None,
             "unavailableNumber": None,
-            "unavailableType": None,
+            "unavailableType": "voicemail",
         },
         "conditions": [
             {
@@ -684,6 +684,29 @@ class Call:
     body: object
     application: dict
     credential: dict
+
+
+class Ringing(list):
+    """What a call does: the numbers it rings (a list), in the order they ring, and how or where else it goes.
+
+    `strategy`: the queue's strategy (None for a SIP line); `together` when they all ring at once.
+    `elsewhere`: where the call goes when the time conditions close the line: "voicemail" (the
+    service's voicemail), a number ("0033…"), or "" (no destination: callers hear the closing
+    message); None while the line is open.
+    """
+
+    def __init__(self, numbers=(), strategy=None, elsewhere=None):
+        super().__init__(numbers)
+        self.strategy = strategy
+        self.elsewhere = elsewhere
+
+    @property
+    def together(self):
+        """True when the numbers ring all at once."""
+        return self.strategy == "ringAll"
+
+    def __repr__(self):
+        return f"Ringing({list(self)!r}, strategy={self.strategy!r}, elsewhere={self.elsewhere!r})"
 
 
 ROUTES = {}
@@ -1232,6 +1255,10 @@ class FakeOVH:
     def get_queue(self, call):
         return self.queue(call)
 
+    @route("PUT", "/telephony/{billingAccount}/easyHunting/{serviceName}/hunting/queue/{queueId}")
+    def put_queue(self, call):
+        self.queue(call).update(call.body)
+
     @route("GET", "/telephony/{billingAccount}/easyHunting/{serviceName}/hunting/queue/{queueId}/agent")
     def list_queue_agents(self, call):
         queue_id = self.queue(call)["queueId"]
@@ -1336,7 +1363,12 @@ class FakeOVH:
 
     @route("PUT", "/telephony/{billingAccount}/easyHunting/{serviceName}/timeConditions")
     def put_time_conditions(self, call):
-        self.service(call, "easyHunting")["timeConditions"].update(call.body)
+        settings = self.service(call, "easyHunting")["timeConditions"]
+        wanted = {**settings, **call.body}
+        for slot in ("unavailable", "slot1", "slot2", "slot3"):
+            if wanted[f"{slot}Type"] == "number" and not wanted[f"{slot}Number"]:
+                raise ApiError(400, f"Invalid parameter: property '{slot}Number' is missing for the type 'number'")
+        settings.update(call.body)
 
     def check_condition(self, service, condition):
         """Refuse an empty time range or a duplicate condition, as OVH does."""
@@ -1385,7 +1417,7 @@ class FakeOVH:
     # --- Oracle ---
 
     def who_rings(self, public_number, at=None):
-        """Return the numbers ("0033…") a call to `public_number` would ring at `at` (naive = Paris time)."""
+        """Return what a call to `public_number` does at `at` (naive = Paris time): a Ringing."""
         moment = in_paris(at)
         with self._lock:
             for account in self.state["billingAccounts"].values():
@@ -1401,28 +1433,42 @@ class FakeOVH:
         """Return what a call to a SIP line rings: its unconditional forward if on, else the line."""
         options = account["line"][number]["options"] if number in account["line"] else {}
         if options.get("forwardUnconditional"):
-            return [options["forwardUnconditionalNumber"]]
-        return [number]
+            return Ringing([options["forwardUnconditionalNumber"]])
+        return Ringing([number])
 
     def hunting_rings(self, service, moment):
-        """Return the available agents of a group's single queue, in order, if an "available" condition is open."""
-        clock = moment.strftime("%H:%M:%S")
-        open_now = any(
-            c["policy"] == "available"
-            and c["weekDay"] == WEEKDAYS[moment.weekday()]
-            and c["timeFrom"] <= clock <= c["timeTo"]
-            for c in service["conditions"]
-        )
-        if not open_now or len(service["queues"]) != 1:
-            return []
-        queue_id = service["queues"][0]["queueId"]
+        """Return what a call to an easyHunting group does, as OVH's guides describe it.
+
+        With time conditions enabled, a call outside every condition open now goes to the
+        out-of-hours destination ("unavailable"), and in a condition of policy slot1-3 to that
+        slot's destination; only in an "available" condition does it reach the queue. With them
+        disabled, it always reaches the queue. There, the available agents of the single queue
+        ring as its strategy says: all at once (ringAll) or one after the other, in the order
+        of their positions for the strategies "by agent order".
+        """
+        settings = service["timeConditions"]
+        if settings.get("enable"):
+            clock = moment.strftime("%H:%M:%S")
+            policies = {
+                c["policy"]
+                for c in service["conditions"]
+                if c["weekDay"] == WEEKDAYS[moment.weekday()] and c["timeFrom"] <= clock <= c["timeTo"]
+            }
+            if "available" not in policies:
+                slot = min(policies, default="unavailable")
+                kind, number = settings.get(f"{slot}Type"), settings.get(f"{slot}Number")
+                return Ringing(elsewhere=number if kind == "number" else kind or "")
+        if len(service["queues"]) != 1:
+            return Ringing()
+        queue = service["queues"][0]
         agents = {a["agentId"]: a for a in service["agents"]}
         links = sorted(
             (link["position"], link["agentId"])
             for link in service["agentQueues"]
-            if link["queueId"] == queue_id and link["agentId"] in agents
+            if link["queueId"] == queue["queueId"] and link["agentId"] in agents
         )
-        return [agents[agent_id]["number"] for _, agent_id in links if agents[agent_id]["status"] == "available"]
+        numbers = [agents[agent_id]["number"] for _, agent_id in links if agents[agent_id]["status"] == "available"]
+        return Ringing(numbers, strategy=queue["strategy"])
 
     # --- Traffic ---
 

@@ -448,6 +448,76 @@ def test_who_rings_queue(fake_ovh, ovh_client):
         fake_ovh.who_rings("0033465710099")
 
 
+def test_time_condition_settings_are_read_and_written_as_the_schema_says(ovh_client):
+    settings = ovh_client.get(LYON + "/timeConditions")
+    check_shape("telephony.EasyHuntingTimeConditionsSettings", settings)
+    assert settings["enable"] is True and settings["unavailableType"] == "voicemail"
+    ovh_client.put(LYON + "/timeConditions", unavailableType="number", unavailableNumber="0033465710123")
+    ovh_client.put(LYON + "/timeConditions", enable=False)
+    settings = ovh_client.get(LYON + "/timeConditions")
+    assert (settings["enable"], settings["unavailableType"], settings["unavailableNumber"]) == (
+        False, "number", "0033465710123",
+    )  # fmt: skip
+    refused = [
+        ({"unavailableType": "fax"}, "unavailableType"),
+        ({"unavailableNumber": "04 65 71 01 23"}, "unavailableNumber"),
+        ({"enable": "yes"}, "enable"),
+        ({"enable": None}, "enable"),
+        ({"closingTone": True}, "closingTone"),
+        ({"slot2Type": "number"}, "slot2Number"),
+        ({"unavailableNumber": None}, "unavailableNumber"),  # still of type number
+    ]
+    for body, named in refused:
+        with pytest.raises(ovh.exceptions.BadParametersError, match=named):
+            ovh_client.put(LYON + "/timeConditions", **body)
+    assert ovh_client.get(LYON + "/timeConditions") == settings
+    ovh_client.put(LYON + "/timeConditions", unavailableType=None, unavailableNumber=None)
+    assert ovh_client.get(LYON + "/timeConditions")["unavailableType"] is None
+
+
+def test_queue_strategy_is_read_and_written(ovh_client):
+    assert ovh_client.get(LYON + "/hunting/queue/5001")["strategy"] == "sequentiallyByAgentOrder"
+    ovh_client.put(LYON + "/hunting/queue/5001", strategy="ringAll")
+    assert ovh_client.get(LYON + "/hunting/queue/5001")["strategy"] == "ringAll"
+    with pytest.raises(ovh.exceptions.BadParametersError, match="strategy"):
+        ovh_client.put(LYON + "/hunting/queue/5001", strategy="everybody")
+    with pytest.raises(ovh.exceptions.BadParametersError, match="queueId"):
+        ovh_client.put(LYON + "/hunting/queue/5001", queueId=5002)
+
+
+@pytest.mark.parametrize("strategy", ["ringAll", "sequentiallyByAgentOrder"])
+def test_who_rings_follows_the_time_condition_settings_and_the_strategy(fake_ovh, ovh_client, strategy):
+    ovh_client.put(LYON + "/hunting/queue/5001", strategy=strategy)
+    for agent_id in (4001, 4002):
+        ovh_client.put(LYON + f"/hunting/agent/{agent_id}", status="available")
+    ovh_client.put(LYON + "/hunting/agent/4001/queue/5001", position=3)
+    monday_17h = datetime.datetime(2024, 5, 6, 17, 0, 0)
+    # Enabled, in an available condition: the agents, in their order, together or one after the other.
+    open_now = fake_ovh.who_rings(LYON_NUMBER, MONDAY_15H)
+    assert open_now == ["0033639980012", "0033639980011"]
+    assert (open_now.together, open_now.strategy, open_now.elsewhere) == (strategy == "ringAll", strategy, None)
+    # Enabled, outside every condition: the out-of-hours destination, whichever strategy.
+    closed = fake_ovh.who_rings(LYON_NUMBER, monday_17h)
+    assert (closed, closed.elsewhere) == ([], "voicemail")
+    ovh_client.put(LYON + "/timeConditions", unavailableType="number", unavailableNumber="0033465710123")
+    assert fake_ovh.who_rings(LYON_NUMBER, monday_17h).elsewhere == "0033465710123"
+    ovh_client.put(LYON + "/timeConditions", unavailableType=None, unavailableNumber=None)
+    assert fake_ovh.who_rings(LYON_NUMBER, monday_17h).elsewhere == ""  # the closing message only
+    # Enabled, in a slot condition: that slot's destination.
+    ovh_client.put(LYON + "/timeConditions", slot1Type="voicemail")
+    ovh_client.put(LYON + "/timeConditions/conditions/6001", policy="slot1")
+    in_slot = fake_ovh.who_rings(LYON_NUMBER, MONDAY_15H)
+    assert (in_slot, in_slot.elsewhere) == ([], "voicemail")
+    # Disabled: the conditions change nothing, the available agents ring at any time.
+    ovh_client.put(LYON + "/timeConditions", enable=False)
+    for moment in (MONDAY_15H, monday_17h, datetime.datetime(2024, 5, 7, 3, 0, 0)):
+        anytime = fake_ovh.who_rings(LYON_NUMBER, moment)
+        assert anytime == ["0033639980012", "0033639980011"]
+        assert (anytime.together, anytime.elsewhere) == (strategy == "ringAll", None)
+    ovh_client.put(LYON + "/hunting/agent/4002", status="loggedOut")
+    assert fake_ovh.who_rings(LYON_NUMBER, monday_17h) == ["0033639980011"]
+
+
 def test_seeds_without_or_with_two_queues(fake_ovh, ovh_client):
     account = demo_account()
     hunting = account["billingAccounts"][DEMO_BILLING_ACCOUNT]["easyHunting"][LYON_NUMBER]
