@@ -64,6 +64,7 @@ def group_rules(group, sip_line=None):
         rule("POST", f"{hunting}/agent"),  # A new volunteer.
         rule("POST", f"{hunting}/agent/*"),  # agent/{id}/queue: attach them to the queue (the only POST there).
         rule("PUT", f"{hunting}/agent/*"),  # Status, ring time, description; a spare agent's new number.
+        rule("GET", f"{service}/timeConditions"),  # Their settings: enabled, where calls go outside.
         rule("GET", conditions),
         rule("GET", f"{conditions}/*"),
         rule("POST", conditions),  # Open today's period.

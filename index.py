@@ -529,6 +529,9 @@ class LineState:
     sip_line: str = ""  # Redirect: where calls go without a permanence.
     calls: list = field(default_factory=list)
     open_without_volunteer: bool = False  # Queue: the period is open but nobody is available.
+    strategy: str = ""  # Queue: how several numbers ring (OVH's strategy: ringAll, sequentiallyByAgentOrder…).
+    elsewhere: str = None  # Queue closed now: "voicemail", a number, or "" (the closing message); None when open.
+    conditions_off: bool = False  # Queue: IT left the time conditions disabled; periods then change nothing.
 
     @property
     def numbers(self):
@@ -652,9 +655,11 @@ class QueueSnapshot:
 
     queue_id: int
     agents: list
-    attached: set
+    attached: list  # The queue's agent ids, in the order OVH lists them: their order in the queue.
     conditions: list
     calls: list
+    settings: dict  # The time-condition settings: enable, out-of-hours and slot destinations.
+    strategy: str
 
 
 class QueueLine:
@@ -667,6 +672,7 @@ class QueueLine:
         self.today = OVH_WEEKDAYS[moment.weekday()]
         service = f"/telephony/{group.billing_account}/easyHunting/{group.number}"
         self.hunting = f"{service}/hunting"
+        self.settings_path = f"{service}/timeConditions"
         self.conditions_path = f"{service}/timeConditions/conditions"
         self.memory = {} if memory is None else memory  # What a persistent process remembers of the group.
 
@@ -683,15 +689,16 @@ class QueueLine:
         return ids[0]
 
     def queue_lists(self, queue_id, with_calls=True):
-        """The agents attached to a queue and its live calls (none read without `with_calls`), in parallel."""
+        """The agents attached to a queue, its live calls (none read without `with_calls`) and strategy, in parallel."""
         queue = f"{self.hunting}/queue/{queue_id}"
         return parallel(
-            lambda: set(self.client.get(f"{queue}/agent")),
+            lambda: self.client.get(f"{queue}/agent"),
             lambda: get_all(self.client, f"{queue}/liveCalls") if with_calls else [],
+            lambda: self.client.get(queue)["strategy"],
         )
 
     def read_queue(self, with_calls=True):
-        """The queue's id, the agents attached to it and its live calls.
+        """The queue's id, the agents attached to it, its live calls and its strategy.
 
         The queue's lists wait for its id only the first time: later they start with the id
         remembered, while the list of queues, read alongside, confirms it; they are read again
@@ -706,16 +713,17 @@ class QueueLine:
         return queue_id, *lists
 
     def snapshot(self, with_calls=True):
-        """Read agents, queue members, time conditions and live calls, in parallel; nothing waits for the queue id.
+        """Read agents, queue members, strategy, time conditions and their settings, live calls, in parallel.
 
-        Actions read no live calls (`with_calls` False): they neither use nor verify them.
+        Nothing waits for the queue id. Actions read no live calls (`with_calls` False): they neither use nor verify them.
         """
-        (queue_id, attached, calls), agents, conditions = parallel(
+        (queue_id, attached, calls, strategy), agents, conditions, settings = parallel(
             lambda: self.read_queue(with_calls),
             lambda: get_all(self.client, f"{self.hunting}/agent"),
             lambda: get_all(self.client, self.conditions_path),
+            lambda: self.client.get(self.settings_path),
         )
-        return QueueSnapshot(queue_id, agents, attached, conditions, calls)
+        return QueueSnapshot(queue_id, agents, attached, conditions, calls, settings, strategy)
 
     def page_periods(self, snap):
         """The time conditions the page opened (02:00–23:59:59, available), on any weekday."""
@@ -750,6 +758,7 @@ class QueueLine:
             ),
             key=lambda call: call.begin or self.moment,
         )
+        agents = {a["agentId"]: a for a in snap.agents}
         volunteers = [
             Volunteer(
                 number=a["number"],
@@ -757,22 +766,43 @@ class QueueLine:
                 agent_id=a["agentId"],
                 call=next((c for c in calls if not c.waiting and c.agent == a["number"]), None),
             )
-            for a in snap.agents
-            if a["status"] == "available" and a["agentId"] in snap.attached
+            for a in (agents[i] for i in snap.attached if i in agents)  # In the queue's order.
+            if a["status"] == "available"
         ]
-        clock = f"{self.moment:%H:%M:%S}"
-        open_now = any(
-            c["weekDay"] == self.today and c["policy"] == "available" and c["timeFrom"] <= clock <= c["timeTo"]
-            for c in snap.conditions
-        )
+        elsewhere = self.elsewhere(snap)
         running = self.todays_period(snap) is not None
         return LineState(
             running=running,
             volunteers=volunteers,
-            rings_now=[v.number for v in volunteers] if open_now else [],
+            rings_now=[v.number for v in volunteers] if elsewhere is None else [],
             calls=calls,
             open_without_volunteer=running and not volunteers,
+            strategy=snap.strategy,
+            elsewhere=elsewhere,
+            conditions_off=not snap.settings.get("enable"),
         )
+
+    def elsewhere(self, snap):
+        """Where a call goes now instead of the queue, as OVH's guide on time conditions says; None: to the queue.
+
+        Only while the time conditions are enabled: then a call reaches the queue in a condition
+        of policy "available" open now; in one of policy slot1-3, it goes to that slot's
+        destination; outside every condition, to the out-of-hours one ("unavailable"). A
+        destination is "voicemail", a number, or "" when none is set (the closing message).
+        """
+        if not snap.settings.get("enable"):
+            return None
+        clock = f"{self.moment:%H:%M:%S}"
+        policies = {
+            c["policy"] for c in snap.conditions if c["weekDay"] == self.today and c["timeFrom"] <= clock <= c["timeTo"]
+        }
+        if "available" in policies:
+            return None
+        slot = min(policies, default="unavailable")
+        kind = snap.settings.get(f"{slot}Type")
+        if kind == "number":
+            return snap.settings.get(f"{slot}Number") or ""
+        return kind or ""
 
     def read_state(self, with_calls=True):
         """Read the queue's state from OVH."""
@@ -943,6 +973,14 @@ def verify(condition, detail):
     """Raise a mismatch failure when the state read back is not what was asked."""
     if not condition:
         raise OvhFailure("mismatch", detail)
+
+
+CONDITIONS_OFF_STEP = (
+    "Les plages horaires de la file d'appels sont désactivées chez OVH : la page ne peut ni ouvrir ni fermer "
+    "la ligne. Dans l'espace client OVH, Télécom > Téléphonie > le numéro du groupe > Configuration > "
+    "Plages horaires et fermetures : choisir « Activées » (« Activer l'utilisation des plages horaires » : Oui), "
+    "puis Valider. La page n'y touche jamais elle-même."
+)
 
 
 # --- Traces: activity log and mail to IT ----------------------------------------
@@ -1383,16 +1421,44 @@ def render_state(group, state, failure, contact, base, csrf):
         lines = ['<p class="off">La permanence est ouverte, mais aucun numéro ne reçoit les appels.</p>']
     else:
         lines = ['<p class="off">Pas de permanence en cours.</p>']
+    if state.conditions_off:
+        lines.append(message_box("warning", escape(CONDITIONS_OFF_NOTICE)))
     if group.kind == "redirect" and not state.running:
         sip_line = escape(format_phone(state.sip_line))
         lines.append(f'<p>Les appels arrivent sur la ligne SIP du groupe <span class="tel">({sip_line}).</span></p>')
-    elif state.rings_now:
-        lines.append(f"<p>Si quelqu'un appelle maintenant, ça sonne sur le {phone_list(state.rings_now)}</p>")
     else:
-        lines.append("<p>Si quelqu'un appelle maintenant, ça ne sonne chez personne.</p>")
+        lines.append(f"<p>Si quelqu'un appelle maintenant, {what_a_call_does(state)}</p>")
     if group.kind == "queue":
         lines.append(render_calls(state.calls))
     return "\n".join(lines)
+
+
+CONDITIONS_OFF_NOTICE = (
+    "Les plages horaires de cette ligne sont désactivées chez OVH : la page ne peut ni ouvrir ni fermer "
+    "la ligne. Les numéros des bénévoles sonnent à toute heure tant qu'ils reçoivent les appels de la file "
+    "(jusqu'à « Terminer »). L'informatique a été prévenue par courriel."
+)
+CLOSED_LINE = {
+    "voicemail": "l'appel va sur la messagerie de la ligne.",
+    "": "l'appelant entend le message de fermeture de la ligne ; ça ne sonne chez personne.",
+}
+
+
+def what_a_call_does(state):
+    """The end of the sentence « Si quelqu'un appelle maintenant, … », as OVH decides: who rings and how, or where it goes."""
+    numbers = state.rings_now
+    if state.elsewhere is not None:
+        return CLOSED_LINE.get(state.elsewhere) or f"l'appel est renvoyé vers le {phone_list([state.elsewhere])}"
+    if not numbers:
+        return "ça ne sonne chez personne."
+    if len(numbers) == 1:
+        return f"ça sonne sur le {phone_list(numbers)}"
+    if state.strategy == "ringAll":
+        return f"ça sonne ensemble sur le {phone_list(numbers)}"
+    if state.strategy == "sequentiallyByAgentOrder":
+        turns = [f"sur le {phone_span(mask_phone(n))}" for n in numbers]
+        return f"ça sonne d'abord {turns[0]}, puis " + ", puis ".join(turns[1:]) + "."
+    return f"ça sonne tour à tour, dans l'ordre que choisit OVH, sur le {phone_list(numbers)}"
 
 
 def render_team(group, state, base, csrf):
@@ -2228,6 +2294,11 @@ class App:
             )  # fmt: skip
         else:
             messages.extend(self.expiration_warnings(settings, expiration, moment))
+            if state.conditions_off:
+                notify_it_once(
+                    settings, f"{group.slug}-conditions-off", timedelta(days=1),
+                    f"{group.name} : plages horaires désactivées chez OVH", CONDITIONS_OFF_STEP,
+                )  # fmt: skip
         body = render_group(
             settings, group, request.base, moment, state, failure, messages, visit.token(),
             typed, errors, recent_actions(settings, group),
@@ -2541,7 +2612,8 @@ def check_group(client, group, moment):
         return f"renvoi vers la ligne SIP {format_phone(line.sip_line())}"
     client.get(f"/telephony/{group.billing_account}/easyHunting/{group.number}")
     line = QueueLine(client, group, moment)
-    line.read_state()
+    if line.read_state().conditions_off:
+        raise OvhFailure("unexpected", f"{line.settings_path}: enable=false", CONDITIONS_OFF_STEP)
     return f"file d'appels n° {line.queue_id()}"
 
 

@@ -221,7 +221,7 @@ def test_a_period_left_from_an_earlier_day_is_not_running_and_goes_at_the_next_a
     site.moment = THURSDAY_AFTERNOON
     page = text(site.get("/lyon"))
     assert "Pas de permanence en cours" in page
-    assert "ça ne sonne chez personne" in page
+    assert "Si quelqu'un appelle maintenant, l'appel va sur la messagerie de la ligne." in page
     site.act("/lyon/start", {"number": "0639980002"})
     assert conditions(ovh_client) == sorted([IT_MONDAY_SLOT, ("thursday", "02:00:00", "23:59:59", "available")])
 

@@ -10,7 +10,7 @@ from fake_ovh import (
     LILLE_SIP_LINE,
     LYON_NUMBER,
 )
-from webpage import OTHER_VOLUNTEER, THURSDAY_AFTERNOON, VOLUNTEER, text
+from webpage import OTHER_VOLUNTEER, THURSDAY_AFTERNOON, VOLUNTEER, text, told
 
 import index
 
@@ -75,13 +75,8 @@ FAULTS = [
 
 def told_rings(page):
     """Who the page says a call would ring now: masked numbers, or the SIP line's."""
-    sentence = re.search(
-        r"(ça sonne sur le (.*?)\.(?= )|ça ne sonne chez personne|ligne SIP du groupe \((.*?)\))", page
-    )
-    assert sentence, page
-    if sentence[3]:
-        return [sentence[3]]
-    return sorted(sentence[2].split(", ")) if sentence[2] else []
+    sip_line = re.search(r"ligne SIP du groupe \((.*?)\)", page)
+    return [sip_line[1]] if sip_line else sorted(told(page)[0])
 
 
 def masked(numbers):

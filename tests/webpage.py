@@ -162,3 +162,31 @@ def text(response):
     """The visible text of a page: tags removed (inline spans without a space), entities decoded, spaces collapsed."""
     inline = re.sub(r"</?span[^>]*>", "", response.text)
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", inline)).split())
+
+
+def told(page):
+    """What a page's « Si quelqu'un appelle maintenant, … » says, in the simulator's who_rings terms.
+
+    (masked numbers in the order they ring, "ensemble" | "d'abord" | "", where the call goes instead or None).
+    """
+    sentence = re.search(r"Si quelqu'un appelle maintenant, (.*?\.)(?= |$)", page)[1]
+    numbers = re.findall(r"\d\d(?: ••){3} \d\d", sentence)
+    if "messagerie de la ligne" in sentence:
+        return [], "", "voicemail"
+    if "message de fermeture" in sentence:
+        return [], "", ""
+    if "renvoyé vers" in sentence:
+        return [], "", numbers[0]
+    how = "ensemble" if "ensemble" in sentence else "d'abord" if "d'abord" in sentence else ""
+    return numbers, how, None
+
+
+def as_told(ringing):
+    """The simulator's who_rings answer, as told() reads a page."""
+    if ringing.elsewhere is not None:
+        elsewhere = ringing.elsewhere
+        return [], "", index.mask_phone(elsewhere) if elsewhere.startswith("00") else elsewhere
+    how = ""
+    if len(ringing) > 1:
+        how = "ensemble" if ringing.together else "d'abord" if ringing.strategy == "sequentiallyByAgentOrder" else ""
+    return [index.mask_phone(n) for n in ringing], how, None
