@@ -94,6 +94,7 @@ class Group:
     max_volunteers: int = 1
     agent_description: str = ""
     contact: str = ""
+    ends_at: str = "23:59:59"  # The planned end a volunteer's form proposes, HH:MM:SS.
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,11 @@ def load_settings(path=None):
                 "pour plusieurs bénévoles, il faut une file d'appels (kind = queue)"
             )
         name = value(section, "name")
+        ends_at = value(section, "ends_at", value(SETTINGS_SECTION, "ends_at", END_OF_DAY))
+        try:
+            ends_at = parse_end(ends_at)
+        except ValueError:
+            raise ConfigError(f"{where}, clé « ends_at » : « {ends_at} » n'est pas une heure (par exemple 18:00)") from None
         groups[slug] = Group(
             slug=slug,
             name=name,
@@ -211,6 +217,7 @@ def load_settings(path=None):
             max_volunteers=int(max_volunteers),
             agent_description=value(section, "agent_description", f"Bénévole {name} (cimade-ovh)"),
             contact=value(section, "contact", ""),
+            ends_at=ends_at,
         )
 
     return Settings(
@@ -345,6 +352,41 @@ def format_day_time(moment):
         f"{FRENCH_WEEKDAYS[moment.weekday()]} {moment.day} {FRENCH_MONTHS[moment.month - 1]} "
         f"{moment.year} à {moment:%H:%M}"
     )
+
+
+END_OF_DAY = "23:59:59"  # The end of a permanence nobody chose: the end of the day.
+MIN_AHEAD = timedelta(minutes=15)  # A planned end comes at least that long after now.
+
+
+def parse_end(text):
+    """An hour as typed or configured (« 18:00 », « 18h », « 18 h 30 », « 18:00:00 ») as "HH:MM:SS"; else ValueError.
+
+    23:59 and 24:00 mean the end of the day (23:59:59).
+    """
+    found = re.fullmatch(r"\s*(\d{1,2})\s*(?:[:hH.]\s*(\d{2})?(?::[0-5]\d)?)?\s*", text or "")
+    if not found:
+        raise ValueError(text)
+    hour, minute = int(found[1]), int(found[2] or 0)
+    if (hour, minute) in ((23, 59), (24, 0)):
+        return END_OF_DAY
+    if hour > 23 or minute > 59:
+        raise ValueError(text)
+    return f"{hour:02}:{minute:02}:00"
+
+
+def format_end(end):
+    """A planned end the French way: « 18 h », « 18 h 30 », « minuit »."""
+    if end == END_OF_DAY:
+        return "minuit"
+    hour, minute = int(end[:2]), int(end[3:5])
+    return f"{hour} h" + (f" {minute:02}" if minute else "")
+
+
+def end_moment(day, end):
+    """The moment a planned end ("HH:MM:SS") falls on `day` (an aware datetime); END_OF_DAY is the next midnight."""
+    if end == END_OF_DAY:
+        return datetime.combine(day.date() + timedelta(days=1), datetime.min.time(), day.tzinfo)
+    return day.replace(hour=int(end[:2]), minute=int(end[3:5]), second=0, microsecond=0)
 
 
 def parse_ovh_datetime(text, zone):
@@ -517,6 +559,7 @@ class Volunteer:
     name: str = ""  # The first name the volunteer typed, if any.
     agent_id: int = None  # Queue: the OVH agent that rings this number.
     call: Call = None  # Queue: the call this volunteer is on, if any.
+    until: str = ""  # The planned end of their permanence today, HH:MM:SS ("" when unknown).
 
 
 @dataclass
@@ -532,6 +575,8 @@ class LineState:
     strategy: str = ""  # Queue: how several numbers ring (OVH's strategy: ringAll, sequentiallyByAgentOrder…).
     elsewhere: str = None  # Queue closed now: "voicemail", a number, or "" (the closing message); None when open.
     conditions_off: bool = False  # Queue: IT left the time conditions disabled; periods then change nothing.
+    until: str = ""  # Queue: the planned end today's period carries (HH:MM:SS).
+    leftover: bool = False  # Something of the page's is left at OVH (a forward, a period, an available agent).
 
     @property
     def numbers(self):
@@ -608,14 +653,15 @@ class RedirectLine:
             volunteers=[Volunteer(forward)] if forward else [],
             rings_now=[forward] if forward else [snap.sip_line],
             sip_line=snap.sip_line,
+            leftover=bool(forward),
         )
 
     def read_state(self):
         """Read whether the SIP line forwards, and where."""
         return self.state(self.snapshot())
 
-    def start(self, number, name=""):
-        """Forward the SIP line to `number` (a forward has no name); return the Outcome."""
+    def start(self, number, name="", ends=None):
+        """Forward the SIP line to `number` (a forward has no name, and no timer: stats.py ends it); return the Outcome."""
         before = self.read_state()
         if before.numbers == [number]:
             return Outcome("same", number, before)
@@ -638,12 +684,35 @@ class RedirectLine:
         return Outcome("finish" if before.running else "nothing", "", state)
 
 
-PERIOD_FROM, PERIOD_TO, PERIOD_POLICY = "02:00:00", "23:59:59", "available"
+PERIOD_FROM, PERIOD_POLICY = "02:00:00", "available"
 
 
 def is_page_period(condition):
-    """True for a time condition the page opened: exactly 02:00:00–23:59:59, available."""
-    return (condition["timeFrom"], condition["timeTo"], condition["policy"]) == (PERIOD_FROM, PERIOD_TO, PERIOD_POLICY)
+    """True for a time condition the page opened: available, from exactly 02:00:00 to a time ending in :59 seconds.
+
+    Its end is one second before the planned end (18:00 → 17:59:59), the end of the day being 23:59:59.
+    """
+    return (
+        (condition["timeFrom"], condition["policy"]) == (PERIOD_FROM, PERIOD_POLICY)
+        and condition["timeTo"].endswith(":59")
+        and condition["timeTo"] > PERIOD_FROM
+    )
+
+
+def period_to(end):
+    """The timeTo of the page's period for a planned end: one second before (the end of the day stays 23:59:59)."""
+    if end == END_OF_DAY:
+        return END_OF_DAY
+    moment = datetime.strptime(end, "%H:%M:%S") - timedelta(seconds=1)
+    return f"{moment:%H:%M:%S}"
+
+
+def period_end(period):
+    """The planned end a period of the page carries: its timeTo plus one second (23:59:59 stays the end of day)."""
+    if period["timeTo"] == END_OF_DAY:
+        return END_OF_DAY
+    moment = datetime.strptime(period["timeTo"], "%H:%M:%S") + timedelta(seconds=1)
+    return f"{moment:%H:%M:%S}"
 
 
 NAME_SEPARATOR = " – "  # Between the group's agent description and a volunteer's first name.
@@ -770,7 +839,11 @@ class QueueLine:
             if a["status"] == "available"
         ]
         elsewhere = self.elsewhere(snap)
-        running = self.todays_period(snap) is not None
+        period = self.todays_period(snap)
+        running = period is not None and f"{self.moment:%H:%M:%S}" <= period["timeTo"]  # Ended: not running.
+        until = period_end(period) if period else ""
+        for volunteer in volunteers:
+            volunteer.until = until
         return LineState(
             running=running,
             volunteers=volunteers,
@@ -780,6 +853,8 @@ class QueueLine:
             strategy=snap.strategy,
             elsewhere=elsewhere,
             conditions_off=not snap.settings.get("enable"),
+            until=until,
+            leftover=bool(self.page_periods(snap) or self.page_agents(snap)),
         )
 
     def elsewhere(self, snap):
@@ -808,28 +883,38 @@ class QueueLine:
         """Read the queue's state from OVH."""
         return self.state(self.snapshot(with_calls))
 
-    def start(self, number, name=""):
-        """Answer on `number`: start, change the number, or join the volunteers; return the Outcome.
+    def start(self, number, name="", ends=None):
+        """Answer on `number`: start, change the number or the planned end, or join the volunteers; return the Outcome.
 
         With one volunteer at a time, a new number replaces the one on duty.
         With several, it joins them, up to the group's max_volunteers.
+        `ends` gives the volunteers' planned ends today ({number: "HH:MM:SS"}, `number`'s
+        included): today's period closes at the latest of those on duty.
         """
+        ends = ends or {}
         snap = self.snapshot(with_calls=False)
         before = self.state(snap)
         on_duty = before.numbers if before.running else self.interrupted(snap)
         if number in on_duty and before.running and (self.group.max_volunteers > 1 or on_duty == [number]):
-            if name in ("", next(v.name for v in before.volunteers if v.number == number)):
+            same_end = self.todays_period(snap)["timeTo"] == period_to(self.until(snap, on_duty, ends))
+            if same_end and name in ("", next(v.name for v in before.volunteers if v.number == number)):
                 return Outcome("same", number, before)
-            return Outcome("same", number, self.staff(snap, on_duty, number, name))
+            return Outcome("same", number, self.staff(snap, on_duty, ends, number, name))
         if self.group.max_volunteers == 1 or not on_duty:
-            return Outcome("change" if on_duty else "start", number, self.staff(snap, [number], number, name))
+            return Outcome("change" if on_duty else "start", number, self.staff(snap, [number], ends, number, name))
         wanted = on_duty if number in on_duty else on_duty + [number]
         if len(wanted) > self.group.max_volunteers:
             raise Refusal(
                 f"La permanence compte déjà {len(on_duty)} bénévoles, le maximum pour ce groupe. "
                 "Pour répondre à la place de quelqu'un, retirez d'abord son numéro."
             )
-        return Outcome("add", number, self.staff(snap, wanted, number, name))
+        return Outcome("add", number, self.staff(snap, wanted, ends, number, name))
+
+    def until(self, snap, numbers, ends):
+        """The planned end of a permanence of `numbers`: the latest of theirs (today's period's for one not in `ends`)."""
+        period = self.todays_period(snap)
+        current = period_end(period) if period else END_OF_DAY
+        return max(ends.get(n, current) for n in numbers)
 
     def interrupted(self, snap):
         """The volunteers of a permanence whose period an interrupted change closed and did not reopen.
@@ -874,13 +959,15 @@ class QueueLine:
         verify(state.running and sorted(state.numbers) == sorted(staying), f"expected {staying} on duty, reads {state}")
         return Outcome("remove", leaving.number, state)
 
-    def staff(self, snap, numbers, newcomer=None, name=""):
-        """Make `numbers` the available agents and today's period open; return the state read back.
+    def staff(self, snap, numbers, ends, newcomer=None, name=""):
+        """Make `numbers` the available agents and today's period open until their latest end; return the state read back.
 
         OVH forwards to an external number reliably only if the agent is set
         before the period opens: a change of the numbers during a permanence
-        closes the period, switches the agents, then reopens it.
+        closes the period, switches the agents, then reopens it. A new end alone
+        moves the period's end (after the agents are set, as an opening).
         """
+        until = self.until(snap, numbers, ends)
         period = self.todays_period(snap)
         available = [a for a in snap.agents if a["status"] == "available" and a["agentId"] in snap.attached]
         changing = period is not None and sorted(a["number"] for a in available) != sorted(numbers)
@@ -899,9 +986,14 @@ class QueueLine:
         )
         self.remove_periods([p for p in self.page_periods(snap) if p["weekDay"] != self.today])
         if changing or period is None:
-            self.open_period()
+            self.open_period(until)
+        elif period["timeTo"] != period_to(until):
+            self.client.put(f"{self.conditions_path}/{period['conditionId']}", timeTo=period_to(until))
         state = self.read_state(with_calls=False)
-        verify(state.running and sorted(state.numbers) == sorted(numbers), f"expected {numbers} on duty, reads {state}")
+        verify(
+            state.running and sorted(state.numbers) == sorted(numbers) and state.until == until,
+            f"expected {numbers} on duty until {until}, reads {state}",
+        )
         return state
 
     def make_available(self, snap, agent, number, name):
@@ -952,17 +1044,16 @@ class QueueLine:
         """Delete time conditions the page opened."""
         parallel(*[lambda p=p: self.client.delete(f"{self.conditions_path}/{p['conditionId']}") for p in periods])
 
-    def open_period(self):
-        """Open today's period; an identical period that already exists is fine."""
+    def open_period(self, until):
+        """Open today's period until the planned end `until`; an identical period that already exists is fine."""
         import ovh.exceptions
 
+        period = {"weekDay": self.today, "timeFrom": PERIOD_FROM, "timeTo": period_to(until), "policy": PERIOD_POLICY}
         try:
-            self.client.post(
-                self.conditions_path, weekDay=self.today, timeFrom=PERIOD_FROM, timeTo=PERIOD_TO, policy=PERIOD_POLICY
-            )
+            self.client.post(self.conditions_path, **period)
         except ovh.exceptions.BadParametersError:
             conditions = get_all(self.client, self.conditions_path)
-            if not any(c["weekDay"] == self.today and is_page_period(c) for c in conditions):
+            if not any(all(c[key] == value for key, value in period.items()) for c in conditions):
                 raise
 
 
@@ -999,13 +1090,16 @@ def log_activity(settings, group, action, number, client, result):
 
 
 HANDOVER_ACTIONS = {
-    "start": "début", "change": "changement de numéro", "add": "numéro ajouté",
-    "remove": "numéro retiré", "finish": "fin",
+    "start": "début", "change": "changement de numéro", "add": "numéro ajouté", "ends": "fin prévue changée",
+    "remove": "numéro retiré", "finish": "fin", "auto-finish": "fin automatique",
 }  # fmt: skip
 
 
 def recent_actions(settings, group, count=5):
-    """The group's last actions in the activity log, newest first, as (time, action, number, succeeded)."""
+    """The group's last actions in the activity log, newest first, as (time, action, number, succeeded, detail).
+
+    A result is "ok", or "ok, " and a detail such as the planned end; anything else is a failure.
+    """
     try:
         with open(settings.activity_log, "rb") as file:
             size = file.seek(0, os.SEEK_END)
@@ -1020,7 +1114,8 @@ def recent_actions(settings, group, count=5):
             continue
         moment = parse_ovh_datetime(fields[0], settings.timezone)
         if moment:
-            found.append((moment, fields[2], fields[3].strip("-"), fields[5] == "ok"))
+            succeeded = fields[5] == "ok" or fields[5].startswith("ok, ")
+            found.append((moment, fields[2], fields[3].strip("-"), succeeded, fields[5][4:] if succeeded else ""))
         if len(found) == count:
             break
     return found
@@ -1054,6 +1149,44 @@ def notify_it_once(settings, key, every, subject, body):
     except OSError as error:
         log.error("cannot write %s: %s", stamp, error)
     notify_it(settings, subject, body)
+
+
+def ends_path(settings, group):
+    """The file of the planned ends of a group's volunteers: {"day": "YYYY-MM-DD", "ends": {number: "HH:MM:SS"}}."""
+    return settings.data_dir / "ends" / f"{group.slug}.json"
+
+
+def read_ends(settings, group):
+    """The planned ends stored for a group, as (day, {number: "HH:MM:SS"}); (None, {}) when none or unreadable."""
+    path = ends_path(settings, group)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        day = date.fromisoformat(data["day"])
+        ends = {n: parse_end(e) for n, e in data["ends"].items() if re.fullmatch(r"00\d{6,15}", n)}
+    except FileNotFoundError:
+        return None, {}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        log.error("cannot read the planned ends %s: %s", path, error)
+        return None, {}
+    return day, ends
+
+
+def todays_ends(settings, group, moment):
+    """The planned ends stored for the group's volunteers of today."""
+    day, ends = read_ends(settings, group)
+    return ends if day == moment.date() else {}
+
+
+def write_ends(settings, group, moment, ends):
+    """Store today's planned ends of the group's volunteers (under the group's lock), whole or not at all."""
+    path = ends_path(settings, group)
+    temporary = path.with_name(f".{group.slug}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps({"day": moment.date().isoformat(), "ends": ends}), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as error:
+        log.error("cannot write the planned ends %s: %s (%s)", path, error, ends)
 
 
 def describe_failure(failure, contact):
@@ -1281,7 +1414,8 @@ button.finish{background:#2b2b2b}
 form.inline{display:inline}
 button.remove{width:auto;min-height:2.75rem;margin:0 0 0 .5rem;padding:.25rem .9rem;color:#1b1b1b;background:#e8e8e8;
 border:2px solid #4a4a4a}
-ul.team li{margin:.5rem 0}
+ul.team{list-style:none;padding-left:0}
+ul.team li{margin:.5rem 0;display:flex;align-items:center;justify-content:space-between;gap:.5rem}
 ul{padding-left:1.25rem}
 li{margin:.25rem 0}
 .scroll{overflow-x:auto}
@@ -1333,12 +1467,7 @@ $fields
 $start_note
 <button type="submit">$start_label</button>
 </form>
-<h2>Terminer</h2>
-<form method="post" action="$finish_url">
-$csrf
-$finish_warning
-<button type="submit" class="finish">$finish_label</button>
-</form>
+$finish
 <footer>
 $contact
 $stats_link
@@ -1367,6 +1496,15 @@ MESSAGE_BODY = Template(
 <p><a href="$home_url">Retour à la liste des groupes</a></p>"""
 )
 
+FINISH_FORM = Template(
+    """<h2>Terminer</h2>
+<form method="post" action="$finish_url">
+$csrf
+$finish_warning
+<button type="submit" class="finish">$finish_label</button>
+</form>"""
+)
+
 FLASH_TEXTS = {
     "start": "C'est fait : les appels arrivent maintenant sur le $number.",
     "change": "C'est fait : le numéro a changé, les appels arrivent maintenant sur le $number.",
@@ -1376,6 +1514,7 @@ FLASH_TEXTS = {
     "add": "C'est fait : le $number reçoit aussi les appels.",
     "remove": "C'est fait : le $number ne reçoit plus les appels ; les autres bénévoles continuent.",
     "gone": "Ce numéro ne recevait déjà plus les appels ; rien n'a changé.",
+    "ends": "C'est fait : la fin prévue du $number a changé (voir ci-dessous).",
 }
 
 
@@ -1417,6 +1556,8 @@ def render_state(group, state, failure, contact, base, csrf):
         lines = [render_team(group, state, base, csrf)]
     elif state.running and state.volunteers:
         lines = [f'<p class="on">Permanence en cours sur le {phone_list(state.numbers)}</p>']
+        if state.volunteers[0].until:
+            lines.append(f"<p>Fin prévue à {escape(format_end(state.volunteers[0].until))}.</p>")
     elif state.open_without_volunteer:
         lines = ['<p class="off">La permanence est ouverte, mais aucun numéro ne reçoit les appels.</p>']
     else:
@@ -1472,9 +1613,11 @@ def render_team(group, state, base, csrf):
         call = volunteer.call
         since = call and (call.answered or call.begin)
         doing = (f"en appel depuis {since:%H:%M}" if since else "en appel") if call else "libre"
+        if volunteer.until:
+            doing += f", jusqu'à {format_end(volunteer.until)}"
         label = escape(f"Retirer le {mask_phone(volunteer.number)}")
         items.append(
-            f"<li>{who} : {doing}\n"
+            f"<li><span>{who} : {doing}</span>\n"
             f'<form method="post" action="{escape(base)}/{escape(group.slug)}/remove" class="inline">{csrf}'
             f'<input type="hidden" name="agent" value="{escape(volunteer.agent_id)}">'
             f'<button type="submit" class="remove" aria-label="{label}">Retirer</button></form></li>'
@@ -1514,10 +1657,11 @@ def render_handover(actions):
     if not actions:
         return ""
     items = []
-    for moment, action, number, succeeded in actions:
+    for moment, action, number, succeeded, detail in actions:
         what = HANDOVER_ACTIONS[action] + ("" if succeeded else " (échec)")
         on = f", {phone_span(mask_phone(number))}" if number else ""
-        items.append(f"<li>{escape(format_short_day_time(moment))} : {escape(what)}{on}</li>")
+        more = f", {escape(detail)}" if detail else ""
+        items.append(f"<li>{escape(format_short_day_time(moment))} : {escape(what)}{on}{more}</li>")
     return "<h2>Dernières actions</h2>\n<ul>\n" + "\n".join(items) + "\n</ul>"
 
 
@@ -1551,6 +1695,13 @@ def render_group(settings, group, base, moment, state, failure, messages, token,
     if team:
         fields.append(input_field("name", "Votre prénom (facultatif)", "text", "given-name", typed, errors))
     fields.append(input_field("number", "Votre numéro de téléphone", "tel", "tel", typed, errors))
+    proposed = {"ends": default_end(group, moment)[:5], **typed}
+    fields.append(input_field("ends", "Jusqu'à quelle heure ?", "time", "off", proposed, errors))
+    if on_duty:
+        fields.append(
+            "<p>Déjà de permanence ? Retapez votre numéro avec une autre heure "
+            "pour prolonger ou avancer la fin.</p>"
+        )
     if team and len(on_duty) >= group.max_volunteers:
         start_note = (
             f"<p>La permanence est complète ({len(on_duty)} bénévoles). "
@@ -1578,9 +1729,14 @@ def render_group(settings, group, base, moment, state, failure, messages, token,
         fields="\n".join(fields),
         start_note=start_note,
         start_label="Ajouter mon numéro" if team and on_duty else "Répondre sur ce numéro",
-        finish_url=escape(f"{url}/finish"),
-        finish_warning=finish_warning,
-        finish_label="Terminer la permanence pour tout le monde" if team else "Terminer la permanence",
+        finish=FINISH_FORM.substitute(
+            finish_url=escape(f"{url}/finish"),
+            csrf=csrf_field(token),
+            finish_warning=finish_warning,
+            finish_label="Terminer la permanence pour tout le monde" if team else "Terminer la permanence",
+        )
+        if state is None or state.running or state.leftover
+        else "",
         contact=contact,
         stats_link=(
             f'<p><a href="{escape(url)}/stats">Statistiques des {STATS_DAYS} derniers jours</a></p>'
@@ -1598,6 +1754,27 @@ ONE_NUMBER_ONLY = {
     "queue": "Ce groupe reçoit les appels sur un seul numéro à la fois : "
     "le vôtre remplacera celui de la permanence en cours.",
 }
+
+
+def default_end(group, moment):
+    """The end the form proposes: the group's ends_at, or the end of the day once that is less than 15 minutes ahead."""
+    return group.ends_at if end_moment(moment, group.ends_at) - moment >= MIN_AHEAD else END_OF_DAY
+
+
+def chosen_end(text, group, moment):
+    """The planned end a volunteer chose ("HH:MM:SS"; the group's default when the form has none); else ValueError, in French."""
+    if text is None:
+        return default_end(group, moment)
+    try:
+        end = parse_end(text)
+    except ValueError:
+        raise ValueError("Heure illisible : écrivez-la par exemple 18:00.") from None
+    ahead = end_moment(moment, end) - moment
+    if ahead <= timedelta(0):
+        raise ValueError(f"{format_end(end)} est déjà passé : choisissez une heure plus tard aujourd'hui.")
+    if ahead < MIN_AHEAD:
+        raise ValueError(f"Choisissez une fin au moins 15 minutes après maintenant (après {moment + MIN_AHEAD:%H:%M}).")
+    return end
 
 
 def input_field(name, label, kind, autocomplete, typed, errors):
@@ -2285,6 +2462,9 @@ class App:
                 lambda: self.credential_expiration(line.client),
             )
             state = line.state(snap)
+            ends = todays_ends(settings, group, moment)
+            for volunteer in state.volunteers:
+                volunteer.until = ends.get(volunteer.number, volunteer.until)
         except Exception as error:
             failure = as_failure(error)
             log.error("reading %s failed: %s", group.slug, failure)
@@ -2338,6 +2518,8 @@ class App:
         if not visit.allowed():
             return self.access_page(visit, status=403, messages=messages)
         typed = {"number": form.get("number", ""), "name": form.get("name", "")}
+        if "ends" in form:
+            typed["ends"] = form["ends"]
         return self.group_page(visit, typed, status=403, messages=messages)
 
     def enter(self, visit, form):
@@ -2368,10 +2550,17 @@ class App:
     def act(self, visit, action, form):
         """Start, change, join, remove or finish a permanence, one action per group at a time; then redirect."""
         request, settings, group = visit.request, visit.settings, visit.group
-        number = name = agent_id = ""
+        number = name = agent_id = end = ""
         typed = {"number": form.get("number", ""), "name": form.get("name", "")}
+        if "ends" in form:
+            typed["ends"] = form["ends"]
+        moment = now(settings.timezone)
         if action == "start":
             errors = {}
+            try:
+                end = chosen_end(form.get("ends"), group, moment)
+            except ValueError as error:
+                errors["ends"] = str(error)
             try:
                 number = normalize_phone(typed["number"])
             except PhoneError as error:
@@ -2392,10 +2581,13 @@ class App:
                 text = "Quelqu'un d'autre modifie cette permanence en ce moment : rien n'a été fait. Réessayez."
                 return self.group_page(visit, typed, status=503, messages=[message_box("warning", escape(text))])
             try:
-                line = self.line(settings, group, now(settings.timezone))
+                line = self.line(settings, group, moment)
+                ends = todays_ends(settings, group, moment)
+                if action == "start":
+                    ends[number] = end
                 with self.changing(settings, group):
                     if action == "start":
-                        outcome = line.start(number, name)
+                        outcome = line.start(number, name, ends)
                     elif action == "remove":
                         outcome = line.remove(int(agent_id))
                     else:
@@ -2415,8 +2607,14 @@ class App:
                 flash = f"error-{failure.reason}:{number}"
             else:
                 done, number = outcome.action, outcome.number
-                log_activity(settings, group, done, number, request.client, "ok")
-                mail = (f"{group.name} : {ACTION_SUBJECTS[done]} {format_phone(number)}".strip(), "")
+                if done == "same" and todays_ends(settings, group, moment).get(number) != end:
+                    done = "ends"
+                default = outcome.state.until or END_OF_DAY
+                write_ends(settings, group, moment, {n: ends.get(n, default) for n in outcome.state.numbers})
+                planned = f"jusqu'à {format_end(end)}" if end else ""
+                log_activity(settings, group, done, number, request.client, f"ok, {planned}" if planned else "ok")
+                subject = f"{group.name} : {ACTION_SUBJECTS[done]} {format_phone(number)}".strip()
+                mail = (f"{subject}, {planned}" if planned else subject, f"Fin prévue : {format_end(end)}" if end else "")
                 flash = f"{done}:{number}"
         notify_it(settings, *mail)  # Once the lock is released: sendmail may take seconds.
         response = Response.redirect(visit.group_url)
@@ -2487,6 +2685,7 @@ ACTION_SUBJECTS = {
     "add": "numéro ajouté à la permanence :",
     "remove": "numéro retiré de la permanence :",
     "gone": "« Retirer » un numéro qui ne répondait plus",
+    "ends": "fin prévue changée pour le",
 }
 
 

@@ -115,14 +115,14 @@ def test_lille_start_change_finish(site, ovh_client):
 
     actions = [(line[1], line[2], line[3], line[5]) for line in site.activity()]
     assert actions == [
-        ("lille", "start", VOLUNTEER, "ok"),
-        ("lille", "change", OTHER_VOLUNTEER, "ok"),
+        ("lille", "start", VOLUNTEER, "ok, jusqu'à minuit"),
+        ("lille", "change", OTHER_VOLUNTEER, "ok, jusqu'à minuit"),
         ("lille", "finish", "-", "ok"),
     ]
     subjects = [mail["Subject"] for mail in site.mails()]
     assert subjects == [
-        "[cimade-ovh] Lille : permanence commencée sur le 06 39 98 00 01",
-        "[cimade-ovh] Lille : permanence passée sur le 06 39 98 00 02",
+        "[cimade-ovh] Lille : permanence commencée sur le 06 39 98 00 01, jusqu'à minuit",
+        "[cimade-ovh] Lille : permanence passée sur le 06 39 98 00 02, jusqu'à minuit",
         "[cimade-ovh] Lille : permanence terminée",
     ]
     assert all(mail["To"] == "it@example.org" for mail in site.mails())
@@ -185,6 +185,8 @@ def test_lyon_finish_removes_only_the_pages_periods(site, ovh_client):
 
 
 def test_lyon_page_warns_that_waiting_calls_still_arrive(site):
+    site.act("/lyon/start", {"number": "0639980001"})
+    site.act("/lille/start", {"number": "0639980001"})
     assert "déjà en attente dans la file peuvent encore arriver" in text(site.get("/lyon"))
     assert "déjà en attente" not in text(site.get("/lille"))
 

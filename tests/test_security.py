@@ -100,7 +100,7 @@ def test_the_right_code_lets_the_volunteer_in_with_a_signed_cookie(guarded):
     assert guarded.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == [VOLUNTEER]
     assert [line[2:6] for line in guarded.activity()] == [
         ["access", "-", "127.0.0.1", "ok"],
-        ["start", VOLUNTEER, "127.0.0.1", "ok"],
+        ["start", VOLUNTEER, "127.0.0.1", "ok, jusqu'à minuit"],
     ]
 
 
@@ -310,11 +310,11 @@ def test_the_page_shows_the_last_actions_with_masked_numbers(site):
     site.act("/lille/start", {"number": "0639980003"})
     page = text(site.get("/lyon"))
     assert (
-        "Dernières actions jeu. 26/11 16:28 : fin (échec) jeu. 26/11 16:28 : changement de numéro, 06 •• •• •• 02 "
-        "jeu. 26/11 16:28 : début, 06 •• •• •• 01"
+        "Dernières actions jeu. 26/11 16:28 : fin (échec) jeu. 26/11 16:28 : changement de numéro, 06 •• •• •• 02, "
+        "jusqu'à minuit jeu. 26/11 16:28 : début, 06 •• •• •• 01, jusqu'à minuit"
     ) in page
     assert "06 •• •• •• 03" not in page, "only the group's own actions"
-    assert "Dernières actions jeu. 26/11 16:28 : début, 06 •• •• •• 03 Répondre" in text(site.get("/lille"))
+    assert "Dernières actions jeu. 26/11 16:28 : début, 06 •• •• •• 03, jusqu'à minuit Répondre" in text(site.get("/lille"))
 
 
 # --- Found in review ------------------------------------------------------------
