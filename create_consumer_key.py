@@ -68,6 +68,7 @@ def group_rules(group, sip_line=None):
         rule("GET", conditions),
         rule("GET", f"{conditions}/*"),
         rule("POST", conditions),  # Open today's period.
+        rule("PUT", f"{conditions}/*"),  # Move its end (the volunteers' planned end).
         rule("DELETE", f"{conditions}/*"),  # Close it.
     ]
 

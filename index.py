@@ -11,6 +11,8 @@ FastCGI server started it. From a shell:
     python3 index.py --demo            the page on a simulated OVH account
     python3 index.py --serve [--port]  the page on the OVH account of ovh.conf
     python3 index.py --check           check lines.ini, ovh.conf and each group on OVH
+    python3 index.py --check --snapshot copie.json   … and copy each group's line (read only)
+    python3 index.py --demo --state copie.json       the page on that copy, simulated
     python3 index.py --set-code lyon   ask for, then store, the access code of a group
 """
 
@@ -2762,14 +2764,22 @@ def serve(app, host, port):
             pass
 
 
-def demo(host, port):
-    """Serve the page on the simulated OVH account of tests/fake_ovh.py, with a month of simulated statistics."""
+def demo(host, port, state=None):
+    """Serve the page on the simulated OVH account of tests/fake_ovh.py (or the copy `state`), with simulated statistics."""
     import tempfile
 
     sys.path.insert(0, str(HERE / "tests"))
     from fake_ovh import FakeOVH
 
-    fake = FakeOVH().start()
+    account = None
+    if state:
+        try:
+            account = json.loads(Path(state).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            print(f"ERREUR : {state} : ce n'est pas une copie lisible du compte ({error}) ; "
+                  "refaites-la avec index.py --check --snapshot.")  # fmt: skip
+            return 1
+    fake = FakeOVH(account).start()
     try:
         with tempfile.TemporaryDirectory(prefix="cimade-ovh-demo-") as folder:
             lines_ini = write_demo_folder(Path(folder), fake)
@@ -2778,6 +2788,7 @@ def demo(host, port):
             serve(App(lines_ini=lines_ini), host, port)
     finally:
         fake.stop()
+    return 0
 
 
 def write_demo_folder(folder, fake):
@@ -2816,8 +2827,119 @@ def check_group(client, group, moment):
     return f"file d'appels n° {line.queue_id()}"
 
 
-def check(app):
-    """Check lines.ini, ovh.conf and each group on OVH; print what is wrong; return the exit status."""
+FICTIONAL_PREFIXES = ("003319900", "003326191", "003335301", "003346571", "003353649", "003363998")  # ARCEP's.
+
+
+class Fictional:
+    """Replaces phone numbers by fictional ones (06 39 98 1x xx), always the same for the same number.
+
+    The groups' public numbers and numbers already fictional are kept.
+    """
+
+    def __init__(self, kept):
+        self.kept = set(kept)
+        self.given = {}
+
+    def __call__(self, value):
+        """`value` with every phone number in it (in any dict or list) made fictional."""
+        if isinstance(value, dict):
+            return {self(k): None if "assword" in k else self(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if not isinstance(value, str) or not re.fullmatch(r"00\d{6,15}", value) or value in self.kept:
+            return value
+        if value.startswith(FICTIONAL_PREFIXES):
+            return value
+        return self.given.setdefault(value, f"0033639981{len(self.given):03}")
+
+
+def snapshot_group(client, group):
+    """What OVH has of a group's line, as the simulator's state of its service(s): {kind: {name: seed}}."""
+    account = f"/telephony/{group.billing_account}"
+    if group.kind == "redirect":
+        redirect = client.get(f"{account}/redirect/{group.number}")
+        sip_line = redirect["destination"]
+        line, options = parallel(
+            lambda: client.get(f"{account}/line/{sip_line}"), lambda: client.get(f"{account}/line/{sip_line}/options")
+        )
+        return {"redirect": {group.number: redirect}, "line": {sip_line: {"line": line, "options": options}}}
+    service = f"{account}/easyHunting/{group.number}"
+    hunting = f"{service}/hunting"
+    seed, queue_ids, agents, conditions, settings = parallel(
+        lambda: client.get(service),
+        lambda: client.get(f"{hunting}/queue"),
+        lambda: get_all(client, f"{hunting}/agent"),
+        lambda: get_all(client, f"{service}/timeConditions/conditions"),
+        lambda: client.get(f"{service}/timeConditions"),
+    )
+    queues = parallel(
+        *[
+            lambda q=q: {
+                **client.get(f"{hunting}/queue/{q}"),
+                "statistics": client.get(f"{hunting}/queue/{q}/liveStatistics"),
+            }
+            for q in queue_ids
+        ]
+    )
+    links = parallel(*[lambda a=a: get_all(client, f"{hunting}/agent/{a['agentId']}/queue") for a in agents])
+    return {
+        "easyHunting": {
+            group.number: {
+                "service": seed,
+                "hunting": {"name": seed.get("description") or group.name},
+                "queues": queues,
+                "agents": agents,
+                "agentQueues": [
+                    {"agentId": a["agentId"], "queueId": link["queueId"], "position": link["position"]}
+                    for a, found in zip(agents, links, strict=True)
+                    for link in found
+                ],
+                "timeConditions": settings,
+                "conditions": conditions,
+                "liveCalls": [],
+            }
+        }
+    }
+
+
+def write_snapshot(client, settings, path):
+    """Write what OVH has of every group's line (read only) to `path`, in the simulator's state format; return 0 or 1."""
+    fictional = Fictional(g.number for g in settings.groups.values())
+    accounts = {}
+    for group in settings.groups.values():
+        account = accounts.setdefault(
+            group.billing_account,
+            {"info": {"billingAccount": group.billing_account, "description": group.billing_account,
+                      "status": "enabled"}, "line": {}, "redirect": {}, "easyHunting": {}},
+        )  # fmt: skip
+        try:
+            for kind, services in snapshot_group(client, group).items():
+                account[kind].update(fictional(services))
+        except Exception as error:
+            explanation, _ = describe_failure(as_failure(error), settings.contact)
+            print(f"ERREUR [{group.slug}] copie impossible : {explanation}")
+            return 1
+    ids = {"agentId": 0, "queueId": 0, "conditionId": 0}
+    for account in accounts.values():
+        for service in account["easyHunting"].values():
+            for kind, items in (("agentId", "agents"), ("queueId", "queues"), ("conditionId", "conditions")):
+                ids[kind] = max([ids[kind], *(item[kind] for item in service[items])])
+    state = {
+        "lastIds": {"applicationId": 2001, "credentialId": 3001, "liveCallId": 7000, **ids},
+        "billingAccounts": accounts,
+    }
+    try:
+        Path(path).write_text(json.dumps(state, indent=1, ensure_ascii=False), encoding="utf-8")
+    except OSError as error:
+        print(f"ERREUR : {path} : écriture impossible ({error.strerror}) ; choisissez un autre fichier.")
+        return 1
+    print(f"Copie du compte (lecture seule, numéros rendus fictifs) dans {path} : "
+          f"python3 index.py --demo --state {shlex.quote(str(path))} sert la page dessus.")  # fmt: skip
+    return 0
+
+
+def check(app, snapshot=None):
+    """Check lines.ini, ovh.conf and each group on OVH (and copy them to `snapshot`); print what is wrong; return the exit status."""
     try:
         settings = load_settings(app.lines_ini)
     except ConfigError as error:
@@ -2847,6 +2969,8 @@ def check(app):
         problems += 1
     expiration = app.credential_expiration(client)
     print("Clé OVH : " + (f"expire le {format_day_time(expiration)}" if expiration else "sans date d'expiration"))
+    if snapshot:
+        problems += write_snapshot(client, settings, snapshot)
     return 1 if problems else 0
 
 
@@ -2898,17 +3022,21 @@ def main(argv=None):
     action.add_argument("--check", action="store_true", help="vérifier lines.ini, ovh.conf et chaque groupe chez OVH")
     action.add_argument("--set-code", metavar="GROUPE", help="demander puis enregistrer le code d'accès d'un groupe")
     action.add_argument("--remove-code", metavar="GROUPE", help="retirer le code d'accès d'un groupe")
+    parser.add_argument("--snapshot", metavar="FICHIER", help="avec --check : copier les lignes des groupes dans FICHIER")
+    parser.add_argument("--state", metavar="FICHIER", help="avec --demo : servir la page sur cette copie du compte")
     parser.add_argument("--host", default="127.0.0.1", help="adresse d'écoute (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port d'écoute (8080)")
     args = parser.parse_args(argv)
+    if args.snapshot and not args.check or args.state and not args.demo:
+        parser.error("--snapshot va avec --check, et --state avec --demo")
     if args.demo:
-        demo(args.host, args.port)
+        return demo(args.host, args.port, args.state)
     elif args.serve:
         serve(application, args.host, args.port)
     elif args.set_code or args.remove_code:
         return set_code(application, args.set_code or args.remove_code, remove=bool(args.remove_code))
     else:
-        return check(application)
+        return check(application, args.snapshot)
     return 0
 
 

@@ -9,8 +9,12 @@ and its calls (liveCalls) are appended as one JSON line to
 data/stats/<group>/<YYYY-MM-DD>.jsonl (dates in the groups' time zone). It also
 removes the periods the page opened on an earlier day that nobody finished, so
 that a forgotten permanence never reopens the line a week later, and logs out
-the volunteers of such a permanence. It prints nothing when all is well; one
-line per failing group otherwise, and exits with status 1.
+the volunteers of such a permanence. For every group, it ends what volunteers
+planned to end by now (the page's "Jusqu'à quelle heure ?"): a redirect's
+forward, or a queue volunteer whose end comes before the others' (OVH closes a
+queue's period itself at the latest end), and logs it as an automatic end. It
+prints nothing when all is well; one line per failing group otherwise, and
+exits with status 1.
 
 The report reads those files only (no OVH request); index.py computes the
 figures, the same ones as the statistics page. Works from any current directory.
@@ -18,7 +22,7 @@ figures, the same ones as the statistics page. Works from any current directory.
 
 import argparse
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -66,6 +70,48 @@ def tidy(settings, group, line):
         index.log_activity(settings, group, "housekeeping", agent["number"], "stats.py", "agent déconnecté")
 
 
+def end_planned(client, settings, group, moment):
+    """End the permanences of volunteers whose planned end has come; no OVH request while none has.
+
+    The last volunteers of a permanence leaving finish it; one leaving before the others is removed.
+    Like an action: under the group's lock (skipped when an action holds it: the next run will do it).
+    """
+    day, ends = index.read_ends(settings, group)
+    midnight = datetime.combine(day, datetime.min.time(), settings.timezone) if day else None
+    due = {n: e for n, e in ends.items() if index.end_moment(midnight, e) <= moment}
+    if not due:
+        return
+    with index.group_lock(settings, group, blocking=False) as held:
+        if held is None:
+            return
+        line = index.LINE_KINDS[group.kind](client, group, moment)
+        try:
+            state = line.read_state()
+            leaving = [v for v in state.volunteers if v.number in due]
+            if leaving and len(leaving) == len(state.volunteers):
+                line.finish()
+            else:
+                for volunteer in leaving:
+                    line.remove(volunteer.agent_id)
+            index.write_ends(settings, group, moment, {n: e for n, e in ends.items() if n not in due})
+        finally:
+            index.change_stamp(settings, group)
+    applied = index.format_end(f"{moment:%H:%M}:00")
+    for volunteer in leaving:
+        planned = index.format_end(due[volunteer.number])
+        detail = f"fin prévue à {planned}, appliquée à {applied}"
+        index.log_activity(settings, group, "auto-finish", volunteer.number, "stats.py", f"ok, {detail}")
+        index.notify_it(
+            settings, f"{group.name} : fin automatique sur le {index.format_phone(volunteer.number)}", detail.capitalize()
+        )
+
+
+def run_group(client, settings, group, moment):
+    """What cron does for one group: record a queue's statistics (and tidy it), then end what was planned to end by now."""
+    recorded = failure_of(collect, client, settings, group, moment) if group.kind == "queue" else None
+    return failure_of(end_planned, client, settings, group, moment) or recorded
+
+
 CALL_KEYS = ("id", "state", "agent", "begin", "answered", "end")  # Never the caller's number or name.
 
 
@@ -75,15 +121,15 @@ def kept(call):
 
 
 def collect_all(settings):
-    """Collect every queue group concurrently; return the exit status."""
+    """Do every group's housekeeping and record every queue group, concurrently; return the exit status."""
     try:
         client = index.application.client(settings)
     except index.ConfigError as error:
         print(f"stats.py : {error}", file=sys.stderr)
         return 1
     moment = index.now(settings.timezone)
-    groups = [g for g in settings.groups.values() if g.kind == "queue"]
-    outcomes = index.parallel(*[lambda g=g: failure_of(collect, client, settings, g, moment) for g in groups])
+    groups = list(settings.groups.values())
+    outcomes = index.parallel(*[lambda g=g: run_group(client, settings, g, moment) for g in groups])
     for group, failure in zip(groups, outcomes, strict=True):
         if failure:
             explanation, _ = index.describe_failure(failure, settings.contact)

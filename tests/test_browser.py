@@ -6,7 +6,7 @@ Playwright is missing, except in CI (the environment variable CI is set), where 
 
 import re
 import shutil
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import apache
@@ -237,3 +237,43 @@ def test_statistics_fit_a_phone(phone, web, request):
     box = chart.bounding_box()
     assert box["x"] >= 0 and 300 <= box["width"] and box["x"] + box["width"] <= PHONE["width"]
     assert sizes["region"][0] < sizes["region"][1], "the table scrolls inside its box"
+
+
+def test_the_end_field_on_a_phone_without_javascript(browser, request, web, fake_ovh):
+    from playwright.sync_api import expect
+
+    hour = datetime.now(PARIS).hour + 1
+    if hour > 23:
+        pytest.skip("an end within today needs the test to run before 23:00")
+    phone = open_phone(browser, request, java_script_enabled=False)
+    phone.goto(web.url + "/lyon")
+    ends = phone.get_by_label("Jusqu'à quelle heure ?")
+    assert ends.get_attribute("type") == "time" and ends.input_value() == "23:59"
+    box = ends.bounding_box()
+    assert box["height"] >= 44 and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    ends.fill("")
+    phone.get_by_label(FIELD).fill("06 39 98 00 01")
+    phone.get_by_role("button", name="Répondre sur ce numéro").click()
+    expect(phone.locator("#ends-error")).to_contain_text("Heure illisible : écrivez-la par exemple 18:00.")
+    expect(phone.get_by_label(FIELD)).to_have_value("06 39 98 00 01")
+    assert [r for r in fake_ovh.requests if r["method"] != "GET"] == []
+    screenshot(phone, "lyon-end-field-error")
+
+    phone.get_by_label("Jusqu'à quelle heure ?").fill(f"{hour:02}:00")
+    phone.get_by_role("button", name="Répondre sur ce numéro").click()
+    expect(phone.locator("main")).to_contain_text(f"06 •• •• •• 01 : libre, jusqu'à {hour} h")
+    end = datetime.now(PARIS).replace(hour=hour, minute=0, second=0, microsecond=0)
+    assert fake_ovh.who_rings(LYON_NUMBER, at=end - timedelta(minutes=1)) == [VOLUNTEER]
+    assert fake_ovh.who_rings(LYON_NUMBER, at=end + timedelta(minutes=1)) == []
+    phone.get_by_label("Votre prénom (facultatif)").fill("Inès")
+    phone.get_by_label(FIELD).fill("06 39 98 00 02")
+    phone.get_by_role("button", name="Ajouter mon numéro").click()
+    expect(phone.locator("main")).to_contain_text("Inès, 06 •• •• •• 02 : libre, jusqu'à minuit")
+    screenshot(phone, "lyon-ends-two-volunteers")
+    buttons = [phone.get_by_role("button", name=f"Retirer le 06 •• •• •• 0{n}").bounding_box() for n in (1, 2)]
+    assert buttons[0]["x"] == buttons[1]["x"], "each Retirer button in the same place, with or without a first name"
+    assert buttons[0]["x"] + buttons[0]["width"] <= PHONE["width"] and buttons[0]["height"] >= 44
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    phone.get_by_role("button", name="Terminer la permanence pour tout le monde").click()
+    expect(phone.locator("main")).to_contain_text("Pas de permanence en cours")
+    assert phone.console_errors == []

@@ -188,17 +188,19 @@ def test_every_page_view_and_action_works_with_exactly_the_generated_rules(narro
     assert "C'est fait" in text(site.act("/lyon/start", {"number": "0639980001"}))
     assert "le numéro a changé" in text(site.act("/lyon/start", {"number": "06 39 98 00 11"}))
     assert "le numéro a changé" in text(site.act("/lyon/start", {"number": "0639980003"}))
+    assert "la fin prévue" in text(site.act("/lyon/start", {"number": "0639980003", "ends": "20:00"}))
     assert "La permanence est terminée" in text(site.act("/lyon/finish"))
     assert "Il n'y avait pas de permanence" in text(site.act("/lyon/finish"))
     refused = [r for r in site.fake.requests[first:] if r.get("status") != 200]
     assert refused == []
-    assert [line[5] for line in site.activity()] == ["ok"] * 9
+    assert [line[5].split(",")[0] for line in site.activity()] == ["ok"] * 10
     writes = {
         (r["method"], re.sub(r"/\d+(?=/|$)", "/{id}", r["path"].replace(EASY_HUNTING, ""))) for r in site.writes()
     }
     assert writes >= {
         ("POST", "/hunting/agent"), ("POST", "/hunting/agent/{id}/queue"), ("PUT", "/hunting/agent/{id}"),
         ("POST", "/timeConditions/conditions"), ("DELETE", "/timeConditions/conditions/{id}"),
+        ("PUT", "/timeConditions/conditions/{id}"),
     }  # fmt: skip
 
 

@@ -1,0 +1,187 @@
+"""A planned end: « Jusqu'à quelle heure ? », closed by OVH (queue) or by stats.py (redirect, a volunteer leaving early)."""
+
+import pytest
+from fake_ovh import DEMO_BILLING_ACCOUNT, LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER
+from webpage import OTHER_VOLUNTEER, THURSDAY_AFTERNOON, VOLUNTEER, text
+
+import index
+import stats
+
+CONDITIONS = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}/timeConditions/conditions"
+IT_MONDAY_SLOT = ("monday", "14:00:00", "16:00:00", "available")
+
+
+def at(hour, minute):
+    return THURSDAY_AFTERNOON.replace(hour=hour, minute=minute)
+
+
+def conditions(client):
+    return sorted(
+        (c["weekDay"], c["timeFrom"], c["timeTo"], c["policy"])
+        for c in (client.get(f"{CONDITIONS}/{i}") for i in client.get(CONDITIONS))
+    )
+
+
+def run_cron(site, monkeypatch, moment):
+    site.moment = moment
+    monkeypatch.setattr(stats.index, "application", stats.index.App(lines_ini=site.lines_ini))
+    return stats.main([])
+
+
+def test_a_queue_permanence_closes_at_its_planned_end(site, ovh_client):
+    page = text(site.act("/lyon/start", {"number": "0639980001", "ends": "18:00"}))
+    assert "Permanence en cours sur le 06 •• •• •• 01. Fin prévue à 18 h." in page
+    assert conditions(ovh_client) == sorted([IT_MONDAY_SLOT, ("thursday", "02:00:00", "17:59:59", "available")])
+    assert site.fake.who_rings(LYON_NUMBER, at=at(17, 59)) == [VOLUNTEER]
+    after = site.fake.who_rings(LYON_NUMBER, at=at(18, 1))
+    assert (after, after.elsewhere) == ([], "voicemail")
+    assert site.activity()[-1][2:6] == ["start", VOLUNTEER, "127.0.0.1", "ok, jusqu'à 18 h"]
+    assert site.mails()[-1]["Subject"] == "[cimade-ovh] Lyon : permanence commencée sur le 06 39 98 00 01, jusqu'à 18 h"
+    assert "Fin prévue : 18 h" in site.mails()[-1].get_content()
+    site.moment = at(18, 1)
+    page = text(site.get("/lyon"))
+    assert "Pas de permanence en cours." in page, "a permanence whose end has passed is not running"
+    assert "Si quelqu'un appelle maintenant, l'appel va sur la messagerie de la ligne." in page
+    assert "Terminer la permanence" in page, "the page's agent is still there to end"
+
+
+def test_changing_the_end_moves_the_period_only(site, ovh_client):
+    site.act("/lyon/start", {"number": "0639980001", "ends": "18:00"})
+    page = text(site.act("/lyon/start", {"number": "06 39 98 00 01", "ends": "20:30"}))
+    assert "C'est fait : la fin prévue du 06 39 98 00 01 a changé" in page
+    assert "Fin prévue à 20 h 30." in page
+    assert ("thursday", "02:00:00", "20:29:59", "available") in conditions(ovh_client)
+    writes = [(r["method"], r["path"].rsplit("/", 2)[-2]) for r in site.writes()][-1:]
+    assert writes == [("PUT", "conditions")], "only the period's end changes"
+    site.act("/lyon/start", {"number": "0639980001", "ends": "17h"})
+    assert site.fake.who_rings(LYON_NUMBER, at=at(17, 1)) == []
+    assert [line[2] for line in site.activity()[-3:]] == ["start", "ends", "ends"]
+    assert "Le 06 39 98 00 01 reçoit déjà les appels ; rien n'a changé." in text(
+        site.act("/lyon/start", {"number": "0639980001", "ends": "17:00"})
+    )
+
+
+def test_a_volunteer_ending_earlier_is_taken_off_by_the_cron_job(site, ovh_client, monkeypatch):
+    site.configure("lyon", max_volunteers="2")
+    site.act("/lyon/start", {"number": "0639980001", "ends": "18:00"})
+    page = text(site.act("/lyon/start", {"number": "0639980002", "name": "Inès", "ends": "20:00"}))
+    assert "06 •• •• •• 01 : libre, jusqu'à 18 h Retirer Inès, 06 •• •• •• 02 : libre, jusqu'à 20 h Retirer" in page
+    assert ("thursday", "02:00:00", "19:59:59", "available") in conditions(ovh_client), "the latest end"
+    before = len(site.fake.requests)
+    assert run_cron(site, monkeypatch, at(17, 55)) == 0
+    assert sorted(site.fake.who_rings(LYON_NUMBER, at=at(17, 55))) == [VOLUNTEER, OTHER_VOLUNTEER]
+    assert not [r for r in site.fake.requests[before:] if r["method"] != "GET"], "nothing changed before an end"
+    assert run_cron(site, monkeypatch, at(18, 2)) == 0
+    assert site.fake.who_rings(LYON_NUMBER, at=at(18, 2)) == [OTHER_VOLUNTEER]
+    assert site.activity()[-1][2:6] == ["auto-finish", VOLUNTEER, "stats.py", "ok, fin prévue à 18 h, appliquée à 18 h 02"]
+    page = text(site.get("/lyon"))
+    assert "1 bénévole sur 2 au plus. Inès, 06 •• •• •• 02 : libre, jusqu'à 20 h" in page
+    assert "fin automatique, 06 •• •• •• 01, fin prévue à 18 h, appliquée à 18 h 02" in page
+    assert run_cron(site, monkeypatch, at(20, 3)) == 0
+    assert site.fake.who_rings(LYON_NUMBER, at=at(19, 0)) == []
+    assert conditions(ovh_client) == [IT_MONDAY_SLOT], "the last one ending finishes the permanence"
+
+
+def test_a_redirect_is_ended_by_the_cron_job_after_its_planned_end(site, monkeypatch):
+    site.act("/lille/start", {"number": "0639980001", "ends": "18:00"})
+    assert "Fin prévue à 18 h." in text(site.get("/lille"))
+    before = len(site.fake.requests)
+    assert run_cron(site, monkeypatch, at(17, 58)) == 0
+    assert not [r for r in site.fake.requests[before:] if "/line/" in r["path"] or "/redirect/" in r["path"]], "no call before the end"
+    assert site.fake.who_rings(LILLE_NUMBER) == [VOLUNTEER], "not before the end"
+    assert run_cron(site, monkeypatch, at(18, 3)) == 0
+    assert site.fake.who_rings(LILLE_NUMBER) == [LILLE_SIP_LINE]
+    assert site.activity()[-1][2:6] == ["auto-finish", VOLUNTEER, "stats.py", "ok, fin prévue à 18 h, appliquée à 18 h 03"]
+    assert site.mails()[-1]["Subject"] == "[cimade-ovh] Lille : fin automatique sur le 06 39 98 00 01"
+    page = text(site.get("/lille"))
+    assert "Pas de permanence en cours." in page and "Terminer" not in page
+    assert "jeu. 26/11 18:03 : fin automatique, 06 •• •• •• 01, fin prévue à 18 h, appliquée à 18 h 03" in page
+    assert run_cron(site, monkeypatch, at(18, 8)) == 0
+    assert [line[2] for line in site.activity()].count("auto-finish") == 1
+
+
+@pytest.mark.parametrize(
+    "typed, message",
+    [
+        ("16:00", "16 h est déjà passé : choisissez une heure plus tard aujourd'hui."),
+        ("16:40", "Choisissez une fin au moins 15 minutes après maintenant (après 16:43)."),
+        ("midi et demi", "Heure illisible : écrivez-la par exemple 18:00."),
+        ("25:00", "Heure illisible : écrivez-la par exemple 18:00."),
+        ("", "Heure illisible : écrivez-la par exemple 18:00."),
+    ],
+)
+def test_a_wrong_end_is_explained_next_to_the_field_and_nothing_is_done(site, typed, message):
+    response = site.post("/lyon/start", {"number": "06 39 98 00 01", "ends": typed})
+    assert response.status_code == 400
+    assert f'<p id="ends-error" class="field-error">{message}</p>' in response.text.replace("&#x27;", "'")
+    assert 'value="06 39 98 00 01"' in response.text
+    assert f'id="ends" name="ends"' in response.text and f'value="{typed}"' in response.text
+    assert site.writes() == [] and site.activity() == []
+
+
+def test_the_form_proposes_the_groups_end_from_lines_ini(site, ovh_client):
+    assert 'id="ends" name="ends" type="time" autocomplete="off" value="23:59"' in site.get("/lyon").text
+    site.configure("settings", ends_at="19:00")
+    site.configure("lille", ends_at="17h30")
+    assert 'value="19:00"' in site.get("/lyon").text and 'value="17:30"' in site.get("/lille").text
+    site.act("/lyon/start", {"number": "0639980001"})  # A form without the field: the group's end.
+    assert ("thursday", "02:00:00", "18:59:59", "available") in conditions(ovh_client)
+    site.moment = at(18, 50)
+    assert 'value="23:59"' in site.get("/lyon").text, "less than 15 minutes before the group's end: the day's end"
+
+
+def test_a_wrong_ends_at_in_lines_ini_names_the_key(site):
+    site.configure("lyon", ends_at="tard")
+    with pytest.raises(index.ConfigError, match=r"section \[lyon\], clé « ends_at » : « tard » n'est pas une heure"):
+        index.load_settings(site.lines_ini)
+
+
+def test_the_page_recognises_its_periods_whatever_their_end_and_never_it_s(site, ovh_client, monkeypatch):
+    for condition in [("thursday", "02:00:00", "18:00:00"), ("thursday", "09:00:00", "17:59:59")]:
+        ovh_client.post(CONDITIONS, weekDay=condition[0], timeFrom=condition[1], timeTo=condition[2], policy="available")
+    theirs = conditions(ovh_client)
+    site.act("/lyon/start", {"number": "0639980001", "ends": "19:00"})
+    site.act("/lyon/finish")
+    assert conditions(ovh_client) == theirs
+    site.moment = at(10, 0)
+    ovh_client.post(CONDITIONS, weekDay="wednesday", timeFrom="02:00:00", timeTo="12:29:59", policy="available")
+    assert run_cron(site, monkeypatch, at(10, 0)) == 0
+    assert conditions(ovh_client) == theirs, "stats.py removes a period of the page left on an earlier day"
+
+
+def test_the_finish_section_shows_only_when_there_is_something_to_end(site):
+    for slug in ("lyon", "lille"):
+        assert "/finish" not in site.get(f"/{slug}").text
+        site.act(f"/{slug}/start", {"number": "0639980001"})
+        assert "/finish" in site.get(f"/{slug}").text
+
+
+@pytest.mark.parametrize("slug, team", [("lille", 1), ("lyon", 1), ("lyon", 2)])
+def test_a_failure_at_any_ovh_call_of_an_automatic_end_is_reported_and_the_next_run_converges(
+    site, monkeypatch, capsys, slug, team
+):
+    site.configure("lyon", max_volunteers=str(team))
+    site.act(f"/{slug}/start", {"number": "0639980001", "ends": "18:00"})
+    if team == 2:
+        site.act("/lyon/start", {"number": "0639980002", "ends": "20:00"})
+    number = LYON_NUMBER if slug == "lyon" else LILLE_NUMBER
+    expected = [OTHER_VOLUNTEER] if team == 2 else ([] if slug == "lyon" else [LILLE_SIP_LINE])
+    prepared, data = site.fake.snapshot(), (site.folder / "data" / "ends" / f"{slug}.json").read_text()
+    first = len(site.fake.requests)
+    assert run_cron(site, monkeypatch, at(18, 2)) == 0
+    service = "/redirect/" if slug == "lille" else "/easyHunting/"
+    calls, seen = [], {}
+    for r in site.fake.requests[first:]:
+        if (service in r["path"] or "/line/" in r["path"]) and "liveStatistics" not in r["path"]:
+            seen[r["method"], r["path"]] = seen.get((r["method"], r["path"]), 0) + 1
+            calls.append((r["method"], r["path"], seen[r["method"], r["path"]]))
+    writes = [c for c in calls if c[0] != "GET"]
+    assert writes, "the automatic end changed nothing"
+    for method, path, nth in writes:
+        site.fake.reset(prepared)
+        (site.folder / "data" / "ends" / f"{slug}.json").write_text(data)
+        site.fake.fail(method, path, kind="500", nth=nth)
+        assert run_cron(site, monkeypatch, at(18, 2)) == 1, f"{method} {path} #{nth}"
+        assert f"stats.py : [{slug}] OVH a rencontré une erreur de son côté." in capsys.readouterr().err
+        assert run_cron(site, monkeypatch, at(18, 7)) == 0, f"{method} {path} #{nth}"
+        assert sorted(site.fake.who_rings(number, at=at(18, 7))) == expected, f"{method} {path} #{nth}"

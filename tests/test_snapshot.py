@@ -1,0 +1,60 @@
+"""index.py --check --snapshot FILE copies the groups' lines; --demo --state FILE serves the page on that copy."""
+
+import json
+
+from fake_ovh import DEMO_BILLING_ACCOUNT, LILLE_NUMBER, LYON_NUMBER, FakeOVH
+from webpage import THURSDAY_AFTERNOON, text
+
+import index
+
+EASY_HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
+
+
+def pages(site):
+    return {slug: text(site.get(f"/{slug}")) for slug in ("lyon", "lille")}
+
+
+def test_a_snapshot_of_the_demo_account_replays_to_the_same_pages(site, ovh_client, tmp_path, capsys):
+    site.configure("lyon", max_volunteers="2")
+    site.act("/lyon/start", {"number": "0639980001", "name": "Inès", "ends": "20:00"})
+    site.act("/lyon/start", {"number": "0639980002"})
+    site.act("/lille/start", {"number": "0639980003", "ends": "18:00"})
+    ovh_client.put(f"{EASY_HUNTING}/hunting/queue/5001", strategy="ringAll")
+    ovh_client.put(f"{EASY_HUNTING}/timeConditions", unavailableType="number", unavailableNumber="0033465710123")
+    before, first = pages(site), len(site.fake.requests)
+    copy = tmp_path / "copie.json"
+    assert index.check(site.app, snapshot=copy) == 0
+    assert f"python3 index.py --demo --state {copy}" in capsys.readouterr().out
+    assert [r for r in site.fake.requests[first:] if r["method"] != "GET"] == [], "read only"
+    site.fake.reset(json.loads(copy.read_text(encoding="utf-8")))
+    assert pages(site) == before
+    assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON).together
+    site.act("/lyon/finish")
+    assert "Pas de permanence en cours." in text(site.get("/lyon"))
+
+
+def test_a_snapshot_makes_every_number_but_the_public_ones_fictional(site, ovh_client, tmp_path, capsys):
+    ovh_client.put(f"{EASY_HUNTING}/hunting/agent/4001", number="0033612345678")
+    ovh_client.put(f"{EASY_HUNTING}/timeConditions", unavailableType="number", unavailableNumber="0033478123456")
+    site.act("/lille/start", {"number": "06 12 34 56 78"})
+    copy = tmp_path / "copie.json"
+    assert index.check(site.app, snapshot=copy) == 0
+    saved = copy.read_text(encoding="utf-8")
+    assert "0033612345678" not in saved and "0033478123456" not in saved
+    assert LYON_NUMBER in saved and LILLE_NUMBER in saved
+    assert DEMO_BILLING_ACCOUNT in saved and "applicationSecret" not in saved and "consumerKey" not in saved
+    state = json.loads(saved)
+    hunting = state["billingAccounts"][DEMO_BILLING_ACCOUNT]["easyHunting"][LYON_NUMBER]
+    agent = next(a for a in hunting["agents"] if a["agentId"] == 4001)
+    assert agent["number"].startswith("003363998")
+    assert hunting["timeConditions"]["unavailableNumber"].startswith("003363998")
+    fake = FakeOVH(state)  # The simulator takes the copy as it is.
+    assert fake.who_rings(LILLE_NUMBER) == [agent["number"]], "the same real number, the same fictional one"
+
+
+def test_a_broken_state_file_is_one_french_sentence(tmp_path, capsys):
+    broken = tmp_path / "copie.json"
+    broken.write_text("{", encoding="utf-8")
+    assert index.main(["--demo", "--state", str(broken)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("ERREUR : ") and "refaites-la avec index.py --check --snapshot" in out
