@@ -208,7 +208,9 @@ def load_settings(path=None):
         try:
             ends_at = parse_end(ends_at)
         except ValueError:
-            raise ConfigError(f"{where}, clé « ends_at » : « {ends_at} » n'est pas une heure (par exemple 18:00)") from None
+            raise ConfigError(
+                f"{where}, clé « ends_at » : « {ends_at} » n'est pas une heure (par exemple 18:00)"
+            ) from None
         groups[slug] = Group(
             slug=slug,
             name=name,
@@ -361,7 +363,7 @@ MIN_AHEAD = timedelta(minutes=15)  # A planned end comes at least that long afte
 
 
 def parse_end(text):
-    """An hour as typed or configured (« 18:00 », « 18h », « 18 h 30 », « 18:00:00 ») as "HH:MM:SS"; else ValueError.
+    """An hour as typed or configured (« 18:00 », « 18h », « 18 h 30 ») as "HH:MM:SS"; else ValueError.
 
     23:59 and 24:00 mean the end of the day (23:59:59).
     """
@@ -663,7 +665,7 @@ class RedirectLine:
         return self.state(self.snapshot())
 
     def start(self, number, name="", ends=None):
-        """Forward the SIP line to `number` (a forward has no name, and no timer: stats.py ends it); return the Outcome."""
+        """Forward the SIP line to `number` (no name, no timer: stats.py ends it); return the Outcome."""
         before = self.read_state()
         if before.numbers == [number]:
             return Outcome("same", number, before)
@@ -786,7 +788,8 @@ class QueueLine:
     def snapshot(self, with_calls=True):
         """Read agents, queue members, strategy, time conditions and their settings, live calls, in parallel.
 
-        Nothing waits for the queue id. Actions read no live calls (`with_calls` False): they neither use nor verify them.
+        Nothing waits for the queue id. Actions read no live calls (`with_calls` False): they neither use nor
+        verify them.
         """
         (queue_id, attached, calls, strategy), agents, conditions, settings = parallel(
             lambda: self.read_queue(with_calls),
@@ -913,7 +916,7 @@ class QueueLine:
         return Outcome("add", number, self.staff(snap, wanted, ends, number, name))
 
     def until(self, snap, numbers, ends):
-        """The planned end of a permanence of `numbers`: the latest of theirs (today's period's for one not in `ends`)."""
+        """The planned end of `numbers`' permanence: the latest of theirs (today's period's for one not in `ends`)."""
         period = self.todays_period(snap)
         current = period_end(period) if period else END_OF_DAY
         return max(ends.get(n, current) for n in numbers)
@@ -962,7 +965,7 @@ class QueueLine:
         return Outcome("remove", leaving.number, state)
 
     def staff(self, snap, numbers, ends, newcomer=None, name=""):
-        """Make `numbers` the available agents and today's period open until their latest end; return the state read back.
+        """Make `numbers` the available agents, today's period open until their latest end; return the state read back.
 
         OVH forwards to an external number reliably only if the agent is set
         before the period opens: a change of the numbers during a permanence
@@ -1588,7 +1591,7 @@ CLOSED_LINE = {
 
 
 def what_a_call_does(state):
-    """The end of the sentence « Si quelqu'un appelle maintenant, … », as OVH decides: who rings and how, or where it goes."""
+    """The end of « Si quelqu'un appelle maintenant, … », as OVH decides: who rings and how, or where the call goes."""
     numbers = state.rings_now
     if state.elsewhere is not None:
         return CLOSED_LINE.get(state.elsewhere) or f"l'appel est renvoyé vers le {phone_list([state.elsewhere])}"
@@ -1764,7 +1767,7 @@ def default_end(group, moment):
 
 
 def chosen_end(text, group, moment):
-    """The planned end a volunteer chose ("HH:MM:SS"; the group's default when the form has none); else ValueError, in French."""
+    """The planned end a volunteer chose, "HH:MM:SS" (the group's when the form has none); else ValueError in French."""
     if text is None:
         return default_end(group, moment)
     try:
@@ -1775,7 +1778,8 @@ def chosen_end(text, group, moment):
     if ahead <= timedelta(0):
         raise ValueError(f"{format_end(end)} est déjà passé : choisissez une heure plus tard aujourd'hui.")
     if ahead < MIN_AHEAD:
-        raise ValueError(f"Choisissez une fin au moins 15 minutes après maintenant (après {moment + MIN_AHEAD:%H:%M}).")
+        soonest = moment + MIN_AHEAD
+        raise ValueError(f"Choisissez une fin au moins 15 minutes après maintenant (après {soonest:%H:%M}).")
     return end
 
 
@@ -2616,7 +2620,8 @@ class App:
                 planned = f"jusqu'à {format_end(end)}" if end else ""
                 log_activity(settings, group, done, number, request.client, f"ok, {planned}" if planned else "ok")
                 subject = f"{group.name} : {ACTION_SUBJECTS[done]} {format_phone(number)}".strip()
-                mail = (f"{subject}, {planned}" if planned else subject, f"Fin prévue : {format_end(end)}" if end else "")
+                body = f"Fin prévue : {format_end(end)}" if end else ""
+                mail = (f"{subject}, {planned}" if planned else subject, body)
                 flash = f"{done}:{number}"
         notify_it(settings, *mail)  # Once the lock is released: sendmail may take seconds.
         response = Response.redirect(visit.group_url)
@@ -2765,7 +2770,7 @@ def serve(app, host, port):
 
 
 def demo(host, port, state=None):
-    """Serve the page on the simulated OVH account of tests/fake_ovh.py (or the copy `state`), with simulated statistics."""
+    """Serve the page on the simulated account of tests/fake_ovh.py (or the copy `state`), with simulated statistics."""
     import tempfile
 
     sys.path.insert(0, str(HERE / "tests"))
@@ -2903,7 +2908,7 @@ def snapshot_group(client, group):
 
 
 def write_snapshot(client, settings, path):
-    """Write what OVH has of every group's line (read only) to `path`, in the simulator's state format; return 0 or 1."""
+    """Write what OVH has of every group's line (read only) to `path` in the simulator's state format; return 0 or 1."""
     fictional = Fictional(g.number for g in settings.groups.values())
     accounts = {}
     for group in settings.groups.values():
@@ -2939,7 +2944,7 @@ def write_snapshot(client, settings, path):
 
 
 def check(app, snapshot=None):
-    """Check lines.ini, ovh.conf and each group on OVH (and copy them to `snapshot`); print what is wrong; return the exit status."""
+    """Check lines.ini, ovh.conf and each group on OVH, copied to `snapshot`; print what is wrong; return the status."""
     try:
         settings = load_settings(app.lines_ini)
     except ConfigError as error:
@@ -3022,7 +3027,7 @@ def main(argv=None):
     action.add_argument("--check", action="store_true", help="vérifier lines.ini, ovh.conf et chaque groupe chez OVH")
     action.add_argument("--set-code", metavar="GROUPE", help="demander puis enregistrer le code d'accès d'un groupe")
     action.add_argument("--remove-code", metavar="GROUPE", help="retirer le code d'accès d'un groupe")
-    parser.add_argument("--snapshot", metavar="FICHIER", help="avec --check : copier les lignes des groupes dans FICHIER")
+    parser.add_argument("--snapshot", metavar="FICHIER", help="avec --check : copier les lignes des groupes")
     parser.add_argument("--state", metavar="FICHIER", help="avec --demo : servir la page sur cette copie du compte")
     parser.add_argument("--host", default="127.0.0.1", help="adresse d'écoute (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port d'écoute (8080)")

@@ -101,13 +101,12 @@ def end_planned(client, settings, group, moment):
         planned = index.format_end(due[volunteer.number])
         detail = f"fin prévue à {planned}, appliquée à {applied}"
         index.log_activity(settings, group, "auto-finish", volunteer.number, "stats.py", f"ok, {detail}")
-        index.notify_it(
-            settings, f"{group.name} : fin automatique sur le {index.format_phone(volunteer.number)}", detail.capitalize()
-        )
+        subject = f"{group.name} : fin automatique sur le {index.format_phone(volunteer.number)}"
+        index.notify_it(settings, subject, detail.capitalize())
 
 
 def run_group(client, settings, group, moment):
-    """What cron does for one group: record a queue's statistics (and tidy it), then end what was planned to end by now."""
+    """What cron does for one group: record a queue's statistics (and tidy it), then end what was planned to end."""
     recorded = failure_of(collect, client, settings, group, moment) if group.kind == "queue" else None
     return failure_of(end_planned, client, settings, group, moment) or recorded
 

@@ -158,8 +158,8 @@ def test_lille_start_change_finish(web, fake_ovh):
 
     actions = [(line[1], line[2], line[3], line[5]) for line in web.activity()[-3:]]
     assert actions == [
-        ("lille", "start", VOLUNTEER, "ok"),
-        ("lille", "change", OTHER_VOLUNTEER, "ok"),
+        ("lille", "start", VOLUNTEER, "ok, jusqu'à minuit"),
+        ("lille", "change", OTHER_VOLUNTEER, "ok, jusqu'à minuit"),
         ("lille", "finish", "-", "ok"),
     ]
     assert web.activity()[-1][4] == "127.0.0.1"  # The volunteer's address, as Apache gives it.
@@ -187,8 +187,8 @@ def test_lyon_two_volunteers_through_apache(web, fake_ovh):
 
     actions = [(line[1], line[2], line[3], line[5]) for line in web.activity()[-4:]]
     assert actions == [
-        ("lyon", "start", VOLUNTEER, "ok"),
-        ("lyon", "add", OTHER_VOLUNTEER, "ok"),
+        ("lyon", "start", VOLUNTEER, "ok, jusqu'à minuit"),
+        ("lyon", "add", OTHER_VOLUNTEER, "ok, jusqu'à minuit"),
         ("lyon", "remove", VOLUNTEER, "ok"),
         ("lyon", "finish", "-", "ok"),
     ]

@@ -35,7 +35,8 @@ SCENARIOS = [
     ("lille-change", "lille", ["0639980002"], "start", {"number": "0639980001"}, [VOLUNTEER], 1),
     ("lille-finish", "lille", ["0639980002"], "finish", {}, [LILLE_SIP_LINE], 1),
     ("lyon-ends", "lyon", ["0639980001"], "start", {"number": "0639980001", "ends": "20:00"}, [VOLUNTEER], 1),
-    ("lyon-add-ends", "lyon", ["0639980002"], "start", {"number": "0639980001", "ends": "20:00"}, [VOLUNTEER, OTHER_VOLUNTEER], 2),
+    ("lyon-add-ends", "lyon", ["0639980002"], "start", {"number": "0639980001", "ends": "20:00"},
+     [VOLUNTEER, OTHER_VOLUNTEER], 2),
 ]
 
 

@@ -1,4 +1,4 @@
-"""A planned end: « Jusqu'à quelle heure ? », closed by OVH (queue) or by stats.py (redirect, a volunteer leaving early)."""
+"""A planned end, « Jusqu'à quelle heure ? »: OVH closes a queue, stats.py a redirect or a volunteer leaving early."""
 
 import pytest
 from fake_ovh import DEMO_BILLING_ACCOUNT, LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER
@@ -9,6 +9,7 @@ import stats
 
 CONDITIONS = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}/timeConditions/conditions"
 IT_MONDAY_SLOT = ("monday", "14:00:00", "16:00:00", "available")
+PLANNED = "fin prévue à 18 h, appliquée à"
 
 
 def at(hour, minute):
@@ -73,7 +74,7 @@ def test_a_volunteer_ending_earlier_is_taken_off_by_the_cron_job(site, ovh_clien
     assert not [r for r in site.fake.requests[before:] if r["method"] != "GET"], "nothing changed before an end"
     assert run_cron(site, monkeypatch, at(18, 2)) == 0
     assert site.fake.who_rings(LYON_NUMBER, at=at(18, 2)) == [OTHER_VOLUNTEER]
-    assert site.activity()[-1][2:6] == ["auto-finish", VOLUNTEER, "stats.py", "ok, fin prévue à 18 h, appliquée à 18 h 02"]
+    assert site.activity()[-1][2:6] == ["auto-finish", VOLUNTEER, "stats.py", f"ok, {PLANNED} 18 h 02"]
     page = text(site.get("/lyon"))
     assert "1 bénévole sur 2 au plus. Inès, 06 •• •• •• 02 : libre, jusqu'à 20 h" in page
     assert "fin automatique, 06 •• •• •• 01, fin prévue à 18 h, appliquée à 18 h 02" in page
@@ -87,11 +88,12 @@ def test_a_redirect_is_ended_by_the_cron_job_after_its_planned_end(site, monkeyp
     assert "Fin prévue à 18 h." in text(site.get("/lille"))
     before = len(site.fake.requests)
     assert run_cron(site, monkeypatch, at(17, 58)) == 0
-    assert not [r for r in site.fake.requests[before:] if "/line/" in r["path"] or "/redirect/" in r["path"]], "no call before the end"
+    lille_calls = [r for r in site.fake.requests[before:] if "/line/" in r["path"] or "/redirect/" in r["path"]]
+    assert lille_calls == [], "no OVH call before the end"
     assert site.fake.who_rings(LILLE_NUMBER) == [VOLUNTEER], "not before the end"
     assert run_cron(site, monkeypatch, at(18, 3)) == 0
     assert site.fake.who_rings(LILLE_NUMBER) == [LILLE_SIP_LINE]
-    assert site.activity()[-1][2:6] == ["auto-finish", VOLUNTEER, "stats.py", "ok, fin prévue à 18 h, appliquée à 18 h 03"]
+    assert site.activity()[-1][2:6] == ["auto-finish", VOLUNTEER, "stats.py", f"ok, {PLANNED} 18 h 03"]
     assert site.mails()[-1]["Subject"] == "[cimade-ovh] Lille : fin automatique sur le 06 39 98 00 01"
     page = text(site.get("/lille"))
     assert "Pas de permanence en cours." in page and "Terminer" not in page
@@ -137,8 +139,8 @@ def test_a_wrong_ends_at_in_lines_ini_names_the_key(site):
 
 
 def test_the_page_recognises_its_periods_whatever_their_end_and_never_it_s(site, ovh_client, monkeypatch):
-    for condition in [("thursday", "02:00:00", "18:00:00"), ("thursday", "09:00:00", "17:59:59")]:
-        ovh_client.post(CONDITIONS, weekDay=condition[0], timeFrom=condition[1], timeTo=condition[2], policy="available")
+    for start, end in [("02:00:00", "18:00:00"), ("09:00:00", "17:59:59")]:
+        ovh_client.post(CONDITIONS, weekDay="thursday", timeFrom=start, timeTo=end, policy="available")
     theirs = conditions(ovh_client)
     site.act("/lyon/start", {"number": "0639980001", "ends": "19:00"})
     site.act("/lyon/finish")

@@ -314,7 +314,8 @@ def test_the_page_shows_the_last_actions_with_masked_numbers(site):
         "jusqu'à minuit jeu. 26/11 16:28 : début, 06 •• •• •• 01, jusqu'à minuit"
     ) in page
     assert "06 •• •• •• 03" not in page, "only the group's own actions"
-    assert "Dernières actions jeu. 26/11 16:28 : début, 06 •• •• •• 03, jusqu'à minuit Répondre" in text(site.get("/lille"))
+    lille = text(site.get("/lille"))
+    assert "Dernières actions jeu. 26/11 16:28 : début, 06 •• •• •• 03, jusqu'à minuit Répondre" in lille
 
 
 # --- Found in review ------------------------------------------------------------

@@ -43,7 +43,8 @@ def test_two_volunteers_ring_and_the_page_shows_each_with_their_call(team, ovh_c
     after = datetime.now(PARIS)
     page = text(team.get("/lyon"))
     assert "Permanence en cours : 2 bénévoles sur 2 au plus." in page
-    assert {f"Inès, 06 •• •• •• 01 : en appel depuis {t:%H:%M}, jusqu'à minuit Retirer" in page for t in (before, after)} != {False}
+    shown = [f"Inès, 06 •• •• •• 01 : en appel depuis {t:%H:%M}, jusqu'à minuit Retirer" for t in (before, after)]
+    assert any(s in page for s in shown)
     assert "06 •• •• •• 02 : libre, jusqu'à minuit Retirer" in page
     assert "Terminer la permanence pour tout le monde" in page
     assert agents(ovh_client)[FIRST]["description"] == "Bénévole Lyon (cimade-ovh) – Inès"
