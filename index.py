@@ -1704,8 +1704,8 @@ def render_group(settings, group, base, moment, state, failure, messages, token,
     fields.append(input_field("ends", "Jusqu'à quelle heure ?", "time", "off", proposed, errors))
     if on_duty:
         fields.append(
-            "<p>Déjà de permanence ? Retapez votre numéro avec une autre heure "
-            "pour prolonger ou avancer la fin.</p>"
+            "<p>Prolonger / avancer la fin : déjà de permanence, retapez votre numéro "
+            "avec la nouvelle heure.</p>"
         )
     if team and len(on_duty) >= group.max_volunteers:
         start_note = (
