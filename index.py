@@ -75,10 +75,21 @@ KINDS = ("queue", "redirect")
 RESERVED_SLUGS = {SETTINGS_SECTION, "index.py", "favicon.ico"}
 DEFAULT_RING_TIMEOUT = 10
 MAX_TEAM = 20  # The most volunteers a queue group may set in max_volunteers.
+SETTINGS_KEYS = (
+    "ovh_conf", "data_dir", "activity_log", "notify", "sendmail", "contact", "timezone", "access_codes",
+    "access_hours", "web_user",
+)  # fmt: skip
+GROUP_KEYS = (
+    "name", "kind", "billing_account", "number", "ring_timeout", "max_volunteers", "agent_description", "contact",
+)  # fmt: skip
 
 
 class ConfigError(Exception):
     """A mistake in lines.ini or ovh.conf; the message names the file, section and key."""
+
+    def __init__(self, message, unreadable=False):
+        super().__init__(message)
+        self.unreadable = unreadable  # The file is there, but its rights keep this process from reading it.
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,8 @@ class Settings:
     groups: dict
     access_codes: Path = None
     access_hours: int = 12
+    broken: dict = field(default_factory=dict)  # By section name: why that group cannot be served.
+    web_user: str = ""
 
 
 def read_ini(path):
@@ -119,6 +132,8 @@ def read_ini(path):
     try:
         with open(path, encoding="utf-8") as file:
             parser.read_file(file)
+    except PermissionError as error:
+        raise ConfigError(f"{path} : illisible, droits insuffisants ({error.strerror})", unreadable=True) from None
     except OSError as error:
         raise ConfigError(f"{path} : lecture impossible ({error.strerror})") from None
     except UnicodeDecodeError:
@@ -136,8 +151,22 @@ def read_ini(path):
     return parser
 
 
+def unknown_keys(parser, path, section, known):
+    """Raise ConfigError for a key of `section` that the page does not know, suggesting the nearest known one."""
+    import difflib
+
+    for key in parser[section]:
+        if key not in known and key not in parser.defaults():
+            near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f" : vouliez-vous dire « {near[0]} » ?" if near else f" (clés connues : {', '.join(known)})"
+            raise ConfigError(f"{path}, section [{section}] : clé inconnue « {key} »{hint}")
+
+
 def load_settings(path=None):
-    """Read and check lines.ini; raise ConfigError naming the file, section and key at fault."""
+    """Read and check lines.ini; raise ConfigError naming the file, section and key at fault.
+
+    A mistake in a group's section breaks only that group: it goes to `broken`, with its message.
+    """
     path = Path(path or LINES_INI).resolve()
     parser = read_ini(path)
 
@@ -154,6 +183,7 @@ def load_settings(path=None):
 
     if not parser.has_section(SETTINGS_SECTION):
         raise ConfigError(f"{path} : la section [{SETTINGS_SECTION}] manque")
+    unknown_keys(parser, path, SETTINGS_SECTION, SETTINGS_KEYS)
     zone_name = value(SETTINGS_SECTION, "timezone", "Europe/Paris")
     try:
         zone = ZoneInfo(zone_name)
@@ -169,49 +199,24 @@ def load_settings(path=None):
             f"« {access_hours} » n'est pas un nombre d'heures (1 à {24 * 31})"
         )
 
-    groups = {}
+    groups, broken = {}, {}
     for section in parser.sections():
         if section == SETTINGS_SECTION:
             continue
-        slug = section.lower()
-        where = f"{path}, section [{section}]"
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", slug) or slug in RESERVED_SLUGS:
-            raise ConfigError(f"{where} : ce nom ne peut pas servir d'adresse (lettres, chiffres, - et _)")
-        if slug in groups:
-            raise ConfigError(f"{where} : le groupe « {slug} » est déjà défini plus haut")
-        kind = value(section, "kind")
-        if kind not in KINDS:
-            raise ConfigError(f"{where}, clé « kind » : « {kind} » inconnu (attendu : queue ou redirect)")
-        number = value(section, "number")
-        if not re.fullmatch(r"00\d{6,15}", number):
-            raise ConfigError(
-                f"{where}, clé « number » : « {number} » n'est pas un numéro OVH (forme 0033…, sans espaces)"
-            )
-        ring_timeout = value(section, "ring_timeout", str(DEFAULT_RING_TIMEOUT))
-        if not ring_timeout.isdigit() or not 1 <= int(ring_timeout) <= 120:
-            raise ConfigError(f"{where}, clé « ring_timeout » : « {ring_timeout} » n'est pas une durée en secondes")
-        max_volunteers = value(section, "max_volunteers", "1")
-        if not max_volunteers.isdigit() or not 1 <= int(max_volunteers) <= MAX_TEAM:
-            raise ConfigError(
-                f"{where}, clé « max_volunteers » : « {max_volunteers} » n'est pas un nombre de 1 à {MAX_TEAM}"
-            )
-        if kind == "redirect" and int(max_volunteers) > 1:
-            raise ConfigError(
-                f"{where}, clé « max_volunteers » : un renvoi (kind = redirect) ne sonne que sur un numéro ; "
-                "pour plusieurs bénévoles, il faut une file d'appels (kind = queue)"
-            )
-        name = value(section, "name")
-        groups[slug] = Group(
-            slug=slug,
-            name=name,
-            kind=kind,
-            billing_account=value(section, "billing_account"),
-            number=number,
-            ring_timeout=int(ring_timeout),
-            max_volunteers=int(max_volunteers),
-            agent_description=value(section, "agent_description", f"Bénévole {name} (cimade-ovh)"),
-            contact=value(section, "contact", ""),
-        )
+        try:
+            group = load_group(parser, path, section, value)
+            twin = next((g for g in groups.values() if g.number == group.number), None)
+            if group.slug in groups:
+                raise ConfigError(f"{path}, section [{section}] : le groupe « {group.slug} » est déjà défini plus haut")
+            if twin:
+                raise ConfigError(
+                    f"{path}, section [{section}], clé « number » : {group.number} est déjà le numéro du groupe "
+                    f"[{twin.slug}] ; deux groupes sur un même numéro se remplaceraient leurs bénévoles"
+                )
+        except ConfigError as error:
+            broken[section] = str(error)
+        else:
+            groups[group.slug] = group
 
     return Settings(
         path=path,
@@ -225,6 +230,50 @@ def load_settings(path=None):
         groups=groups,
         access_codes=resolve(value(SETTINGS_SECTION, "access_codes", "access-codes.ini")),
         access_hours=int(access_hours),
+        broken=broken,
+        web_user=value(SETTINGS_SECTION, "web_user", ""),
+    )
+
+
+def load_group(parser, path, section, value):
+    """Read and check one group's section of lines.ini; raise ConfigError naming the key at fault."""
+    slug = section.lower()
+    where = f"{path}, section [{section}]"
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", slug) or slug in RESERVED_SLUGS:
+        raise ConfigError(f"{where} : ce nom ne peut pas servir d'adresse (lettres, chiffres, - et _)")
+    unknown_keys(parser, path, section, GROUP_KEYS)
+    kind = value(section, "kind")
+    if kind not in KINDS:
+        raise ConfigError(f"{where}, clé « kind » : « {kind} » inconnu (attendu : queue ou redirect)")
+    number = value(section, "number")
+    if not re.fullmatch(r"00\d{6,15}", number):
+        raise ConfigError(
+            f"{where}, clé « number » : « {number} » n'est pas un numéro OVH (forme 0033…, sans espaces)"
+        )
+    ring_timeout = value(section, "ring_timeout", str(DEFAULT_RING_TIMEOUT))
+    if not ring_timeout.isdigit() or not 1 <= int(ring_timeout) <= 120:
+        raise ConfigError(f"{where}, clé « ring_timeout » : « {ring_timeout} » n'est pas une durée en secondes")
+    max_volunteers = value(section, "max_volunteers", "1")
+    if not max_volunteers.isdigit() or not 1 <= int(max_volunteers) <= MAX_TEAM:
+        raise ConfigError(
+            f"{where}, clé « max_volunteers » : « {max_volunteers} » n'est pas un nombre de 1 à {MAX_TEAM}"
+        )
+    if kind == "redirect" and int(max_volunteers) > 1:
+        raise ConfigError(
+            f"{where}, clé « max_volunteers » : un renvoi (kind = redirect) ne sonne que sur un numéro ; "
+            "pour plusieurs bénévoles, il faut une file d'appels (kind = queue)"
+        )
+    name = value(section, "name")
+    return Group(
+        slug=slug,
+        name=name,
+        kind=kind,
+        billing_account=value(section, "billing_account"),
+        number=number,
+        ring_timeout=int(ring_timeout),
+        max_volunteers=int(max_volunteers),
+        agent_description=value(section, "agent_description", f"Bénévole {name} (cimade-ovh)"),
+        contact=value(section, "contact", ""),
     )
 
 
@@ -377,6 +426,10 @@ class OvhFailure(Exception):
 RETRY_LATER = "Réessayez dans quelques minutes ; si cela dure, prévenez $contact."
 OVH_FAILURES = {
     "config": ("Le fichier de configuration OVH (ovh.conf) est absent ou incomplet.", "Prévenez $contact."),
+    "unreadable": (
+        "Le fichier de configuration OVH (ovh.conf) est illisible par la page (droits du fichier).",
+        "Prévenez $contact.",
+    ),
     "unreachable": ("Impossible de joindre OVH.", RETRY_LATER),
     "timeout": ("OVH a mis trop de temps à répondre.", RETRY_LATER),
     "server": ("OVH a rencontré une erreur de son côté.", RETRY_LATER),
@@ -1018,6 +1071,18 @@ def notify_it_once(settings, key, every, subject, body):
     notify_it(settings, subject, body)
 
 
+def keep_last_good(settings, error):
+    """Say in the error log, and once by mail to IT, that lines.ini is broken and the page keeps its last good one."""
+    log.error("configuration error: %s; the page keeps serving the configuration it read before", error)
+    digest = hashlib.sha256(str(error).encode("utf-8")).hexdigest()[:16]
+    notify_it_once(
+        settings, f"lines-ini-{digest}", timedelta(days=7), "Erreur dans lines.ini",
+        f"{error}\n\nLa page garde la configuration lue avant cette modification, jusqu'à ce que l'erreur soit "
+        f"corrigée (ou jusqu'au prochain redémarrage d'Apache, qui mettrait toutes les pages en erreur).\n"
+        f"Vérifiez avec : {script_command('index.py', '--check')}",
+    )  # fmt: skip
+
+
 def describe_failure(failure, contact):
     """The French sentences that explain a failure to a volunteer."""
     explanation, advice = OVH_FAILURES[failure.reason]
@@ -1029,7 +1094,7 @@ def as_failure(error):
     if isinstance(error, OvhFailure):
         return error
     if isinstance(error, ConfigError):
-        return OvhFailure("config", str(error))
+        return OvhFailure("unreadable" if error.unreadable else "config", str(error))
     if type(error).__module__.startswith(("ovh", "requests")):
         return ovh_failure(error)
     return OvhFailure("unexpected", "".join(traceback.format_exception(error)))
@@ -2051,11 +2116,21 @@ class App:
     # Configuration and OVH client, kept between requests in a persistent process.
 
     def settings(self):
-        """lines.ini, read again whenever the file changes."""
+        """lines.ini, read again whenever the file changes; when it cannot be read, the last good one of this process."""
         mtime = self.lines_ini.stat().st_mtime if self.lines_ini.exists() else None
         with self._lock:
             if self._settings[0] != mtime or self._settings[1] is None:
-                settings = load_settings(self.lines_ini)
+                last_good = self._settings[1]
+                try:
+                    settings = load_settings(self.lines_ini)
+                except ConfigError as error:
+                    if last_good is None:
+                        raise
+                    self._settings = (mtime, last_good)
+                    keep_last_good(last_good, error)
+                    return last_good
+                for section, error in settings.broken.items():
+                    log.error("configuration error, group [%s] not served: %s", section, error)
                 self._settings = (mtime, settings)
                 self._memories, self._reads = {}, {}
             return self._settings[1]
@@ -2164,6 +2239,9 @@ class App:
         if not parts:
             return Response.page(render_index(settings, request.base))
         group = settings.groups.get(parts[0].lower())
+        broken = {section.lower(): error for section, error in settings.broken.items()}
+        if group is None and parts[0].lower() in broken and len(parts) <= 2:
+            return self.broken_group(request, settings, broken[parts[0].lower()])
         if group is None or len(parts) > 2 or (len(parts) == 2 and parts[1] not in actions_of(group, codes)):
             return self.not_found(request)
         try:
@@ -2195,6 +2273,15 @@ class App:
     def message(self, request, title, text, status):
         """A page with a single message."""
         return Response.page(render_message(title, text, request.base), status)
+
+    def broken_group(self, request, settings, error):
+        """The page of a group whose section of lines.ini is wrong: say so, and which key, for IT."""
+        where = error.replace(str(settings.path), settings.path.name, 1)
+        text = (
+            f"La configuration de ce groupe contient une erreur : la page ne peut pas le servir. "
+            f"Prévenez {settings.contact}. Pour l'informatique : {where}."
+        )
+        return self.message(request, "Erreur de configuration", text, 500)
 
     def not_found(self, request):
         """The French 404 page, with a link to the list of groups."""
@@ -2439,6 +2526,142 @@ def flash_message(flash, contact):
     return message_box("error", f"<strong>La demande n'a pas abouti.</strong> {escape(explanation)} {escape(advice)}")
 
 
+# --- OVH key rules: what the consumer key must allow -------------------------
+
+CURRENT_CREDENTIAL = "/auth/currentCredential"
+
+
+def rule(method, path):
+    """One OVH access rule."""
+    return {"method": method, "path": path}
+
+
+def group_rules(group, sip_line=None):
+    """The access rules one group of lines.ini needs: what index.py (page and --check) and stats.py call.
+
+    Ids that OVH makes (agents, time conditions, calls) or may remake (the
+    queue) are covered by a trailing `*`, one method at a time, inside the
+    group's own service. A redirect group's SIP line is named exactly when
+    known (`sip_line`); otherwise its billing account's lines are covered by
+    `line/*` for GET and PUT (the key cannot read where the number goes
+    before it exists: run the script again with the new key to narrow it).
+    """
+    account = f"/telephony/{group.billing_account}"
+    if group.kind == "redirect":
+        rules = [rule("GET", f"{account}/redirect/{group.number}")]
+        if sip_line:
+            line = f"{account}/line/{sip_line}"
+            return rules + [rule("GET", line), rule("GET", f"{line}/options"), rule("PUT", f"{line}/options")]
+        return rules + [rule("GET", f"{account}/line/*"), rule("PUT", f"{account}/line/*")]
+    service = f"{account}/easyHunting/{group.number}"
+    hunting, conditions = f"{service}/hunting", f"{service}/timeConditions/conditions"
+    return [
+        rule("GET", service),  # index.py --check
+        rule("GET", f"{hunting}/queue"),  # The queue's id.
+        rule("GET", f"{hunting}/queue/*"),  # Its agents, liveCalls, liveCalls/{id}, liveStatistics (stats.py).
+        rule("GET", f"{hunting}/agent"),
+        rule("GET", f"{hunting}/agent/*"),
+        rule("POST", f"{hunting}/agent"),  # A new volunteer.
+        rule("POST", f"{hunting}/agent/*"),  # agent/{id}/queue: attach them to the queue (the only POST there).
+        rule("PUT", f"{hunting}/agent/*"),  # Status, ring time, description; a spare agent's new number.
+        rule("GET", conditions),
+        rule("GET", f"{conditions}/*"),
+        rule("POST", conditions),  # Open today's period.
+        rule("DELETE", f"{conditions}/*"),  # Close it.
+    ]
+
+
+def required_rules(settings, sip_lines=None):
+    """The access rules cimade-ovh needs for every group of `settings`, without duplicates.
+
+    `sip_lines` maps a redirect group's slug to its SIP line, when known (see resolve_sip_lines).
+    """
+    sip_lines = sip_lines or {}
+    rules = [rule("GET", CURRENT_CREDENTIAL)]  # The page reads the key's expiration.
+    for group in settings.groups.values():
+        rules += group_rules(group, sip_lines.get(group.slug))
+    unique = []
+    for item in rules:
+        if item not in unique:
+            unique.append(item)
+    return unique
+
+
+def resolve_sip_lines(client, settings):
+    """The SIP line of each redirect group that `client` can read; the others are left out."""
+    sip_lines = {}
+    for group in settings.groups.values():
+        if group.kind != "redirect":
+            continue
+        try:
+            redirect = client.get(f"/telephony/{group.billing_account}/redirect/{group.number}")
+        except Exception:  # No key yet, no right, unknown number: fall back to line/*.
+            continue
+        if redirect.get("featureType") == "redirect" and redirect.get("destination"):
+            sip_lines[group.slug] = redirect["destination"]
+    return sip_lines
+
+
+def rule_matches(pattern, path):
+    """Whether a granted rule's path covers `path`, as OVH does: `*` matches any rest.
+
+    `path` may itself end with `*` (a required rule): it is then covered only
+    by a pattern that covers everything it could match.
+    """
+    regex = "".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", pattern))
+    return re.fullmatch(regex, path) is not None
+
+
+def missing_rules(granted, required):
+    """The required rules that no granted rule covers."""
+    return [
+        need
+        for need in required
+        if not any(g.get("method") == need["method"] and rule_matches(g.get("path", ""), need["path"]) for g in granted)
+    ]
+
+
+def check_coverage(client, settings, out=print, verbose=True):
+    """Print, in French, whether the key of `client` covers every group; return True when it does.
+
+    With verbose=False (index.py --check), only the problems are printed.
+    """
+    import ovh.exceptions
+
+    try:
+        credential = client.get(CURRENT_CREDENTIAL)
+    except ovh.exceptions.NotGrantedCall:
+        out("ERREUR : la clé OVH ne peut pas lire ses propres droits (GET /auth/currentCredential) ; "
+            f"créez-en une nouvelle : {script_command('create_consumer_key.py')}")  # fmt: skip
+        return False
+    except Exception as error:
+        out(f"ERREUR : impossible de lire les droits de la clé OVH. {explain_for_it(error)}")
+        return False
+    granted = credential.get("rules") or []
+    sip_lines = resolve_sip_lines(client, settings)
+    uncovered = []
+    for group in settings.groups.values():
+        missing = missing_rules(granted, group_rules(group, sip_lines.get(group.slug)))
+        if missing:
+            uncovered.append(group.slug)
+            out(f"ERREUR [{group.slug}] la clé OVH ne couvre pas ce groupe ; il lui manque :")
+            for need in missing:
+                out(f"    {need['method']:6} {need['path']}")
+        elif verbose:
+            out(f"ok     [{group.slug}] la clé OVH couvre ce groupe")
+    broad = [g for g in granted if g.get("path") in ("/", "/*")]
+    if broad:
+        out("Attention : la clé OVH a des droits sur tout le compte (" + ", ".join(
+            f"{g['method']} {g['path']}" for g in broad) + ") ; créez-en une plus restreinte.")  # fmt: skip
+    if uncovered:
+        out(
+            f"La clé OVH ne couvre pas : {', '.join(uncovered)}. L'informatique doit créer une nouvelle clé : "
+            + script_command("create_consumer_key.py")
+        )
+        return False
+    return True
+
+
 # --- Servers and command line -------------------------------------------------
 
 application = App()
@@ -2532,50 +2755,201 @@ def write_demo_folder(folder, fake):
     return lines_ini
 
 
+def script_command(script, *args):
+    """The command that runs one of the project's scripts from any folder, for the messages that suggest one."""
+    return " ".join(["python3", shlex.quote(str(HERE / script)), *args])
+
+
+def explain_for_it(error):
+    """One French sentence for IT on the command line: why OVH did not do what was asked, and what to do next."""
+    import ovh.exceptions as oe
+    import requests
+
+    new_key = f"créez-en une : {script_command('create_consumer_key.py')}"
+    if isinstance(error, ConfigError):
+        return f"{error} (voir « Créer les clés OVH » dans le README)."
+    if isinstance(error, OvhFailure):
+        explanation, _ = describe_failure(error, "l'informatique")
+        return f"{explanation} ({error.detail.strip().splitlines()[-1]})"
+    if isinstance(error, oe.InvalidRegion):
+        endpoint = error.args[1] if len(error.args) > 1 else ""
+        return (
+            f"endpoint = {endpoint} dans ovh.conf n'est pas un nom connu du client ovh : mettez ovh-eu (OVH Europe), "
+            "ou l'adresse http://… d'un simulateur, puis relancez."
+        )
+    if isinstance(error, oe.HTTPError):
+        cause = error.args[1] if len(error.args) > 1 else error
+        if isinstance(cause, requests.Timeout):
+            return f"OVH n'a pas répondu à temps ({type(cause).__name__}) : réessayez dans quelques minutes."
+        return (
+            f"Impossible de joindre OVH depuis ce serveur ({type(cause).__name__}) : vérifiez sa connexion à "
+            "Internet et l'endpoint de ovh.conf (pour le simulateur : qu'il tourne), puis relancez."
+        )
+    if isinstance(error, oe.InvalidKey):
+        return (
+            "OVH ne connaît pas l'application_key de ovh.conf : recopiez celle de l'application "
+            "(voir « Créer les clés OVH » dans le README), puis relancez."
+        )
+    if isinstance(error, oe.BadParametersError) and "signature" in str(error).lower():
+        return (
+            "OVH refuse la signature des demandes : l'application_secret de ovh.conf est faux ; recopiez celui de "
+            "l'application, puis relancez."
+        )
+    if isinstance(error, (oe.InvalidCredential, oe.NotCredential)):
+        return f"La clé d'accès (consumer_key de ovh.conf) n'est plus valable (expirée, révoquée ou jamais validée) : {new_key}"
+    if isinstance(error, oe.NotGrantedCall):
+        return f"La clé d'accès n'a pas le droit de faire cette demande ({error}) : {new_key}"
+    if isinstance(error, oe.ResourceNotFoundError):
+        return f"OVH ne connaît pas la ligne de ce groupe ({error}) : vérifiez billing_account et number dans lines.ini."
+    return f"OVH a répondu par une erreur ({type(error).__name__}: {error}) : réessayez dans quelques minutes."
+
+
+KIND_WORDS = {"queue": ("easyHunting", "une file d'appels"), "redirect": ("redirect", "une redirection")}
+
+
+def kind_hint(client, group):
+    """When OVH knows the group's number as the other kind of line, the sentence that says so; else None."""
+    import ovh.exceptions
+
+    other = "redirect" if group.kind == "queue" else "queue"
+    service, words = KIND_WORDS[other]
+    try:
+        client.get(f"/telephony/{group.billing_account}/{service}/{group.number}")
+    except ovh.exceptions.NotGrantedCall:
+        return (
+            f"OVH ne connaît pas {KIND_WORDS[group.kind][1]} à ce numéro dans {group.billing_account}, et la clé ne "
+            f"peut pas voir si c'est {words} : si oui, kind = {other} ? Sinon, vérifiez billing_account et number."
+        )
+    except Exception:
+        return None
+    return f"ce numéro est {words} chez OVH : kind = {other} ?"
+
+
 def check_group(client, group, moment):
-    """Check that OVH has the line a group needs; return a French description of it."""
-    if group.kind == "redirect":
-        line = RedirectLine(client, group, moment)
-        client.get(f"/telephony/{group.billing_account}/line/{line.sip_line()}")
+    """Check that OVH has the line a group needs: (a French description of it, the list of problems found)."""
+    import ovh.exceptions
+
+    try:
+        if group.kind == "redirect":
+            line = RedirectLine(client, group, moment)
+            client.get(f"/telephony/{group.billing_account}/line/{line.sip_line()}")
+            line.read_state()
+            return f"renvoi vers la ligne SIP {format_phone(line.sip_line())}", []
+        client.get(f"/telephony/{group.billing_account}/easyHunting/{group.number}")
+        line = QueueLine(client, group, moment)
         line.read_state()
-        return f"renvoi vers la ligne SIP {format_phone(line.sip_line())}"
-    client.get(f"/telephony/{group.billing_account}/easyHunting/{group.number}")
-    line = QueueLine(client, group, moment)
-    line.read_state()
-    return f"file d'appels n° {line.queue_id()}"
+        return f"file d'appels n° {line.queue_id()}", []
+    except ovh.exceptions.ResourceNotFoundError as error:
+        return "", [kind_hint(client, group) or explain_for_it(error)]
+    except Exception as error:
+        return "", [explain_for_it(error)]
+
+
+def web_user(settings):
+    """The web server's user, as a pwd entry: web_user of lines.ini, else the owner of data_dir unless root, else
+    www-data; None when there is none of them."""
+    import pwd
+
+    names = [settings.web_user] if settings.web_user else []
+    with contextlib.suppress(OSError, KeyError):
+        owner = settings.data_dir.stat().st_uid
+        names.append(pwd.getpwuid(owner).pw_name if owner != 0 else "www-data")
+    for name in names + ["www-data"]:
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    return None
+
+
+def permitted(user, path, bits):
+    """Whether `user` may read (4), write (2) or enter (1) `path`, by the modes of the file and its folders."""
+    if user.pw_uid == 0:
+        return True
+    groups = set(os.getgrouplist(user.pw_name, user.pw_gid))
+
+    def allows(info, wanted):
+        shift = 6 if info.st_uid == user.pw_uid else 3 if info.st_gid in groups else 0
+        return (info.st_mode >> shift) & wanted == wanted
+
+    return all(allows(folder.stat(), 1) for folder in path.parents) and allows(path.stat(), bits)
+
+
+def web_user_problems(settings):
+    """What the web server's user cannot read or write among the page's files, in French, with the fix."""
+    user = web_user(settings)
+    if user is None:
+        return []
+    name, group = user.pw_name, grp_name(user.pw_gid)
+    problems = []
+    files = [settings.path, Path(settings.ovh_conf), settings.access_codes]
+    for path in files:
+        if path.exists() and not permitted(user, path, 4):
+            problems.append(
+                f"le serveur web ({name}) ne peut pas lire {path} : chown root:{group} {path} && chmod 640 {path}"
+            )
+    data = settings.data_dir
+    if not data.is_dir():
+        return problems + [f"le dossier {data} n'existe pas : install -d -o {name} -g {group} -m 750 {data}"]
+    paths = [data, *sorted(data.rglob("*"))]
+    stuck = [p for p in paths if not permitted(user, p, 7 if p.is_dir() else 6)]
+    if stuck:
+        problems.append(
+            f"le serveur web ({name}) ne peut pas écrire dans {data} ({stuck[0]}"
+            + (f" et {len(stuck) - 1} autre(s)" if len(stuck) > 1 else "")
+            + f") : chown -R {name}:{group} {data}"
+        )
+    return problems
+
+
+def grp_name(gid):
+    """The name of a group id (the id itself when it has none)."""
+    import grp
+
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def check(app):
-    """Check lines.ini, ovh.conf and each group on OVH; print what is wrong; return the exit status."""
+    """Check lines.ini, the web server's rights, ovh.conf and each group on OVH; print what is wrong; return the exit status."""
+    import ovh.exceptions
+
     try:
         settings = load_settings(app.lines_ini)
     except ConfigError as error:
         print(f"ERREUR : {error}")
         return 1
-    print(f"{settings.path} : {len(settings.groups)} groupe(s).")
+    print(f"{settings.path} : {len(settings.groups)} groupe(s)" + (
+        f", {len(settings.broken)} en erreur." if settings.broken else "."))  # fmt: skip
+    problems = 0
+    for section, error in settings.broken.items():
+        print(f"ERREUR [{section.lower()}] {error}")
+        problems += 1
+    for problem in web_user_problems(settings):
+        print(f"ERREUR : {problem}")
+        problems += 1
+    credential = None
     try:
         client = app.client(settings)
-    except ConfigError as error:
-        print(f"ERREUR : {error}")
+        credential = client.get(CURRENT_CREDENTIAL)
+    except ovh.exceptions.NotGrantedCall:
+        pass  # An old key that cannot describe itself: check_coverage says what to do.
+    except Exception as error:
+        print(f"ERREUR : {explain_for_it(error)}")
         return 1
     moment = now(settings.timezone)
-    problems = 0
     for group in settings.groups.values():
-        try:
-            described = check_group(client, group, moment)
-        except Exception as error:
-            failure = as_failure(error)
-            explanation, _ = describe_failure(failure, settings.contact)
-            print(f"ERREUR [{group.slug}] {format_phone(group.number)} : {explanation}\n    {failure.detail}")
-            problems += 1
-        else:
+        described, group_problems = check_group(client, group, moment)
+        for problem in group_problems:
+            print(f"ERREUR [{group.slug}] {format_phone(group.number)} : {problem}")
+        if not group_problems:
             print(f"ok     [{group.slug}] {format_phone(group.number)} : {described}")
-    from create_consumer_key import check_coverage
-
+        problems += len(group_problems)
     if not check_coverage(client, settings, verbose=False):
         problems += 1
-    expiration = app.credential_expiration(client)
-    print("Clé OVH : " + (f"expire le {format_day_time(expiration)}" if expiration else "sans date d'expiration"))
+    if credential is not None:
+        expiration = parse_ovh_datetime(credential.get("expiration"), ZoneInfo("UTC"))
+        print("Clé OVH : " + (f"expire le {format_day_time(expiration)}" if expiration else "sans date d'expiration"))
     return 1 if problems else 0
 
 

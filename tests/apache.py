@@ -147,8 +147,7 @@ class Apache(Browser):
     def install_site(self, venv):
         shutil.copytree(ROOT, self.site, symlinks=True, ignore=NOT_COPIED)
         (self.site / ".venv3").symlink_to(venv, target_is_directory=True)
-        self.lines_ini = write_lines_ini(self.site, self.fake)
-        (self.site / "data").mkdir()
+        self.lines_ini = write_lines_ini(self.site, self.fake, **({"web_user": WEB_USER} if os.geteuid() == 0 else {}))
         (self.folder / "run").mkdir()
         os.chmod(self.folder, 0o755)
         os.chmod(self.site / "index.py", 0o755)

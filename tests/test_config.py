@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from fake_ovh import LILLE_NUMBER
+from fake_ovh import DEMO_CONSUMER_KEY, LILLE_NUMBER
 from webpage import text, write_lines_ini
 
 import index
@@ -67,6 +67,16 @@ def test_defaults(tmp_path):
     assert settings.groups["lyon"].agent_description == "Bénévole Lyon (cimade-ovh)"
 
 
+def mistake(path):
+    """The message of the mistake in lines.ini: the whole file's, or else its one broken group's."""
+    try:
+        settings = index.load_settings(path)
+    except index.ConfigError as error:
+        return str(error)
+    [message] = settings.broken.values()
+    return message
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -87,15 +97,41 @@ def test_defaults(tmp_path):
 )
 def test_mistakes_name_the_file_section_and_key(tmp_path, change, message):
     path = write(tmp_path, GOOD.replace(*change))
-    with pytest.raises(index.ConfigError, match=message) as error:
-        index.load_settings(path)
-    assert str(path) in str(error.value)
+    found = mistake(path)
+    assert re.search(message, found) and str(path) in found
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("number =", "numbre ="), r"section \[lyon\] : clé inconnue « numbre » : vouliez-vous dire « number » \?"),
+        (("kind = queue", "kind = queue\nring_timout = 15"), r"clé inconnue « ring_timout » : vouliez-vous dire « ring_timeout »"),
+        (("kind = queue", "kind = queue\nmax_volunteer = 2"), r"« max_volunteer » : vouliez-vous dire « max_volunteers »"),
+        (("kind = queue", "kind = queue\ncolour = red"), r"clé inconnue « colour » \(clés connues : name, kind,"),
+        (("contact = IT", "contact = IT\ntimezon = UTC"), r"\[settings\] : clé inconnue « timezon » : vouliez-vous dire « timezone »"),
+    ],
+)
+def test_misspelt_keys_are_named_with_a_suggestion(tmp_path, change, message):
+    assert re.search(message, mistake(write(tmp_path, GOOD.replace(*change))))
+
+
+def test_a_broken_section_breaks_only_its_own_group(tmp_path):
+    path = write(tmp_path, GOOD + GOOD.split("contact = IT")[1].replace("[lyon]", "[lille]").replace("number =", "numbre ="))
+    settings = index.load_settings(path)
+    assert list(settings.groups) == ["lyon"]
+    assert list(settings.broken) == ["lille"]
+
+
+def test_two_groups_on_one_number_are_refused(tmp_path):
+    path = write(tmp_path, GOOD + GOOD.split("contact = IT")[1].replace("[lyon]", "[lyon2]"))
+    settings = index.load_settings(path)
+    assert list(settings.groups) == ["lyon"], "the group already there keeps working"
+    assert re.search(r"\[lyon2\], clé « number » : 0033465710000 est déjà le numéro du groupe \[lyon\]", settings.broken["lyon2"])
 
 
 def test_duplicate_slugs_are_refused_whatever_their_case(tmp_path):
     path = write(tmp_path, GOOD + GOOD.split("[settings]\ncontact = IT")[1].replace("[lyon]", "[Lyon]"))
-    with pytest.raises(index.ConfigError, match=r"section \[Lyon\] : le groupe « lyon » est déjà défini"):
-        index.load_settings(path)
+    assert re.search(r"section \[Lyon\] : le groupe « lyon » est déjà défini", mistake(path))
 
 
 def test_duplicate_keys_are_refused(tmp_path):
@@ -152,7 +188,28 @@ def test_check_names_a_group_ovh_does_not_know(fake_ovh, tmp_path):
         file.write("number = 0033465719999\n")
     result = run_index("--check", env={"LINES_INI": str(lines_ini)})
     assert result.returncode == 1
-    assert "ERREUR [grenoble] 04 65 71 99 99 : OVH ne connaît pas la ligne de ce groupe." in result.stdout
+    assert "ERREUR [grenoble] 04 65 71 99 99 : OVH ne connaît pas la ligne de ce groupe" in result.stdout
+    assert "vérifiez billing_account et number dans lines.ini." in result.stdout
+
+
+def test_check_names_a_wrong_kind(fake_ovh, tmp_path):
+    groups = {"lyon": {"kind": "redirect", "max_volunteers": "1"}, "lille": {"kind": "queue"}}
+    result = run_index("--check", env={"LINES_INI": str(write_lines_ini(tmp_path, fake_ovh, groups))})
+    assert result.returncode == 1
+    assert "ERREUR [lyon] 04 65 71 00 00 : ce numéro est une file d'appels chez OVH : kind = queue ?" in result.stdout
+    assert "ERREUR [lille] 03 53 01 00 00 : ce numéro est une redirection chez OVH : kind = redirect ?" in result.stdout
+
+
+def test_check_with_a_narrow_key_says_a_wrong_kind_may_be_the_cause(fake_ovh, tmp_path):
+    lines_ini = write_lines_ini(tmp_path, fake_ovh, {"lille": {"kind": "queue"}})
+    settings = index.load_settings(lines_ini)
+    key = fake_ovh.create_credential(index.required_rules(settings))
+    conf = tmp_path / "ovh.conf"
+    conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
+    result = run_index("--check", env={"LINES_INI": str(lines_ini)})
+    assert result.returncode == 1
+    assert "ERREUR [lille] 03 53 01 00 00 : OVH ne connaît pas une file d'appels à ce numéro" in result.stdout
+    assert "si oui, kind = redirect ?" in result.stdout
 
 
 def test_check_reports_a_broken_lines_ini(tmp_path):
