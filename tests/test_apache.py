@@ -202,6 +202,28 @@ def test_invalid_number_is_refused_next_to_the_field(web, fake_ovh):
     assert [r for r in fake_ovh.requests if r["method"] != "GET"] == []
 
 
+# --- lines.ini changed while Apache runs ---------------------------------------
+
+
+def test_a_mistake_in_lines_ini_leaves_the_other_groups_serving(web, request):
+    good = web.lines_ini.read_text(encoding="utf-8")
+    request.addfinalizer(lambda: web.lines_ini.write_text(good, encoding="utf-8"))
+    assert web.get("/lyon").status_code == 200  # A FastCGI process has read the good file.
+    grenoble = "\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\nnumbre = 0033465719999\n"
+    web.lines_ini.write_text(good + grenoble, encoding="utf-8")
+    broken = web.get("/grenoble")
+    assert broken.status_code == 500, web.error_log()
+    assert "clé inconnue « numbre » : vouliez-vous dire « number » ?" in text(broken)
+    for path in ("/", "/lyon", "/lille"):
+        assert web.get(path).status_code == 200, web.error_log()
+    assert "group [grenoble] not served" in web.error_log()
+    if web.mode == "fastcgi":  # A running process keeps its last good configuration; a CGI process has none.
+        web.lines_ini.write_text(good.replace("[settings]", "[settings]\ntimezon = UTC"), encoding="utf-8")
+        for path in ("/", "/lyon", "/lille"):
+            assert web.get(path).status_code == 200, web.error_log()
+        assert "keeps serving the configuration it read before" in web.error_log()
+
+
 # --- The FastCGI process ------------------------------------------------------
 
 

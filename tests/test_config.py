@@ -147,6 +147,36 @@ def test_a_broken_lines_ini_gives_a_french_error_page(site):
     assert "La configuration de la page contient une erreur" in response.text
 
 
+def test_a_mistake_in_a_new_section_leaves_the_other_groups_serving(site):
+    assert site.get("/lyon").status_code == 200
+    with open(site.lines_ini, "a", encoding="utf-8") as file:
+        file.write("\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\nnumbre = 0033465719999\n")
+    broken = site.get("/grenoble")
+    assert broken.status_code == 500
+    assert "La configuration de ce groupe contient une erreur" in text(broken)
+    assert "lines.ini, section [grenoble] : clé inconnue « numbre » : vouliez-vous dire « number » ?" in text(broken)
+    assert str(site.folder) not in broken.text, "the page names the file, not where it lies"
+    assert site.get("/lyon").status_code == 200 and site.get("/lille").status_code == 200
+    index_page = site.get("/")
+    assert index_page.status_code == 200 and 'href="/lyon"' in index_page.text and "/grenoble" not in index_page.text
+
+
+def test_a_broken_settings_section_keeps_the_last_good_configuration(site, caplog):
+    assert site.get("/lille").status_code == 200
+    good = site.lines_ini.read_text(encoding="utf-8")
+    site.lines_ini.write_text(good.replace("timezone = Europe/Paris", "timezone = Europe/Lyon"), encoding="utf-8")
+    for _ in range(2):
+        assert site.get("/lille").status_code == 200
+        assert site.get("/").status_code == 200
+    assert "clé « timezone » : fuseau horaire inconnu « Europe/Lyon »" in caplog.text
+    assert "keeps serving the configuration it read before" in caplog.text
+    [mail] = [m for m in site.mails() if "lines.ini" in m["Subject"]]
+    assert "Europe/Lyon" in mail.get_content() and "--check" in mail.get_content()
+    site.lines_ini.write_text("[lille\n", encoding="utf-8")  # Not even an ini file.
+    assert site.get("/lille").status_code == 200
+    assert len([m for m in site.mails() if "lines.ini" in m["Subject"]]) == 2
+
+
 def test_a_group_added_to_lines_ini_appears_without_restart(site):
     assert "/lyon2" not in site.get("/").text
     text = site.lines_ini.read_text(encoding="utf-8")
