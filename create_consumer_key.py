@@ -176,6 +176,11 @@ def wait_for_validation(client, args):
 def create_key(args):
     """Ask OVH for a key, wait for its validation, check it and write it in ovh.conf."""
     settings = index.load_settings(args.lines_ini)
+    if settings.broken:
+        raise Failure(
+            f"{settings.path} : erreur dans les groupes {', '.join(settings.broken)} ; la clé ne les couvrirait pas. "
+            f"Corrigez-les (voir {index.script_command('index.py', '--check')}), puis relancez."
+        )
     conf_path = Path(args.ovh_conf or settings.ovh_conf)
     endpoint, application_key, secret, old_key = application_keys(args, conf_path)
     old_client, old_credential = current_key(endpoint, application_key, secret, old_key)
@@ -183,10 +188,7 @@ def create_key(args):
     rules = index.required_rules(settings, sip_lines)
 
     client = index.connect_ovh(endpoint, application_key, secret, "")  # "": never a key from ~/.ovh.conf.
-    try:
-        request = client.request_consumerkey(rules)
-    except Exception as error:
-        raise Failure(f"OVH a refusé de créer la clé ({type(error).__name__}: {error}).") from None
+    request = client.request_consumerkey(rules)
 
     print(f"Groupes de {settings.path} : {', '.join(settings.groups) or 'aucun'}.")
     print("Droits demandés à OVH :")
@@ -218,6 +220,8 @@ def create_key(args):
     values = {"application_key": application_key, "application_secret": secret, "consumer_key": request["consumerKey"]}
     values = {key: value for key, value in values.items() if written.get(key, "").strip() != value}
     write_private(conf_path, set_conf_values(text, section, values))
+    if created:
+        index.share_with_web_server(conf_path, settings)
 
     expiration = credential.get("expiration")
     print(f"Clé validée (n° {credential.get('credentialId')}, " + (
@@ -245,9 +249,11 @@ def conf_section(text):
 def check(args):
     """--check: whether the key of ovh.conf covers every group; the exit status."""
     settings = index.load_settings(args.lines_ini)
+    for section, error in settings.broken.items():
+        print(f"ERREUR [{section.lower()}] {error}")
     conf = index.read_ovh_conf(Path(args.ovh_conf or settings.ovh_conf))
     client = index.connect_ovh(**conf)
-    return 0 if index.check_coverage(client, settings) else 1
+    return 0 if index.check_coverage(client, settings) and not settings.broken else 1
 
 
 def main(argv=None):
@@ -273,8 +279,8 @@ def main(argv=None):
     except (Failure, index.ConfigError) as error:
         print(f"ERREUR : {error}")
         return 1
-    except ovh.exceptions.APIError as error:  # Network failures included (HTTPError).
-        print(f"ERREUR : OVH n'a pas pu répondre ({type(error).__name__}: {error}) ; ovh.conf n'a pas changé.")
+    except ovh.exceptions.APIError as error:  # Network failures and an unknown endpoint included.
+        print(f"ERREUR : {index.explain_for_it(error)}" + ("" if args.check else " ovh.conf n'a pas changé."))
         return 1
     except KeyboardInterrupt:
         print("\nAbandon : ovh.conf n'a pas changé.")
@@ -282,4 +288,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    os.umask(0o077)  # ovh.conf holds the secrets: nobody else reads what this script writes.
     sys.exit(main())

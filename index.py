@@ -2139,7 +2139,8 @@ class App:
         """The ovh client for ovh.conf, made again whenever the file changes."""
         path = Path(self.ovh_conf or settings.ovh_conf)
         try:
-            key = (path, path.stat().st_mtime)
+            info = path.stat()
+            key = (path, info.st_mtime_ns, info.st_ctime_ns)  # ctime: new rights are seen at once.
         except OSError as error:
             raise ConfigError(f"{path} : lecture impossible ({error.strerror})") from None
         with self._lock:
@@ -2801,7 +2802,9 @@ def explain_for_it(error):
         return f"La clé d'accès n'a pas le droit de faire cette demande ({error}) : {new_key}"
     if isinstance(error, oe.ResourceNotFoundError):
         return f"OVH ne connaît pas la ligne de ce groupe ({error}) : vérifiez billing_account et number dans lines.ini."
-    return f"OVH a répondu par une erreur ({type(error).__name__}: {error}) : réessayez dans quelques minutes."
+    if not isinstance(error, oe.APIError):  # Not OVH's answer: a file that cannot be written, or a bug.
+        return f"{type(error).__name__}: {error} ; vérifiez les droits des fichiers : {script_command('index.py', '--check')}"
+    return f"OVH a rencontré une erreur de son côté ({type(error).__name__}: {error}) : réessayez dans quelques minutes."
 
 
 KIND_WORDS = {"queue": ("easyHunting", "une file d'appels"), "redirect": ("redirect", "une redirection")}
@@ -2900,6 +2903,28 @@ def web_user_problems(settings):
     return problems
 
 
+def share_with_web_server(path, settings):
+    """Give a file that a command run as root has just created to the web server's group, mode 640."""
+    user = web_user(settings)
+    if os.geteuid() == 0 and user is not None and user.pw_uid != 0:
+        os.chown(path, 0, user.pw_gid)
+        os.chmod(path, 0o640)
+
+
+def become_web_user(settings):
+    """When started as root, go on as the web server's user, so that what we write in data_dir stays the page's.
+
+    Return that user's name, or None when nothing changed.
+    """
+    user = web_user(settings)
+    if os.geteuid() != 0 or user is None or user.pw_uid == 0:
+        return None
+    os.setgroups(os.getgrouplist(user.pw_name, user.pw_gid))
+    os.setgid(user.pw_gid)
+    os.setuid(user.pw_uid)
+    return user.pw_name
+
+
 def grp_name(gid):
     """The name of a group id (the id itself when it has none)."""
     import grp
@@ -2981,7 +3006,10 @@ def set_code(app, slug, remove=False):
         if len(code.strip()) < CODE_MIN_LENGTH:
             print(f"ERREUR : le code doit avoir au moins {CODE_MIN_LENGTH} caractères ; rien n'a changé.")
             return 1
+        created = not settings.access_codes.exists()
         write_access_code(settings.access_codes, group.slug, hash_code(code))
+        if created:
+            share_with_web_server(settings.access_codes, settings)
     except (OSError, ConfigError) as error:
         print(f"ERREUR : {settings.access_codes} : {error}")
         return 1
@@ -3007,6 +3035,13 @@ def main(argv=None):
     if args.demo:
         demo(args.host, args.port)
     elif args.serve:
+        try:
+            user = become_web_user(application.settings())
+        except ConfigError as error:
+            print(f"ERREUR : {error}")
+            return 1
+        if user:
+            print(f"cimade-ovh : lancé par root, la page tourne en tant que {user}, comme sous Apache.", flush=True)
         serve(application, args.host, args.port)
     elif args.set_code or args.remove_code:
         return set_code(application, args.set_code or args.remove_code, remove=bool(args.remove_code))
@@ -3016,6 +3051,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    os.umask(0o027)  # What the page writes (volunteers' numbers) is never readable by other local users.
     logging.basicConfig(level=logging.INFO, format="cimade-ovh: %(levelname)s: %(message)s")
     if is_fastcgi():
         run_fastcgi(application)

@@ -17,6 +17,7 @@ figures, the same ones as the statistics page. Works from any current directory.
 """
 
 import argparse
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -76,27 +77,28 @@ def kept(call):
 
 def collect_all(settings):
     """Collect every queue group concurrently; return the exit status."""
+    for section, error in settings.broken.items():
+        print(f"stats.py : [{section.lower()}] {error}", file=sys.stderr)
     try:
         client = index.application.client(settings)
-    except index.ConfigError as error:
-        print(f"stats.py : {error}", file=sys.stderr)
+    except Exception as error:
+        print(f"stats.py : {index.explain_for_it(error)}", file=sys.stderr)
         return 1
     moment = index.now(settings.timezone)
     groups = [g for g in settings.groups.values() if g.kind == "queue"]
     outcomes = index.parallel(*[lambda g=g: failure_of(collect, client, settings, g, moment) for g in groups])
     for group, failure in zip(groups, outcomes, strict=True):
         if failure:
-            explanation, _ = index.describe_failure(failure, settings.contact)
-            print(f"stats.py : [{group.slug}] {explanation} ({failure.detail.splitlines()[-1]})", file=sys.stderr)
-    return 1 if any(outcomes) else 0
+            print(f"stats.py : [{group.slug}] {index.explain_for_it(failure)}", file=sys.stderr)
+    return 1 if any(outcomes) or settings.broken else 0
 
 
 def failure_of(function, *args):
-    """Run `function`; return None, or the OvhFailure it raised."""
+    """Run `function`; return None, or the exception it raised."""
     try:
         function(*args)
     except Exception as error:
-        return index.as_failure(error)
+        return error
     return None
 
 
@@ -174,8 +176,10 @@ def main(argv=()):
         return 1
     if args.command == "report":
         return report(settings, args.group, args.days)
+    index.become_web_user(settings)  # Run by root: the files it writes stay the page's.
     return collect_all(settings)
 
 
 if __name__ == "__main__":
+    os.umask(0o027)  # The records hold volunteers' numbers: never readable by other local users.
     sys.exit(main(sys.argv[1:]))

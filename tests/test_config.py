@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from fake_ovh import DEMO_CONSUMER_KEY, LILLE_NUMBER
+from apache import free_port
+from fake_ovh import DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY, LILLE_NUMBER
 from webpage import text, write_lines_ini
 
 import index
@@ -333,3 +334,38 @@ def test_cgi_runs_an_action(fake_ovh, tmp_path):
     assert "Location: /lille" in headers
     assert fake_ovh.who_rings(LILLE_NUMBER) == ["0033639980001"]
     assert "\tlille\tstart\t0033639980001\t192.0.2.7\tok" in (tmp_path / "data" / "activity.log").read_text()
+
+
+# --- OVH failures on the command line -------------------------------------------
+
+BROKEN_OVH = {
+    "unreachable": (("endpoint = {url}", "endpoint = http://127.0.0.1:{closed}/1.0"), "Impossible de joindre OVH depuis ce serveur"),
+    "unknown endpoint": (("endpoint = {url}", "endpoint = ovh-euu"), "endpoint = ovh-euu dans ovh.conf n'est pas un nom connu"),
+    "wrong secret": ((DEMO_APPLICATION_SECRET, "x" * 32), "l'application_secret de ovh.conf est faux"),
+    "revoked key": ((DEMO_CONSUMER_KEY, "y" * 32), "La clé d'accès (consumer_key de ovh.conf) n'est plus valable"),
+}
+TOOLS = {
+    "index.py --check": ["index.py", "--check"],
+    "stats.py": ["stats.py"],
+    "create_consumer_key.py --check": ["create_consumer_key.py", "--check", "--lines-ini", "{lines_ini}"],
+}
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("cause", BROKEN_OVH)
+def test_command_line_tools_name_the_ovh_failure(fake_ovh, tmp_path, tool, cause):
+    lines_ini = write_lines_ini(tmp_path, fake_ovh)
+    conf = tmp_path / "ovh.conf"
+    (old, new), sentence = BROKEN_OVH[cause]
+    values = {"url": fake_ovh.url, "closed": free_port()}
+    conf.write_text(conf.read_text(encoding="utf-8").replace(old.format(**values), new.format(**values)), encoding="utf-8")
+    command = [part.format(lines_ini=lines_ini) for part in TOOLS[tool]]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / command[0]), *command[1:]], env={**os.environ, "LINES_INI": str(lines_ini)},
+        cwd="/", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert sentence in output and "Traceback" not in output
+    assert "Il faut créer une nouvelle clé" not in output
+    assert len(output.splitlines()) <= 4, output

@@ -1,6 +1,8 @@
 """create_consumer_key.py on the OVH simulator: least-privilege keys, their validation, ovh.conf and --check."""
 
+import grp
 import os
+import pwd
 import re
 import stat
 import subprocess
@@ -291,6 +293,29 @@ def test_ovh_conf_is_created_owner_only_from_the_example(site):
     assert stat.S_IMODE(conf.stat().st_mode) == 0o600
 
 
+def has_user(name):
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not has_user("www-data"), reason="needs root and the user www-data")
+def test_ovh_conf_created_by_root_is_readable_by_the_web_server(site):
+    site.configure("settings", web_user="www-data")
+    conf = site.folder / "ovh.conf"
+    conf.unlink()
+    status, output = run_script(
+        "--lines-ini", site.lines_ini, "--endpoint", site.fake.url, "--application-key", DEMO_APPLICATION_KEY,
+        validate=lambda url: site.fake.validate_credential(pending_key(site.fake)),
+        env={"OVH_APPLICATION_SECRET": DEMO_APPLICATION_SECRET},
+    )  # fmt: skip
+    assert status == 0, output
+    info = conf.stat()
+    assert (info.st_uid, grp.getgrgid(info.st_gid).gr_name, stat.S_IMODE(info.st_mode)) == (0, "www-data", 0o640)
+
+
 def test_without_validation_ovh_conf_is_unchanged(site):
     conf = site.folder / "ovh.conf"
     before = conf.read_text(encoding="utf-8")
@@ -331,7 +356,8 @@ def test_an_ovh_failure_is_explained_and_changes_nothing(site):
     site.fake.fail("POST", "/auth/credential", "503")
     status, output = run_script("--lines-ini", site.lines_ini)
     assert status == 1
-    assert "OVH a refusé de créer la clé" in output and "Traceback" not in output
+    assert "OVH a rencontré une erreur de son côté" in output and "réessayez dans quelques minutes" in output
+    assert "ovh.conf n'a pas changé" in output and "Traceback" not in output
     assert conf.read_text(encoding="utf-8") == before
 
 
