@@ -21,6 +21,8 @@ from pathlib import Path
 import requests
 from webpage import Browser, write_lines_ini
 
+import index
+
 ROOT = Path(__file__).resolve().parent.parent
 MODULES_DIR = Path("/usr/lib/apache2/modules")
 # The environment Debian's apache2ctl gives Apache: index.py's "#!/usr/bin/env python3" finds /usr/bin/python3.
@@ -213,6 +215,20 @@ class Apache(Browser):
         for pid in self.page_processes():  # None should be left; never leave one behind.
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def forget_reads(self):
+        """Make the page's processes forget the OVH reads they share, as an action does: for a test that changed OVH.
+
+        Each group's stamp in data/last-action/ changes; as root, the files stay the web server's.
+        """
+        settings = index.load_settings(self.lines_ini)
+        for group in settings.groups.values():
+            index.change_stamp(settings, group)
+        if os.geteuid() == 0:
+            user, group = pwd.getpwnam(WEB_USER).pw_uid, grp.getgrnam(WEB_USER).gr_gid
+            folder = settings.data_dir / "last-action"
+            for path in (folder, *folder.iterdir()):
+                os.chown(path, user, group)
 
     def error_log(self):
         path = self.folder / "error.log"

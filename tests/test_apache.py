@@ -45,7 +45,8 @@ def apache_server(request, fake_ovh_server, site_venv):
 
 @pytest.fixture
 def web(apache_server, fake_ovh):
-    """The Apache server, with the simulator back to the demo account."""
+    """The Apache server, with the simulator back to the demo account and the page told so (no shared read)."""
+    apache_server.forget_reads()
     yield apache_server
 
 
