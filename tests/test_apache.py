@@ -7,6 +7,8 @@ except in CI (the environment variable CI is set), where that is a failure.
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 
 import apache
@@ -18,7 +20,7 @@ from fake_ovh import (
     LILLE_SIP_LINE,
     LYON_NUMBER,
 )
-from webpage import OTHER_VOLUNTEER, VOLUNTEER, text, today_at_noon
+from webpage import OTHER_VOLUNTEER, ROOT, VOLUNTEER, text, today_at_noon
 
 NO_CACHE = "no-cache, no-store, must-revalidate"
 
@@ -223,6 +225,22 @@ def test_a_mistake_in_lines_ini_leaves_the_other_groups_serving(web, request):
         for path in ("/", "/lyon", "/lille"):
             assert web.get(path).status_code == 200, web.error_log()
         assert "keeps serving the configuration it read before" in web.error_log()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give ovh.conf rights the web server lacks")
+def test_an_ovh_conf_the_web_server_cannot_read_is_named(web, request):
+    conf = web.site / "ovh.conf"
+    request.addfinalizer(lambda: (conf.chmod(0o640), web.forget_reads()))
+    assert web.get("/lille").status_code == 200
+    conf.chmod(0o600)  # Root's own, as a "chmod 600" would leave it.
+    page = text(web.get("/lille"))
+    assert "Le fichier de configuration OVH (ovh.conf) est illisible par la page (droits du fichier)." in page
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "index.py"), "--check"], env={**os.environ, "LINES_INI": str(web.lines_ini)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert check.returncode == 1
+    assert f"ERREUR : le serveur web (www-data) ne peut pas lire {conf} : chown root:www-data {conf}" in check.stdout
 
 
 # --- The FastCGI process ------------------------------------------------------

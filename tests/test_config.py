@@ -1,15 +1,20 @@
 """lines.ini, and index.py run the ways IT runs it: --check, --demo, plain CGI."""
 
+import grp
 import os
+import pwd
 import re
+import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import requests
-from apache import free_port
+from apache import APACHE_ENV, free_port
 from fake_ovh import DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY, LILLE_NUMBER
 from webpage import text, write_lines_ini
 
@@ -369,3 +374,73 @@ def test_command_line_tools_name_the_ovh_failure(fake_ovh, tmp_path, tool, cause
     assert sentence in output and "Traceback" not in output
     assert "Il faut créer une nouvelle clé" not in output
     assert len(output.splitlines()) <= 4, output
+
+
+# --- Run by root ------------------------------------------------------------------
+
+AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+# What root runs, as the README says: the system's python3 (the tests' own may be unreadable by www-data).
+SYSTEM_PYTHON = shutil.which("python3", path=APACHE_ENV["PATH"])
+
+
+@pytest.fixture
+def installed(fake_ovh):
+    """A folder installed as the README says: root owns it, www-data reads ovh.conf and owns data/."""
+    try:
+        web = pwd.getpwnam("www-data")
+    except KeyError:
+        pytest.skip("no user www-data")
+    folder = Path(tempfile.mkdtemp(prefix="cimade-ovh-installed-"))
+    folder.chmod(0o755)
+    lines_ini = write_lines_ini(folder, fake_ovh, web_user="www-data")
+    os.chown(folder / "ovh.conf", 0, web.pw_gid)
+    (folder / "ovh.conf").chmod(0o640)
+    os.chown(folder / "data", web.pw_uid, web.pw_gid)
+    (folder / "data").chmod(0o750)
+    yield lines_ini
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@AS_ROOT
+def test_set_code_as_root_leaves_access_codes_readable_by_the_web_server(installed):
+    result = run_index("--set-code", "lille", env={"LINES_INI": str(installed)}, input="un code assez long\n")
+    assert result.returncode == 0, result.stdout
+    info = (installed.parent / "access-codes.ini").stat()
+    assert (info.st_uid, grp.getgrgid(info.st_gid).gr_name, stat.S_IMODE(info.st_mode)) == (0, "www-data", 0o640)
+    check = run_index("--check", env={"LINES_INI": str(installed)})
+    assert "ne peut pas" not in check.stdout, check.stdout
+
+
+@AS_ROOT
+def test_serve_run_by_root_goes_on_as_the_web_server(installed):
+    process = subprocess.Popen(
+        [SYSTEM_PYTHON, str(ROOT / "index.py"), "--serve", "--port", "0"],
+        env={**os.environ, "LINES_INI": str(installed)}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        said = process.stdout.readline() + process.stdout.readline()
+        assert "la page tourne en tant que www-data" in said
+        url = re.search(r"http://127\.0\.0\.1:\d+/", said)[0]
+        assert requests.get(url + "lille", timeout=30).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    data = installed.parent / "data"
+    made = [data / "secret.key", *data.rglob("*")]
+    assert {pwd.getpwuid(path.stat().st_uid).pw_name for path in made} == {"www-data"}
+    assert not any(path.stat().st_mode & 0o007 for path in made), "other local users read nothing"
+    check = run_index("--check", env={"LINES_INI": str(installed)})
+    assert "ne peut pas" not in check.stdout, check.stdout
+
+
+@AS_ROOT
+def test_stats_run_by_root_writes_as_the_web_server_whatever_the_umask(installed):
+    result = subprocess.run(
+        ["sh", "-c", 'umask 000 && exec "$0" "$1"', SYSTEM_PYTHON, str(ROOT / "stats.py")],
+        env={**os.environ, "LINES_INI": str(installed)}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    made = list((installed.parent / "data").rglob("*"))
+    assert any(path.suffix == ".jsonl" for path in made)
+    assert {pwd.getpwuid(path.stat().st_uid).pw_name for path in made} == {"www-data"}
+    assert not any(path.stat().st_mode & 0o007 for path in made), "other local users read nothing"
