@@ -2280,7 +2280,7 @@ class App:
         where = error.replace(str(settings.path), settings.path.name, 1)
         text = (
             f"La configuration de ce groupe contient une erreur : la page ne peut pas le servir. "
-            f"Prévenez {settings.contact}. Pour l'informatique : {where}."
+            f"Prévenez {settings.contact}. Pour l'informatique : {where}"
         )
         return self.message(request, "Erreur de configuration", text, 500)
 
