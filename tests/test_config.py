@@ -372,7 +372,7 @@ def test_command_line_tools_name_the_ovh_failure(fake_ovh, tmp_path, tool, cause
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert sentence in output and "Traceback" not in output
-    assert "Il faut créer une nouvelle clé" not in output
+    assert "Il faut créer une nouvelle clé" not in output and "sans date d'expiration" not in output
     assert len(output.splitlines()) <= 4, output
 
 
@@ -444,3 +444,16 @@ def test_stats_run_by_root_writes_as_the_web_server_whatever_the_umask(installed
     assert any(path.suffix == ".jsonl" for path in made)
     assert {pwd.getpwuid(path.stat().st_uid).pw_name for path in made} == {"www-data"}
     assert not any(path.stat().st_mode & 0o007 for path in made), "other local users read nothing"
+
+
+@pytest.mark.parametrize("script", [["create_consumer_key.py", "--check"], ["stats.py", "report", "--days", "1"]])
+def test_scripts_find_the_virtualenv_with_the_systems_python3(fake_ovh, tmp_path, script):
+    if not SYSTEM_PYTHON:
+        pytest.skip("no python3 on the system's PATH")
+    lines_ini = write_lines_ini(tmp_path, fake_ovh)
+    result = subprocess.run(
+        [SYSTEM_PYTHON, str(ROOT / script[0]), *script[1:]], env={**os.environ, "LINES_INI": str(lines_ini)},
+        cwd="/", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "ModuleNotFoundError" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
