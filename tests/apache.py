@@ -224,11 +224,11 @@ class Apache(Browser):
         settings = index.load_settings(self.lines_ini)
         for group in settings.groups.values():
             index.change_stamp(settings, group)
-        if os.geteuid() == 0:
-            user, group = pwd.getpwnam(WEB_USER).pw_uid, grp.getgrnam(WEB_USER).gr_gid
-            folder = settings.data_dir / "last-action"
-            for path in (folder, *folder.iterdir()):
-                os.chown(path, user, group)
+        folder = settings.data_dir / "last-action"
+        for path in (folder, *folder.iterdir()):
+            path.chmod(0o750 if path.is_dir() else 0o640)
+            if os.geteuid() == 0:
+                os.chown(path, pwd.getpwnam(WEB_USER).pw_uid, grp.getgrnam(WEB_USER).gr_gid)
 
     def error_log(self):
         path = self.folder / "error.log"

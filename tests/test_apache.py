@@ -169,6 +169,14 @@ def test_lille_start_change_finish(web, fake_ovh):
     assert "[cimade-ovh] Lille : permanence terminée" in [mail["Subject"] for mail in web.mails()]
 
 
+def test_what_the_page_writes_is_for_the_web_server_only(web):
+    web.act("/lille/start", {"number": "06 39 98 00 01"})
+    web.act("/lille/finish")
+    written = [web.site / "data", *(web.site / "data").rglob("*")]
+    assert web.site / "data" / "activity.log" in written
+    assert [path for path in written if path.stat().st_mode & 0o007] == [], "other local users read nothing"
+
+
 def test_lyon_two_volunteers_through_apache(web, fake_ovh):
     page = web.act("/lyon/start", {"number": "06 39 98 00 01", "name": "Inès"})
     assert "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01." in text(page)

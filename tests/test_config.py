@@ -457,3 +457,29 @@ def test_scripts_find_the_virtualenv_with_the_systems_python3(fake_ovh, tmp_path
     )  # fmt: skip
     assert "ModuleNotFoundError" not in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@AS_ROOT
+def test_check_names_files_in_data_the_web_server_cannot_use(installed):
+    secret = installed.parent / "data" / "secret.key"
+    secret.write_bytes(b"made by root")  # As an "index.py --serve" run by root once did.
+    secret.chmod(0o600)
+    check = run_index("--check", env={"LINES_INI": str(installed)})
+    assert check.returncode == 1
+    data = installed.parent / "data"
+    assert f"ERREUR : le serveur web (www-data) ne peut pas écrire dans {data} ({secret}) : chown -R www-data:www-data {data}" in check.stdout
+
+
+def test_check_says_a_new_group_needs_a_new_key(fake_ovh, tmp_path):
+    fake_ovh.add_queue("0033465719000")
+    lines_ini = write_lines_ini(tmp_path, fake_ovh)
+    key = fake_ovh.create_credential(index.required_rules(index.load_settings(lines_ini)))
+    conf = tmp_path / "ovh.conf"
+    conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
+    with open(lines_ini, "a", encoding="utf-8") as file:
+        file.write("\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\nnumber = 0033465719000\n")
+    result = run_index("--check", env={"LINES_INI": str(lines_ini)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "ok     [lyon]" in result.stdout and "ok     [lille]" in result.stdout
+    assert "ERREUR [grenoble] 04 65 71 90 00 : La clé d'accès n'a pas le droit de faire cette demande" in result.stdout
+    assert f"créez-en une : python3 {ROOT / 'create_consumer_key.py'}" in result.stdout
