@@ -207,7 +207,7 @@ def load_settings(path=None):
             group = load_group(parser, path, section, value)
             twin = next((g for g in groups.values() if g.number == group.number), None)
             if group.slug in groups:
-                raise ConfigError(f"{path}, section [{section}] : le groupe « {group.slug} » est déjà défini plus haut")
+                raise ConfigError(f"{path}, section [{section}] : le groupe « {group.slug} » est déjà défini")
             if twin:
                 raise ConfigError(
                     f"{path}, section [{section}], clé « number » : {group.number} est déjà le numéro du groupe "
@@ -2116,7 +2116,7 @@ class App:
     # Configuration and OVH client, kept between requests in a persistent process.
 
     def settings(self):
-        """lines.ini, read again whenever the file changes; when it cannot be read, the last good one of this process."""
+        """lines.ini, read again whenever the file changes; if it is broken, this process's last good one."""
         mtime = self.lines_ini.stat().st_mtime if self.lines_ini.exists() else None
         with self._lock:
             if self._settings[0] != mtime or self._settings[1] is None:
@@ -2797,14 +2797,23 @@ def explain_for_it(error):
             "l'application, puis relancez."
         )
     if isinstance(error, (oe.InvalidCredential, oe.NotCredential)):
-        return f"La clé d'accès (consumer_key de ovh.conf) n'est plus valable (expirée, révoquée ou jamais validée) : {new_key}"
+        return (
+            "La clé d'accès (consumer_key de ovh.conf) n'est plus valable (expirée, révoquée ou jamais "
+            f"validée) : {new_key}"
+        )
     if isinstance(error, oe.NotGrantedCall):
         return f"La clé d'accès n'a pas le droit de faire cette demande ({error}) : {new_key}"
     if isinstance(error, oe.ResourceNotFoundError):
-        return f"OVH ne connaît pas la ligne de ce groupe ({error}) : vérifiez billing_account et number dans lines.ini."
+        return (
+            f"OVH ne connaît pas la ligne de ce groupe ({error}) : vérifiez billing_account et number dans lines.ini."
+        )
     if not isinstance(error, oe.APIError):  # Not OVH's answer: a file that cannot be written, or a bug.
-        return f"{type(error).__name__}: {error} ; vérifiez les droits des fichiers : {script_command('index.py', '--check')}"
-    return f"OVH a rencontré une erreur de son côté ({type(error).__name__}: {error}) : réessayez dans quelques minutes."
+        check = script_command("index.py", "--check")
+        return f"{type(error).__name__}: {error} ; vérifiez les droits des fichiers : {check}"
+    return (
+        f"OVH a rencontré une erreur de son côté ({type(error).__name__}: {error}) : "
+        "réessayez dans quelques minutes."
+    )
 
 
 KIND_WORDS = {"queue": ("easyHunting", "une file d'appels"), "redirect": ("redirect", "une redirection")}
@@ -2820,8 +2829,8 @@ def kind_hint(client, group):
         client.get(f"/telephony/{group.billing_account}/{service}/{group.number}")
     except ovh.exceptions.NotGrantedCall:
         return (
-            f"OVH ne connaît pas {KIND_WORDS[group.kind][1]} à ce numéro dans {group.billing_account}, et la clé ne "
-            f"peut pas voir si c'est {words} : si oui, kind = {other} ? Sinon, vérifiez billing_account et number."
+            f"OVH ne connaît pas {KIND_WORDS[group.kind][1]} à ce numéro dans {group.billing_account}, et la clé "
+            f"ne peut pas voir si c'est {words} : si oui, kind = {other} ? Sinon, vérifiez billing_account et number."
         )
     except Exception:
         return None
@@ -2849,8 +2858,7 @@ def check_group(client, group, moment):
 
 
 def web_user(settings):
-    """The web server's user, as a pwd entry: web_user of lines.ini, else the owner of data_dir unless root, else
-    www-data; None when there is none of them."""
+    """The web server's user (a pwd entry, or None): web_user of lines.ini, else data_dir's owner, else www-data."""
     import pwd
 
     names = [settings.web_user] if settings.web_user else []
@@ -2936,7 +2944,7 @@ def grp_name(gid):
 
 
 def check(app):
-    """Check lines.ini, the web server's rights, ovh.conf and each group on OVH; print what is wrong; return the exit status."""
+    """Check lines.ini, the web server's rights and each group on OVH; print what is wrong; return the exit status."""
     import ovh.exceptions
 
     try:

@@ -1444,7 +1444,8 @@ class FakeOVH:
         service["hunting"]["name"] = name
         [queue] = service["queues"]
         queue.update(queueId=self.new_id("queueId"), description=f"File {number}")
-        queue["statistics"].update(callsAnswered=0, callsLost=0, callsTotal=0, totalCallDuration=0, totalWaitingDuration=0)
+        counters = ("callsAnswered", "callsLost", "callsTotal", "totalCallDuration", "totalWaitingDuration")
+        queue["statistics"].update(dict.fromkeys(counters, 0))
         service.update(agents=[], agentQueues=[], conditions=[])
         with self._lock:
             self.state["billingAccounts"][billing_account]["easyHunting"][number] = service
