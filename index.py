@@ -2881,7 +2881,10 @@ def permitted(user, path, bits):
         shift = 6 if info.st_uid == user.pw_uid else 3 if info.st_gid in groups else 0
         return (info.st_mode >> shift) & wanted == wanted
 
-    return all(allows(folder.stat(), 1) for folder in path.parents) and allows(path.stat(), bits)
+    try:
+        return all(allows(folder.stat(), 1) for folder in path.parents) and allows(path.stat(), bits)
+    except OSError:  # Not even this command may look: the web server surely cannot either.
+        return False
 
 
 def web_user_problems(settings):
@@ -2889,7 +2892,7 @@ def web_user_problems(settings):
     user = web_user(settings)
     if user is None:
         return []
-    name, group = user.pw_name, grp_name(user.pw_gid)
+    name, group = user.pw_name, group_name(user.pw_gid)
     problems = []
     files = [settings.path, Path(settings.ovh_conf), settings.access_codes]
     for path in files:
@@ -2933,7 +2936,7 @@ def become_web_user(settings):
     return user.pw_name
 
 
-def grp_name(gid):
+def group_name(gid):
     """The name of a group id (the id itself when it has none)."""
     import grp
 
