@@ -17,6 +17,7 @@ figures, the same ones as the statistics page. Works from any current directory.
 """
 
 import argparse
+import contextlib
 import os
 import sys
 from datetime import timedelta
@@ -176,10 +177,11 @@ def main(argv=()):
         return 1
     if args.command == "report":
         return report(settings, args.group, args.days)
-    index.become_web_user(settings)  # Run by root: the files it writes stay the page's.
     return collect_all(settings)
 
 
 if __name__ == "__main__":
     os.umask(0o027)  # The records hold volunteers' numbers: never readable by other local users.
+    with contextlib.suppress(index.ConfigError):  # main() says what is wrong with lines.ini.
+        index.become_web_user(index.application.settings())  # Run by root: what it writes stays the page's.
     sys.exit(main(sys.argv[1:]))
