@@ -378,9 +378,9 @@ def test_command_line_tools_name_the_ovh_failure(fake_ovh, tmp_path, tool, cause
 
 # --- Run by root ------------------------------------------------------------------
 
-AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 # What root runs, as the README says: the system's python3 (the tests' own may be unreadable by www-data).
 SYSTEM_PYTHON = shutil.which("python3", path=APACHE_ENV["PATH"])
+AS_ROOT = pytest.mark.skipif(os.geteuid() != 0 or not SYSTEM_PYTHON, reason="needs root and the system's python3")
 
 
 @pytest.fixture
