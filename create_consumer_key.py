@@ -23,148 +23,20 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import index  # noqa: E402  (index.py sets up the virtualenv, as for the page)
+
 EXAMPLE_CONF = HERE / "ovh-example.conf"
 PLACEHOLDERS = {"", "votre-application-key", "votre-application-secret", "votre-consumer-key"}
-CURRENT_CREDENTIAL = "/auth/currentCredential"
 
 
 # --- Rules ----------------------------------------------------------------------
 
 
-def rule(method, path):
-    """One OVH access rule."""
-    return {"method": method, "path": path}
-
-
-def group_rules(group, sip_line=None):
-    """The access rules one group of lines.ini needs: what index.py (page and --check) and stats.py call.
-
-    Ids that OVH makes (agents, time conditions, calls) or may remake (the
-    queue) are covered by a trailing `*`, one method at a time, inside the
-    group's own service. A redirect group's SIP line is named exactly when
-    known (`sip_line`); otherwise its billing account's lines are covered by
-    `line/*` for GET and PUT (the key cannot read where the number goes
-    before it exists: run the script again with the new key to narrow it).
-    """
-    account = f"/telephony/{group.billing_account}"
-    if group.kind == "redirect":
-        rules = [rule("GET", f"{account}/redirect/{group.number}")]
-        if sip_line:
-            line = f"{account}/line/{sip_line}"
-            return rules + [rule("GET", line), rule("GET", f"{line}/options"), rule("PUT", f"{line}/options")]
-        return rules + [rule("GET", f"{account}/line/*"), rule("PUT", f"{account}/line/*")]
-    service = f"{account}/easyHunting/{group.number}"
-    hunting, conditions = f"{service}/hunting", f"{service}/timeConditions/conditions"
-    return [
-        rule("GET", service),  # index.py --check
-        rule("GET", f"{hunting}/queue"),  # The queue's id.
-        rule("GET", f"{hunting}/queue/*"),  # Its agents, liveCalls, liveCalls/{id}, liveStatistics (stats.py).
-        rule("GET", f"{hunting}/agent"),
-        rule("GET", f"{hunting}/agent/*"),
-        rule("POST", f"{hunting}/agent"),  # A new volunteer.
-        rule("POST", f"{hunting}/agent/*"),  # agent/{id}/queue: attach them to the queue (the only POST there).
-        rule("PUT", f"{hunting}/agent/*"),  # Status, ring time, description; a spare agent's new number.
-        rule("GET", f"{service}/timeConditions"),  # Their settings: enabled, where calls go outside.
-        rule("GET", conditions),
-        rule("GET", f"{conditions}/*"),
-        rule("POST", conditions),  # Open today's period.
-        rule("PUT", f"{conditions}/*"),  # Move its end (the volunteers' planned end).
-        rule("DELETE", f"{conditions}/*"),  # Close it.
-    ]
-
-
-def required_rules(settings, sip_lines=None):
-    """The access rules cimade-ovh needs for every group of `settings`, without duplicates.
-
-    `sip_lines` maps a redirect group's slug to its SIP line, when known (see resolve_sip_lines).
-    """
-    sip_lines = sip_lines or {}
-    rules = [rule("GET", CURRENT_CREDENTIAL)]  # The page reads the key's expiration.
-    for group in settings.groups.values():
-        rules += group_rules(group, sip_lines.get(group.slug))
-    unique = []
-    for item in rules:
-        if item not in unique:
-            unique.append(item)
-    return unique
-
-
-def resolve_sip_lines(client, settings):
-    """The SIP line of each redirect group that `client` can read; the others are left out."""
-    sip_lines = {}
-    for group in settings.groups.values():
-        if group.kind != "redirect":
-            continue
-        try:
-            redirect = client.get(f"/telephony/{group.billing_account}/redirect/{group.number}")
-        except Exception:  # No key yet, no right, unknown number: fall back to line/*.
-            continue
-        if redirect.get("featureType") == "redirect" and redirect.get("destination"):
-            sip_lines[group.slug] = redirect["destination"]
-    return sip_lines
-
-
-def rule_matches(pattern, path):
-    """Whether a granted rule's path covers `path`, as OVH does: `*` matches any rest.
-
-    `path` may itself end with `*` (a required rule): it is then covered only
-    by a pattern that covers everything it could match.
-    """
-    regex = "".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", pattern))
-    return re.fullmatch(regex, path) is not None
-
-
-def missing_rules(granted, required):
-    """The required rules that no granted rule covers."""
-    return [
-        need
-        for need in required
-        if not any(g.get("method") == need["method"] and rule_matches(g.get("path", ""), need["path"]) for g in granted)
-    ]
-
-
 def same_rules(a, b):
     """Whether two lists of rules are the same set."""
     return {(r["method"], r["path"]) for r in a} == {(r["method"], r["path"]) for r in b}
-
-
-# --- Check ----------------------------------------------------------------------
-
-
-def check_coverage(client, settings, out=print, verbose=True):
-    """Print, in French, whether the key of `client` covers every group; return True when it does.
-
-    With verbose=False (index.py --check), only the problems are printed.
-    """
-    try:
-        credential = client.get(CURRENT_CREDENTIAL)
-    except Exception as error:
-        out(f"ERREUR : impossible de lire les droits de la clé OVH ({type(error).__name__}: {error}).")
-        out("    Il faut créer une nouvelle clé : python3 create_consumer_key.py")
-        return False
-    granted = credential.get("rules") or []
-    sip_lines = resolve_sip_lines(client, settings)
-    uncovered = []
-    for group in settings.groups.values():
-        missing = missing_rules(granted, group_rules(group, sip_lines.get(group.slug)))
-        if missing:
-            uncovered.append(group.slug)
-            out(f"ERREUR [{group.slug}] la clé OVH ne couvre pas ce groupe ; il lui manque :")
-            for need in missing:
-                out(f"    {need['method']:6} {need['path']}")
-        elif verbose:
-            out(f"ok     [{group.slug}] la clé OVH couvre ce groupe")
-    broad = [g for g in granted if g.get("path") in ("/", "/*")]
-    if broad:
-        out("Attention : la clé OVH a des droits sur tout le compte (" + ", ".join(
-            f"{g['method']} {g['path']}" for g in broad) + ") ; créez-en une plus restreinte.")  # fmt: skip
-    if uncovered:
-        out(
-            f"La clé OVH ne couvre pas : {', '.join(uncovered)}. L'informatique doit créer une nouvelle clé : "
-            "python3 create_consumer_key.py"
-        )
-        return False
-    return True
 
 
 # --- ovh.conf -------------------------------------------------------------------
@@ -240,8 +112,6 @@ class Failure(Exception):
 def application_keys(args, conf_path):
     """(endpoint, application key, application secret, consumer key in use or "") from ovh.conf and options."""
     if conf_path.exists():
-        import index
-
         keys = index.read_ovh_conf(conf_path, required=())
         endpoint = keys["endpoint"]
     else:
@@ -263,13 +133,13 @@ def application_keys(args, conf_path):
     return endpoint, application_key, secret, "" if consumer_key in PLACEHOLDERS else consumer_key
 
 
-def current_key(index, endpoint, application_key, secret, consumer_key):
+def current_key(endpoint, application_key, secret, consumer_key):
     """A client on the key in use, with its credential, or (None, None) when there is none that works."""
     if not consumer_key:
         return None, None
     client = index.connect_ovh(endpoint, application_key, secret, consumer_key)
     try:
-        return client, client.get(CURRENT_CREDENTIAL)
+        return client, client.get(index.CURRENT_CREDENTIAL)
     except Exception:
         return client, None
 
@@ -280,7 +150,7 @@ def wait_for_validation(client, args):
 
     def credential():
         try:
-            return client.get(CURRENT_CREDENTIAL)
+            return client.get(index.CURRENT_CREDENTIAL)
         except (ovh.exceptions.InvalidCredential, ovh.exceptions.NotCredential):
             return None  # Still pending (or refused).
 
@@ -305,20 +175,20 @@ def wait_for_validation(client, args):
 
 def create_key(args):
     """Ask OVH for a key, wait for its validation, check it and write it in ovh.conf."""
-    import index
-
     settings = index.load_settings(args.lines_ini)
+    if settings.broken:
+        raise Failure(
+            f"{settings.path} : erreur dans les groupes {', '.join(settings.broken)} ; la clé ne les couvrirait pas. "
+            f"Corrigez-les (voir {index.script_command('index.py', '--check')}), puis relancez."
+        )
     conf_path = Path(args.ovh_conf or settings.ovh_conf)
     endpoint, application_key, secret, old_key = application_keys(args, conf_path)
-    old_client, old_credential = current_key(index, endpoint, application_key, secret, old_key)
-    sip_lines = resolve_sip_lines(old_client, settings) if old_credential else {}
-    rules = required_rules(settings, sip_lines)
+    old_client, old_credential = current_key(endpoint, application_key, secret, old_key)
+    sip_lines = index.resolve_sip_lines(old_client, settings) if old_credential else {}
+    rules = index.required_rules(settings, sip_lines)
 
     client = index.connect_ovh(endpoint, application_key, secret, "")  # "": never a key from ~/.ovh.conf.
-    try:
-        request = client.request_consumerkey(rules)
-    except Exception as error:
-        raise Failure(f"OVH a refusé de créer la clé ({type(error).__name__}: {error}).") from None
+    request = client.request_consumerkey(rules)
 
     print(f"Groupes de {settings.path} : {', '.join(settings.groups) or 'aucun'}.")
     print("Droits demandés à OVH :")
@@ -350,6 +220,8 @@ def create_key(args):
     values = {"application_key": application_key, "application_secret": secret, "consumer_key": request["consumerKey"]}
     values = {key: value for key, value in values.items() if written.get(key, "").strip() != value}
     write_private(conf_path, set_conf_values(text, section, values))
+    if created:
+        index.share_with_web_server(conf_path, settings)
 
     expiration = credential.get("expiration")
     print(f"Clé validée (n° {credential.get('credentialId')}, " + (
@@ -368,8 +240,6 @@ def create_key(args):
 
 def conf_section(text):
     """The section of an ovh.conf text where index.read_ovh_conf looks for the keys, and its values."""
-    import index
-
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(text)
     _, section = index.ovh_conf_section(parser)
@@ -378,12 +248,12 @@ def conf_section(text):
 
 def check(args):
     """--check: whether the key of ovh.conf covers every group; the exit status."""
-    import index
-
     settings = index.load_settings(args.lines_ini)
+    for section, error in settings.broken.items():
+        print(f"ERREUR [{section.lower()}] {error}")
     conf = index.read_ovh_conf(Path(args.ovh_conf or settings.ovh_conf))
     client = index.connect_ovh(**conf)
-    return 0 if check_coverage(client, settings) else 1
+    return 0 if index.check_coverage(client, settings) and not settings.broken else 1
 
 
 def main(argv=None):
@@ -404,15 +274,13 @@ def main(argv=None):
     sys.path.insert(0, str(HERE))
     import ovh.exceptions
 
-    import index
-
     try:
         return check(args) if args.check else create_key(args)
     except (Failure, index.ConfigError) as error:
         print(f"ERREUR : {error}")
         return 1
-    except ovh.exceptions.APIError as error:  # Network failures included (HTTPError).
-        print(f"ERREUR : OVH n'a pas pu répondre ({type(error).__name__}: {error}) ; ovh.conf n'a pas changé.")
+    except ovh.exceptions.APIError as error:  # Network failures and an unknown endpoint included.
+        print(f"ERREUR : {index.explain_for_it(error)}" + ("" if args.check else " ovh.conf n'a pas changé."))
         return 1
     except KeyboardInterrupt:
         print("\nAbandon : ovh.conf n'a pas changé.")
@@ -420,4 +288,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    os.umask(0o077)  # ovh.conf holds the secrets: nobody else reads what this script writes.
     sys.exit(main())

@@ -77,10 +77,22 @@ KINDS = ("queue", "redirect")
 RESERVED_SLUGS = {SETTINGS_SECTION, "index.py", "favicon.ico"}
 DEFAULT_RING_TIMEOUT = 10
 MAX_TEAM = 20  # The most volunteers a queue group may set in max_volunteers.
+SETTINGS_KEYS = (
+    "ovh_conf", "data_dir", "activity_log", "notify", "sendmail", "contact", "timezone", "access_codes",
+    "access_hours", "web_user", "ends_at",
+)  # fmt: skip
+GROUP_KEYS = (
+    "name", "kind", "billing_account", "number", "ring_timeout", "max_volunteers", "agent_description", "contact",
+    "ends_at",
+)  # fmt: skip
 
 
 class ConfigError(Exception):
     """A mistake in lines.ini or ovh.conf; the message names the file, section and key."""
+
+    def __init__(self, message, unreadable=False):
+        super().__init__(message)
+        self.unreadable = unreadable  # The file is there, but its rights keep this process from reading it.
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,8 @@ class Settings:
     groups: dict
     access_codes: Path = None
     access_hours: int = 12
+    broken: dict = field(default_factory=dict)  # By section name: why that group cannot be served.
+    web_user: str = ""
 
 
 def read_ini(path):
@@ -122,6 +136,8 @@ def read_ini(path):
     try:
         with open(path, encoding="utf-8") as file:
             parser.read_file(file)
+    except PermissionError as error:
+        raise ConfigError(f"{path} : illisible, droits insuffisants ({error.strerror})", unreadable=True) from None
     except OSError as error:
         raise ConfigError(f"{path} : lecture impossible ({error.strerror})") from None
     except UnicodeDecodeError:
@@ -139,8 +155,22 @@ def read_ini(path):
     return parser
 
 
+def unknown_keys(parser, path, section, known):
+    """Raise ConfigError for a key of `section` that the page does not know, suggesting the nearest known one."""
+    import difflib
+
+    for key in parser[section]:
+        if key not in known and key not in parser.defaults():
+            near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f" : vouliez-vous dire « {near[0]} » ?" if near else f" (clés connues : {', '.join(known)})"
+            raise ConfigError(f"{path}, section [{section}] : clé inconnue « {key} »{hint}")
+
+
 def load_settings(path=None):
-    """Read and check lines.ini; raise ConfigError naming the file, section and key at fault."""
+    """Read and check lines.ini; raise ConfigError naming the file, section and key at fault.
+
+    A mistake in a group's section breaks only that group: it goes to `broken`, with its message.
+    """
     path = Path(path or LINES_INI).resolve()
     parser = read_ini(path)
 
@@ -157,6 +187,7 @@ def load_settings(path=None):
 
     if not parser.has_section(SETTINGS_SECTION):
         raise ConfigError(f"{path} : la section [{SETTINGS_SECTION}] manque")
+    unknown_keys(parser, path, SETTINGS_SECTION, SETTINGS_KEYS)
     zone_name = value(SETTINGS_SECTION, "timezone", "Europe/Paris")
     try:
         zone = ZoneInfo(zone_name)
@@ -172,57 +203,26 @@ def load_settings(path=None):
             f"« {access_hours} » n'est pas un nombre d'heures (1 à {24 * 31})"
         )
 
-    groups = {}
+    default_end = parse_ends_at(value(SETTINGS_SECTION, "ends_at", END_OF_DAY), f"{path}, section [{SETTINGS_SECTION}]")
+
+    groups, broken = {}, {}
     for section in parser.sections():
         if section == SETTINGS_SECTION:
             continue
-        slug = section.lower()
-        where = f"{path}, section [{section}]"
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", slug) or slug in RESERVED_SLUGS:
-            raise ConfigError(f"{where} : ce nom ne peut pas servir d'adresse (lettres, chiffres, - et _)")
-        if slug in groups:
-            raise ConfigError(f"{where} : le groupe « {slug} » est déjà défini plus haut")
-        kind = value(section, "kind")
-        if kind not in KINDS:
-            raise ConfigError(f"{where}, clé « kind » : « {kind} » inconnu (attendu : queue ou redirect)")
-        number = value(section, "number")
-        if not re.fullmatch(r"00\d{6,15}", number):
-            raise ConfigError(
-                f"{where}, clé « number » : « {number} » n'est pas un numéro OVH (forme 0033…, sans espaces)"
-            )
-        ring_timeout = value(section, "ring_timeout", str(DEFAULT_RING_TIMEOUT))
-        if not ring_timeout.isdigit() or not 1 <= int(ring_timeout) <= 120:
-            raise ConfigError(f"{where}, clé « ring_timeout » : « {ring_timeout} » n'est pas une durée en secondes")
-        max_volunteers = value(section, "max_volunteers", "1")
-        if not max_volunteers.isdigit() or not 1 <= int(max_volunteers) <= MAX_TEAM:
-            raise ConfigError(
-                f"{where}, clé « max_volunteers » : « {max_volunteers} » n'est pas un nombre de 1 à {MAX_TEAM}"
-            )
-        if kind == "redirect" and int(max_volunteers) > 1:
-            raise ConfigError(
-                f"{where}, clé « max_volunteers » : un renvoi (kind = redirect) ne sonne que sur un numéro ; "
-                "pour plusieurs bénévoles, il faut une file d'appels (kind = queue)"
-            )
-        name = value(section, "name")
-        ends_at = value(section, "ends_at", value(SETTINGS_SECTION, "ends_at", END_OF_DAY))
         try:
-            ends_at = parse_end(ends_at)
-        except ValueError:
-            raise ConfigError(
-                f"{where}, clé « ends_at » : « {ends_at} » n'est pas une heure (par exemple 18:00)"
-            ) from None
-        groups[slug] = Group(
-            slug=slug,
-            name=name,
-            kind=kind,
-            billing_account=value(section, "billing_account"),
-            number=number,
-            ring_timeout=int(ring_timeout),
-            max_volunteers=int(max_volunteers),
-            agent_description=value(section, "agent_description", f"Bénévole {name} (cimade-ovh)"),
-            contact=value(section, "contact", ""),
-            ends_at=ends_at,
-        )
+            group = load_group(parser, path, section, value, default_end)
+            twin = next((g for g in groups.values() if g.number == group.number), None)
+            if group.slug in groups:
+                raise ConfigError(f"{path}, section [{section}] : le groupe « {group.slug} » est déjà défini")
+            if twin:
+                raise ConfigError(
+                    f"{path}, section [{section}], clé « number » : {group.number} est déjà le numéro du groupe "
+                    f"[{twin.slug}] ; deux groupes sur un même numéro se remplaceraient leurs bénévoles"
+                )
+        except ConfigError as error:
+            broken[section] = str(error)
+        else:
+            groups[group.slug] = group
 
     return Settings(
         path=path,
@@ -236,7 +236,63 @@ def load_settings(path=None):
         groups=groups,
         access_codes=resolve(value(SETTINGS_SECTION, "access_codes", "access-codes.ini")),
         access_hours=int(access_hours),
+        broken=broken,
+        web_user=value(SETTINGS_SECTION, "web_user", ""),
     )
+
+
+def load_group(parser, path, section, value, default_end):
+    """Read and check one group's section of lines.ini; raise ConfigError naming the key at fault.
+
+    `default_end` is the planned end of [settings], for a group without its own ends_at.
+    """
+    slug = section.lower()
+    where = f"{path}, section [{section}]"
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", slug) or slug in RESERVED_SLUGS:
+        raise ConfigError(f"{where} : ce nom ne peut pas servir d'adresse (lettres, chiffres, - et _)")
+    unknown_keys(parser, path, section, GROUP_KEYS)
+    kind = value(section, "kind")
+    if kind not in KINDS:
+        raise ConfigError(f"{where}, clé « kind » : « {kind} » inconnu (attendu : queue ou redirect)")
+    number = value(section, "number")
+    if not re.fullmatch(r"00\d{6,15}", number):
+        raise ConfigError(
+            f"{where}, clé « number » : « {number} » n'est pas un numéro OVH (forme 0033…, sans espaces)"
+        )
+    ring_timeout = value(section, "ring_timeout", str(DEFAULT_RING_TIMEOUT))
+    if not ring_timeout.isdigit() or not 1 <= int(ring_timeout) <= 120:
+        raise ConfigError(f"{where}, clé « ring_timeout » : « {ring_timeout} » n'est pas une durée en secondes")
+    max_volunteers = value(section, "max_volunteers", "1")
+    if not max_volunteers.isdigit() or not 1 <= int(max_volunteers) <= MAX_TEAM:
+        raise ConfigError(
+            f"{where}, clé « max_volunteers » : « {max_volunteers} » n'est pas un nombre de 1 à {MAX_TEAM}"
+        )
+    if kind == "redirect" and int(max_volunteers) > 1:
+        raise ConfigError(
+            f"{where}, clé « max_volunteers » : un renvoi (kind = redirect) ne sonne que sur un numéro ; "
+            "pour plusieurs bénévoles, il faut une file d'appels (kind = queue)"
+        )
+    name = value(section, "name")
+    return Group(
+        slug=slug,
+        name=name,
+        kind=kind,
+        billing_account=value(section, "billing_account"),
+        number=number,
+        ring_timeout=int(ring_timeout),
+        max_volunteers=int(max_volunteers),
+        agent_description=value(section, "agent_description", f"Bénévole {name} (cimade-ovh)"),
+        contact=value(section, "contact", ""),
+        ends_at=parse_ends_at(value(section, "ends_at", default_end), where),
+    )
+
+
+def parse_ends_at(text, where):
+    """The planned end `ends_at` of lines.ini as "HH:MM:SS"; else ConfigError naming `where`."""
+    try:
+        return parse_end(text)
+    except ValueError:
+        raise ConfigError(f"{where}, clé « ends_at » : « {text} » n'est pas une heure (par exemple 18:00)") from None
 
 
 # --- Phone numbers ------------------------------------------------------------
@@ -423,6 +479,10 @@ class OvhFailure(Exception):
 RETRY_LATER = "Réessayez dans quelques minutes ; si cela dure, prévenez $contact."
 OVH_FAILURES = {
     "config": ("Le fichier de configuration OVH (ovh.conf) est absent ou incomplet.", "Prévenez $contact."),
+    "unreadable": (
+        "Le fichier de configuration OVH (ovh.conf) est illisible par la page (droits du fichier).",
+        "Prévenez $contact.",
+    ),
     "unreachable": ("Impossible de joindre OVH.", RETRY_LATER),
     "timeout": ("OVH a mis trop de temps à répondre.", RETRY_LATER),
     "server": ("OVH a rencontré une erreur de son côté.", RETRY_LATER),
@@ -1194,6 +1254,18 @@ def write_ends(settings, group, moment, ends):
         log.error("cannot write the planned ends %s: %s (%s)", path, error, ends)
 
 
+def keep_last_good(settings, error):
+    """Say in the error log, and once by mail to IT, that lines.ini is broken and the page keeps its last good one."""
+    log.error("configuration error: %s; the page keeps serving the configuration it read before", error)
+    digest = hashlib.sha256(str(error).encode("utf-8")).hexdigest()[:16]
+    notify_it_once(
+        settings, f"lines-ini-{digest}", timedelta(days=7), "Erreur dans lines.ini",
+        f"{error}\n\nLa page garde la configuration lue avant cette modification, jusqu'à ce que l'erreur soit "
+        f"corrigée (ou jusqu'au prochain redémarrage d'Apache, qui mettrait toutes les pages en erreur).\n"
+        f"Vérifiez avec : {script_command('index.py', '--check')}",
+    )  # fmt: skip
+
+
 def describe_failure(failure, contact):
     """The French sentences that explain a failure to a volunteer."""
     explanation, advice = OVH_FAILURES[failure.reason]
@@ -1205,7 +1277,7 @@ def as_failure(error):
     if isinstance(error, OvhFailure):
         return error
     if isinstance(error, ConfigError):
-        return OvhFailure("config", str(error))
+        return OvhFailure("unreadable" if error.unreadable else "config", str(error))
     if type(error).__module__.startswith(("ovh", "requests")):
         return ovh_failure(error)
     return OvhFailure("unexpected", "".join(traceback.format_exception(error)))
@@ -2300,11 +2372,21 @@ class App:
     # Configuration and OVH client, kept between requests in a persistent process.
 
     def settings(self):
-        """lines.ini, read again whenever the file changes."""
+        """lines.ini, read again whenever the file changes; if it is broken, this process's last good one."""
         mtime = self.lines_ini.stat().st_mtime if self.lines_ini.exists() else None
         with self._lock:
             if self._settings[0] != mtime or self._settings[1] is None:
-                settings = load_settings(self.lines_ini)
+                last_good = self._settings[1]
+                try:
+                    settings = load_settings(self.lines_ini)
+                except ConfigError as error:
+                    if last_good is None:
+                        raise
+                    self._settings = (mtime, last_good)
+                    keep_last_good(last_good, error)
+                    return last_good
+                for section, error in settings.broken.items():
+                    log.error("configuration error, group [%s] not served: %s", section, error)
                 self._settings = (mtime, settings)
                 self._memories, self._reads = {}, {}
             return self._settings[1]
@@ -2313,7 +2395,8 @@ class App:
         """The ovh client for ovh.conf, made again whenever the file changes."""
         path = Path(self.ovh_conf or settings.ovh_conf)
         try:
-            key = (path, path.stat().st_mtime)
+            info = path.stat()
+            key = (path, info.st_mtime_ns, info.st_ctime_ns)  # ctime: new rights are seen at once.
         except OSError as error:
             raise ConfigError(f"{path} : lecture impossible ({error.strerror})") from None
         with self._lock:
@@ -2413,6 +2496,9 @@ class App:
         if not parts:
             return Response.page(render_index(settings, request.base))
         group = settings.groups.get(parts[0].lower())
+        broken = {section.lower(): error for section, error in settings.broken.items()}
+        if group is None and parts[0].lower() in broken and len(parts) <= 2:
+            return self.broken_group(request, settings, broken[parts[0].lower()])
         if group is None or len(parts) > 2 or (len(parts) == 2 and parts[1] not in actions_of(group, codes)):
             return self.not_found(request)
         try:
@@ -2444,6 +2530,15 @@ class App:
     def message(self, request, title, text, status):
         """A page with a single message."""
         return Response.page(render_message(title, text, request.base), status)
+
+    def broken_group(self, request, settings, error):
+        """The page of a group whose section of lines.ini is wrong: say so, and which key, for IT."""
+        where = error.replace(str(settings.path), settings.path.name, 1)
+        text = (
+            f"La configuration de ce groupe contient une erreur : la page ne peut pas le servir. "
+            f"Prévenez {settings.contact}. Pour l'informatique : {where}"
+        )
+        return self.message(request, "Erreur de configuration", text, 500)
 
     def not_found(self, request):
         """The French 404 page, with a link to the list of groups."""
@@ -2716,6 +2811,144 @@ def flash_message(flash, contact):
     return message_box("error", f"<strong>La demande n'a pas abouti.</strong> {escape(explanation)} {escape(advice)}")
 
 
+# --- OVH key rules: what the consumer key must allow -------------------------
+
+CURRENT_CREDENTIAL = "/auth/currentCredential"
+
+
+def rule(method, path):
+    """One OVH access rule."""
+    return {"method": method, "path": path}
+
+
+def group_rules(group, sip_line=None):
+    """The access rules one group of lines.ini needs: what index.py (page and --check) and stats.py call.
+
+    Ids that OVH makes (agents, time conditions, calls) or may remake (the
+    queue) are covered by a trailing `*`, one method at a time, inside the
+    group's own service. A redirect group's SIP line is named exactly when
+    known (`sip_line`); otherwise its billing account's lines are covered by
+    `line/*` for GET and PUT (the key cannot read where the number goes
+    before it exists: run the script again with the new key to narrow it).
+    """
+    account = f"/telephony/{group.billing_account}"
+    if group.kind == "redirect":
+        rules = [rule("GET", f"{account}/redirect/{group.number}")]
+        if sip_line:
+            line = f"{account}/line/{sip_line}"
+            return rules + [rule("GET", line), rule("GET", f"{line}/options"), rule("PUT", f"{line}/options")]
+        return rules + [rule("GET", f"{account}/line/*"), rule("PUT", f"{account}/line/*")]
+    service = f"{account}/easyHunting/{group.number}"
+    hunting, conditions = f"{service}/hunting", f"{service}/timeConditions/conditions"
+    return [
+        rule("GET", service),  # index.py --check
+        rule("GET", f"{hunting}/queue"),  # The queue's id.
+        rule("GET", f"{hunting}/queue/*"),  # Its agents, liveCalls, liveCalls/{id}, liveStatistics (stats.py).
+        rule("GET", f"{hunting}/agent"),
+        rule("GET", f"{hunting}/agent/*"),
+        rule("POST", f"{hunting}/agent"),  # A new volunteer.
+        rule("POST", f"{hunting}/agent/*"),  # agent/{id}/queue: attach them to the queue (the only POST there).
+        rule("PUT", f"{hunting}/agent/*"),  # Status, ring time, description; a spare agent's new number.
+        rule("GET", f"{service}/timeConditions"),  # Their settings: enabled, where calls go outside.
+        rule("GET", conditions),
+        rule("GET", f"{conditions}/*"),
+        rule("POST", conditions),  # Open today's period.
+        rule("PUT", f"{conditions}/*"),  # Move its end (the volunteers' planned end).
+        rule("DELETE", f"{conditions}/*"),  # Close it.
+    ]
+
+
+def required_rules(settings, sip_lines=None):
+    """The access rules cimade-ovh needs for every group of `settings`, without duplicates.
+
+    `sip_lines` maps a redirect group's slug to its SIP line, when known (see resolve_sip_lines).
+    """
+    sip_lines = sip_lines or {}
+    rules = [rule("GET", CURRENT_CREDENTIAL)]  # The page reads the key's expiration.
+    for group in settings.groups.values():
+        rules += group_rules(group, sip_lines.get(group.slug))
+    unique = []
+    for item in rules:
+        if item not in unique:
+            unique.append(item)
+    return unique
+
+
+def resolve_sip_lines(client, settings):
+    """The SIP line of each redirect group that `client` can read; the others are left out."""
+    sip_lines = {}
+    for group in settings.groups.values():
+        if group.kind != "redirect":
+            continue
+        try:
+            redirect = client.get(f"/telephony/{group.billing_account}/redirect/{group.number}")
+        except Exception:  # No key yet, no right, unknown number: fall back to line/*.
+            continue
+        if redirect.get("featureType") == "redirect" and redirect.get("destination"):
+            sip_lines[group.slug] = redirect["destination"]
+    return sip_lines
+
+
+def rule_matches(pattern, path):
+    """Whether a granted rule's path covers `path`, as OVH does: `*` matches any rest.
+
+    `path` may itself end with `*` (a required rule): it is then covered only
+    by a pattern that covers everything it could match.
+    """
+    regex = "".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", pattern))
+    return re.fullmatch(regex, path) is not None
+
+
+def missing_rules(granted, required):
+    """The required rules that no granted rule covers."""
+    return [
+        need
+        for need in required
+        if not any(g.get("method") == need["method"] and rule_matches(g.get("path", ""), need["path"]) for g in granted)
+    ]
+
+
+def check_coverage(client, settings, out=print, verbose=True):
+    """Print, in French, whether the key of `client` covers every group; return True when it does.
+
+    With verbose=False (index.py --check), only the problems are printed.
+    """
+    import ovh.exceptions
+
+    try:
+        credential = client.get(CURRENT_CREDENTIAL)
+    except ovh.exceptions.NotGrantedCall:
+        out("ERREUR : la clé OVH ne peut pas lire ses propres droits (GET /auth/currentCredential) ; "
+            f"créez-en une nouvelle : {script_command('create_consumer_key.py')}")  # fmt: skip
+        return False
+    except Exception as error:
+        out(f"ERREUR : impossible de lire les droits de la clé OVH. {explain_for_it(error)}")
+        return False
+    granted = credential.get("rules") or []
+    sip_lines = resolve_sip_lines(client, settings)
+    uncovered = []
+    for group in settings.groups.values():
+        missing = missing_rules(granted, group_rules(group, sip_lines.get(group.slug)))
+        if missing:
+            uncovered.append(group.slug)
+            out(f"ERREUR [{group.slug}] la clé OVH ne couvre pas ce groupe ; il lui manque :")
+            for need in missing:
+                out(f"    {need['method']:6} {need['path']}")
+        elif verbose:
+            out(f"ok     [{group.slug}] la clé OVH couvre ce groupe")
+    broad = [g for g in granted if g.get("path") in ("/", "/*")]
+    if broad:
+        out("Attention : la clé OVH a des droits sur tout le compte (" + ", ".join(
+            f"{g['method']} {g['path']}" for g in broad) + ") ; créez-en une plus restreinte.")  # fmt: skip
+    if uncovered:
+        out(
+            f"La clé OVH ne couvre pas : {', '.join(uncovered)}. L'informatique doit créer une nouvelle clé : "
+            + script_command("create_consumer_key.py")
+        )
+        return False
+    return True
+
+
 # --- Servers and command line -------------------------------------------------
 
 application = App()
@@ -2818,18 +3051,194 @@ def write_demo_folder(folder, fake):
     return lines_ini
 
 
+def script_command(script, *args):
+    """The command that runs one of the project's scripts from any folder, for the messages that suggest one."""
+    return " ".join(["python3", shlex.quote(str(HERE / script)), *args])
+
+
+def explain_for_it(error):
+    """One French sentence for IT on the command line: why OVH did not do what was asked, and what to do next."""
+    import ovh.exceptions as oe
+    import requests
+
+    new_key = f"créez-en une : {script_command('create_consumer_key.py')}"
+    if isinstance(error, ConfigError):
+        return f"{error} (voir « Créer les clés OVH » dans le README)."
+    if isinstance(error, OvhFailure):
+        explanation, _ = describe_failure(error, "l'informatique")
+        return f"{explanation} ({error.detail.strip().splitlines()[-1]})"
+    if isinstance(error, oe.InvalidRegion):
+        endpoint = error.args[1] if len(error.args) > 1 else ""
+        return (
+            f"endpoint = {endpoint} dans ovh.conf n'est pas un nom connu du client ovh : mettez ovh-eu (OVH Europe), "
+            "ou l'adresse http://… d'un simulateur, puis relancez."
+        )
+    if isinstance(error, oe.HTTPError):
+        cause = error.args[1] if len(error.args) > 1 else error
+        if isinstance(cause, requests.Timeout):
+            return f"OVH n'a pas répondu à temps ({type(cause).__name__}) : réessayez dans quelques minutes."
+        return (
+            f"Impossible de joindre OVH depuis ce serveur ({type(cause).__name__}) : vérifiez sa connexion à "
+            "Internet et l'endpoint de ovh.conf (pour le simulateur : qu'il tourne), puis relancez."
+        )
+    if isinstance(error, oe.InvalidKey):
+        return (
+            "OVH ne connaît pas l'application_key de ovh.conf : recopiez celle de l'application "
+            "(voir « Créer les clés OVH » dans le README), puis relancez."
+        )
+    if isinstance(error, oe.BadParametersError) and "signature" in str(error).lower():
+        return (
+            "OVH refuse la signature des demandes : l'application_secret de ovh.conf est faux ; recopiez celui de "
+            "l'application, puis relancez."
+        )
+    if isinstance(error, (oe.InvalidCredential, oe.NotCredential)):
+        return (
+            "La clé d'accès (consumer_key de ovh.conf) n'est plus valable (expirée, révoquée ou jamais "
+            f"validée) : {new_key}"
+        )
+    if isinstance(error, oe.NotGrantedCall):
+        return f"La clé d'accès n'a pas le droit de faire cette demande ({error}) : {new_key}"
+    if isinstance(error, oe.ResourceNotFoundError):
+        return (
+            f"OVH ne connaît pas la ligne de ce groupe ({error}) : vérifiez billing_account et number dans lines.ini."
+        )
+    if not isinstance(error, oe.APIError):  # Not OVH's answer: a file that cannot be written, or a bug.
+        check = script_command("index.py", "--check")
+        return f"{type(error).__name__}: {error} ; vérifiez les droits des fichiers : {check}"
+    return (
+        f"OVH a rencontré une erreur de son côté ({type(error).__name__}: {error}) : "
+        "réessayez dans quelques minutes."
+    )
+
+
+KIND_WORDS = {"queue": ("easyHunting", "une file d'appels"), "redirect": ("redirect", "une redirection")}
+
+
+def kind_hint(client, group):
+    """When OVH knows the group's number as the other kind of line, the sentence that says so; else None."""
+    import ovh.exceptions
+
+    other = "redirect" if group.kind == "queue" else "queue"
+    service, words = KIND_WORDS[other]
+    try:
+        client.get(f"/telephony/{group.billing_account}/{service}/{group.number}")
+    except ovh.exceptions.NotGrantedCall:
+        return (
+            f"OVH ne connaît pas {KIND_WORDS[group.kind][1]} à ce numéro dans {group.billing_account}, et la clé "
+            f"ne peut pas voir si c'est {words} : si oui, kind = {other} ? Sinon, vérifiez billing_account et number."
+        )
+    except Exception:
+        return None
+    return f"ce numéro est {words} chez OVH : kind = {other} ?"
+
+
 def check_group(client, group, moment):
-    """Check that OVH has the line a group needs; return a French description of it."""
-    if group.kind == "redirect":
-        line = RedirectLine(client, group, moment)
-        client.get(f"/telephony/{group.billing_account}/line/{line.sip_line()}")
-        line.read_state()
-        return f"renvoi vers la ligne SIP {format_phone(line.sip_line())}"
-    client.get(f"/telephony/{group.billing_account}/easyHunting/{group.number}")
-    line = QueueLine(client, group, moment)
-    if line.read_state().conditions_off:
-        raise OvhFailure("unexpected", f"{line.settings_path}: enable=false", CONDITIONS_OFF_STEP)
-    return f"file d'appels n° {line.queue_id()}"
+    """Check that OVH has the line a group needs: (a French description of it, the list of problems found)."""
+    import ovh.exceptions
+
+    try:
+        if group.kind == "redirect":
+            line = RedirectLine(client, group, moment)
+            client.get(f"/telephony/{group.billing_account}/line/{line.sip_line()}")
+            line.read_state()
+            return f"renvoi vers la ligne SIP {format_phone(line.sip_line())}", []
+        client.get(f"/telephony/{group.billing_account}/easyHunting/{group.number}")
+        line = QueueLine(client, group, moment)
+        problems = [CONDITIONS_OFF_STEP] if line.read_state().conditions_off else []
+        return f"file d'appels n° {line.queue_id()}", problems
+    except ovh.exceptions.ResourceNotFoundError as error:
+        return "", [kind_hint(client, group) or explain_for_it(error)]
+    except Exception as error:
+        return "", [explain_for_it(error)]
+
+
+def web_user(settings):
+    """The web server's user (a pwd entry, or None): web_user of lines.ini, else data_dir's owner, else www-data."""
+    import pwd
+
+    names = [settings.web_user] if settings.web_user else []
+    with contextlib.suppress(OSError, KeyError):
+        owner = settings.data_dir.stat().st_uid
+        names.append(pwd.getpwuid(owner).pw_name if owner != 0 else "www-data")
+    for name in names + ["www-data"]:
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    return None
+
+
+def permitted(user, path, bits):
+    """Whether `user` may read (4), write (2) or enter (1) `path`, by the modes of the file and its folders."""
+    if user.pw_uid == 0:
+        return True
+    groups = set(os.getgrouplist(user.pw_name, user.pw_gid))
+
+    def allows(info, wanted):
+        shift = 6 if info.st_uid == user.pw_uid else 3 if info.st_gid in groups else 0
+        return (info.st_mode >> shift) & wanted == wanted
+
+    try:
+        return all(allows(folder.stat(), 1) for folder in path.parents) and allows(path.stat(), bits)
+    except OSError:  # Not even this command may look: the web server surely cannot either.
+        return False
+
+
+def web_user_problems(settings):
+    """What the web server's user cannot read or write among the page's files, in French, with the fix."""
+    user = web_user(settings)
+    if user is None:
+        return []
+    name, group = user.pw_name, group_name(user.pw_gid)
+    problems = []
+    files = [settings.path, Path(settings.ovh_conf), settings.access_codes]
+    for path in files:
+        if path.exists() and not permitted(user, path, 4):
+            problems.append(
+                f"le serveur web ({name}) ne peut pas lire {path} : chown root:{group} {path} && chmod 640 {path}"
+            )
+    data = settings.data_dir
+    if not data.is_dir():
+        return problems + [f"le dossier {data} n'existe pas : install -d -o {name} -g {group} -m 750 {data}"]
+    paths = [data, *sorted(data.rglob("*"))]
+    stuck = [p for p in paths if not permitted(user, p, 7 if p.is_dir() else 6)]
+    if stuck:
+        problems.append(
+            f"le serveur web ({name}) ne peut pas écrire dans {data} ({stuck[0]}"
+            + (f" et {len(stuck) - 1} autre(s)" if len(stuck) > 1 else "")
+            + f") : chown -R {name}:{group} {data}"
+        )
+    return problems
+
+
+def share_with_web_server(path, settings):
+    """Give a file that a command run as root has just created to the web server's group, mode 640."""
+    user = web_user(settings)
+    if os.geteuid() == 0 and user is not None and user.pw_uid != 0:
+        os.chown(path, 0, user.pw_gid)
+        os.chmod(path, 0o640)
+
+
+def become_web_user(settings):
+    """When started as root, go on as the web server's user, so that what we write in data_dir stays the page's.
+
+    Return that user's name, or None when nothing changed.
+    """
+    user = web_user(settings)
+    if os.geteuid() != 0 or user is None or user.pw_uid == 0:
+        return None
+    os.setgroups(os.getgrouplist(user.pw_name, user.pw_gid))
+    os.setgid(user.pw_gid)
+    os.setuid(user.pw_uid)
+    return user.pw_name
+
+
+def group_name(gid):
+    """The name of a group id (the id itself when it has none)."""
+    import grp
+
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 FICTIONAL_PREFIXES = ("003319900", "003326191", "003335301", "003346571", "003353649", "003363998")  # ARCEP's.
@@ -2944,36 +3353,48 @@ def write_snapshot(client, settings, path):
 
 
 def check(app, snapshot=None):
-    """Check lines.ini, ovh.conf and each group on OVH, copied to `snapshot`; print what is wrong; return the status."""
+    """Check lines.ini, the web server's rights and each group on OVH, copied to `snapshot`; print what is wrong.
+
+    Return the exit status.
+    """
+    import ovh.exceptions
+
     try:
         settings = load_settings(app.lines_ini)
     except ConfigError as error:
         print(f"ERREUR : {error}")
         return 1
-    print(f"{settings.path} : {len(settings.groups)} groupe(s).")
+    print(f"{settings.path} : {len(settings.groups)} groupe(s)" + (
+        f", {len(settings.broken)} en erreur." if settings.broken else "."))  # fmt: skip
+    problems = 0
+    for section, error in settings.broken.items():
+        print(f"ERREUR [{section.lower()}] {error}")
+        problems += 1
+    for problem in web_user_problems(settings):
+        print(f"ERREUR : {problem}")
+        problems += 1
+    credential = None
     try:
         client = app.client(settings)
-    except ConfigError as error:
-        print(f"ERREUR : {error}")
+        credential = client.get(CURRENT_CREDENTIAL)
+    except ovh.exceptions.NotGrantedCall:
+        pass  # An old key that cannot describe itself: check_coverage says what to do.
+    except Exception as error:
+        print(f"ERREUR : {explain_for_it(error)}")
         return 1
     moment = now(settings.timezone)
-    problems = 0
     for group in settings.groups.values():
-        try:
-            described = check_group(client, group, moment)
-        except Exception as error:
-            failure = as_failure(error)
-            explanation, _ = describe_failure(failure, settings.contact)
-            print(f"ERREUR [{group.slug}] {format_phone(group.number)} : {explanation}\n    {failure.detail}")
-            problems += 1
-        else:
+        described, group_problems = check_group(client, group, moment)
+        for problem in group_problems:
+            print(f"ERREUR [{group.slug}] {format_phone(group.number)} : {problem}")
+        if not group_problems:
             print(f"ok     [{group.slug}] {format_phone(group.number)} : {described}")
-    from create_consumer_key import check_coverage
-
+        problems += len(group_problems)
     if not check_coverage(client, settings, verbose=False):
         problems += 1
-    expiration = app.credential_expiration(client)
-    print("Clé OVH : " + (f"expire le {format_day_time(expiration)}" if expiration else "sans date d'expiration"))
+    if credential is not None:
+        expiration = parse_ovh_datetime(credential.get("expiration"), ZoneInfo("UTC"))
+        print("Clé OVH : " + (f"expire le {format_day_time(expiration)}" if expiration else "sans date d'expiration"))
     if snapshot:
         problems += write_snapshot(client, settings, snapshot)
     return 1 if problems else 0
@@ -3007,7 +3428,10 @@ def set_code(app, slug, remove=False):
         if len(code.strip()) < CODE_MIN_LENGTH:
             print(f"ERREUR : le code doit avoir au moins {CODE_MIN_LENGTH} caractères ; rien n'a changé.")
             return 1
+        created = not settings.access_codes.exists()
         write_access_code(settings.access_codes, group.slug, hash_code(code))
+        if created:
+            share_with_web_server(settings.access_codes, settings)
     except (OSError, ConfigError) as error:
         print(f"ERREUR : {settings.access_codes} : {error}")
         return 1
@@ -3037,6 +3461,13 @@ def main(argv=None):
     if args.demo:
         return demo(args.host, args.port, args.state)
     elif args.serve:
+        try:
+            user = become_web_user(application.settings())
+        except ConfigError as error:
+            print(f"ERREUR : {error}")
+            return 1
+        if user:
+            print(f"cimade-ovh : lancé par root, la page tourne en tant que {user}, comme sous Apache.", flush=True)
         serve(application, args.host, args.port)
     elif args.set_code or args.remove_code:
         return set_code(application, args.set_code or args.remove_code, remove=bool(args.remove_code))
@@ -3046,6 +3477,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    os.umask(0o027)  # What the page writes (volunteers' numbers) is never readable by other local users.
     logging.basicConfig(level=logging.INFO, format="cimade-ovh: %(levelname)s: %(message)s")
     if is_fastcgi():
         run_fastcgi(application)

@@ -21,6 +21,8 @@ figures, the same ones as the statistics page. Works from any current directory.
 """
 
 import argparse
+import contextlib
+import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -121,27 +123,28 @@ def kept(call):
 
 def collect_all(settings):
     """Do every group's housekeeping and record every queue group, concurrently; return the exit status."""
+    for section, error in settings.broken.items():
+        print(f"stats.py : [{section.lower()}] {error}", file=sys.stderr)
     try:
         client = index.application.client(settings)
-    except index.ConfigError as error:
-        print(f"stats.py : {error}", file=sys.stderr)
+    except Exception as error:
+        print(f"stats.py : {index.explain_for_it(error)}", file=sys.stderr)
         return 1
     moment = index.now(settings.timezone)
     groups = list(settings.groups.values())
     outcomes = index.parallel(*[lambda g=g: run_group(client, settings, g, moment) for g in groups])
     for group, failure in zip(groups, outcomes, strict=True):
         if failure:
-            explanation, _ = index.describe_failure(failure, settings.contact)
-            print(f"stats.py : [{group.slug}] {explanation} ({failure.detail.splitlines()[-1]})", file=sys.stderr)
-    return 1 if any(outcomes) else 0
+            print(f"stats.py : [{group.slug}] {index.explain_for_it(failure)}", file=sys.stderr)
+    return 1 if any(outcomes) or settings.broken else 0
 
 
 def failure_of(function, *args):
-    """Run `function`; return None, or the OvhFailure it raised."""
+    """Run `function`; return None, or the exception it raised."""
     try:
         function(*args)
     except Exception as error:
-        return index.as_failure(error)
+        return error
     return None
 
 
@@ -223,4 +226,7 @@ def main(argv=()):
 
 
 if __name__ == "__main__":
+    os.umask(0o027)  # The records hold volunteers' numbers: never readable by other local users.
+    with contextlib.suppress(index.ConfigError):  # main() says what is wrong with lines.ini.
+        index.become_web_user(index.application.settings())  # Run by root: what it writes stays the page's.
     sys.exit(main(sys.argv[1:]))

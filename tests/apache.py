@@ -21,6 +21,8 @@ from pathlib import Path
 import requests
 from webpage import Browser, write_lines_ini
 
+import index
+
 ROOT = Path(__file__).resolve().parent.parent
 MODULES_DIR = Path("/usr/lib/apache2/modules")
 # The environment Debian's apache2ctl gives Apache: index.py's "#!/usr/bin/env python3" finds /usr/bin/python3.
@@ -147,8 +149,7 @@ class Apache(Browser):
     def install_site(self, venv):
         shutil.copytree(ROOT, self.site, symlinks=True, ignore=NOT_COPIED)
         (self.site / ".venv3").symlink_to(venv, target_is_directory=True)
-        self.lines_ini = write_lines_ini(self.site, self.fake)
-        (self.site / "data").mkdir()
+        self.lines_ini = write_lines_ini(self.site, self.fake, **({"web_user": WEB_USER} if os.geteuid() == 0 else {}))
         (self.folder / "run").mkdir()
         os.chmod(self.folder, 0o755)
         os.chmod(self.site / "index.py", 0o755)
@@ -214,6 +215,20 @@ class Apache(Browser):
         for pid in self.page_processes():  # None should be left; never leave one behind.
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def forget_reads(self):
+        """Make the page's processes forget the OVH reads they share, as an action does: for a test that changed OVH.
+
+        Each group's stamp in data/last-action/ changes; as root, the files stay the web server's.
+        """
+        settings = index.load_settings(self.lines_ini)
+        for group in settings.groups.values():
+            index.change_stamp(settings, group)
+        folder = settings.data_dir / "last-action"
+        for path in (folder, *folder.iterdir()):
+            path.chmod(0o750 if path.is_dir() else 0o640)
+            if os.geteuid() == 0:
+                os.chown(path, pwd.getpwnam(WEB_USER).pw_uid, grp.getgrnam(WEB_USER).gr_gid)
 
     def error_log(self):
         path = self.folder / "error.log"

@@ -1482,6 +1482,27 @@ class FakeOVH:
                 return service, service["queues"][0]
         raise KeyError(public_number)
 
+    def add_queue(self, number, billing_account=DEMO_BILLING_ACCOUNT):
+        """Add an easyHunting number with one queue, no agent and no time condition, as IT prepares a group."""
+        service = lyon_hunting()
+        name = f"Permanence {number}"
+        service["service"].update(serviceName=number, description=name)
+        service["hunting"]["name"] = name
+        [queue] = service["queues"]
+        queue.update(queueId=self.new_id("queueId"), description=f"File {number}")
+        counters = ("callsAnswered", "callsLost", "callsTotal", "totalCallDuration", "totalWaitingDuration")
+        queue["statistics"].update(dict.fromkeys(counters, 0))
+        service.update(agents=[], agentQueues=[], conditions=[])
+        with self._lock:
+            self.state["billingAccounts"][billing_account]["easyHunting"][number] = service
+
+    def add_redirect(self, number, sip, billing_account=DEMO_BILLING_ACCOUNT):
+        """Add a redirect number to a new SIP line of the same billing account, as IT prepares a group."""
+        with self._lock:
+            account = self.state["billingAccounts"][billing_account]
+            account["line"][sip] = sip_line(sip, f"Permanence {number} (SIP)", number, sip)
+            account["redirect"][number] = redirect(number, sip, f"Permanence {number}")
+
     def add_live_call(self, public_number, state="Waiting", caller="0033639989999", agent=None, begin=None):
         """Put a call in the group's queue, waiting or answered by an agent's number; return its id."""
         if state not in ("Waiting", "Answered"):
@@ -1621,6 +1642,14 @@ def main(argv=None):
     parser.add_argument("--latency-ms", type=int, default=0, help="delay added to every API request")
     parser.add_argument("--state", type=Path, help="JSON file to load the account from and save it to")
     parser.add_argument("--traffic", action="store_true", help="add a waiting and an answered call to Lyon")
+    parser.add_argument(
+        "--add-queue", action="append", default=[], metavar="NUMBER",
+        help="add an easyHunting number (0033…) with one queue to the demo billing account (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--add-redirect", action="append", default=[], metavar="NUMBER:SIP_LINE",
+        help="add a redirect number to a new SIP line, both 0033…, to the demo billing account (repeatable)",
+    )  # fmt: skip
     parser.add_argument("--validate", metavar="VALIDATION_URL", help="validate a pending consumer key and exit")
     parser.add_argument(
         "--expiration",
@@ -1642,6 +1671,13 @@ def main(argv=None):
         account = json.loads(args.state.read_text(encoding="utf-8"))
     fake = FakeOVH(account, args.latency_ms)
     fake.state_path = args.state
+    for number in args.add_queue:
+        fake.add_queue(number)
+    for pair in args.add_redirect:
+        number, _, sip = pair.partition(":")
+        if not sip:
+            parser.error(f"--add-redirect {pair}: expected NUMBER:SIP_LINE, such as 0033465719500:0033465719501")
+        fake.add_redirect(number, sip)
     if args.traffic:
         fake.add_live_call(LYON_NUMBER)
         fake.add_live_call(LYON_NUMBER, state="Answered", caller="0033639989998", agent="0033639980011")

@@ -7,6 +7,8 @@ except in CI (the environment variable CI is set), where that is a failure.
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 
 import apache
@@ -18,7 +20,7 @@ from fake_ovh import (
     LILLE_SIP_LINE,
     LYON_NUMBER,
 )
-from webpage import OTHER_VOLUNTEER, VOLUNTEER, text, today_at_noon
+from webpage import OTHER_VOLUNTEER, ROOT, VOLUNTEER, text, today_at_noon
 
 NO_CACHE = "no-cache, no-store, must-revalidate"
 
@@ -45,7 +47,8 @@ def apache_server(request, fake_ovh_server, site_venv):
 
 @pytest.fixture
 def web(apache_server, fake_ovh):
-    """The Apache server, with the simulator back to the demo account."""
+    """The Apache server, with the simulator back to the demo account and the page told so (no shared read)."""
+    apache_server.forget_reads()
     yield apache_server
 
 
@@ -166,6 +169,14 @@ def test_lille_start_change_finish(web, fake_ovh):
     assert "[cimade-ovh] Lille : permanence terminée" in [mail["Subject"] for mail in web.mails()]
 
 
+def test_what_the_page_writes_is_for_the_web_server_only(web):
+    web.act("/lille/start", {"number": "06 39 98 00 01"})
+    web.act("/lille/finish")
+    written = [web.site / "data", *(web.site / "data").rglob("*")]
+    assert web.site / "data" / "activity.log" in written
+    assert [path for path in written if path.stat().st_mode & 0o007] == [], "other local users read nothing"
+
+
 def test_lyon_two_volunteers_through_apache(web, fake_ovh):
     page = web.act("/lyon/start", {"number": "06 39 98 00 01", "name": "Inès"})
     assert "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01." in text(page)
@@ -200,6 +211,44 @@ def test_invalid_number_is_refused_next_to_the_field(web, fake_ovh):
     assert "numéros spéciaux en 08" in text(response)
     assert 'value="08 36 65 65 65"' in response.text
     assert [r for r in fake_ovh.requests if r["method"] != "GET"] == []
+
+
+# --- lines.ini changed while Apache runs ---------------------------------------
+
+
+def test_a_mistake_in_lines_ini_leaves_the_other_groups_serving(web, request):
+    good = web.lines_ini.read_text(encoding="utf-8")
+    request.addfinalizer(lambda: web.lines_ini.write_text(good, encoding="utf-8"))
+    assert web.get("/lyon").status_code == 200  # A FastCGI process has read the good file.
+    grenoble = "\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\nnumbre = 0033465719999\n"
+    web.lines_ini.write_text(good + grenoble, encoding="utf-8")
+    broken = web.get("/grenoble")
+    assert broken.status_code == 500, web.error_log()
+    assert "clé inconnue « numbre » : vouliez-vous dire « number » ?" in text(broken)
+    for path in ("/", "/lyon", "/lille"):
+        assert web.get(path).status_code == 200, web.error_log()
+    assert "group [grenoble] not served" in web.error_log()
+    if web.mode == "fastcgi":  # A running process keeps its last good configuration; a CGI process has none.
+        web.lines_ini.write_text(good.replace("[settings]", "[settings]\ntimezon = UTC"), encoding="utf-8")
+        for path in ("/", "/lyon", "/lille"):
+            assert web.get(path).status_code == 200, web.error_log()
+        assert "keeps serving the configuration it read before" in web.error_log()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give ovh.conf rights the web server lacks")
+def test_an_ovh_conf_the_web_server_cannot_read_is_named(web, request):
+    conf = web.site / "ovh.conf"
+    request.addfinalizer(lambda: (conf.chmod(0o640), web.forget_reads()))
+    assert web.get("/lille").status_code == 200
+    conf.chmod(0o600)  # Root's own, as a "chmod 600" would leave it.
+    page = text(web.get("/lille"))
+    assert "Le fichier de configuration OVH (ovh.conf) est illisible par la page (droits du fichier)." in page
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "index.py"), "--check"], env={**os.environ, "LINES_INI": str(web.lines_ini)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert check.returncode == 1
+    assert f"ERREUR : le serveur web (www-data) ne peut pas lire {conf} : chown root:www-data {conf}" in check.stdout
 
 
 # --- The FastCGI process ------------------------------------------------------

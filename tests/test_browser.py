@@ -55,7 +55,8 @@ def browser():
 
 @pytest.fixture
 def web(apache_fastcgi, fake_ovh):
-    """The Apache server, with the simulator back to the demo account."""
+    """The Apache server, with the simulator back to the demo account and the page told so (no shared read)."""
+    apache_fastcgi.forget_reads()
     return apache_fastcgi
 
 

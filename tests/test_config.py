@@ -1,15 +1,21 @@
 """lines.ini, and index.py run the ways IT runs it: --check, --demo, plain CGI."""
 
+import grp
 import os
+import pwd
 import re
+import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import requests
-from fake_ovh import LILLE_NUMBER
+from apache import APACHE_ENV, free_port
+from fake_ovh import DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY, LILLE_NUMBER
 from webpage import text, write_lines_ini
 
 import index
@@ -67,6 +73,16 @@ def test_defaults(tmp_path):
     assert settings.groups["lyon"].agent_description == "Bénévole Lyon (cimade-ovh)"
 
 
+def mistake(path):
+    """The message of the mistake in lines.ini: the whole file's, or else its one broken group's."""
+    try:
+        settings = index.load_settings(path)
+    except index.ConfigError as error:
+        return str(error)
+    [message] = settings.broken.values()
+    return message
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -87,15 +103,41 @@ def test_defaults(tmp_path):
 )
 def test_mistakes_name_the_file_section_and_key(tmp_path, change, message):
     path = write(tmp_path, GOOD.replace(*change))
-    with pytest.raises(index.ConfigError, match=message) as error:
-        index.load_settings(path)
-    assert str(path) in str(error.value)
+    found = mistake(path)
+    assert re.search(message, found) and str(path) in found
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("number =", "numbre ="), r"section \[lyon\] : clé inconnue « numbre » : vouliez-vous dire « number » \?"),
+        (("kind = queue", "kind = queue\nring_timout = 15"), r"clé inconnue « ring_timout » : vouliez-vous dire « ring_timeout »"),
+        (("kind = queue", "kind = queue\nmax_volunteer = 2"), r"« max_volunteer » : vouliez-vous dire « max_volunteers »"),
+        (("kind = queue", "kind = queue\ncolour = red"), r"clé inconnue « colour » \(clés connues : name, kind,"),
+        (("contact = IT", "contact = IT\ntimezon = UTC"), r"\[settings\] : clé inconnue « timezon » : vouliez-vous dire « timezone »"),
+    ],
+)
+def test_misspelt_keys_are_named_with_a_suggestion(tmp_path, change, message):
+    assert re.search(message, mistake(write(tmp_path, GOOD.replace(*change))))
+
+
+def test_a_broken_section_breaks_only_its_own_group(tmp_path):
+    path = write(tmp_path, GOOD + GOOD.split("contact = IT")[1].replace("[lyon]", "[lille]").replace("number =", "numbre ="))
+    settings = index.load_settings(path)
+    assert list(settings.groups) == ["lyon"]
+    assert list(settings.broken) == ["lille"]
+
+
+def test_two_groups_on_one_number_are_refused(tmp_path):
+    path = write(tmp_path, GOOD + GOOD.split("contact = IT")[1].replace("[lyon]", "[lyon2]"))
+    settings = index.load_settings(path)
+    assert list(settings.groups) == ["lyon"], "the group already there keeps working"
+    assert re.search(r"\[lyon2\], clé « number » : 0033465710000 est déjà le numéro du groupe \[lyon\]", settings.broken["lyon2"])
 
 
 def test_duplicate_slugs_are_refused_whatever_their_case(tmp_path):
     path = write(tmp_path, GOOD + GOOD.split("[settings]\ncontact = IT")[1].replace("[lyon]", "[Lyon]"))
-    with pytest.raises(index.ConfigError, match=r"section \[Lyon\] : le groupe « lyon » est déjà défini"):
-        index.load_settings(path)
+    assert re.search(r"section \[Lyon\] : le groupe « lyon » est déjà défini", mistake(path))
 
 
 def test_duplicate_keys_are_refused(tmp_path):
@@ -109,6 +151,36 @@ def test_a_broken_lines_ini_gives_a_french_error_page(site):
     response = site.get("/lyon")
     assert response.status_code == 500
     assert "La configuration de la page contient une erreur" in response.text
+
+
+def test_a_mistake_in_a_new_section_leaves_the_other_groups_serving(site):
+    assert site.get("/lyon").status_code == 200
+    with open(site.lines_ini, "a", encoding="utf-8") as file:
+        file.write("\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\nnumbre = 0033465719999\n")
+    broken = site.get("/grenoble")
+    assert broken.status_code == 500
+    assert "La configuration de ce groupe contient une erreur" in text(broken)
+    assert "lines.ini, section [grenoble] : clé inconnue « numbre » : vouliez-vous dire « number » ?" in text(broken)
+    assert str(site.folder) not in broken.text, "the page names the file, not where it lies"
+    assert site.get("/lyon").status_code == 200 and site.get("/lille").status_code == 200
+    index_page = site.get("/")
+    assert index_page.status_code == 200 and 'href="/lyon"' in index_page.text and "/grenoble" not in index_page.text
+
+
+def test_a_broken_settings_section_keeps_the_last_good_configuration(site, caplog):
+    assert site.get("/lille").status_code == 200
+    good = site.lines_ini.read_text(encoding="utf-8")
+    site.lines_ini.write_text(good.replace("timezone = Europe/Paris", "timezone = Europe/Lyon"), encoding="utf-8")
+    for _ in range(2):
+        assert site.get("/lille").status_code == 200
+        assert site.get("/").status_code == 200
+    assert "clé « timezone » : fuseau horaire inconnu « Europe/Lyon »" in caplog.text
+    assert "keeps serving the configuration it read before" in caplog.text
+    [mail] = [m for m in site.mails() if "lines.ini" in m["Subject"]]
+    assert "Europe/Lyon" in mail.get_content() and "--check" in mail.get_content()
+    site.lines_ini.write_text("[lille\n", encoding="utf-8")  # Not even an ini file.
+    assert site.get("/lille").status_code == 200
+    assert len([m for m in site.mails() if "lines.ini" in m["Subject"]]) == 2
 
 
 def test_a_group_added_to_lines_ini_appears_without_restart(site):
@@ -152,7 +224,28 @@ def test_check_names_a_group_ovh_does_not_know(fake_ovh, tmp_path):
         file.write("number = 0033465719999\n")
     result = run_index("--check", env={"LINES_INI": str(lines_ini)})
     assert result.returncode == 1
-    assert "ERREUR [grenoble] 04 65 71 99 99 : OVH ne connaît pas la ligne de ce groupe." in result.stdout
+    assert "ERREUR [grenoble] 04 65 71 99 99 : OVH ne connaît pas la ligne de ce groupe" in result.stdout
+    assert "vérifiez billing_account et number dans lines.ini." in result.stdout
+
+
+def test_check_names_a_wrong_kind(fake_ovh, tmp_path):
+    groups = {"lyon": {"kind": "redirect", "max_volunteers": "1"}, "lille": {"kind": "queue"}}
+    result = run_index("--check", env={"LINES_INI": str(write_lines_ini(tmp_path, fake_ovh, groups))})
+    assert result.returncode == 1
+    assert "ERREUR [lyon] 04 65 71 00 00 : ce numéro est une file d'appels chez OVH : kind = queue ?" in result.stdout
+    assert "ERREUR [lille] 03 53 01 00 00 : ce numéro est une redirection chez OVH : kind = redirect ?" in result.stdout
+
+
+def test_check_with_a_narrow_key_says_a_wrong_kind_may_be_the_cause(fake_ovh, tmp_path):
+    lines_ini = write_lines_ini(tmp_path, fake_ovh, {"lille": {"kind": "queue"}})
+    settings = index.load_settings(lines_ini)
+    key = fake_ovh.create_credential(index.required_rules(settings))
+    conf = tmp_path / "ovh.conf"
+    conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
+    result = run_index("--check", env={"LINES_INI": str(lines_ini)})
+    assert result.returncode == 1
+    assert "ERREUR [lille] 03 53 01 00 00 : OVH ne connaît pas une file d'appels à ce numéro" in result.stdout
+    assert "si oui, kind = redirect ?" in result.stdout
 
 
 def test_check_reports_a_broken_lines_ini(tmp_path):
@@ -247,3 +340,147 @@ def test_cgi_runs_an_action(fake_ovh, tmp_path):
     assert "Location: /lille" in headers
     assert fake_ovh.who_rings(LILLE_NUMBER) == ["0033639980001"]
     assert "\tlille\tstart\t0033639980001\t192.0.2.7\tok" in (tmp_path / "data" / "activity.log").read_text()
+
+
+# --- OVH failures on the command line -------------------------------------------
+
+BROKEN_OVH = {
+    "unreachable": (("endpoint = {url}", "endpoint = http://127.0.0.1:{closed}/1.0"), "Impossible de joindre OVH depuis ce serveur"),
+    "unknown endpoint": (("endpoint = {url}", "endpoint = ovh-euu"), "endpoint = ovh-euu dans ovh.conf n'est pas un nom connu"),
+    "wrong secret": ((DEMO_APPLICATION_SECRET, "x" * 32), "l'application_secret de ovh.conf est faux"),
+    "revoked key": ((DEMO_CONSUMER_KEY, "y" * 32), "La clé d'accès (consumer_key de ovh.conf) n'est plus valable"),
+}
+TOOLS = {
+    "index.py --check": ["index.py", "--check"],
+    "stats.py": ["stats.py"],
+    "create_consumer_key.py --check": ["create_consumer_key.py", "--check", "--lines-ini", "{lines_ini}"],
+}
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("cause", BROKEN_OVH)
+def test_command_line_tools_name_the_ovh_failure(fake_ovh, tmp_path, tool, cause):
+    lines_ini = write_lines_ini(tmp_path, fake_ovh)
+    conf = tmp_path / "ovh.conf"
+    (old, new), sentence = BROKEN_OVH[cause]
+    values = {"url": fake_ovh.url, "closed": free_port()}
+    conf.write_text(conf.read_text(encoding="utf-8").replace(old.format(**values), new.format(**values)), encoding="utf-8")
+    command = [part.format(lines_ini=lines_ini) for part in TOOLS[tool]]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / command[0]), *command[1:]], env={**os.environ, "LINES_INI": str(lines_ini)},
+        cwd="/", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert sentence in output and "Traceback" not in output
+    assert "Il faut créer une nouvelle clé" not in output and "sans date d'expiration" not in output
+    assert len(output.splitlines()) <= 4, output
+
+
+# --- Run by root ------------------------------------------------------------------
+
+# What root runs, as the README says: the system's python3 (the tests' own may be unreadable by www-data).
+SYSTEM_PYTHON = shutil.which("python3", path=APACHE_ENV["PATH"])
+AS_ROOT = pytest.mark.skipif(os.geteuid() != 0 or not SYSTEM_PYTHON, reason="needs root and the system's python3")
+
+
+@pytest.fixture
+def installed(fake_ovh):
+    """A folder installed as the README says: root owns it, www-data reads ovh.conf and owns data/."""
+    try:
+        web = pwd.getpwnam("www-data")
+    except KeyError:
+        pytest.skip("no user www-data")
+    folder = Path(tempfile.mkdtemp(prefix="cimade-ovh-installed-"))
+    folder.chmod(0o755)
+    lines_ini = write_lines_ini(folder, fake_ovh, web_user="www-data")
+    os.chown(folder / "ovh.conf", 0, web.pw_gid)
+    (folder / "ovh.conf").chmod(0o640)
+    os.chown(folder / "data", web.pw_uid, web.pw_gid)
+    (folder / "data").chmod(0o750)
+    yield lines_ini
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@AS_ROOT
+def test_set_code_as_root_leaves_access_codes_readable_by_the_web_server(installed):
+    result = run_index("--set-code", "lille", env={"LINES_INI": str(installed)}, input="un code assez long\n")
+    assert result.returncode == 0, result.stdout
+    info = (installed.parent / "access-codes.ini").stat()
+    assert (info.st_uid, grp.getgrgid(info.st_gid).gr_name, stat.S_IMODE(info.st_mode)) == (0, "www-data", 0o640)
+    check = run_index("--check", env={"LINES_INI": str(installed)})
+    assert "ne peut pas" not in check.stdout, check.stdout
+
+
+@AS_ROOT
+def test_serve_run_by_root_goes_on_as_the_web_server(installed):
+    process = subprocess.Popen(
+        [SYSTEM_PYTHON, str(ROOT / "index.py"), "--serve", "--port", "0"],
+        env={**os.environ, "LINES_INI": str(installed)}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        said = process.stdout.readline() + process.stdout.readline()
+        assert "la page tourne en tant que www-data" in said
+        url = re.search(r"http://127\.0\.0\.1:\d+/", said)[0]
+        assert requests.get(url + "lille", timeout=30).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    data = installed.parent / "data"
+    made = [data / "secret.key", *data.rglob("*")]
+    assert {pwd.getpwuid(path.stat().st_uid).pw_name for path in made} == {"www-data"}
+    assert not any(path.stat().st_mode & 0o007 for path in made), "other local users read nothing"
+    check = run_index("--check", env={"LINES_INI": str(installed)})
+    assert "ne peut pas" not in check.stdout, check.stdout
+
+
+@AS_ROOT
+def test_stats_run_by_root_writes_as_the_web_server_whatever_the_umask(installed):
+    result = subprocess.run(
+        ["sh", "-c", 'umask 000 && exec "$0" "$1"', SYSTEM_PYTHON, str(ROOT / "stats.py")],
+        env={**os.environ, "LINES_INI": str(installed)}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    made = list((installed.parent / "data").rglob("*"))
+    assert any(path.suffix == ".jsonl" for path in made)
+    assert {pwd.getpwuid(path.stat().st_uid).pw_name for path in made} == {"www-data"}
+    assert not any(path.stat().st_mode & 0o007 for path in made), "other local users read nothing"
+
+
+@pytest.mark.parametrize("script", [["create_consumer_key.py", "--check"], ["stats.py", "report", "--days", "1"]])
+def test_scripts_find_the_virtualenv_with_the_systems_python3(fake_ovh, tmp_path, script):
+    if not SYSTEM_PYTHON:
+        pytest.skip("no python3 on the system's PATH")
+    lines_ini = write_lines_ini(tmp_path, fake_ovh)
+    result = subprocess.run(
+        [SYSTEM_PYTHON, str(ROOT / script[0]), *script[1:]], env={**os.environ, "LINES_INI": str(lines_ini)},
+        cwd="/", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "ModuleNotFoundError" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@AS_ROOT
+def test_check_names_files_in_data_the_web_server_cannot_use(installed):
+    secret = installed.parent / "data" / "secret.key"
+    secret.write_bytes(b"made by root")  # As an "index.py --serve" run by root once did.
+    secret.chmod(0o600)
+    check = run_index("--check", env={"LINES_INI": str(installed)})
+    assert check.returncode == 1
+    data = installed.parent / "data"
+    assert f"ERREUR : le serveur web (www-data) ne peut pas écrire dans {data} ({secret}) : chown -R www-data:www-data {data}" in check.stdout
+
+
+def test_check_says_a_new_group_needs_a_new_key(fake_ovh, tmp_path):
+    fake_ovh.add_queue("0033465719000")
+    lines_ini = write_lines_ini(tmp_path, fake_ovh)
+    key = fake_ovh.create_credential(index.required_rules(index.load_settings(lines_ini)))
+    conf = tmp_path / "ovh.conf"
+    conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
+    with open(lines_ini, "a", encoding="utf-8") as file:
+        file.write("\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\nnumber = 0033465719000\n")
+    result = run_index("--check", env={"LINES_INI": str(lines_ini)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "ok     [lyon]" in result.stdout and "ok     [lille]" in result.stdout
+    assert "ERREUR [grenoble] 04 65 71 90 00 : La clé d'accès n'a pas le droit de faire cette demande" in result.stdout
+    assert f"créez-en une : python3 {ROOT / 'create_consumer_key.py'}" in result.stdout

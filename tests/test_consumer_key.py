@@ -1,6 +1,8 @@
 """create_consumer_key.py on the OVH simulator: least-privilege keys, their validation, ovh.conf and --check."""
 
+import grp
 import os
+import pwd
 import re
 import stat
 import subprocess
@@ -89,7 +91,7 @@ def narrow(site):
 
 def test_rules_for_the_demo_groups_are_narrow():
     settings = index.load_settings(ROOT / "lines.ini")
-    rules = ck.required_rules(settings, {"lille": LILLE_SIP_LINE})
+    rules = index.required_rules(settings, {"lille": LILLE_SIP_LINE})
     paths = {r["path"] for r in rules}
     assert not paths & {"/", "/*", "/telephony", "/telephony/*"}
     assert all(p == "/auth/currentCredential" or p.startswith(f"/telephony/{DEMO_BILLING_ACCOUNT}/") for p in paths)
@@ -100,23 +102,23 @@ def test_rules_for_the_demo_groups_are_narrow():
     assert not [r for r in rules if r["method"] == "DELETE" and "/hunting/" in r["path"]]
     assert len(rules) == len({(r["method"], r["path"]) for r in rules})
     # Without a key to read where Lille's number goes, its billing account's lines are covered.
-    fallback = ck.required_rules(settings)
+    fallback = index.required_rules(settings)
     assert {"method": "PUT", "path": f"/telephony/{DEMO_BILLING_ACCOUNT}/line/*"} in fallback
 
 
 def test_rules_allow_what_stats_py_will_read():
     settings = index.load_settings(ROOT / "lines.ini")
-    granted = ck.required_rules(settings)
+    granted = index.required_rules(settings)
     queue = f"{EASY_HUNTING}/hunting/queue/5001"
-    wanted = [ck.rule("GET", f"{queue}/liveStatistics"), ck.rule("GET", f"{queue}/liveCalls"),
-              ck.rule("GET", f"{queue}/liveCalls/7001")]  # fmt: skip
-    assert ck.missing_rules(granted, wanted) == []
-    assert ck.missing_rules(granted, [ck.rule("PUT", f"{queue}/liveStatistics")]) != []
+    wanted = [index.rule("GET", f"{queue}/liveStatistics"), index.rule("GET", f"{queue}/liveCalls"),
+              index.rule("GET", f"{queue}/liveCalls/7001")]  # fmt: skip
+    assert index.missing_rules(granted, wanted) == []
+    assert index.missing_rules(granted, [index.rule("PUT", f"{queue}/liveStatistics")]) != []
 
 
 def test_stats_calls_succeed_on_the_simulator_with_exactly_those_rules(fake_ovh):
     settings = index.load_settings(ROOT / "lines.ini")
-    key = fake_ovh.create_credential(ck.required_rules(settings))
+    key = fake_ovh.create_credential(index.required_rules(settings))
     client = index.connect_ovh(fake_ovh.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, key)
     fake_ovh.add_live_call(LYON_NUMBER)
     (queue_id,) = client.get(f"{EASY_HUNTING}/hunting/queue")
@@ -127,12 +129,12 @@ def test_stats_calls_succeed_on_the_simulator_with_exactly_those_rules(fake_ovh)
 
 
 def test_a_star_covers_any_rest_but_not_more():
-    assert ck.rule_matches("/telephony/*", "/telephony/ab/line/1/options")
-    assert ck.rule_matches("/a/agent/*", "/a/agent/*")
-    assert ck.rule_matches("/*", "/a/agent/*")
-    assert not ck.rule_matches("/a/agent/*", "/a/agent")
-    assert not ck.rule_matches("/a/agent/5", "/a/agent/*")
-    assert not ck.rule_matches("/a/agent", "/a/agentX")
+    assert index.rule_matches("/telephony/*", "/telephony/ab/line/1/options")
+    assert index.rule_matches("/a/agent/*", "/a/agent/*")
+    assert index.rule_matches("/*", "/a/agent/*")
+    assert not index.rule_matches("/a/agent/*", "/a/agent")
+    assert not index.rule_matches("/a/agent/5", "/a/agent/*")
+    assert not index.rule_matches("/a/agent", "/a/agentX")
 
 
 def test_setting_values_keeps_comments_and_other_sections():
@@ -161,7 +163,7 @@ def test_the_key_is_validated_checked_and_written(narrow):
     assert stat.S_IMODE(conf.stat().st_mode) == 0o640  # The group keeps reading it; others lose it.
     credential = next(c for c in narrow.fake.snapshot()["credentials"] if c["consumerKey"] == narrow.key)
     assert credential["status"] == "validated" and credential["expiration"] is None
-    assert credential["rules"] == ck.required_rules(settings_of(narrow), {"lille": LILLE_SIP_LINE})
+    assert credential["rules"] == index.required_rules(settings_of(narrow), {"lille": LILLE_SIP_LINE})
     output = narrow.output
     assert DEMO_APPLICATION_SECRET not in output
     assert "credentialToken=" in output and "Unlimited" in output and "compte OVH de La Cimade" in output
@@ -293,6 +295,29 @@ def test_ovh_conf_is_created_owner_only_from_the_example(site):
     assert stat.S_IMODE(conf.stat().st_mode) == 0o600
 
 
+def has_user(name):
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not has_user("www-data"), reason="needs root and the user www-data")
+def test_ovh_conf_created_by_root_is_readable_by_the_web_server(site):
+    site.configure("settings", web_user="www-data")
+    conf = site.folder / "ovh.conf"
+    conf.unlink()
+    status, output = run_script(
+        "--lines-ini", site.lines_ini, "--endpoint", site.fake.url, "--application-key", DEMO_APPLICATION_KEY,
+        validate=lambda url: site.fake.validate_credential(pending_key(site.fake)),
+        env={"OVH_APPLICATION_SECRET": DEMO_APPLICATION_SECRET},
+    )  # fmt: skip
+    assert status == 0, output
+    info = conf.stat()
+    assert (info.st_uid, grp.getgrgid(info.st_gid).gr_name, stat.S_IMODE(info.st_mode)) == (0, "www-data", 0o640)
+
+
 def test_without_validation_ovh_conf_is_unchanged(site):
     conf = site.folder / "ovh.conf"
     before = conf.read_text(encoding="utf-8")
@@ -333,7 +358,8 @@ def test_an_ovh_failure_is_explained_and_changes_nothing(site):
     site.fake.fail("POST", "/auth/credential", "503")
     status, output = run_script("--lines-ini", site.lines_ini)
     assert status == 1
-    assert "OVH a refusé de créer la clé" in output and "Traceback" not in output
+    assert "OVH a rencontré une erreur de son côté" in output and "réessayez dans quelques minutes" in output
+    assert "ovh.conf n'a pas changé" in output and "Traceback" not in output
     assert conf.read_text(encoding="utf-8") == before
 
 
@@ -343,4 +369,5 @@ def test_check_script_fails_when_the_key_cannot_describe_itself(site):
     conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
     status, output = run_script("--check", "--lines-ini", site.lines_ini)
     assert status == 1
-    assert "impossible de lire les droits de la clé OVH" in output and "create_consumer_key.py" in output
+    assert "la clé OVH ne peut pas lire ses propres droits" in output
+    assert f"créez-en une nouvelle : python3 {ROOT / 'create_consumer_key.py'}" in output

@@ -4,6 +4,7 @@ import datetime
 import hashlib
 import json
 import re
+import os
 import subprocess
 import sys
 import threading
@@ -761,5 +762,26 @@ def test_command_line_state_round_trip_and_validate(tmp_path):
         )
         assert created["agentId"] in client.get(LYON + "/hunting/agent")
         assert client.get(LYON + "/hunting/agent/" + str(created["agentId"]))["number"] == NEW_AGENT["number"]
+    finally:
+        stop_command(process)
+
+
+def test_command_line_adds_a_queue_and_a_redirect_for_a_new_group(tmp_path):
+    process, conf = start_command("--add-queue", "0033465719000", "--add-redirect", "0033465719500:0033465719501")
+    try:
+        (tmp_path / "ovh.conf").write_text(
+            "[default]\n" + "".join(f"{key} = {value}\n" for key, value in conf.items()), encoding="utf-8"
+        )
+        groups = "".join(
+            f"\n[{slug}]\nname = {slug}\nkind = {kind}\nbilling_account = {DEMO_BILLING_ACCOUNT}\nnumber = {number}\n"
+            for slug, kind, number in (("grenoble", "queue", "0033465719000"), ("nantes", "redirect", "0033465719500"))
+        )
+        (tmp_path / "lines.ini").write_text("[settings]\n" + groups, encoding="utf-8")
+        result = subprocess.run(
+            [sys.executable, str(Path(index.__file__)), "--check"], env={**os.environ, "LINES_INI": str(tmp_path / "lines.ini")},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert "ok     [grenoble] 04 65 71 90 00 : file d'appels n° 5002" in result.stdout, result.stdout
+        assert "ok     [nantes] 04 65 71 95 00 : renvoi vers la ligne SIP 04 65 71 95 01" in result.stdout
     finally:
         stop_command(process)

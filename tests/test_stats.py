@@ -51,8 +51,8 @@ def test_a_failing_group_does_not_stop_the_others(site, monkeypatch, capsys):
     assert run_stats(site, monkeypatch) == 1
     assert len(records(site)) == 1
     assert capsys.readouterr().err.splitlines() == [
-        "stats.py : [grenoble] OVH ne connaît pas la ligne de ce groupe. (" + "ResourceNotFoundError: "
-        "The requested object (serviceName = 0033465719999) does not exist)"
+        "stats.py : [grenoble] OVH ne connaît pas la ligne de ce groupe (The requested object "
+        "(serviceName = 0033465719999) does not exist) : vérifiez billing_account et number dans lines.ini."
     ]
 
 
@@ -205,7 +205,7 @@ def test_a_failed_run_leaves_a_gap_that_the_next_run_covers(site, monkeypatch, c
     site.fake.fail("GET", LIVE_STATISTICS, kind="503")
     site.moment = at(26, 10)
     assert run_stats(site, monkeypatch) == 1
-    assert "stats.py : [lyon] OVH a rencontré une erreur de son côté." in capsys.readouterr().err
+    assert "stats.py : [lyon] OVH a rencontré une erreur de son côté (" in capsys.readouterr().err
     site.fake.add_statistics(LYON_NUMBER, lost=1)
     run_at(site, monkeypatch, at(26, 11))
     assert [record["time"][11:16] for record in records(site)] == ["09:00", "11:00"]

@@ -4,6 +4,8 @@ import configparser
 import email
 import email.policy
 import html
+import os
+import pwd
 import re
 import threading
 from datetime import datetime
@@ -47,8 +49,10 @@ def write_lines_ini(folder, fake, groups=None, **settings):
             "activity_log": "data/activity.log",
             "notify": "it@example.org",
             "sendmail": f"sh -c 'cat > \"$0/mail-$$.eml\"' {mailbox}",
+            "web_user": pwd.getpwuid(os.geteuid()).pw_name,  # Whom index.py --check checks the rights for.
         }
     )
+    (folder / "data").mkdir(exist_ok=True)
     parser["settings"].update(settings)
     for section, values in (groups or {}).items():
         parser[section].update(values)
