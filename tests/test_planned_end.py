@@ -134,7 +134,12 @@ def test_the_form_proposes_the_groups_end_from_lines_ini(site, ovh_client):
 
 def test_a_wrong_ends_at_in_lines_ini_names_the_key(site):
     site.configure("lyon", ends_at="tard")
-    with pytest.raises(index.ConfigError, match=r"section \[lyon\], clé « ends_at » : « tard » n'est pas une heure"):
+    settings = index.load_settings(site.lines_ini)
+    assert "lyon" not in settings.groups and "lille" in settings.groups, "only the broken group is out"
+    assert "section [lyon], clé « ends_at » : « tard » n'est pas une heure" in settings.broken["lyon"]
+    site.configure("lyon", ends_at="18:00")
+    site.configure("settings", ends_at="tôt")
+    with pytest.raises(index.ConfigError, match=r"section \[settings\], clé « ends_at » : « tôt » n'est pas une heure"):
         index.load_settings(site.lines_ini)
 
 
@@ -184,6 +189,6 @@ def test_a_failure_at_any_ovh_call_of_an_automatic_end_is_reported_and_the_next_
         (site.folder / "data" / "ends" / f"{slug}.json").write_text(data)
         site.fake.fail(method, path, kind="500", nth=nth)
         assert run_cron(site, monkeypatch, at(18, 2)) == 1, f"{method} {path} #{nth}"
-        assert f"stats.py : [{slug}] OVH a rencontré une erreur de son côté." in capsys.readouterr().err
+        assert f"stats.py : [{slug}] OVH a rencontré une erreur de son côté" in capsys.readouterr().err
         assert run_cron(site, monkeypatch, at(18, 7)) == 0, f"{method} {path} #{nth}"
         assert sorted(site.fake.who_rings(number, at=at(18, 7))) == expected, f"{method} {path} #{nth}"
