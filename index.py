@@ -1146,9 +1146,13 @@ def same_text(given, expected):
     return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
 
 
-def form_token(key, csrf_cookie):
-    """The token every form carries: tied to the browser's csrf cookie, so another site cannot forge it."""
-    return sign(key, f"csrf:{csrf_cookie}")
+def form_token(key, csrf_cookie, access_cookie=""):
+    """The token every form carries: tied to the browser's csrf cookie and, on a group with a code, its access cookie.
+
+    A sibling subdomain can set a csrf cookie of its choice and read its token on the code page,
+    but it can neither read nor set the access cookie: that token is worthless behind the code.
+    """
+    return sign(key, f"csrf:{csrf_cookie}:{access_cookie}")
 
 
 def group_lock(settings, group, blocking=True):
@@ -1890,7 +1894,7 @@ COMMON_HEADERS = [
     ("Pragma", "no-cache"),
     ("Expires", "0"),
     ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
+    ("Referrer-Policy", "same-origin"),  # Not no-referrer: browsers would then send our own forms with Origin: null.
     (
         "Content-Security-Policy",
         f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; form-action 'self'; "
@@ -1945,6 +1949,25 @@ class Request:
         self.base = quote(base.encode("latin-1", "replace"), safe="/")  # For links, Location and cookie paths.
         self.client = environ.get("REMOTE_ADDR", "")
         self.https = environ.get("wsgi.url_scheme") == "https" or environ.get("HTTPS", "").lower() in ("on", "1")
+
+    def origin(self):
+        """This page's origin, as a browser writes it in an Origin header: https://host, without a default port."""
+        scheme = "https" if self.https else "http"
+        environ = self.environ
+        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+        return f"{scheme}://{host.lower().removesuffix(':443' if self.https else ':80')}"
+
+    def from_elsewhere(self):
+        """True when the browser says the request comes from another site: by Sec-Fetch-Site, or else by Origin.
+
+        A sibling subdomain is "same-site", not "same-origin": refused too. Browsers without
+        Sec-Fetch-Site (older Safari) send Origin; a web page can set neither.
+        """
+        site = self.environ.get("HTTP_SEC_FETCH_SITE")
+        if site is not None:
+            return site != "same-origin"
+        origin = self.environ.get("HTTP_ORIGIN")
+        return origin is not None and origin != self.origin()
 
     def cookie(self, name):
         """The value of a cookie, or ""."""
@@ -2184,6 +2207,12 @@ class App:
             return visit.respond(stats_page(request, settings, group))
         if request.method != "POST":
             return Response.redirect(f"{request.base}/{group.slug}")
+        if request.from_elsewhere():
+            origin, site = request.environ.get("HTTP_ORIGIN"), request.environ.get("HTTP_SEC_FETCH_SITE")
+            log.warning("form from another site on %s from %s: Origin %s, Sec-Fetch-Site %s", request.path,
+                        request.client, origin, site)  # fmt: skip
+            text = "Cette demande ne vient pas de la page du groupe : rien n'a été fait."
+            return self.message(request, "Demande refusée", text, 403)
         form = request.form()
         if form is None:
             return self.message(request, "Demande trop grande", "Cette demande est trop grande.", 413)
@@ -2208,7 +2237,7 @@ class App:
         request, settings, group = visit.request, visit.settings, visit.group
         moment = now(settings.timezone)
         messages = list(messages)
-        flash = read_flash(request.cookie("flash"))
+        flash = read_flash(visit.read_cookie("flash"))
         if flash and not errors:
             messages.append(flash_message(flash, settings.contact))
         state = failure = None
@@ -2364,22 +2393,37 @@ class Visit:
         self.stored_code = stored_code
         self.group_url = f"{request.base}/{group.slug}"
         self.new_cookies = []
-        self.csrf = request.cookie("csrf")
+        self.csrf = self.read_cookie("csrf")
         if not re.fullmatch(r"[A-Za-z0-9_-]{24}", self.csrf):
             self.csrf = secrets.token_urlsafe(18)
             self.new_cookies.append(self.cookie("csrf", self.csrf, path=f"{request.base}/"))
 
+    def cookie_name(self, name):
+        """A cookie's name; under HTTPS, with the __Host- prefix (no other host can set it), and the group's slug.
+
+        A __Host- cookie has the path /: the group's slug, but in csrf (one for the site), keeps groups apart.
+        """
+        if not self.request.https:
+            return name
+        return "__Host-csrf" if name == "csrf" else f"__Host-{name}-{self.group.slug}"
+
+    def read_cookie(self, name):
+        """The value of one of our cookies, or ""."""
+        return self.request.cookie(self.cookie_name(name))
+
     def cookie(self, name, value, path=None, max_age=None):
-        """A Set-Cookie value: HttpOnly, SameSite=Strict, Secure under HTTPS; the group's path by default."""
-        attributes = [f"{name}={quote(value)}", f"Path={path or self.group_url}"]
+        """A Set-Cookie value: HttpOnly, SameSite=Strict, the group's path by default; __Host- and Secure in HTTPS."""
+        path = "/" if self.request.https else path or self.group_url
+        attributes = [f"{self.cookie_name(name)}={quote(value)}", f"Path={path}"]
         if max_age is not None:
             attributes.append(f"Max-Age={max_age}")
         attributes += ["HttpOnly", "SameSite=Strict"] + (["Secure"] if self.request.https else [])
         return "; ".join(attributes)
 
     def token(self):
-        """The form token for this browser."""
-        return form_token(self.key, self.csrf)
+        """The form token for this browser: bound to its access cookie too, once it is let in a group with a code."""
+        access = self.read_cookie("access") if self.stored_code and self.allowed() else ""
+        return form_token(self.key, self.csrf, access)
 
     def token_matches(self, form):
         """True when a posted form carries the token of the browser's csrf cookie."""
@@ -2389,7 +2433,7 @@ class Visit:
         """True when the group has no access code, or the browser holds a valid access cookie."""
         if self.stored_code is None:
             return True
-        return has_access(self.key, self.group, self.stored_code, self.request.cookie("access"), int(time.time()))
+        return has_access(self.key, self.group, self.stored_code, self.read_cookie("access"), int(time.time()))
 
     def respond(self, response):
         """Add the cookies this visit made (a new csrf cookie) to a response."""

@@ -220,7 +220,7 @@ def test_security_headers_hold_on_every_kind_of_answer(site):
         policy = response.headers["Content-Security-Policy"]
         assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
         assert "script-src" not in policy and "unsafe-inline" not in policy
-        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Referrer-Policy"] == "same-origin"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert "<script" not in response.text
 

@@ -1,0 +1,76 @@
+"""Hardening found by an outside review (issue 14): cross-site forms, request bodies, stale buttons, lockouts, keys."""
+
+import re
+import time
+
+import pytest
+import requests
+from test_security import CODE, call, guarded, set_code  # noqa: F401 (guarded: a fixture)
+from webpage import text
+
+import index
+
+# --- Actions from another site --------------------------------------------------
+
+
+def test_a_token_handed_out_for_a_tossed_cookie_does_not_work_with_the_access_cookie(guarded):
+    """A sibling subdomain sets csrf=… for the group's path, and takes that cookie's token from the code page."""
+    guarded.post("/lyon/access", {"code": CODE})
+    access = guarded.http.cookies.get("access")
+    mine = guarded.http.cookies.get("csrf")
+    with requests.Session() as attacker:
+        page = attacker.get(guarded.url + "/lyon")
+        tossed = attacker.cookies.get("csrf")
+    assert page.status_code == 403
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+    body = f"number=0639980001&csrf={token}".encode()
+    cookies = f"csrf={tossed}; csrf={mine}; access={access}"  # The tossed cookie, more specific, comes first.
+    status, _, page = call(guarded.app, "/lyon/start", "POST", body, HTTP_COOKIE=cookies)
+    assert status == 403, page
+    assert guarded.writes() == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "same-site"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Origin": "http://evil.example.org"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "http://permanences.example.org"},
+    ],
+)
+def test_an_action_from_another_site_is_refused(site, headers):
+    response = site.post("/lille/start", {"number": "0639980001"}, headers=headers)
+    assert response.status_code == 403
+    assert "Cette demande ne vient pas de la page du groupe : rien n'a été fait." in text(response)
+    assert site.writes() == []
+
+
+@pytest.mark.parametrize("own", [{"Sec-Fetch-Site": "same-origin"}, {"Origin": "{url}"}, {}])
+def test_an_action_from_the_page_itself_is_done(site, own):
+    headers = {name: value.format(url=site.url) for name, value in own.items()}
+    response = site.post("/lille/start", {"number": "0639980001"}, headers=headers)
+    assert response.status_code == 303
+    assert len(site.writes()) == 1
+
+
+def https(**environ):
+    return {"HTTPS": "on", "wsgi.url_scheme": "https", "HTTP_HOST": "permanences.example.org", **environ}
+
+
+def test_under_https_cookies_are_for_this_host_only(guarded):
+    status, headers, page = call(guarded.app, "/lyon", **https())
+    cookies = [value for name, value in headers if name == "Set-Cookie"]
+    assert status == 403 and cookies
+    assert all(c.startswith("__Host-") and "; Path=/;" in c and "Domain" not in c and "Secure" in c for c in cookies)
+    csrf = cookies[0].split(";")[0].split("=", 1)[1]
+    token = re.search(r'name="csrf" value="([^"]+)"', page)[1]
+    body = f"code={CODE}&csrf={token}".encode()
+    status, headers, _ = call(guarded.app, "/lyon/access", "POST", body, HTTP_COOKIE=f"__Host-csrf={csrf}", **https())
+    assert status == 303
+    access = next(v for n, v in headers if n == "Set-Cookie" and v.startswith("__Host-access-lyon="))
+    cookie = f"__Host-csrf={csrf}; {access.split(';')[0]}"
+    assert call(guarded.app, "/lyon", HTTP_COOKIE=cookie, **https())[0] == 200
+    tossed = f"csrf={csrf}; access={access.split(';')[0].split('=', 1)[1]}"
+    assert call(guarded.app, "/lyon", HTTP_COOKIE=tossed, **https())[0] == 403, "cookies without __Host- are not ours"
