@@ -1886,6 +1886,7 @@ def render_stats_table(figures):
 # --- WSGI application ---------------------------------------------------------
 
 MAX_BODY = 4096  # Bytes: our forms are tiny.
+MAX_DRAIN = 1 << 20  # Bytes of a larger body still read (and thrown away), so that the 413 page reaches the browser.
 CREDENTIAL_CACHE_SECONDS = 3600
 SHARE_SECONDS = 1.5  # How long the pages of a group may reuse one OVH read, if no action came since.
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
@@ -1949,6 +1950,7 @@ class Request:
         self.base = quote(base.encode("latin-1", "replace"), safe="/")  # For links, Location and cookie paths.
         self.client = environ.get("REMOTE_ADDR", "")
         self.https = environ.get("wsgi.url_scheme") == "https" or environ.get("HTTPS", "").lower() in ("on", "1")
+        self.body = b""
 
     def origin(self):
         """This page's origin, as a browser writes it in an Origin header: https://host, without a default port."""
@@ -1977,16 +1979,33 @@ class Request:
                 return unquote(value)
         return ""
 
-    def form(self):
-        """The fields of a posted form, first value of each; None when the body is too large."""
+    def read_body(self):
+        """Read the whole body before any answer (under CGI, Apache drops an answer sent before it).
+
+        Return None, or the status of a body refused: 413 when larger than MAX_BODY (read all
+        the same, up to MAX_DRAIN), 400 when shorter than announced.
+        """
         length = self.environ.get("CONTENT_LENGTH", "").strip()
         if not (length.isascii() and length.isdigit()):
             length = "0"  # Absent, empty, negative or not a number: no body.
-        if len(length.lstrip("0")) > 9 or int(length) > MAX_BODY:
-            return None
-        length = int(length)
-        body = self.environ["wsgi.input"].read(length) if length > 0 else b""
-        fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        length = int(length) if len(length.lstrip("0")) <= 9 else MAX_DRAIN + 1
+        if length > MAX_DRAIN:
+            return 413
+        try:
+            body = self.environ["wsgi.input"].read(length) if length > 0 else b""
+        except OSError as error:  # The client went away, or sent less than it said and waits (--serve's timeout).
+            log.warning("cannot read the body of %s %s from %s: %s", self.method, self.path, self.client, error)
+            return 400
+        if len(body) < length:
+            return 400
+        if length > MAX_BODY:
+            return 413
+        self.body = body
+        return None
+
+    def form(self):
+        """The fields of the posted form, first value of each."""
+        fields = parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
         return {key: values[0] for key, values in fields.items()}
 
 
@@ -2172,6 +2191,12 @@ class App:
 
     def route(self, request):
         """Dispatch a request by method and path; group pages and actions go through the access checks."""
+        refused = request.read_body()
+        if refused == 413:
+            return self.message(request, "Demande trop grande", "Cette demande est trop grande.", 413)
+        if refused:
+            text = "Cette demande est incomplète. Revenez à la page du groupe et réessayez."
+            return self.message(request, "Demande incomplète", text, 400)
         if request.method not in ("GET", "HEAD", "POST"):
             return method_not_allowed(request, "GET, HEAD, POST")
         if request.path == "/favicon.ico":
@@ -2214,8 +2239,6 @@ class App:
             text = "Cette demande ne vient pas de la page du groupe : rien n'a été fait."
             return self.message(request, "Demande refusée", text, 403)
         form = request.form()
-        if form is None:
-            return self.message(request, "Demande trop grande", "Cette demande est trop grande.", 413)
         if not visit.token_matches(form):
             log.warning("form token missing or wrong on %s from %s", request.path, request.client)
             return self.expired(visit, form)

@@ -7,6 +7,8 @@ except in CI (the environment variable CI is set), where that is a failure.
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 
 import apache
@@ -238,3 +240,39 @@ def test_killed_fastcgi_process_is_replaced(web):
     assert statuses[-1] == 200 and len(statuses) <= 2, f"{statuses}\n{web.error_log()}"
     assert killed not in web.page_processes()
     assert all(web.get("/lille").status_code == 200 for _ in range(3))
+
+
+# --- Answers sent before the body is read (CGI) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "path, size, status",
+    [("/lyon", 30, 200), ("/nope", 30, 404), ("/lyon/stats", 30, 405), ("/lille/start", 5000, 413),
+     ("/lille/start", 100_000, 413)],  # Under mod_fcgid's FcgidMaxRequestLen (128 KiB): beyond, Apache answers.
+)  # fmt: skip
+def test_answers_that_need_no_body_reach_the_browser(web, fake_ovh, path, size, status):
+    """Under CGI, Apache drops an answer sent before the body is read (AH00574): the browser got nothing."""
+    response = web.post(path, {"number": "0639980001", "pad": "x" * size})
+    assert response.status_code == status, web.error_log()[-2000:]
+    assert "<h1>" in response.text
+    assert [r for r in fake_ovh.requests if r["method"] != "GET"] == []
+
+
+def test_finish_after_the_access_cookie_expired_shows_the_code_page(web, fake_ovh):
+    from test_security import CODE, set_code
+
+    assert set_code(web.lines_ini, "lyon", CODE).returncode == 0
+    os.chmod(web.site / "access-codes.ini", 0o644)
+    try:
+        web.http.cookies.set("access", "1.expired", path="/lyon")
+        response = web.post("/lyon/finish", {"csrf": "from-the-page-left-open"}, token=False)
+        assert response.status_code == 403, web.error_log()[-2000:]
+        assert "réservée aux bénévoles du groupe" in text(response)
+        assert [r for r in fake_ovh.requests if r["method"] != "GET"] == []
+    finally:
+        web.http.cookies.clear()
+        web.token = ""
+        subprocess.run(
+            [sys.executable, str(apache.ROOT / "index.py"), "--remove-code", "lyon"],
+            env={**os.environ, "LINES_INI": str(web.lines_ini)}, capture_output=True, check=True,
+        )  # fmt: skip

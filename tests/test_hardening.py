@@ -74,3 +74,52 @@ def test_under_https_cookies_are_for_this_host_only(guarded):
     assert call(guarded.app, "/lyon", HTTP_COOKIE=cookie, **https())[0] == 200
     tossed = f"csrf={csrf}; access={access.split(';')[0].split('=', 1)[1]}"
     assert call(guarded.app, "/lyon", HTTP_COOKIE=tossed, **https())[0] == 403, "cookies without __Host- are not ours"
+
+
+# --- Request bodies -------------------------------------------------------------
+
+UNREAD_BODIES = [
+    ("/lyon", 30, 200),
+    ("/nope", 30, 404),
+    ("/lyon/stats", 30, 405),
+    ("/lille/start", index.MAX_BODY + 1, 413),
+    ("/lille/start", 200_000, 413),
+]
+
+
+class CountingInput:
+    """A request body that remembers how much of it was read."""
+
+    def __init__(self, body):
+        import io
+
+        self.stream = io.BytesIO(body)
+
+    def read(self, size=-1):
+        return self.stream.read(size)
+
+    @property
+    def left(self):
+        return len(self.stream.getbuffer()) - self.stream.tell()
+
+
+@pytest.mark.parametrize("path, size, status", UNREAD_BODIES)
+def test_every_answer_reads_the_whole_body_first(site, path, size, status):
+    """Under CGI, Apache drops an answer sent before the body is read (AH00574): the browser gets nothing."""
+    body = CountingInput(b"number=0639980001&pad=" + b"x" * size)
+    answer = call(site.app, path, "POST", **{"wsgi.input": body, "CONTENT_LENGTH": str(body.left)})
+    assert answer[0] == status
+    assert body.left == 0
+
+
+def test_an_action_behind_an_expired_code_reads_the_body_too(guarded):
+    body = CountingInput(b"csrf=whatever")
+    status, _, page = call(guarded.app, "/lyon/finish", "POST", **{"wsgi.input": body, "CONTENT_LENGTH": "13"})
+    assert status == 403 and "réservée aux bénévoles" in page
+    assert body.left == 0
+
+
+def test_a_body_shorter_than_announced_is_refused(site):
+    status, _, page = call(site.app, "/lille/start", "POST", b"number=06", CONTENT_LENGTH="100")
+    assert status == 400 and "Cette demande est incomplète." in page
+    assert site.writes() == []
