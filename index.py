@@ -517,6 +517,7 @@ class Volunteer:
     name: str = ""  # The first name the volunteer typed, if any.
     agent_id: int = None  # Queue: the OVH agent that rings this number.
     call: Call = None  # Queue: the call this volunteer is on, if any.
+    mark: str = ""  # Queue: the page's keyed fingerprint of the number, that the volunteer's "Retirer" button sends.
 
 
 @dataclass
@@ -824,15 +825,17 @@ class QueueLine:
         """True for an agent the page created, known by its description; IT's agents are never renamed or reused."""
         return (agent.get("description") or "").startswith(self.group.agent_description)
 
-    def remove(self, agent_id):
-        """Stop sending calls to one volunteer; the last one leaving finishes the permanence.
+    def remove(self, agent_id, is_leaving):
+        """Stop sending calls to one volunteer, if `is_leaving` its agent's number; the last one leaving finishes.
 
         The others' agents were set before the period opened and stay as they
         are, so the period stays open: only the leaving agent is logged out.
+        A page left open may show an agent since given to another number
+        (spare agents are reused): then nothing is done.
         """
         snap = self.snapshot(with_calls=False)
         before = self.state(snap)
-        leaving = next((v for v in before.volunteers if v.agent_id == agent_id), None)
+        leaving = next((v for v in before.volunteers if v.agent_id == agent_id and is_leaving(v.number)), None)
         if leaving is None or not before.running:
             return Outcome("gone", "", before)
         if len(before.volunteers) == 1:
@@ -1415,6 +1418,7 @@ def render_team(group, state, base, csrf):
             f"<li>{who} : {doing}\n"
             f'<form method="post" action="{escape(base)}/{escape(group.slug)}/remove" class="inline">{csrf}'
             f'<input type="hidden" name="agent" value="{escape(volunteer.agent_id)}">'
+            f'<input type="hidden" name="volunteer" value="{escape(volunteer.mark)}">'
             f'<button type="submit" class="remove" aria-label="{label}">Retirer</button></form></li>'
         )
     heading = f"{count} bénévole{'s' if count > 1 else ''} sur {group.max_volunteers} au plus"
@@ -2271,6 +2275,8 @@ class App:
                 lambda: self.credential_expiration(line.client),
             )
             state = line.state(snap)
+            for volunteer in state.volunteers:
+                volunteer.mark = visit.mark(volunteer.number)
         except Exception as error:
             failure = as_failure(error)
             log.error("reading %s failed: %s", group.slug, failure)
@@ -2364,8 +2370,8 @@ class App:
             if errors:
                 return self.group_page(visit, typed, errors, status=400)
         elif action == "remove":
-            agent_id = form.get("agent", "")
-            if not re.fullmatch(r"[0-9]{1,18}", agent_id):
+            agent_id, mark = form.get("agent", ""), form.get("volunteer", "")
+            if not re.fullmatch(r"[0-9]{1,18}", agent_id) or not mark:
                 text = "Cette demande est incomplète. Revenez à la page du groupe et réessayez."
                 return self.message(request, "Demande incomplète", text, 400)
         with group_lock(settings, group) as lock:
@@ -2378,7 +2384,7 @@ class App:
                     if action == "start":
                         outcome = line.start(number, name)
                     elif action == "remove":
-                        outcome = line.remove(int(agent_id))
+                        outcome = line.remove(int(agent_id), lambda n: same_text(mark, visit.mark(n)))
                     else:
                         outcome = line.finish()
             except Refusal as refusal:
@@ -2457,6 +2463,10 @@ class Visit:
         if self.stored_code is None:
             return True
         return has_access(self.key, self.group, self.stored_code, self.read_cookie("access"), int(time.time()))
+
+    def mark(self, number):
+        """The fingerprint of a volunteer's number that their "Retirer" button sends: only the page can make it."""
+        return sign(self.key, f"volunteer:{self.group.slug}:{number}")
 
     def respond(self, response):
         """Add the cookies this visit made (a new csrf cookie) to a response."""

@@ -5,7 +5,6 @@ except in CI (the environment variable CI is set), where that is a failure.
 """
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -178,8 +177,7 @@ def test_lyon_two_volunteers_through_apache(web, fake_ovh):
     assert "C'est fait : le 06 39 98 00 02 reçoit aussi les appels." in text(page)
     assert sorted(fake_ovh.who_rings(LYON_NUMBER, at=today_at_noon())) == [VOLUNTEER, OTHER_VOLUNTEER]
 
-    agent = re.search(r'name="agent" value="(\d+)"><button[^>]*aria-label="Retirer le 06 •• •• •• 01"', page.text)[1]
-    page = web.act("/lyon/remove", {"agent": agent})
+    page = web.act("/lyon/remove", web.remove_form("lyon", VOLUNTEER))
     assert "ne reçoit plus les appels" in text(page)
     assert fake_ovh.who_rings(LYON_NUMBER, at=today_at_noon()) == [OTHER_VOLUNTEER]
 

@@ -5,8 +5,9 @@ import time
 
 import pytest
 import requests
+from fake_ovh import LYON_NUMBER
 from test_security import CODE, call, guarded, set_code  # noqa: F401 (guarded: a fixture)
-from webpage import text
+from webpage import THURSDAY_AFTERNOON, text
 
 import index
 
@@ -123,3 +124,35 @@ def test_a_body_shorter_than_announced_is_refused(site):
     status, _, page = call(site.app, "/lille/start", "POST", b"number=06", CONTENT_LENGTH="100")
     assert status == 400 and "Cette demande est incomplète." in page
     assert site.writes() == []
+
+
+# --- A stale "Retirer" ------------------------------------------------------------
+
+
+@pytest.fixture
+def team(site):
+    site.configure("lyon", max_volunteers="2")
+    return site
+
+
+def test_a_stale_remove_button_does_not_take_off_the_number_now_on_its_agent(team):
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.act("/lyon/start", {"number": "0639980002"})
+    stale = team.remove_form("lyon", "0033639980001")  # A page left open.
+    team.act("/lyon/remove", team.remove_form("lyon", "0033639980001"))
+    team.act("/lyon/start", {"number": "0639980003"})
+    assert team.remove_form("lyon", "0033639980003")["agent"] == stale["agent"], "03 got 01's agent"
+    writes = len(team.writes())
+    page = text(team.act("/lyon/remove", stale))
+    assert "Ce numéro ne recevait déjà plus les appels ; rien n'a changé." in page
+    assert len(team.writes()) == writes
+    assert sorted(team.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON)) == ["0033639980002", "0033639980003"]
+
+
+def test_a_remove_form_without_the_volunteer_is_refused(team):
+    team.act("/lyon/start", {"number": "0639980001"})
+    form = team.remove_form("lyon", "0033639980001")
+    for forged in ({"agent": form["agent"]}, {"agent": form["agent"], "volunteer": "x" * 32}):
+        response = team.post("/lyon/remove", forged)
+        assert response.status_code in (303, 400)
+    assert team.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == ["0033639980001"]

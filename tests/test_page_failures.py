@@ -43,19 +43,19 @@ def prepare(site, group, before):
 
 
 def form_for(site, form):
-    """The form to post; "agent" names the volunteer whose agent id the form carries."""
+    """The form to post; "agent" names the volunteer whose "Retirer" button is pressed."""
     if "agent" not in form:
         return form
-    agents = site.fake.snapshot()["billingAccounts"][DEMO_BILLING_ACCOUNT]["easyHunting"][LYON_NUMBER]["agents"]
-    return {"agent": str(next(a["agentId"] for a in agents if a["number"] == form["agent"]))}
+    return site.remove_form("lyon", form["agent"])
 
 
 def ovh_calls_of(site, group, before, action, form):
     """The OVH requests an action makes in a warm process, as (method, path, occurrence) triples."""
     site.get(f"/{group}")
     prepare(site, group, before)
+    posted = form_for(site, form)
     first = len(site.fake.requests)
-    assert site.post(f"/{group}/{action}", form_for(site, form)).status_code == 303
+    assert site.post(f"/{group}/{action}", posted).status_code == 303
     seen, calls = {}, []
     for request in site.fake.requests[first:]:
         key = (request["method"], request["path"])
@@ -108,8 +108,8 @@ def test_a_failure_at_any_ovh_call_is_told_truly_and_a_retry_converges(
     for method, path, nth in calls:
         site.fake.reset(prepared)
         mails, activity = len(site.mails()), len(site.activity())
-        site.fake.fail(method, path, kind=fault, nth=nth, after=after)
         posted = form_for(site, form)
+        site.fake.fail(method, path, kind=fault, nth=nth, after=after)
         page = text(site.act(f"/{group}/{action}", posted))
         where = f"{fault} at {method} {path} #{nth}"
         assert f"La demande n'a pas abouti. {explanation}" in page, where
