@@ -1165,23 +1165,36 @@ def group_lock(settings, group, blocking=True):
 
 @contextlib.contextmanager
 def locked_file(path, blocking=True):
-    """Hold an exclusive lock on `path` (made if needed), across processes; yield the open file or None."""
+    """Hold an exclusive lock on `path` (made if needed), across processes; yield the open file or None.
+
+    What is written to the file is on disk before the lock is released. A file removed
+    while waiting for its lock (an old count cleaned up) is opened again.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as file:
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        while True:
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    while True:
+        with open(os.open(path, os.O_RDWR | os.O_CREAT, 0o640), "r+", encoding="utf-8") as file:
+            while True:
+                try:
+                    fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not blocking or time.monotonic() > deadline:
+                        yield None
+                        return
+                    time.sleep(0.05)
             try:
-                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not blocking or time.monotonic() > deadline:
-                    yield None
-                    return
-                time.sleep(0.05)
-        try:
-            yield file
-        finally:
-            fcntl.flock(file, fcntl.LOCK_UN)
+                if os.stat(file.fileno()).st_ino != os.stat(path).st_ino:
+                    continue  # Removed, or replaced, while we waited.
+            except FileNotFoundError:
+                continue
+            try:
+                yield file
+            finally:
+                file.flush()
+                os.fsync(file.fileno())
+                fcntl.flock(file, fcntl.LOCK_UN)
+            return
 
 
 class WrongCodes:
@@ -1201,6 +1214,11 @@ class WrongCodes:
             if file is None:
                 return int(LOCK_TIMEOUT)
             recent = self.recent(file, clock)
+            if recent is None:  # Unreadable: locked until its last change is older than the lockout.
+                wait = int(os.stat(file.fileno()).st_mtime + LOCKOUT.total_seconds() - clock) + 1
+                if wait > 0:
+                    return wait
+                recent = []
             if len(recent) >= MAX_WRONG_CODES:
                 return max(1, int(recent[-MAX_WRONG_CODES] + LOCKOUT.total_seconds() - clock) + 1)
             file.seek(0)
@@ -1214,12 +1232,15 @@ class WrongCodes:
             self.path.unlink()
 
     def recent(self, file, clock):
-        """The times of the wrong codes within the lockout window."""
+        """The times of the wrong codes within the lockout window; None when the file cannot be read."""
         file.seek(0)
         try:
             times = json.loads(file.read() or "[]")
-        except ValueError:
-            times = []
+            if not isinstance(times, list):
+                raise ValueError("not a list")
+        except ValueError as error:
+            log.error("%s unreadable (%s): locked until %s after its last change", self.path, error, LOCKOUT)
+            return None
         return [t for t in times if isinstance(t, (int, float)) and clock - t < LOCKOUT.total_seconds()]
 
 

@@ -1,7 +1,9 @@
 """Hardening found by an outside review (issue 14): cross-site forms, request bodies, stale buttons, lockouts, keys."""
 
+import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -156,3 +158,33 @@ def test_a_remove_form_without_the_volunteer_is_refused(team):
         response = team.post("/lyon/remove", forged)
         assert response.status_code in (303, 400)
     assert team.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == ["0033639980001"]
+
+
+# --- Counting wrong codes -----------------------------------------------------------
+
+
+def test_wrong_codes_are_all_counted_even_when_unlocking_is_slow(guarded, mocker):
+    """The count is written before its lock is released: the next try reads it whole."""
+    flock = index.fcntl.flock
+
+    def slow_unlock(file, operation):
+        flock(file, operation)
+        if operation == index.fcntl.LOCK_UN:
+            time.sleep(0.05)
+
+    mocker.patch("index.fcntl.flock", slow_unlock)
+    guarded.get("/lyon")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda _: guarded.post("/lyon/access", {"code": "guess"}).status_code, range(16)))
+    assert sorted(statuses) == [403] * index.MAX_WRONG_CODES + [429] * (16 - index.MAX_WRONG_CODES)
+    for path in (guarded.folder / "data" / "attempts").iterdir():
+        json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_an_unreadable_count_locks_rather_than_opens(guarded):
+    assert guarded.post("/lyon/access", {"code": "guess"}).status_code == 403
+    [count] = [p for p in (guarded.folder / "data" / "attempts").iterdir() if p.name != "lyon"]
+    count.write_text('[1764400000, 17644', encoding="utf-8")
+    response = guarded.post("/lyon/access", {"code": CODE})
+    assert response.status_code == 429
+    assert "access=" not in response.headers.get("Set-Cookie", "")
