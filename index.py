@@ -482,8 +482,9 @@ def parallel(*calls):
 
 
 def get_all(client, path):
-    """GET a collection of ids, then every item of it in parallel."""
-    return parallel(*[lambda i=i: client.get(f"{path}/{i}") for i in client.get(path)])
+    """GET a collection of ids, then every item of it in parallel; an item deleted in between is left out."""
+    items = parallel(*[lambda i=i: unless_gone(client.get, f"{path}/{i}") for i in client.get(path)])
+    return [item for item in items if item is not None]
 
 
 def unless_gone(call, *args):

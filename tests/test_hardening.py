@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from fake_ovh import LYON_NUMBER
+from fake_ovh import DEMO_BILLING_ACCOUNT, LYON_NUMBER
 from test_security import CODE, call, guarded, set_code  # noqa: F401 (guarded: a fixture)
 from webpage import THURSDAY_AFTERNOON, text
 
@@ -188,3 +188,29 @@ def test_an_unreadable_count_locks_rather_than_opens(guarded):
     response = guarded.post("/lyon/access", {"code": CODE})
     assert response.status_code == 429
     assert "access=" not in response.headers.get("Set-Cookie", "")
+
+
+# --- Items deleted while the page reads them -------------------------------------------
+
+HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
+
+
+@pytest.mark.parametrize(
+    "path", [f"{HUNTING}/hunting/agent/*", f"{HUNTING}/timeConditions/conditions/*", f"{HUNTING}/hunting/queue/*/liveCalls/*"]
+)
+def test_an_item_deleted_between_its_list_and_its_reading_is_left_out(team, path):
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.act("/lyon/start", {"number": "0639980002"})
+    team.fake.add_live_call(LYON_NUMBER)
+    mails = len(team.mails())
+    team.fake.fail("GET", path, kind="gone")
+    page = text(team.get("/lyon"))
+    assert "Impossible de lire" not in page and "lines.ini" not in page
+    assert "Permanence en cours" in page
+    assert len(team.mails()) == mails
+
+
+def test_the_group_own_service_unknown_is_still_a_configuration_error(team):
+    team.fake.fail("GET", f"{HUNTING}/hunting/agent", kind="gone")
+    page = text(team.get("/lyon"))
+    assert "OVH ne connaît pas la ligne de ce groupe." in page
