@@ -17,6 +17,7 @@ FastCGI server started it. From a shell:
 import base64
 import configparser
 import contextlib
+import contextvars
 import email.message
 import fcntl
 import hashlib
@@ -362,6 +363,8 @@ def parse_ovh_datetime(text, zone):
 
 OVH_TIMEOUT = (3.05, 8)  # Seconds to connect, then to wait for each answer: what a person will wait.
 OVH_CONNECTIONS = 32  # Connections kept open to OVH: more than the requests a page makes at once.
+ACTION_SECONDS = 20  # An action's OVH requests all end within this, well before Apache gives up (FcgidIOTimeout 40 s).
+DEADLINE = contextvars.ContextVar("deadline", default=None)  # The time.monotonic() by which OVH requests must end.
 
 
 class OvhFailure(Exception):
@@ -397,6 +400,10 @@ OVH_FAILURES = {
         "La ligne de ce groupe n'est pas configurée chez OVH comme la page l'attend.",
         "Prévenez $contact.",
     ),
+    "deadline": (
+        "OVH répond trop lentement : la page s'est arrêtée avant d'avoir tout fait.",
+        "Appuyez de nouveau sur le bouton pour finir ; si cela dure, prévenez $contact.",
+    ),
     "mismatch": (
         "OVH a répondu, mais l'état relu ne correspond pas à ce qui a été demandé.",
         "Vérifiez l'état ci-dessous et réessayez ; si cela dure, prévenez $contact.",
@@ -421,10 +428,33 @@ def connect_ovh(endpoint, application_key, application_secret, consumer_key, tim
     )
     # requests keeps 10 connections per host, fewer than a page's parallel requests: each one
     # more would be opened anew, and a new HTTPS connection to OVH costs two more round trips.
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=OVH_CONNECTIONS)
+    adapter = deadline_adapter(requests.adapters.HTTPAdapter)(pool_maxsize=OVH_CONNECTIONS)
     for scheme in ("https://", "http://"):
         client._session.mount(scheme, adapter)
     return client
+
+
+def deadline_adapter(base):
+    """A requests adapter class whose requests end by the DEADLINE of the action, if one is set."""
+    import requests
+
+    class DeadlineAdapter(base):
+        def send(self, request, timeout=None, **kwargs):
+            deadline = DEADLINE.get()
+            if deadline is None:
+                return super().send(request, timeout=timeout, **kwargs)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OvhFailure("deadline", f"{request.method} {request.url} not sent: the action's time is up")
+            connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+            try:
+                return super().send(request, timeout=(min(connect, left), min(read, left)), **kwargs)
+            except requests.Timeout as error:
+                if read < left:  # Not cut short by the deadline: OVH's own slowness.
+                    raise
+                raise OvhFailure("deadline", f"{request.method} {request.url}: {error!r}") from None
+
+    return DeadlineAdapter
 
 
 OVH_KEYS = ("application_key", "application_secret", "consumer_key")
@@ -477,7 +507,7 @@ def parallel(*calls):
     if len(calls) <= 1:
         return [call() for call in calls]
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(call) for call in calls]
+        futures = [pool.submit(contextvars.copy_context().run, call) for call in calls]  # With the DEADLINE.
         return [future.result() for future in futures]
 
 
@@ -1046,7 +1076,7 @@ SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # About 50 ms and 16 MB a try: slow for g
 WRONG_CODE_DELAY = 1.0  # Seconds every wrong code waits before its answer.
 MAX_WRONG_CODES = 5  # Wrong codes allowed per group and address within LOCKOUT…
 LOCKOUT = timedelta(minutes=15)  # …after which that address waits this long.
-LOCK_TIMEOUT = 20  # Seconds an action waits for another one on the same group.
+LOCK_TIMEOUT = 10  # Seconds an action waits for another one on the same group, before its ACTION_SECONDS.
 
 
 def hash_code(code):
@@ -1105,6 +1135,31 @@ def write_access_code(path, slug, stored):
         with contextlib.suppress(PermissionError):
             os.chown(draft, info.st_uid, info.st_gid)
     os.replace(draft, path)  # Atomic: the page never reads a half-written file.
+
+
+def coded_groups_path(settings):
+    """The file that remembers which groups have a code: losing access-codes.ini must not open their pages."""
+    return settings.data_dir / "access-codes.groups"
+
+
+def read_coded_groups(settings):
+    """The slugs of the groups known to have an access code."""
+    try:
+        return set(coded_groups_path(settings).read_text(encoding="utf-8").split())
+    except FileNotFoundError:
+        return set()
+
+
+def write_coded_groups(settings, slugs):
+    """Remember the groups that have an access code, in a file owned like the data folder (the page may add to it)."""
+    path = coded_groups_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    draft.write_text("".join(f"{slug}\n" for slug in sorted(slugs)), encoding="utf-8")
+    info = path.parent.stat()
+    with contextlib.suppress(PermissionError):
+        os.chown(draft, info.st_uid, info.st_gid)
+    os.replace(draft, path)
 
 
 def secret_key(settings):
@@ -2144,13 +2199,24 @@ class App:
             return self._client[1]
 
     def access_codes(self, settings):
-        """The groups' hashed access codes, read again whenever access-codes.ini changes."""
+        """The groups' hashed access codes, read again whenever access-codes.ini changes.
+
+        A group that had a code and has none now (the file lost, moved, cut) is closed: its
+        code is None. Only --remove-code opens it. Groups with a code are remembered in data_dir.
+        """
         path = settings.access_codes
         key = (path, path.stat().st_mtime_ns if path.exists() else None)
         with self._lock:
             if self._codes[0] != key:
                 self._codes = (key, read_access_codes(path))
-            return self._codes[1]
+            codes = dict(self._codes[1])
+        known = read_coded_groups(settings)
+        if not set(codes) <= known:
+            try:
+                write_coded_groups(settings, known | set(codes))
+            except OSError as error:
+                log.error("cannot remember the groups with a code in %s: %s", coded_groups_path(settings), error)
+        return {slug: None for slug in known if slug in settings.groups} | codes
 
     def key(self, settings):
         """The secret key of data_dir, read again when the file changes (deleting it logs everyone out)."""
@@ -2234,6 +2300,8 @@ class App:
             log.error("configuration error: %s", error)
             text = "La configuration de la page contient une erreur. Prévenez l'informatique de la Cimade."
             return self.message(request, "Erreur de configuration", text, 500)
+        except OSError as error:
+            return self.data_folder_error(request, settings, error)
         parts = [p for p in request.path.split("/") if p]
         if not parts:
             return Response.page(render_index(settings, request.base))
@@ -2243,12 +2311,18 @@ class App:
         try:
             return self.group_route(request, settings, group, parts[1] if len(parts) == 2 else "", codes)
         except OSError as error:
-            log.error("cannot use the data folder %s: %s", settings.data_dir, error)
-            text = "La page ne peut pas écrire dans son dossier de données. Prévenez l'informatique de la Cimade."
-            return self.message(request, "Erreur de configuration", text, 500)
+            return self.data_folder_error(request, settings, error)
+
+    def data_folder_error(self, request, settings, error):
+        """The page that says the data folder cannot be used."""
+        log.error("cannot use the data folder %s: %s", settings.data_dir, error)
+        text = "La page ne peut pas écrire dans son dossier de données. Prévenez l'informatique de la Cimade."
+        return self.message(request, "Erreur de configuration", text, 500)
 
     def group_route(self, request, settings, group, action, codes):
         """Dispatch a group's page, statistics and actions, behind its access code and the form token."""
+        if group.slug in codes and codes[group.slug] is None:
+            return self.closed(request, settings, group)
         visit = Visit(request, settings, group, self.key(settings), codes.get(group.slug))
         if not visit.allowed() and action != "access":
             return self.access_page(visit)
@@ -2273,6 +2347,19 @@ class App:
     def message(self, request, title, text, status):
         """A page with a single message."""
         return Response.page(render_message(title, text, request.base), status)
+
+    def closed(self, request, settings, group):
+        """The page of a group whose access code has vanished: closed, rather than open to all; IT is told."""
+        log.error("%s: the group %s had an access code, %s has none", request.path, group.slug, settings.access_codes)
+        notify_it_once(
+            settings, f"{group.slug}-code-lost", timedelta(hours=1), f"{group.name} : code d'accès introuvable",
+            f"{settings.access_codes} ne donne plus de code au groupe {group.slug}, qui en avait un : sa page est "
+            f"fermée. Redonner un code (index.py --set-code {group.slug}) ou le retirer (--remove-code) la rouvre.",
+        )  # fmt: skip
+        text = (
+            "La page de ce groupe est fermée : son code d'accès est introuvable. Prévenez l'informatique de la Cimade."
+        )
+        return self.message(request, "Page fermée", text, 503)
 
     def not_found(self, request):
         """The French 404 page, with a link to the list of groups."""
@@ -2400,6 +2487,7 @@ class App:
             if lock is None:
                 text = "Quelqu'un d'autre modifie cette permanence en ce moment : rien n'a été fait. Réessayez."
                 return self.group_page(visit, typed, status=503, messages=[message_box("warning", escape(text))])
+            deadline = DEADLINE.set(time.monotonic() + ACTION_SECONDS)
             try:
                 line = self.line(settings, group, now(settings.timezone))
                 with self.changing(settings, group):
@@ -2427,6 +2515,8 @@ class App:
                 log_activity(settings, group, done, number, request.client, "ok")
                 mail = (f"{group.name} : {ACTION_SUBJECTS[done]} {format_phone(number)}".strip(), "")
                 flash = f"{done}:{number}"
+            finally:
+                DEADLINE.reset(deadline)
         notify_it(settings, *mail)  # Once the lock is released: sendmail may take seconds.
         response = Response.redirect(visit.group_url)
         response.headers.append(("Set-Cookie", visit.cookie("flash", flash, max_age=60)))
@@ -2694,6 +2784,7 @@ def set_code(app, slug, remove=False):
     try:
         if remove:
             write_access_code(settings.access_codes, group.slug, None)
+            write_coded_groups(settings, read_coded_groups(settings) - {group.slug})
             print(f"{group.name} : plus de code d'accès ({settings.access_codes}).")
             return 0
         if sys.stdin.isatty():
@@ -2707,6 +2798,7 @@ def set_code(app, slug, remove=False):
             print(f"ERREUR : le code doit avoir au moins {CODE_MIN_LENGTH} caractères ; rien n'a changé.")
             return 1
         write_access_code(settings.access_codes, group.slug, hash_code(code))
+        write_coded_groups(settings, read_coded_groups(settings) | {group.slug})
     except (OSError, ConfigError) as error:
         print(f"ERREUR : {settings.access_codes} : {error}")
         return 1

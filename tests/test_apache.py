@@ -19,7 +19,7 @@ from fake_ovh import (
     LILLE_SIP_LINE,
     LYON_NUMBER,
 )
-from webpage import OTHER_VOLUNTEER, VOLUNTEER, text, today_at_noon
+from webpage import OTHER_VOLUNTEER, VOLUNTEER, text, today_at_noon, write_lines_ini
 
 NO_CACHE = "no-cache, no-store, must-revalidate"
 
@@ -274,3 +274,25 @@ def test_finish_after_the_access_cookie_expired_shows_the_code_page(web, fake_ov
             [sys.executable, str(apache.ROOT / "index.py"), "--remove-code", "lyon"],
             env={**os.environ, "LINES_INI": str(web.lines_ini)}, capture_output=True, check=True,
         )  # fmt: skip
+
+
+# --- Slow OVH -----------------------------------------------------------------
+
+
+def test_a_slow_action_answers_in_french_before_apache_gives_up(web, fake_ovh):
+    """At 7 s a request, a change of number (about ten requests one after the other) outlasts Apache.
+
+    mod_fcgid gives up after 40 s (FcgidIOTimeout), CGI after 60 s (Timeout): the page stops before.
+    """
+    write_lines_ini(web.site, fake_ovh, groups={"lyon": {"max_volunteers": "1"}})
+    try:
+        web.act("/lyon/start", {"number": "0639980001"})
+        fake_ovh.latency_ms = 7000
+        response = web.post("/lyon/start", {"number": "0639980002"})
+        assert response.status_code == 303, web.error_log()[-2000:]
+        fake_ovh.latency_ms = 0
+        page = text(web.get("/lyon"))
+        assert "OVH répond trop lentement : la page s'est arrêtée avant d'avoir tout fait." in page
+    finally:
+        fake_ovh.latency_ms = 0
+        write_lines_ini(web.site, fake_ovh)

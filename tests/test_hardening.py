@@ -1,9 +1,13 @@
 """Hardening found by an outside review (issue 14): cross-site forms, request bodies, stale buttons, lockouts, keys."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -12,6 +16,8 @@ from test_security import CODE, call, guarded, set_code  # noqa: F401 (guarded: 
 from webpage import THURSDAY_AFTERNOON, text
 
 import index
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # --- Actions from another site --------------------------------------------------
 
@@ -196,8 +202,8 @@ HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
 
 
 @pytest.mark.parametrize(
-    "path", [f"{HUNTING}/hunting/agent/*", f"{HUNTING}/timeConditions/conditions/*", f"{HUNTING}/hunting/queue/*/liveCalls/*"]
-)
+    "path", [f"{HUNTING}/hunting/agent/*", f"{HUNTING}/timeConditions/conditions/*", f"{HUNTING}/hunting/queue/*/liveCalls/*"],
+)  # fmt: skip
 def test_an_item_deleted_between_its_list_and_its_reading_is_left_out(team, path):
     team.act("/lyon/start", {"number": "0639980001"})
     team.act("/lyon/start", {"number": "0639980002"})
@@ -206,7 +212,7 @@ def test_an_item_deleted_between_its_list_and_its_reading_is_left_out(team, path
     team.fake.fail("GET", path, kind="gone")
     page = text(team.get("/lyon"))
     assert "Impossible de lire" not in page and "lines.ini" not in page
-    assert "Permanence en cours" in page
+    assert "Si quelqu'un appelle maintenant" in page, "the state, as read without the deleted item"
     assert len(team.mails()) == mails
 
 
@@ -214,3 +220,56 @@ def test_the_group_own_service_unknown_is_still_a_configuration_error(team):
     team.fake.fail("GET", f"{HUNTING}/hunting/agent", kind="gone")
     page = text(team.get("/lyon"))
     assert "OVH ne connaît pas la ligne de ce groupe." in page
+
+
+# --- Slow OVH: an action's deadline -------------------------------------------------
+
+
+def test_a_slow_action_stops_at_its_deadline_says_so_and_a_retry_converges(site, mocker):
+    mocker.patch("index.ACTION_SECONDS", 1.5)
+    site.act("/lyon/start", {"number": "0639980001"})
+    site.fake.latency_ms = 250  # A change of number makes about ten requests one after the other.
+    page = text(site.act("/lyon/start", {"number": "0639980002"}))
+    assert "OVH répond trop lentement : la page s'est arrêtée avant d'avoir tout fait." in page
+    assert "Appuyez de nouveau sur le bouton pour finir" in page
+    assert site.activity()[-1][5].startswith("erreur deadline")
+    for _ in range(10):
+        page = text(site.act("/lyon/start", {"number": "0639980002"}))
+        if "trop lentement" not in page:
+            break
+    assert "les appels arrivent maintenant sur le 06 39 98 00 02" in page or "reçoit déjà les appels" in page
+    site.fake.latency_ms = 0
+    assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == ["0033639980002"]
+    assert "Permanence en cours sur le 06 •• •• •• 02." in text(site.get("/lyon"))
+
+
+# --- A lost access-codes.ini --------------------------------------------------------
+
+
+def remove_code(lines_ini, group):
+    """Run `index.py --remove-code` as IT would."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "index.py"), "--remove-code", group],
+        env={**os.environ, "LINES_INI": str(lines_ini)}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_a_lost_access_codes_file_closes_the_groups_it_guarded(guarded):
+    (guarded.folder / "access-codes.ini").unlink()
+    response = guarded.get("/lyon")
+    assert response.status_code == 503
+    assert "La page de ce groupe est fermée : son code d'accès est introuvable." in text(response)
+    assert guarded.post("/lyon/start", {"number": "0639980001"}).status_code == 503
+    assert guarded.writes() == []
+    assert guarded.get("/lille").status_code == 200, "a group that never had a code stays open"
+    assert any("code d'accès introuvable" in mail["Subject"] for mail in guarded.mails())
+    assert remove_code(guarded.lines_ini, "lyon").returncode == 0
+    assert guarded.get("/lyon").status_code == 200, "--remove-code opens it on purpose"
+
+
+def test_a_code_file_written_by_hand_is_remembered_by_the_page(site):
+    settings = site.app.settings()
+    index.write_access_code(settings.access_codes, "lyon", index.hash_code(CODE))
+    assert site.get("/lyon").status_code == 403
+    settings.access_codes.rename(settings.access_codes.with_name("access-codes.ini.old"))
+    assert site.get("/lyon").status_code == 503
