@@ -1162,16 +1162,28 @@ def write_coded_groups(settings, slugs):
     os.replace(draft, path)
 
 
+SECRET_KEY_BYTES = 32  # A shorter key (an empty file, say) is replaced.
+
+
 def secret_key(settings):
-    """The key that signs cookies and form tokens: made on first use, readable only by its owner."""
+    """The key that signs cookies and form tokens: made on first use, or when too short; readable only by its owner."""
     path = settings.data_dir / "secret.key"
     with contextlib.suppress(FileNotFoundError):
-        return path.read_bytes()
+        key = path.read_bytes()
+        if len(key) >= SECRET_KEY_BYTES:
+            return key
+        with locked_file(settings.data_dir / "locks" / "secret.key.lock") as held:  # One process replaces it.
+            if held is not None and len(path.read_bytes()) < SECRET_KEY_BYTES:
+                log.error("%s holds %d bytes, fewer than %d: replaced by a new key, everyone must enter again",
+                          path, len(key), SECRET_KEY_BYTES)  # fmt: skip
+                path.unlink()
     path.parent.mkdir(parents=True, exist_ok=True)
     draft = path.with_name(f"secret.key.{os.getpid()}.{threading.get_ident()}")
     descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with open(descriptor, "wb") as file:
-        file.write(secrets.token_bytes(32))
+        file.write(secrets.token_bytes(SECRET_KEY_BYTES))
+        file.flush()
+        os.fsync(file.fileno())  # On disk before it is in place: never an empty key after a crash.
     try:
         os.link(draft, path)  # Atomic: when two processes race, the first key wins for both.
     except FileExistsError:

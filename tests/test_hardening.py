@@ -273,3 +273,21 @@ def test_a_code_file_written_by_hand_is_remembered_by_the_page(site):
     assert site.get("/lyon").status_code == 403
     settings.access_codes.rename(settings.access_codes.with_name("access-codes.ini.old"))
     assert site.get("/lyon").status_code == 503
+
+
+# --- The secret key -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", [b"", b"short"])
+def test_a_short_secret_key_is_replaced_not_used(site, content, caplog):
+    site.get("/lille")
+    key = site.folder / "data" / "secret.key"
+    key.write_bytes(content)
+    cookie = "a" * 24
+    forged = index.form_token(content, cookie)
+    site.http.cookies.set("csrf", cookie, path="/")
+    response = site.post("/lille/start", {"number": "0639980001", "csrf": forged}, token=False)
+    assert response.status_code == 403
+    assert site.writes() == []
+    assert len(key.read_bytes()) >= 32 and key.stat().st_mode & 0o777 == 0o600
+    assert "fewer than 32: replaced by a new key" in caplog.text
