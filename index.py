@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import hmac
 import html
+import ipaddress
 import json
 import logging
 import os
@@ -1074,8 +1075,12 @@ def as_failure(error):
 CODE_MIN_LENGTH = 6
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # About 50 ms and 16 MB a try: slow for guessing, quick for a person.
 WRONG_CODE_DELAY = 1.0  # Seconds every wrong code waits before its answer.
-MAX_WRONG_CODES = 5  # Wrong codes allowed per group and address within LOCKOUT…
+MAX_WRONG_CODES = 5  # Wrong codes allowed per group and address (IPv6: per /64) within LOCKOUT…
 LOCKOUT = timedelta(minutes=15)  # …after which that address waits this long.
+# A slower limit for the group, from all addresses: one address alone (20 an hour at most) never reaches it,
+# and the whole internet cannot try more than 30 codes an hour (720 a day) on a group.
+MAX_GROUP_WRONG_CODES = 30
+GROUP_LOCKOUT = timedelta(hours=1)
 LOCK_TIMEOUT = 10  # Seconds an action waits for another one on the same group, before its ACTION_SECONDS.
 
 
@@ -1266,50 +1271,92 @@ def locked_file(path, blocking=True):
 
 
 class WrongCodes:
-    """Wrong access codes per group and client address, in a file shared by every process."""
+    """Wrong access codes of a group, per client address and for the whole group, in files shared by every process."""
 
     def __init__(self, settings, group, client):
-        who = hashlib.sha256(client.encode("utf-8")).hexdigest()[:16]
-        self.path = settings.data_dir / "attempts" / f"{group.slug}-{who}"
+        self.folder = settings.data_dir / "attempts"
+        who = hashlib.sha256(client_network(client).encode("utf-8")).hexdigest()[:16]
+        self.path = self.folder / f"{group.slug}.{who}"
+        self.group_path = self.folder / group.slug
+        self.whole_group = False  # Whether the group's limit, not the address's, was reached.
 
     def claim(self, clock):
-        """Count one more try before checking it; return 0, or the seconds this address must still wait.
+        """Count one more try before checking it; return 0, or the seconds to wait (see whole_group).
 
-        Counting first, under the lock, means that tries sent all at once are counted all the
-        same; a right code then clears the count.
+        Counting first, under the locks, means that tries sent all at once are counted all the
+        same; a right code then takes its try back.
         """
-        with locked_file(self.path) as file:
-            if file is None:
+        self.sweep(clock)
+        with locked_file(self.path) as mine, locked_file(self.group_path) as everyone:
+            if mine is None or everyone is None:
                 return int(LOCK_TIMEOUT)
-            recent = self.recent(file, clock)
-            if recent is None:  # Unreadable: locked until its last change is older than the lockout.
-                wait = int(os.stat(file.fileno()).st_mtime + LOCKOUT.total_seconds() - clock) + 1
-                if wait > 0:
-                    return wait
-                recent = []
-            if len(recent) >= MAX_WRONG_CODES:
-                return max(1, int(recent[-MAX_WRONG_CODES] + LOCKOUT.total_seconds() - clock) + 1)
-            file.seek(0)
-            file.truncate()
-            file.write(json.dumps(recent + [clock]))
+            own, wait = self.count(mine, clock, MAX_WRONG_CODES, LOCKOUT)
+            if wait:
+                return wait
+            group, wait = self.count(everyone, clock, MAX_GROUP_WRONG_CODES, GROUP_LOCKOUT)
+            if wait:
+                self.whole_group = True
+                return wait
+            write_times(mine, own + [clock])
+            write_times(everyone, group + [clock])
         return 0
 
-    def clear(self):
-        """Forget the wrong codes after a right one."""
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+    def clear(self, clock):
+        """After a right code: forget the address's wrong codes, and take its try back from the group's count."""
+        with locked_file(self.path) as mine, locked_file(self.group_path) as everyone:
+            if mine is not None:
+                write_times(mine, [])
+            if everyone is not None:
+                group, _ = self.count(everyone, clock, MAX_GROUP_WRONG_CODES, GROUP_LOCKOUT)
+                write_times(everyone, [t for t in group or [] if t != clock])
 
-    def recent(self, file, clock):
-        """The times of the wrong codes within the lockout window; None when the file cannot be read."""
+    def count(self, file, clock, limit, window):
+        """The times of the tries a file counts within `window`, and the seconds to wait (0: one more is allowed).
+
+        An unreadable count is locked until its last change is older than `window`: never opened.
+        """
         file.seek(0)
         try:
             times = json.loads(file.read() or "[]")
             if not isinstance(times, list):
                 raise ValueError("not a list")
         except ValueError as error:
-            log.error("%s unreadable (%s): locked until %s after its last change", self.path, error, LOCKOUT)
-            return None
-        return [t for t in times if isinstance(t, (int, float)) and clock - t < LOCKOUT.total_seconds()]
+            wait = int(os.stat(file.fileno()).st_mtime + window.total_seconds() - clock) + 1
+            log.error("%s unreadable (%s): locked for %s s", file.name, error, max(wait, 0))
+            return ([], 0) if wait <= 0 else (None, wait)
+        recent = [t for t in times if isinstance(t, (int, float)) and clock - t < window.total_seconds()]
+        if len(recent) >= limit:
+            return recent, max(1, int(recent[-limit] + window.total_seconds() - clock) + 1)
+        return recent, 0
+
+    def sweep(self, clock):
+        """Remove the counts nobody added to for longer than the longest window (checked again under their lock)."""
+        stale = GROUP_LOCKOUT.total_seconds()
+        with contextlib.suppress(FileNotFoundError):
+            for path in self.folder.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if clock - path.stat().st_mtime > stale:
+                        with locked_file(path, blocking=False) as held:
+                            if held is not None and clock - os.stat(held.fileno()).st_mtime > stale:
+                                path.unlink()
+
+
+def write_times(file, times):
+    """Replace the times a count file holds (under its lock)."""
+    file.seek(0)
+    file.truncate()
+    file.write(json.dumps(times))
+
+
+def client_network(address):
+    """Whom wrong codes are counted for: an IPv4 address, or an IPv6 address's /64 (one subscriber's network)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
 
 
 # --- Pages --------------------------------------------------------------------
@@ -2457,7 +2504,8 @@ class App:
         if wait:
             minutes = -(-wait // 60)
             plural = "s" if minutes > 1 else ""
-            error = f"Trop de codes erronés depuis cet appareil. Réessayez dans {minutes} minute{plural}."
+            where = "pour ce groupe" if wrong.whole_group else "depuis cet appareil"
+            error = f"Trop de codes erronés {where}. Réessayez dans {minutes} minute{plural}."
             response = self.access_page(visit, error, status=429)
             response.headers.append(("Retry-After", str(wait)))
             return response
@@ -2465,7 +2513,7 @@ class App:
             log_activity(settings, group, "access", "", request.client, "code erroné")
             time.sleep(WRONG_CODE_DELAY)
             return self.access_page(visit, "Ce code n'est pas le bon. Vérifiez-le auprès de la coordination.")
-        wrong.clear()
+        wrong.clear(clock)
         log_activity(settings, group, "access", "", request.client, "ok")
         lifetime = settings.access_hours * 3600
         value = access_cookie_value(visit.key, group, visit.stored_code, int(clock) + lifetime)

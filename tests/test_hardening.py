@@ -291,3 +291,48 @@ def test_a_short_secret_key_is_replaced_not_used(site, content, caplog):
     assert site.writes() == []
     assert len(key.read_bytes()) >= 32 and key.stat().st_mode & 0o777 == 0o600
     assert "fewer than 32: replaced by a new key" in caplog.text
+
+
+# --- Wrong codes from many addresses ------------------------------------------------
+
+
+def try_code(guarded, code, address):
+    """POST a code to Lyon from `address`, with the browser's csrf cookie and token."""
+    cookie, token = guarded.http.cookies.get("csrf"), guarded.token
+    body = f"code={code}&csrf={token}".encode()
+    return call(guarded.app, "/lyon/access", "POST", body, HTTP_COOKIE=f"csrf={cookie}", REMOTE_ADDR=address)
+
+
+def test_wrong_codes_from_one_ipv6_network_are_counted_together(guarded):
+    guarded.get("/lyon")
+    statuses = [try_code(guarded, "guess", f"2001:db8:1:2::{i:x}")[0] for i in range(1, 21)]
+    assert statuses == [403] * index.MAX_WRONG_CODES + [429] * (20 - index.MAX_WRONG_CODES)
+    status, _, page = try_code(guarded, CODE, "2001:db8:1:2:abcd::1")
+    assert status == 429 and "Trop de codes erronés depuis cet appareil." in page
+    assert try_code(guarded, CODE, "2001:db8:1:3::1")[0] == 303, "the next /64 is someone else"
+
+
+def test_the_group_has_a_slower_limit_across_all_addresses(guarded):
+    guarded.get("/lyon")
+    entering = try_code(guarded, CODE, "10.0.0.1")
+    assert entering[0] == 303, "a right code does not count against the group"
+    for i in range(index.MAX_GROUP_WRONG_CODES):
+        assert try_code(guarded, "guess", f"10.1.{i // 4}.{i % 4}")[0] == 403
+    status, headers, page = try_code(guarded, CODE, "10.2.0.1")
+    assert status == 429
+    assert "Trop de codes erronés pour ce groupe. Réessayez dans 60 minutes." in " ".join(page.split())
+    assert 3500 < int(dict(headers)["Retry-After"]) <= 3601
+    assert guarded.get("/lyon").status_code == 403, "the lockout is only for entering"
+
+
+def test_old_counts_are_removed(guarded):
+    guarded.get("/lyon")
+    attempts = guarded.folder / "data" / "attempts"
+    attempts.mkdir(parents=True, exist_ok=True)
+    old = attempts / "lyon-0123456789abcdef"
+    old.write_text("[1]", encoding="utf-8")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+    assert try_code(guarded, "guess", "10.0.0.1")[0] == 403
+    assert not old.exists()
+    assert sorted(p.name for p in attempts.iterdir())[0] == "lyon"
