@@ -397,6 +397,10 @@ OVH_FAILURES = {
         "Prévenez $contact : la configuration du groupe dans lines.ini est sans doute erronée.",
     ),
     "refused": ("OVH a refusé la demande.", "Réessayez ; si cela dure, prévenez $contact."),
+    "signature": (
+        "OVH refuse la signature des demandes de la page : sa configuration (ovh.conf) est erronée.",
+        "Prévenez $contact : la clé « application_secret » de ovh.conf ne correspond pas à « application_key ».",
+    ),
     "unexpected": (
         "La ligne de ce groupe n'est pas configurée chez OVH comme la page l'attend.",
         "Prévenez $contact.",
@@ -497,6 +501,8 @@ def ovh_failure(error):
         ((oe.BadParametersError, oe.ResourceConflictError, oe.ResourceExpiredError), "refused"),
         ((oe.InvalidResponse,), "server"),
     ]
+    if isinstance(error, oe.BadParametersError) and "Invalid signature" in str(error):
+        return OvhFailure("signature", f"{type(error).__name__}: {error}")
     for classes, reason in kinds:
         if isinstance(error, classes):
             return OvhFailure(reason, f"{type(error).__name__}: {error}")
@@ -2227,6 +2233,8 @@ class App:
             response = Response.page(render_message("Erreur", text, request.base), 500)
         headers = [("Content-Type", response.content_type), ("Content-Length", str(len(response.body)))]
         headers += COMMON_HEADERS + response.headers
+        if request.https:
+            headers.append(("Strict-Transport-Security", "max-age=31536000"))
         start_response(f"{response.status} {STATUS_TEXTS[response.status]}", headers)
         return [b"" if request.method == "HEAD" else response.body]
 
@@ -2433,8 +2441,6 @@ class App:
         moment = now(settings.timezone)
         messages = list(messages)
         flash = read_flash(visit.read_cookie("flash"))
-        if flash and not errors:
-            messages.append(flash_message(flash, settings.contact))
         state = failure = None
         try:
             line = self.line(settings, group, moment)
@@ -2454,6 +2460,8 @@ class App:
             )  # fmt: skip
         else:
             messages.extend(self.expiration_warnings(settings, expiration, moment))
+        if flash and not errors:
+            messages.insert(0, flash_message(flash, settings.contact, state_shown=failure is None))
         body = render_group(
             settings, group, request.base, moment, state, failure, messages, visit.token(),
             typed, errors, recent_actions(settings, group),
@@ -2677,15 +2685,17 @@ def read_flash(value):
     return code, number
 
 
-def flash_message(flash, contact):
-    """The box that tells the volunteer how their action went."""
+def flash_message(flash, contact, state_shown):
+    """The box that tells the volunteer how their action went; after a failure, the state shown is what OVH has."""
     code, number = flash
     if code in FLASH_TEXTS:
         # Whole for the volunteer who just set their number; masked when someone removed another's.
         phone = phone_span(mask_phone(number) if code == "remove" else format_phone(number))
         return message_box("ok", Template(escape(FLASH_TEXTS[code])).substitute(number=phone))
     explanation, advice = describe_failure(OvhFailure(code.removeprefix("error-"), ""), contact)
-    return message_box("error", f"<strong>La demande n'a pas abouti.</strong> {escape(explanation)} {escape(advice)}")
+    shown = " L'état ci-dessous est celui qu'OVH a maintenant." if state_shown else ""
+    text = f"{escape(explanation)}{escape(shown)} {escape(advice)}"
+    return message_box("error", f"<strong>La demande n'a pas abouti, ou en partie seulement.</strong> {text}")
 
 
 # --- Servers and command line -------------------------------------------------
@@ -2725,15 +2735,21 @@ def run_cgi(app):
     CGIHandler().run(app)
 
 
+SERVE_TIMEOUT = 10  # Seconds --serve waits for a client's next bytes.
+
+
 def serve(app, host, port):
     """Serve the page on http://host:port/ until interrupted."""
     from socketserver import ThreadingMixIn
-    from wsgiref.simple_server import WSGIServer, make_server
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
     class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
         daemon_threads = True
 
-    with make_server(host, port, app, server_class=ThreadingWSGIServer) as server:
+    class Handler(WSGIRequestHandler):
+        timeout = SERVE_TIMEOUT  # A client that sends less than it announced does not keep a thread forever.
+
+    with make_server(host, port, app, server_class=ThreadingWSGIServer, handler_class=Handler) as server:
         print(f"cimade-ovh : ouvrez http://{host}:{server.server_port}/ (Ctrl-C pour arrêter)", flush=True)
         try:
             server.serve_forever()
@@ -2743,11 +2759,13 @@ def serve(app, host, port):
 
 def demo(host, port):
     """Serve the page on the simulated OVH account of tests/fake_ovh.py, with a month of simulated statistics."""
+    import signal
     import tempfile
 
     sys.path.insert(0, str(HERE / "tests"))
     from fake_ovh import FakeOVH
 
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))  # Stop as Ctrl-C does: the folder is removed.
     fake = FakeOVH().start()
     try:
         with tempfile.TemporaryDirectory(prefix="cimade-ovh-demo-") as folder:

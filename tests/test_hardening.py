@@ -3,6 +3,8 @@
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -336,3 +338,70 @@ def test_old_counts_are_removed(guarded):
     assert try_code(guarded, "guess", "10.0.0.1")[0] == 403
     assert not old.exists()
     assert sorted(p.name for p in attempts.iterdir())[0] == "lyon"
+
+
+# --- Smaller ones ---------------------------------------------------------------------
+
+
+def test_a_wrong_application_secret_is_a_configuration_problem_for_it(site):
+    from fake_ovh import DEMO_APPLICATION_SECRET
+
+    conf = site.folder / "ovh.conf"
+    conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_APPLICATION_SECRET, "not-the-secret"), "utf-8")
+    page = text(site.get("/lille"))
+    assert "OVH refuse la signature des demandes de la page : sa configuration (ovh.conf) est erronée." in page
+    assert "la clé « application_secret » de ovh.conf ne correspond pas" in page
+    assert "Réessayez" not in page
+
+
+def test_after_a_write_applied_but_not_acknowledged_the_state_shown_is_what_ovh_has(site):
+    site.fake.fail("PUT", "/telephony/*/line/*/options", kind="drop", after=True)
+    page = text(site.act("/lille/start", {"number": "0639980001"}))
+    assert "La demande n'a pas abouti, ou en partie seulement." in page
+    assert "L'état ci-dessous est celui qu'OVH a maintenant." in page
+    assert "Permanence en cours sur le 06 •• •• •• 01." in page
+
+
+def test_https_answers_ask_browsers_to_stay_on_https(site):
+    status, headers, _ = call(site.app, "/lille", **https())
+    assert status == 200 and dict(headers)["Strict-Transport-Security"] == "max-age=31536000"
+    status, headers, _ = call(site.app, "/lille")
+    assert "Strict-Transport-Security" not in dict(headers), "never over plain HTTP"
+
+
+def run_index(site, *arguments):
+    """Start index.py as IT would, on the site's lines.ini and any free port; return the process."""
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "index.py"), *arguments, "--port", "0"],
+        env={**os.environ, "LINES_INI": str(site.lines_ini), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    return process
+
+
+def test_serve_does_not_keep_a_thread_for_a_body_that_never_comes(site):
+    process = run_index(site, "--serve")
+    try:
+        port = int(re.search(r"http://127.0.0.1:(\d+)/", process.stdout.readline())[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as client:
+            client.sendall(b"POST /lille/start HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nnumber=06")
+            answer = client.recv(65536)
+        assert answer.startswith(b"HTTP/1.0 400 "), answer[:200]
+        assert site.writes() == []
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_demo_removes_its_folder_when_stopped(site):
+    process = run_index(site, "--demo")
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]
+        folder = Path(re.search(r"simulées dans (\S+)", "".join(lines))[1])
+        assert folder.is_dir()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert not folder.exists()
+    finally:
+        process.kill()
+        process.wait(timeout=30)

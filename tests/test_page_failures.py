@@ -112,7 +112,7 @@ def test_a_failure_at_any_ovh_call_is_told_truly_and_a_retry_converges(
         site.fake.fail(method, path, kind=fault, nth=nth, after=after)
         page = text(site.act(f"/{group}/{action}", posted))
         where = f"{fault} at {method} {path} #{nth}"
-        assert f"La demande n'a pas abouti. {explanation}" in page, where
+        assert f"La demande n'a pas abouti, ou en partie seulement. {explanation}" in page, where
         logged = site.activity()[activity:]
         assert len(logged) == 1 and logged[0][5].startswith("erreur "), where
         assert len(site.mails()) == mails + 1 and "échec" in site.mails()[-1]["Subject"], where
@@ -154,7 +154,7 @@ def test_a_timeout_is_explained(site, mocker):
 def test_a_dropped_connection_during_an_action_is_explained(site):
     site.fake.fail("PUT", f"/telephony/{DEMO_BILLING_ACCOUNT}/line/{LILLE_SIP_LINE}/options", kind="drop")
     page = text(site.act("/lille/start", {"number": "0639980001"}))
-    assert "La demande n'a pas abouti. Impossible de joindre OVH." in page
+    assert "La demande n'a pas abouti, ou en partie seulement. Impossible de joindre OVH." in page
     assert site.activity()[-1][5].startswith("erreur unreachable")
 
 
