@@ -2621,12 +2621,16 @@ class Visit:
         return self.request.cookie(self.cookie_name(name))
 
     def cookie(self, name, value, path=None, max_age=None):
-        """A Set-Cookie value: HttpOnly, SameSite=Strict, the group's path by default; __Host- and Secure in HTTPS."""
+        """A Set-Cookie value: HttpOnly, SameSite=Lax, the group's path by default; __Host- and Secure in HTTPS.
+
+        Lax, not Strict: a link to the page opened from a messaging app (another site) keeps the
+        volunteer in. Cross-site forms are refused all the same (from_elsewhere, form_token).
+        """
         path = "/" if self.request.https else path or self.group_url
         attributes = [f"{self.cookie_name(name)}={quote(value)}", f"Path={path}"]
         if max_age is not None:
             attributes.append(f"Max-Age={max_age}")
-        attributes += ["HttpOnly", "SameSite=Strict"] + (["Secure"] if self.request.https else [])
+        attributes += ["HttpOnly", "SameSite=Lax"] + (["Secure"] if self.request.https else [])
         return "; ".join(attributes)
 
     def token(self):
