@@ -12,6 +12,7 @@ FastCGI server started it. From a shell:
     python3 index.py --serve [--port]  the page on the OVH account of ovh.conf
     python3 index.py --check           check lines.ini, ovh.conf and each group on OVH
     python3 index.py --set-code lyon   ask for, then store, the access code of a group
+    python3 index.py --unlock lyon     forget a group's wrong codes: nobody waits any more
 """
 
 import base64
@@ -2889,8 +2890,31 @@ def set_code(app, slug, remove=False):
     return 0
 
 
+def unlock(app, slug):
+    """Forget a group's wrong codes, from every address and for the group, so that nobody waits; return the exit status."""
+    try:
+        settings = load_settings(app.lines_ini)
+    except ConfigError as error:
+        print(f"ERREUR : {error}")
+        return 1
+    group = settings.groups.get(slug.lower())
+    if group is None:
+        print(f"ERREUR : {settings.path} ne définit pas le groupe « {slug} ».")
+        return 1
+    folder = settings.data_dir / "attempts"
+    try:
+        counts = [p for p in folder.glob(f"{group.slug}*") if p.name.partition(".")[0] == group.slug]
+        for path in counts:
+            path.unlink(missing_ok=True)
+    except OSError as error:
+        print(f"ERREUR : {folder} : effacement impossible ({error.strerror}) ; relancez la commande en root.")
+        return 1
+    print(f"{group.name} : les codes erronés sont oubliés ; chacun peut de nouveau entrer le code.")
+    return 0
+
+
 def main(argv=None):
-    """The command line for IT: --demo, --serve, --check, --set-code or --remove-code."""
+    """The command line for IT: --demo, --serve, --check, --set-code, --remove-code or --unlock."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -2900,6 +2924,7 @@ def main(argv=None):
     action.add_argument("--check", action="store_true", help="vérifier lines.ini, ovh.conf et chaque groupe chez OVH")
     action.add_argument("--set-code", metavar="GROUPE", help="demander puis enregistrer le code d'accès d'un groupe")
     action.add_argument("--remove-code", metavar="GROUPE", help="retirer le code d'accès d'un groupe")
+    action.add_argument("--unlock", metavar="GROUPE", help="lever le blocage après des codes erronés, sans attendre")
     parser.add_argument("--host", default="127.0.0.1", help="adresse d'écoute (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port d'écoute (8080)")
     args = parser.parse_args(argv)
@@ -2909,6 +2934,8 @@ def main(argv=None):
         serve(application, args.host, args.port)
     elif args.set_code or args.remove_code:
         return set_code(application, args.set_code or args.remove_code, remove=bool(args.remove_code))
+    elif args.unlock:
+        return unlock(application, args.unlock)
     else:
         return check(application)
     return 0

@@ -405,3 +405,32 @@ def test_demo_removes_its_folder_when_stopped(site):
     finally:
         process.kill()
         process.wait(timeout=30)
+
+
+# --- Lifting a lockout ----------------------------------------------------------------
+
+
+def run_unlock(lines_ini, group):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "index.py"), "--unlock", group],
+        env={**os.environ, "LINES_INI": str(lines_ini)}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_it_lifts_a_lockout_at_once(guarded, mocker):
+    mocker.patch("index.MAX_GROUP_WRONG_CODES", 8)
+    guarded.get("/lyon")
+    for i in range(8):
+        try_code(guarded, "guess", f"10.1.0.{i // 4}")
+    assert try_code(guarded, CODE, "10.1.0.0")[0] == 429
+    assert try_code(guarded, CODE, "10.9.9.9")[0] == 429, "the whole group waits"
+    result = run_unlock(guarded.lines_ini, "LYON")
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == "Lyon : les codes erronés sont oubliés ; chacun peut de nouveau entrer le code.\n"
+    assert try_code(guarded, CODE, "10.1.0.0")[0] == 303
+
+
+def test_unlock_names_an_unknown_group_in_one_french_sentence(site):
+    result = run_unlock(site.lines_ini, "grenoble")
+    assert result.returncode == 1 and result.stderr == ""
+    assert result.stdout == f"ERREUR : {site.lines_ini} ne définit pas le groupe « grenoble ».\n"
