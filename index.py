@@ -2424,9 +2424,8 @@ class App:
             f"{settings.access_codes} ne donne plus de code au groupe {group.slug}, qui en avait un : sa page est "
             f"fermée. Redonner un code (index.py --set-code {group.slug}) ou le retirer (--remove-code) la rouvre.",
         )  # fmt: skip
-        text = (
-            "La page de ce groupe est fermée : son code d'accès est introuvable. Prévenez l'informatique de la Cimade."
-        )
+        text = "La page de ce groupe est fermée : son code d'accès est introuvable. "
+        text += "Prévenez l'informatique de la Cimade."
         return self.message(request, "Page fermée", text, 503)
 
     def not_found(self, request):
@@ -2891,7 +2890,7 @@ def set_code(app, slug, remove=False):
 
 
 def unlock(app, slug):
-    """Forget a group's wrong codes, from every address and for the group, so that nobody waits; return the exit status."""
+    """Forget a group's wrong codes, from every address and for the group: nobody waits; return the exit status."""
     try:
         settings = load_settings(app.lines_ini)
     except ConfigError as error:
