@@ -1202,7 +1202,10 @@ def secret_key(settings):
         pass
     finally:
         draft.unlink()
-    return path.read_bytes()
+    key = path.read_bytes()
+    if len(key) < SECRET_KEY_BYTES:  # Another process holds the lock to replace it: never sign with it.
+        raise OSError(f"{path} : clé trop courte ({len(key)} octets)")
+    return key
 
 
 def sign(key, text):
@@ -1252,8 +1255,9 @@ def locked_file(path, blocking=True):
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + LOCK_TIMEOUT
+    opener = lambda name, flags: os.open(name, os.O_RDWR | os.O_CREAT, 0o640)  # noqa: E731 (r+ without appending)
     while True:
-        with open(os.open(path, os.O_RDWR | os.O_CREAT, 0o640), "r+", encoding="utf-8") as file:
+        with open(path, "r+", encoding="utf-8", opener=opener) as file:
             while True:
                 try:
                     fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -1315,7 +1319,8 @@ class WrongCodes:
                 write_times(mine, [])
             if everyone is not None:
                 group, _ = self.count(everyone, clock, MAX_GROUP_WRONG_CODES, GROUP_LOCKOUT)
-                write_times(everyone, [t for t in group or [] if t != clock])
+                if group is not None:
+                    write_times(everyone, [t for t in group if t != clock])
 
     def count(self, file, clock, limit, window):
         """The times of the tries a file counts within `window`, and the seconds to wait (0: one more is allowed).
