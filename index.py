@@ -14,16 +14,19 @@ FastCGI server started it. From a shell:
     python3 index.py --check --snapshot copie.json   … and copy each group's line (read only)
     python3 index.py --demo --state copie.json       the page on that copy, simulated
     python3 index.py --set-code lyon   ask for, then store, the access code of a group
+    python3 index.py --unlock lyon     forget a group's wrong codes: nobody waits any more
 """
 
 import base64
 import configparser
 import contextlib
+import contextvars
 import email.message
 import fcntl
 import hashlib
 import hmac
 import html
+import ipaddress
 import json
 import logging
 import os
@@ -464,6 +467,8 @@ def parse_ovh_datetime(text, zone):
 
 OVH_TIMEOUT = (3.05, 8)  # Seconds to connect, then to wait for each answer: what a person will wait.
 OVH_CONNECTIONS = 32  # Connections kept open to OVH: more than the requests a page makes at once.
+ACTION_SECONDS = 20  # An action's OVH requests all end within this, well before Apache gives up (FcgidIOTimeout 40 s).
+DEADLINE = contextvars.ContextVar("deadline", default=None)  # The time.monotonic() by which OVH requests must end.
 
 
 class OvhFailure(Exception):
@@ -499,9 +504,17 @@ OVH_FAILURES = {
         "Prévenez $contact : la configuration du groupe dans lines.ini est sans doute erronée.",
     ),
     "refused": ("OVH a refusé la demande.", "Réessayez ; si cela dure, prévenez $contact."),
+    "signature": (
+        "OVH refuse la signature des demandes de la page : sa configuration (ovh.conf) est erronée.",
+        "Prévenez $contact : la clé « application_secret » de ovh.conf ne correspond pas à « application_key ».",
+    ),
     "unexpected": (
         "La ligne de ce groupe n'est pas configurée chez OVH comme la page l'attend.",
         "Prévenez $contact.",
+    ),
+    "deadline": (
+        "OVH répond trop lentement : la page s'est arrêtée avant d'avoir tout fait.",
+        "Appuyez de nouveau sur le bouton pour finir ; si cela dure, prévenez $contact.",
     ),
     "mismatch": (
         "OVH a répondu, mais l'état relu ne correspond pas à ce qui a été demandé.",
@@ -527,10 +540,33 @@ def connect_ovh(endpoint, application_key, application_secret, consumer_key, tim
     )
     # requests keeps 10 connections per host, fewer than a page's parallel requests: each one
     # more would be opened anew, and a new HTTPS connection to OVH costs two more round trips.
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=OVH_CONNECTIONS)
+    adapter = deadline_adapter(requests.adapters.HTTPAdapter)(pool_maxsize=OVH_CONNECTIONS)
     for scheme in ("https://", "http://"):
         client._session.mount(scheme, adapter)
     return client
+
+
+def deadline_adapter(base):
+    """A requests adapter class whose requests end by the DEADLINE of the action, if one is set."""
+    import requests
+
+    class DeadlineAdapter(base):
+        def send(self, request, timeout=None, **kwargs):
+            deadline = DEADLINE.get()
+            if deadline is None:
+                return super().send(request, timeout=timeout, **kwargs)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OvhFailure("deadline", f"{request.method} {request.url} not sent: the action's time is up")
+            connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+            try:
+                return super().send(request, timeout=(min(connect, left), min(read, left)), **kwargs)
+            except requests.Timeout as error:
+                if read < left:  # Not cut short by the deadline: OVH's own slowness.
+                    raise
+                raise OvhFailure("deadline", f"{request.method} {request.url}: {error!r}") from None
+
+    return DeadlineAdapter
 
 
 OVH_KEYS = ("application_key", "application_secret", "consumer_key")
@@ -572,6 +608,8 @@ def ovh_failure(error):
         ((oe.BadParametersError, oe.ResourceConflictError, oe.ResourceExpiredError), "refused"),
         ((oe.InvalidResponse,), "server"),
     ]
+    if isinstance(error, oe.BadParametersError) and "Invalid signature" in str(error):
+        return OvhFailure("signature", f"{type(error).__name__}: {error}")
     for classes, reason in kinds:
         if isinstance(error, classes):
             return OvhFailure(reason, f"{type(error).__name__}: {error}")
@@ -583,13 +621,14 @@ def parallel(*calls):
     if len(calls) <= 1:
         return [call() for call in calls]
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(call) for call in calls]
+        futures = [pool.submit(contextvars.copy_context().run, call) for call in calls]  # With the DEADLINE.
         return [future.result() for future in futures]
 
 
 def get_all(client, path):
-    """GET a collection of ids, then every item of it in parallel."""
-    return parallel(*[lambda i=i: client.get(f"{path}/{i}") for i in client.get(path)])
+    """GET a collection of ids, then every item of it in parallel; an item deleted in between is left out."""
+    items = parallel(*[lambda i=i: unless_gone(client.get, f"{path}/{i}") for i in client.get(path)])
+    return [item for item in items if item is not None]
 
 
 def unless_gone(call, *args):
@@ -624,6 +663,7 @@ class Volunteer:
     agent_id: int = None  # Queue: the OVH agent that rings this number.
     call: Call = None  # Queue: the call this volunteer is on, if any.
     until: str = ""  # The planned end of their permanence today, HH:MM:SS ("" when unknown).
+    mark: str = ""  # Queue: the page's keyed fingerprint of the number, that the volunteer's "Retirer" button sends.
 
 
 @dataclass
@@ -1004,15 +1044,17 @@ class QueueLine:
         """True for an agent the page created, known by its description; IT's agents are never renamed or reused."""
         return (agent.get("description") or "").startswith(self.group.agent_description)
 
-    def remove(self, agent_id):
-        """Stop sending calls to one volunteer; the last one leaving finishes the permanence.
+    def remove(self, agent_id, is_leaving):
+        """Stop sending calls to one volunteer, if `is_leaving` its agent's number; the last one leaving finishes.
 
         The others' agents were set before the period opened and stay as they
         are, so the period stays open: only the leaving agent is logged out.
+        A page left open may show an agent since given to another number
+        (spare agents are reused): then nothing is done.
         """
         snap = self.snapshot(with_calls=False)
         before = self.state(snap)
-        leaving = next((v for v in before.volunteers if v.agent_id == agent_id), None)
+        leaving = next((v for v in before.volunteers if v.agent_id == agent_id and is_leaving(v.number)), None)
         if leaving is None or not before.running:
             return Outcome("gone", "", before)
         if len(before.volunteers) == 1:
@@ -1288,9 +1330,13 @@ def as_failure(error):
 CODE_MIN_LENGTH = 6
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # About 50 ms and 16 MB a try: slow for guessing, quick for a person.
 WRONG_CODE_DELAY = 1.0  # Seconds every wrong code waits before its answer.
-MAX_WRONG_CODES = 5  # Wrong codes allowed per group and address within LOCKOUT…
+MAX_WRONG_CODES = 5  # Wrong codes allowed per group and address (IPv6: per /64) within LOCKOUT…
 LOCKOUT = timedelta(minutes=15)  # …after which that address waits this long.
-LOCK_TIMEOUT = 20  # Seconds an action waits for another one on the same group.
+# A slower limit for the group, from all addresses: one address alone (20 an hour at most) never reaches it,
+# and the whole internet cannot try more than 30 codes an hour (720 a day) on a group.
+MAX_GROUP_WRONG_CODES = 30
+GROUP_LOCKOUT = timedelta(hours=1)
+LOCK_TIMEOUT = 10  # Seconds an action waits for another one on the same group, before its ACTION_SECONDS.
 
 
 def hash_code(code):
@@ -1351,23 +1397,63 @@ def write_access_code(path, slug, stored):
     os.replace(draft, path)  # Atomic: the page never reads a half-written file.
 
 
+def coded_groups_path(settings):
+    """The file that remembers which groups have a code: losing access-codes.ini must not open their pages."""
+    return settings.data_dir / "access-codes.groups"
+
+
+def read_coded_groups(settings):
+    """The slugs of the groups known to have an access code."""
+    try:
+        return set(coded_groups_path(settings).read_text(encoding="utf-8").split())
+    except FileNotFoundError:
+        return set()
+
+
+def write_coded_groups(settings, slugs):
+    """Remember the groups that have an access code, in a file owned like the data folder (the page may add to it)."""
+    path = coded_groups_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    draft.write_text("".join(f"{slug}\n" for slug in sorted(slugs)), encoding="utf-8")
+    info = path.parent.stat()
+    with contextlib.suppress(PermissionError):
+        os.chown(draft, info.st_uid, info.st_gid)
+    os.replace(draft, path)
+
+
+SECRET_KEY_BYTES = 32  # A shorter key (an empty file, say) is replaced.
+
+
 def secret_key(settings):
-    """The key that signs cookies and form tokens: made on first use, readable only by its owner."""
+    """The key that signs cookies and form tokens: made on first use, or when too short; readable only by its owner."""
     path = settings.data_dir / "secret.key"
     with contextlib.suppress(FileNotFoundError):
-        return path.read_bytes()
+        key = path.read_bytes()
+        if len(key) >= SECRET_KEY_BYTES:
+            return key
+        with locked_file(settings.data_dir / "locks" / "secret.key.lock") as held:  # One process replaces it.
+            if held is not None and len(path.read_bytes()) < SECRET_KEY_BYTES:
+                log.error("%s holds %d bytes, fewer than %d: replaced by a new key, everyone must enter again",
+                          path, len(key), SECRET_KEY_BYTES)  # fmt: skip
+                path.unlink()
     path.parent.mkdir(parents=True, exist_ok=True)
     draft = path.with_name(f"secret.key.{os.getpid()}.{threading.get_ident()}")
     descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with open(descriptor, "wb") as file:
-        file.write(secrets.token_bytes(32))
+        file.write(secrets.token_bytes(SECRET_KEY_BYTES))
+        file.flush()
+        os.fsync(file.fileno())  # On disk before it is in place: never an empty key after a crash.
     try:
         os.link(draft, path)  # Atomic: when two processes race, the first key wins for both.
     except FileExistsError:
         pass
     finally:
         draft.unlink()
-    return path.read_bytes()
+    key = path.read_bytes()
+    if len(key) < SECRET_KEY_BYTES:  # Another process holds the lock to replace it: never sign with it.
+        raise OSError(f"{path} : clé trop courte ({len(key)} octets)")
+    return key
 
 
 def sign(key, text):
@@ -1394,9 +1480,13 @@ def same_text(given, expected):
     return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
 
 
-def form_token(key, csrf_cookie):
-    """The token every form carries: tied to the browser's csrf cookie, so another site cannot forge it."""
-    return sign(key, f"csrf:{csrf_cookie}")
+def form_token(key, csrf_cookie, access_cookie=""):
+    """The token every form carries: tied to the browser's csrf cookie and, on a group with a code, its access cookie.
+
+    A sibling subdomain can set a csrf cookie of its choice and read its token on the code page,
+    but it can neither read nor set the access cookie: that token is worthless behind the code.
+    """
+    return sign(key, f"csrf:{csrf_cookie}:{access_cookie}")
 
 
 def group_lock(settings, group, blocking=True):
@@ -1406,62 +1496,127 @@ def group_lock(settings, group, blocking=True):
 
 @contextlib.contextmanager
 def locked_file(path, blocking=True):
-    """Hold an exclusive lock on `path` (made if needed), across processes; yield the open file or None."""
+    """Hold an exclusive lock on `path` (made if needed), across processes; yield the open file or None.
+
+    What is written to the file is on disk before the lock is released. A file removed
+    while waiting for its lock (an old count cleaned up) is opened again.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as file:
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        while True:
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    opener = lambda name, flags: os.open(name, os.O_RDWR | os.O_CREAT, 0o640)  # noqa: E731 (r+ without appending)
+    while True:
+        with open(path, "r+", encoding="utf-8", opener=opener) as file:
+            while True:
+                try:
+                    fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not blocking or time.monotonic() > deadline:
+                        yield None
+                        return
+                    time.sleep(0.05)
             try:
-                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not blocking or time.monotonic() > deadline:
-                    yield None
-                    return
-                time.sleep(0.05)
-        try:
-            yield file
-        finally:
-            fcntl.flock(file, fcntl.LOCK_UN)
+                if os.stat(file.fileno()).st_ino != os.stat(path).st_ino:
+                    continue  # Removed, or replaced, while we waited.
+            except FileNotFoundError:
+                continue
+            try:
+                yield file
+            finally:
+                file.flush()
+                os.fsync(file.fileno())
+                fcntl.flock(file, fcntl.LOCK_UN)
+            return
 
 
 class WrongCodes:
-    """Wrong access codes per group and client address, in a file shared by every process."""
+    """Wrong access codes of a group, per client address and for the whole group, in files shared by every process."""
 
     def __init__(self, settings, group, client):
-        who = hashlib.sha256(client.encode("utf-8")).hexdigest()[:16]
-        self.path = settings.data_dir / "attempts" / f"{group.slug}-{who}"
+        self.folder = settings.data_dir / "attempts"
+        who = hashlib.sha256(client_network(client).encode("utf-8")).hexdigest()[:16]
+        self.path = self.folder / f"{group.slug}.{who}"
+        self.group_path = self.folder / group.slug
+        self.whole_group = False  # Whether the group's limit, not the address's, was reached.
 
     def claim(self, clock):
-        """Count one more try before checking it; return 0, or the seconds this address must still wait.
+        """Count one more try before checking it; return 0, or the seconds to wait (see whole_group).
 
-        Counting first, under the lock, means that tries sent all at once are counted all the
-        same; a right code then clears the count.
+        Counting first, under the locks, means that tries sent all at once are counted all the
+        same; a right code then takes its try back.
         """
-        with locked_file(self.path) as file:
-            if file is None:
+        self.sweep(clock)
+        with locked_file(self.path) as mine, locked_file(self.group_path) as everyone:
+            if mine is None or everyone is None:
                 return int(LOCK_TIMEOUT)
-            recent = self.recent(file, clock)
-            if len(recent) >= MAX_WRONG_CODES:
-                return max(1, int(recent[-MAX_WRONG_CODES] + LOCKOUT.total_seconds() - clock) + 1)
-            file.seek(0)
-            file.truncate()
-            file.write(json.dumps(recent + [clock]))
+            own, wait = self.count(mine, clock, MAX_WRONG_CODES, LOCKOUT)
+            if wait:
+                return wait
+            group, wait = self.count(everyone, clock, MAX_GROUP_WRONG_CODES, GROUP_LOCKOUT)
+            if wait:
+                self.whole_group = True
+                return wait
+            write_times(mine, own + [clock])
+            write_times(everyone, group + [clock])
         return 0
 
-    def clear(self):
-        """Forget the wrong codes after a right one."""
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+    def clear(self, clock):
+        """After a right code: forget the address's wrong codes, and take its try back from the group's count."""
+        with locked_file(self.path) as mine, locked_file(self.group_path) as everyone:
+            if mine is not None:
+                write_times(mine, [])
+            if everyone is not None:
+                group, _ = self.count(everyone, clock, MAX_GROUP_WRONG_CODES, GROUP_LOCKOUT)
+                if group is not None:
+                    write_times(everyone, [t for t in group if t != clock])
 
-    def recent(self, file, clock):
-        """The times of the wrong codes within the lockout window."""
+    def count(self, file, clock, limit, window):
+        """The times of the tries a file counts within `window`, and the seconds to wait (0: one more is allowed).
+
+        An unreadable count is locked until its last change is older than `window`: never opened.
+        """
         file.seek(0)
         try:
             times = json.loads(file.read() or "[]")
-        except ValueError:
-            times = []
-        return [t for t in times if isinstance(t, (int, float)) and clock - t < LOCKOUT.total_seconds()]
+            if not isinstance(times, list):
+                raise ValueError("not a list")
+        except ValueError as error:
+            wait = int(os.stat(file.fileno()).st_mtime + window.total_seconds() - clock) + 1
+            log.error("%s unreadable (%s): locked for %s s", file.name, error, max(wait, 0))
+            return ([], 0) if wait <= 0 else (None, wait)
+        recent = [t for t in times if isinstance(t, (int, float)) and clock - t < window.total_seconds()]
+        if len(recent) >= limit:
+            return recent, max(1, int(recent[-limit] + window.total_seconds() - clock) + 1)
+        return recent, 0
+
+    def sweep(self, clock):
+        """Remove the counts nobody added to for longer than the longest window (checked again under their lock)."""
+        stale = GROUP_LOCKOUT.total_seconds()
+        with contextlib.suppress(FileNotFoundError):
+            for path in self.folder.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if clock - path.stat().st_mtime > stale:
+                        with locked_file(path, blocking=False) as held:
+                            if held is not None and clock - os.stat(held.fileno()).st_mtime > stale:
+                                path.unlink()
+
+
+def write_times(file, times):
+    """Replace the times a count file holds (under its lock)."""
+    file.seek(0)
+    file.truncate()
+    file.write(json.dumps(times))
+
+
+def client_network(address):
+    """Whom wrong codes are counted for: an IPv4 address, or an IPv6 address's /64 (one subscriber's network)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
 
 
 # --- Pages --------------------------------------------------------------------
@@ -1697,6 +1852,7 @@ def render_team(group, state, base, csrf):
             f"<li><span>{who} : {doing}</span>\n"
             f'<form method="post" action="{escape(base)}/{escape(group.slug)}/remove" class="inline">{csrf}'
             f'<input type="hidden" name="agent" value="{escape(volunteer.agent_id)}">'
+            f'<input type="hidden" name="volunteer" value="{escape(volunteer.mark)}">'
             f'<button type="submit" class="remove" aria-label="{label}">Retirer</button></form></li>'
         )
     heading = f"{count} bénévole{'s' if count > 1 else ''} sur {group.max_volunteers} au plus"
@@ -2203,6 +2359,7 @@ def render_stats_table(figures):
 # --- WSGI application ---------------------------------------------------------
 
 MAX_BODY = 4096  # Bytes: our forms are tiny.
+MAX_DRAIN = 1 << 20  # Bytes of a larger body still read (and thrown away), so that the 413 page reaches the browser.
 CREDENTIAL_CACHE_SECONDS = 3600
 SHARE_SECONDS = 1.5  # How long the pages of a group may reuse one OVH read, if no action came since.
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
@@ -2211,7 +2368,7 @@ COMMON_HEADERS = [
     ("Pragma", "no-cache"),
     ("Expires", "0"),
     ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
+    ("Referrer-Policy", "same-origin"),  # Not no-referrer: browsers would then send our own forms with Origin: null.
     (
         "Content-Security-Policy",
         f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; form-action 'self'; "
@@ -2266,6 +2423,26 @@ class Request:
         self.base = quote(base.encode("latin-1", "replace"), safe="/")  # For links, Location and cookie paths.
         self.client = environ.get("REMOTE_ADDR", "")
         self.https = environ.get("wsgi.url_scheme") == "https" or environ.get("HTTPS", "").lower() in ("on", "1")
+        self.body = b""
+
+    def origin(self):
+        """This page's origin, as a browser writes it in an Origin header: https://host, without a default port."""
+        scheme = "https" if self.https else "http"
+        environ = self.environ
+        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+        return f"{scheme}://{host.lower().removesuffix(':443' if self.https else ':80')}"
+
+    def from_elsewhere(self):
+        """True when the browser says the request comes from another site: by Sec-Fetch-Site, or else by Origin.
+
+        A sibling subdomain is "same-site", not "same-origin": refused too. Browsers without
+        Sec-Fetch-Site (older Safari) send Origin; a web page can set neither.
+        """
+        site = self.environ.get("HTTP_SEC_FETCH_SITE")
+        if site is not None:
+            return site != "same-origin"
+        origin = self.environ.get("HTTP_ORIGIN")
+        return origin is not None and origin != self.origin()
 
     def cookie(self, name):
         """The value of a cookie, or ""."""
@@ -2275,16 +2452,33 @@ class Request:
                 return unquote(value)
         return ""
 
-    def form(self):
-        """The fields of a posted form, first value of each; None when the body is too large."""
+    def read_body(self):
+        """Read the whole body before any answer (under CGI, Apache drops an answer sent before it).
+
+        Return None, or the status of a body refused: 413 when larger than MAX_BODY (read all
+        the same, up to MAX_DRAIN), 400 when shorter than announced.
+        """
         length = self.environ.get("CONTENT_LENGTH", "").strip()
         if not (length.isascii() and length.isdigit()):
             length = "0"  # Absent, empty, negative or not a number: no body.
-        if len(length.lstrip("0")) > 9 or int(length) > MAX_BODY:
-            return None
-        length = int(length)
-        body = self.environ["wsgi.input"].read(length) if length > 0 else b""
-        fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        length = int(length) if len(length.lstrip("0")) <= 9 else MAX_DRAIN + 1
+        if length > MAX_DRAIN:
+            return 413
+        try:
+            body = self.environ["wsgi.input"].read(length) if length > 0 else b""
+        except OSError as error:  # The client went away, or sent less than it said and waits (--serve's timeout).
+            log.warning("cannot read the body of %s %s from %s: %s", self.method, self.path, self.client, error)
+            return 400
+        if len(body) < length:
+            return 400
+        if length > MAX_BODY:
+            return 413
+        self.body = body
+        return None
+
+    def form(self):
+        """The fields of the posted form, first value of each."""
+        fields = parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
         return {key: values[0] for key, values in fields.items()}
 
 
@@ -2366,6 +2560,8 @@ class App:
             response = Response.page(render_message("Erreur", text, request.base), 500)
         headers = [("Content-Type", response.content_type), ("Content-Length", str(len(response.body)))]
         headers += COMMON_HEADERS + response.headers
+        if request.https:
+            headers.append(("Strict-Transport-Security", "max-age=31536000"))
         start_response(f"{response.status} {STATUS_TEXTS[response.status]}", headers)
         return [b"" if request.method == "HEAD" else response.body]
 
@@ -2408,13 +2604,24 @@ class App:
             return self._client[1]
 
     def access_codes(self, settings):
-        """The groups' hashed access codes, read again whenever access-codes.ini changes."""
+        """The groups' hashed access codes, read again whenever access-codes.ini changes.
+
+        A group that had a code and has none now (the file lost, moved, cut) is closed: its
+        code is None. Only --remove-code opens it. Groups with a code are remembered in data_dir.
+        """
         path = settings.access_codes
         key = (path, path.stat().st_mtime_ns if path.exists() else None)
         with self._lock:
             if self._codes[0] != key:
                 self._codes = (key, read_access_codes(path))
-            return self._codes[1]
+            codes = dict(self._codes[1])
+        known = read_coded_groups(settings)
+        if not set(codes) <= known:
+            try:
+                write_coded_groups(settings, known | set(codes))
+            except OSError as error:
+                log.error("cannot remember the groups with a code in %s: %s", coded_groups_path(settings), error)
+        return {slug: None for slug in known if slug in settings.groups} | codes
 
     def key(self, settings):
         """The secret key of data_dir, read again when the file changes (deleting it logs everyone out)."""
@@ -2481,6 +2688,12 @@ class App:
 
     def route(self, request):
         """Dispatch a request by method and path; group pages and actions go through the access checks."""
+        refused = request.read_body()
+        if refused == 413:
+            return self.message(request, "Demande trop grande", "Cette demande est trop grande.", 413)
+        if refused:
+            text = "Cette demande est incomplète. Revenez à la page du groupe et réessayez."
+            return self.message(request, "Demande incomplète", text, 400)
         if request.method not in ("GET", "HEAD", "POST"):
             return method_not_allowed(request, "GET, HEAD, POST")
         if request.path == "/favicon.ico":
@@ -2492,6 +2705,8 @@ class App:
             log.error("configuration error: %s", error)
             text = "La configuration de la page contient une erreur. Prévenez l'informatique de la Cimade."
             return self.message(request, "Erreur de configuration", text, 500)
+        except OSError as error:
+            return self.data_folder_error(request, settings, error)
         parts = [p for p in request.path.split("/") if p]
         if not parts:
             return Response.page(render_index(settings, request.base))
@@ -2504,12 +2719,18 @@ class App:
         try:
             return self.group_route(request, settings, group, parts[1] if len(parts) == 2 else "", codes)
         except OSError as error:
-            log.error("cannot use the data folder %s: %s", settings.data_dir, error)
-            text = "La page ne peut pas écrire dans son dossier de données. Prévenez l'informatique de la Cimade."
-            return self.message(request, "Erreur de configuration", text, 500)
+            return self.data_folder_error(request, settings, error)
+
+    def data_folder_error(self, request, settings, error):
+        """The page that says the data folder cannot be used."""
+        log.error("cannot use the data folder %s: %s", settings.data_dir, error)
+        text = "La page ne peut pas écrire dans son dossier de données. Prévenez l'informatique de la Cimade."
+        return self.message(request, "Erreur de configuration", text, 500)
 
     def group_route(self, request, settings, group, action, codes):
         """Dispatch a group's page, statistics and actions, behind its access code and the form token."""
+        if group.slug in codes and codes[group.slug] is None:
+            return self.closed(request, settings, group)
         visit = Visit(request, settings, group, self.key(settings), codes.get(group.slug))
         if not visit.allowed() and action != "access":
             return self.access_page(visit)
@@ -2519,9 +2740,13 @@ class App:
             return visit.respond(stats_page(request, settings, group))
         if request.method != "POST":
             return Response.redirect(f"{request.base}/{group.slug}")
+        if request.from_elsewhere():
+            origin, site = request.environ.get("HTTP_ORIGIN"), request.environ.get("HTTP_SEC_FETCH_SITE")
+            log.warning("form from another site on %s from %s: Origin %s, Sec-Fetch-Site %s", request.path,
+                        request.client, origin, site)  # fmt: skip
+            text = "Cette demande ne vient pas de la page du groupe : rien n'a été fait."
+            return self.message(request, "Demande refusée", text, 403)
         form = request.form()
-        if form is None:
-            return self.message(request, "Demande trop grande", "Cette demande est trop grande.", 413)
         if not visit.token_matches(form):
             log.warning("form token missing or wrong on %s from %s", request.path, request.client)
             return self.expired(visit, form)
@@ -2540,6 +2765,18 @@ class App:
         )
         return self.message(request, "Erreur de configuration", text, 500)
 
+    def closed(self, request, settings, group):
+        """The page of a group whose access code has vanished: closed, rather than open to all; IT is told."""
+        log.error("%s: the group %s had an access code, %s has none", request.path, group.slug, settings.access_codes)
+        notify_it_once(
+            settings, f"{group.slug}-code-lost", timedelta(hours=1), f"{group.name} : code d'accès introuvable",
+            f"{settings.access_codes} ne donne plus de code au groupe {group.slug}, qui en avait un : sa page est "
+            f"fermée. Redonner un code (index.py --set-code {group.slug}) ou le retirer (--remove-code) la rouvre.",
+        )  # fmt: skip
+        text = "La page de ce groupe est fermée : son code d'accès est introuvable. "
+        text += "Prévenez l'informatique de la Cimade."
+        return self.message(request, "Page fermée", text, 503)
+
     def not_found(self, request):
         """The French 404 page, with a link to the list of groups."""
         text = "Cette page n'existe pas. Vérifiez l'adresse, ou choisissez votre groupe dans la liste."
@@ -2552,9 +2789,7 @@ class App:
         request, settings, group = visit.request, visit.settings, visit.group
         moment = now(settings.timezone)
         messages = list(messages)
-        flash = read_flash(request.cookie("flash"))
-        if flash and not errors:
-            messages.append(flash_message(flash, settings.contact))
+        flash = read_flash(visit.read_cookie("flash"))
         state = failure = None
         try:
             line = self.line(settings, group, moment)
@@ -2566,6 +2801,7 @@ class App:
             ends = todays_ends(settings, group, moment)
             for volunteer in state.volunteers:
                 volunteer.until = ends.get(volunteer.number, volunteer.until)
+                volunteer.mark = visit.mark(volunteer.number)
         except Exception as error:
             failure = as_failure(error)
             log.error("reading %s failed: %s", group.slug, failure)
@@ -2580,6 +2816,8 @@ class App:
                     settings, f"{group.slug}-conditions-off", timedelta(days=1),
                     f"{group.name} : plages horaires désactivées chez OVH", CONDITIONS_OFF_STEP,
                 )  # fmt: skip
+        if flash and not errors:
+            messages.insert(0, flash_message(flash, settings.contact, state_shown=failure is None))
         body = render_group(
             settings, group, request.base, moment, state, failure, messages, visit.token(),
             typed, errors, recent_actions(settings, group),
@@ -2632,7 +2870,8 @@ class App:
         if wait:
             minutes = -(-wait // 60)
             plural = "s" if minutes > 1 else ""
-            error = f"Trop de codes erronés depuis cet appareil. Réessayez dans {minutes} minute{plural}."
+            where = "pour ce groupe" if wrong.whole_group else "depuis cet appareil"
+            error = f"Trop de codes erronés {where}. Réessayez dans {minutes} minute{plural}."
             response = self.access_page(visit, error, status=429)
             response.headers.append(("Retry-After", str(wait)))
             return response
@@ -2640,7 +2879,7 @@ class App:
             log_activity(settings, group, "access", "", request.client, "code erroné")
             time.sleep(WRONG_CODE_DELAY)
             return self.access_page(visit, "Ce code n'est pas le bon. Vérifiez-le auprès de la coordination.")
-        wrong.clear()
+        wrong.clear(clock)
         log_activity(settings, group, "access", "", request.client, "ok")
         lifetime = settings.access_hours * 3600
         value = access_cookie_value(visit.key, group, visit.stored_code, int(clock) + lifetime)
@@ -2673,14 +2912,15 @@ class App:
             if errors:
                 return self.group_page(visit, typed, errors, status=400)
         elif action == "remove":
-            agent_id = form.get("agent", "")
-            if not re.fullmatch(r"[0-9]{1,18}", agent_id):
+            agent_id, mark = form.get("agent", ""), form.get("volunteer", "")
+            if not re.fullmatch(r"[0-9]{1,18}", agent_id) or not mark:
                 text = "Cette demande est incomplète. Revenez à la page du groupe et réessayez."
                 return self.message(request, "Demande incomplète", text, 400)
         with group_lock(settings, group) as lock:
             if lock is None:
                 text = "Quelqu'un d'autre modifie cette permanence en ce moment : rien n'a été fait. Réessayez."
                 return self.group_page(visit, typed, status=503, messages=[message_box("warning", escape(text))])
+            deadline = DEADLINE.set(time.monotonic() + ACTION_SECONDS)
             try:
                 line = self.line(settings, group, moment)
                 ends = todays_ends(settings, group, moment)
@@ -2690,7 +2930,7 @@ class App:
                     if action == "start":
                         outcome = line.start(number, name, ends)
                     elif action == "remove":
-                        outcome = line.remove(int(agent_id))
+                        outcome = line.remove(int(agent_id), lambda n: same_text(mark, visit.mark(n)))
                     else:
                         outcome = line.finish()
             except Refusal as refusal:
@@ -2718,6 +2958,8 @@ class App:
                 body = f"Fin prévue : {format_end(end)}" if end else ""
                 mail = (f"{subject}, {planned}" if planned else subject, body)
                 flash = f"{done}:{number}"
+            finally:
+                DEADLINE.reset(deadline)
         notify_it(settings, *mail)  # Once the lock is released: sendmail may take seconds.
         response = Response.redirect(visit.group_url)
         response.headers.append(("Set-Cookie", visit.cookie("flash", flash, max_age=60)))
@@ -2735,22 +2977,41 @@ class Visit:
         self.stored_code = stored_code
         self.group_url = f"{request.base}/{group.slug}"
         self.new_cookies = []
-        self.csrf = request.cookie("csrf")
+        self.csrf = self.read_cookie("csrf")
         if not re.fullmatch(r"[A-Za-z0-9_-]{24}", self.csrf):
             self.csrf = secrets.token_urlsafe(18)
             self.new_cookies.append(self.cookie("csrf", self.csrf, path=f"{request.base}/"))
 
+    def cookie_name(self, name):
+        """A cookie's name; under HTTPS, with the __Host- prefix (no other host can set it), and the group's slug.
+
+        A __Host- cookie has the path /: the group's slug, but in csrf (one for the site), keeps groups apart.
+        """
+        if not self.request.https:
+            return name
+        return "__Host-csrf" if name == "csrf" else f"__Host-{name}-{self.group.slug}"
+
+    def read_cookie(self, name):
+        """The value of one of our cookies, or ""."""
+        return self.request.cookie(self.cookie_name(name))
+
     def cookie(self, name, value, path=None, max_age=None):
-        """A Set-Cookie value: HttpOnly, SameSite=Strict, Secure under HTTPS; the group's path by default."""
-        attributes = [f"{name}={quote(value)}", f"Path={path or self.group_url}"]
+        """A Set-Cookie value: HttpOnly, SameSite=Lax, the group's path by default; __Host- and Secure in HTTPS.
+
+        Lax, not Strict: a link to the page opened from a messaging app (another site) keeps the
+        volunteer in. Cross-site forms are refused all the same (from_elsewhere, form_token).
+        """
+        path = "/" if self.request.https else path or self.group_url
+        attributes = [f"{self.cookie_name(name)}={quote(value)}", f"Path={path}"]
         if max_age is not None:
             attributes.append(f"Max-Age={max_age}")
-        attributes += ["HttpOnly", "SameSite=Strict"] + (["Secure"] if self.request.https else [])
+        attributes += ["HttpOnly", "SameSite=Lax"] + (["Secure"] if self.request.https else [])
         return "; ".join(attributes)
 
     def token(self):
-        """The form token for this browser."""
-        return form_token(self.key, self.csrf)
+        """The form token for this browser: bound to its access cookie too, once it is let in a group with a code."""
+        access = self.read_cookie("access") if self.stored_code and self.allowed() else ""
+        return form_token(self.key, self.csrf, access)
 
     def token_matches(self, form):
         """True when a posted form carries the token of the browser's csrf cookie."""
@@ -2760,7 +3021,11 @@ class Visit:
         """True when the group has no access code, or the browser holds a valid access cookie."""
         if self.stored_code is None:
             return True
-        return has_access(self.key, self.group, self.stored_code, self.request.cookie("access"), int(time.time()))
+        return has_access(self.key, self.group, self.stored_code, self.read_cookie("access"), int(time.time()))
+
+    def mark(self, number):
+        """The fingerprint of a volunteer's number that their "Retirer" button sends: only the page can make it."""
+        return sign(self.key, f"volunteer:{self.group.slug}:{number}")
 
     def respond(self, response):
         """Add the cookies this visit made (a new csrf cookie) to a response."""
@@ -2800,15 +3065,17 @@ def read_flash(value):
     return code, number
 
 
-def flash_message(flash, contact):
-    """The box that tells the volunteer how their action went."""
+def flash_message(flash, contact, state_shown):
+    """The box that tells the volunteer how their action went; after a failure, the state shown is what OVH has."""
     code, number = flash
     if code in FLASH_TEXTS:
         # Whole for the volunteer who just set their number; masked when someone removed another's.
         phone = phone_span(mask_phone(number) if code == "remove" else format_phone(number))
         return message_box("ok", Template(escape(FLASH_TEXTS[code])).substitute(number=phone))
     explanation, advice = describe_failure(OvhFailure(code.removeprefix("error-"), ""), contact)
-    return message_box("error", f"<strong>La demande n'a pas abouti.</strong> {escape(explanation)} {escape(advice)}")
+    shown = " L'état ci-dessous est celui qu'OVH a maintenant." if state_shown else ""
+    text = f"{escape(explanation)}{escape(shown)} {escape(advice)}"
+    return message_box("error", f"<strong>La demande n'a pas abouti, ou en partie seulement.</strong> {text}")
 
 
 # --- OVH key rules: what the consumer key must allow -------------------------
@@ -2986,15 +3253,21 @@ def run_cgi(app):
     CGIHandler().run(app)
 
 
+SERVE_TIMEOUT = 10  # Seconds --serve waits for a client's next bytes.
+
+
 def serve(app, host, port):
     """Serve the page on http://host:port/ until interrupted."""
     from socketserver import ThreadingMixIn
-    from wsgiref.simple_server import WSGIServer, make_server
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
     class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
         daemon_threads = True
 
-    with make_server(host, port, app, server_class=ThreadingWSGIServer) as server:
+    class Handler(WSGIRequestHandler):
+        timeout = SERVE_TIMEOUT  # A client that sends less than it announced does not keep a thread forever.
+
+    with make_server(host, port, app, server_class=ThreadingWSGIServer, handler_class=Handler) as server:
         print(f"cimade-ovh : ouvrez http://{host}:{server.server_port}/ (Ctrl-C pour arrêter)", flush=True)
         try:
             server.serve_forever()
@@ -3004,6 +3277,7 @@ def serve(app, host, port):
 
 def demo(host, port, state=None):
     """Serve the page on the simulated account of tests/fake_ovh.py (or the copy `state`), with simulated statistics."""
+    import signal
     import tempfile
 
     sys.path.insert(0, str(HERE / "tests"))
@@ -3017,6 +3291,7 @@ def demo(host, port, state=None):
             print(f"ERREUR : {state} : ce n'est pas une copie lisible du compte ({error}) ; "
                   "refaites-la avec index.py --check --snapshot.")  # fmt: skip
             return 1
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))  # Stop as Ctrl-C does: the folder is removed.
     fake = FakeOVH(account).start()
     try:
         with tempfile.TemporaryDirectory(prefix="cimade-ovh-demo-") as folder:
@@ -3416,6 +3691,7 @@ def set_code(app, slug, remove=False):
     try:
         if remove:
             write_access_code(settings.access_codes, group.slug, None)
+            write_coded_groups(settings, read_coded_groups(settings) - {group.slug})
             print(f"{group.name} : plus de code d'accès ({settings.access_codes}).")
             return 0
         if sys.stdin.isatty():
@@ -3432,6 +3708,7 @@ def set_code(app, slug, remove=False):
         write_access_code(settings.access_codes, group.slug, hash_code(code))
         if created:
             share_with_web_server(settings.access_codes, settings)
+        write_coded_groups(settings, read_coded_groups(settings) | {group.slug})
     except (OSError, ConfigError) as error:
         print(f"ERREUR : {settings.access_codes} : {error}")
         return 1
@@ -3440,8 +3717,31 @@ def set_code(app, slug, remove=False):
     return 0
 
 
+def unlock(app, slug):
+    """Forget a group's wrong codes, from every address and for the group: nobody waits; return the exit status."""
+    try:
+        settings = load_settings(app.lines_ini)
+    except ConfigError as error:
+        print(f"ERREUR : {error}")
+        return 1
+    group = settings.groups.get(slug.lower())
+    if group is None:
+        print(f"ERREUR : {settings.path} ne définit pas le groupe « {slug} ».")
+        return 1
+    folder = settings.data_dir / "attempts"
+    try:
+        counts = [p for p in folder.glob(f"{group.slug}*") if p.name.partition(".")[0] == group.slug]
+        for path in counts:
+            path.unlink(missing_ok=True)
+    except OSError as error:
+        print(f"ERREUR : {folder} : effacement impossible ({error.strerror}) ; relancez la commande en root.")
+        return 1
+    print(f"{group.name} : les codes erronés sont oubliés ; chacun peut de nouveau entrer le code.")
+    return 0
+
+
 def main(argv=None):
-    """The command line for IT: --demo, --serve, --check, --set-code or --remove-code."""
+    """The command line for IT: --demo, --serve, --check, --set-code, --remove-code or --unlock."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -3451,6 +3751,7 @@ def main(argv=None):
     action.add_argument("--check", action="store_true", help="vérifier lines.ini, ovh.conf et chaque groupe chez OVH")
     action.add_argument("--set-code", metavar="GROUPE", help="demander puis enregistrer le code d'accès d'un groupe")
     action.add_argument("--remove-code", metavar="GROUPE", help="retirer le code d'accès d'un groupe")
+    action.add_argument("--unlock", metavar="GROUPE", help="lever le blocage après des codes erronés, sans attendre")
     parser.add_argument("--snapshot", metavar="FICHIER", help="avec --check : copier les lignes des groupes")
     parser.add_argument("--state", metavar="FICHIER", help="avec --demo : servir la page sur cette copie du compte")
     parser.add_argument("--host", default="127.0.0.1", help="adresse d'écoute (127.0.0.1)")
@@ -3471,6 +3772,8 @@ def main(argv=None):
         serve(application, args.host, args.port)
     elif args.set_code or args.remove_code:
         return set_code(application, args.set_code or args.remove_code, remove=bool(args.remove_code))
+    elif args.unlock:
+        return unlock(application, args.unlock)
     else:
         return check(application, args.snapshot)
     return 0

@@ -48,7 +48,7 @@ LILLE_NUMBER = "0033353010000"
 LILLE_SIP_LINE = "0033353010001"
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-FAULT_KINDS = ("500", "503", "invalid_credential", "drop", "hang")
+FAULT_KINDS = ("500", "503", "invalid_credential", "drop", "hang", "gone")  # gone: deleted by someone else, just now
 
 
 # --- Schema ---
@@ -776,6 +776,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "500": ApiError(500, "Internal Server Error (simulated fault)"),
             "503": ApiError(503, "Service Unavailable (simulated fault)"),
             "invalid_credential": ApiError(403, "This credential is not valid", "INVALID_CREDENTIAL"),
+            "gone": ApiError(404, "The requested object does not exist (simulated: deleted just now)"),
         }[kind]
         return self.send_json(error.status, error.body())
 

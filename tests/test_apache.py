@@ -5,7 +5,6 @@ except in CI (the environment variable CI is set), where that is a failure.
 """
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from fake_ovh import (
     LILLE_SIP_LINE,
     LYON_NUMBER,
 )
-from webpage import OTHER_VOLUNTEER, ROOT, VOLUNTEER, text, today_at_noon
+from webpage import OTHER_VOLUNTEER, ROOT, VOLUNTEER, text, today_at_noon, write_lines_ini
 
 NO_CACHE = "no-cache, no-store, must-revalidate"
 
@@ -187,8 +186,7 @@ def test_lyon_two_volunteers_through_apache(web, fake_ovh):
     assert "C'est fait : le 06 39 98 00 02 reçoit aussi les appels." in text(page)
     assert sorted(fake_ovh.who_rings(LYON_NUMBER, at=today_at_noon())) == [VOLUNTEER, OTHER_VOLUNTEER]
 
-    agent = re.search(r'name="agent" value="(\d+)"><button[^>]*aria-label="Retirer le 06 •• •• •• 01"', page.text)[1]
-    page = web.act("/lyon/remove", {"agent": agent})
+    page = web.act("/lyon/remove", web.remove_form("lyon", VOLUNTEER))
     assert "ne reçoit plus les appels" in text(page)
     assert fake_ovh.who_rings(LYON_NUMBER, at=today_at_noon()) == [OTHER_VOLUNTEER]
 
@@ -287,3 +285,61 @@ def test_killed_fastcgi_process_is_replaced(web):
     assert statuses[-1] == 200 and len(statuses) <= 2, f"{statuses}\n{web.error_log()}"
     assert killed not in web.page_processes()
     assert all(web.get("/lille").status_code == 200 for _ in range(3))
+
+
+# --- Answers sent before the body is read (CGI) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "path, size, status",
+    [("/lyon", 30, 200), ("/nope", 30, 404), ("/lyon/stats", 30, 405), ("/lille/start", 5000, 413),
+     ("/lille/start", 100_000, 413)],  # Under mod_fcgid's FcgidMaxRequestLen (128 KiB): beyond, Apache answers.
+)  # fmt: skip
+def test_answers_that_need_no_body_reach_the_browser(web, fake_ovh, path, size, status):
+    """Under CGI, Apache drops an answer sent before the body is read (AH00574): the browser got nothing."""
+    response = web.post(path, {"number": "0639980001", "pad": "x" * size})
+    assert response.status_code == status, web.error_log()[-2000:]
+    assert "<h1>" in response.text
+    assert [r for r in fake_ovh.requests if r["method"] != "GET"] == []
+
+
+def test_finish_after_the_access_cookie_expired_shows_the_code_page(web, fake_ovh):
+    from test_security import CODE, set_code
+
+    assert set_code(web.lines_ini, "lyon", CODE).returncode == 0
+    os.chmod(web.site / "access-codes.ini", 0o644)
+    try:
+        web.http.cookies.set("access", "1.expired", path="/lyon")
+        response = web.post("/lyon/finish", {"csrf": "from-the-page-left-open"}, token=False)
+        assert response.status_code == 403, web.error_log()[-2000:]
+        assert "réservée aux bénévoles du groupe" in text(response)
+        assert [r for r in fake_ovh.requests if r["method"] != "GET"] == []
+    finally:
+        web.http.cookies.clear()
+        web.token = ""
+        subprocess.run(
+            [sys.executable, str(apache.ROOT / "index.py"), "--remove-code", "lyon"],
+            env={**os.environ, "LINES_INI": str(web.lines_ini)}, capture_output=True, check=True,
+        )  # fmt: skip
+
+
+# --- Slow OVH -----------------------------------------------------------------
+
+
+def test_a_slow_action_answers_in_french_before_apache_gives_up(web, fake_ovh):
+    """At 7 s a request, a change of number (about ten requests one after the other) outlasts Apache.
+
+    mod_fcgid gives up after 40 s (FcgidIOTimeout), CGI after 60 s (Timeout): the page stops before.
+    """
+    write_lines_ini(web.site, fake_ovh, groups={"lyon": {"max_volunteers": "1"}})
+    try:
+        web.act("/lyon/start", {"number": "0639980001"})
+        fake_ovh.latency_ms = 7000
+        response = web.post("/lyon/start", {"number": "0639980002"})
+        assert response.status_code == 303, web.error_log()[-2000:]
+        fake_ovh.latency_ms = 0
+        page = text(web.get("/lyon"))
+        assert "OVH répond trop lentement : la page s'est arrêtée avant d'avoir tout fait." in page
+    finally:
+        fake_ovh.latency_ms = 0
+        write_lines_ini(web.site, fake_ovh)

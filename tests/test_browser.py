@@ -278,3 +278,32 @@ def test_the_end_field_on_a_phone_without_javascript(browser, request, web, fake
     phone.get_by_role("button", name="Terminer la permanence pour tout le monde").click()
     expect(phone.locator("main")).to_contain_text("Pas de permanence en cours")
     assert phone.console_errors == []
+
+
+def test_a_link_from_a_messaging_app_opens_the_page_of_a_group_already_entered(phone, web, fake_ovh):
+    """Volunteers get the page's link in messaging apps: another site. The access cookie (SameSite=Lax) goes along."""
+    import os
+    import subprocess
+    import sys
+
+    from playwright.sync_api import expect
+    from test_security import CODE, set_code
+
+    assert set_code(web.lines_ini, "lyon", CODE).returncode == 0
+    os.chmod(web.site / "access-codes.ini", 0o644)
+    try:
+        phone.goto(web.url + "/lyon")
+        phone.get_by_label("Code d'accès").fill(CODE)
+        phone.get_by_role("button", name="Entrer").click()
+        expect(phone.get_by_role("button", name="Répondre sur ce numéro")).to_be_visible()
+        phone.console_errors.clear()  # The code page answered 403, on purpose.
+        phone.goto(f"data:text/html,<a href='{web.url}/lyon'>Permanence de Lyon</a>")
+        phone.get_by_role("link", name="Permanence de Lyon").click()
+        expect(phone).to_have_url(f"{web.url}/lyon")
+        expect(phone.get_by_role("button", name="Répondre sur ce numéro")).to_be_visible()
+        screenshot(phone, "lyon-from-a-link")
+    finally:
+        subprocess.run(
+            [sys.executable, str(apache.ROOT / "index.py"), "--remove-code", "lyon"],
+            env={**os.environ, "LINES_INI": str(web.lines_ini)}, capture_output=True, check=True,
+        )  # fmt: skip

@@ -588,6 +588,7 @@ def test_live_calls_and_statistics(fake_ovh, ovh_client):
         ("503", ovh.exceptions.APIError, 503),
         ("invalid_credential", ovh.exceptions.InvalidCredential, 403),
         ("drop", ovh.exceptions.HTTPError, None),
+        ("gone", ovh.exceptions.ResourceNotFoundError, 404),
     ],
 )
 def test_fault_kinds(fake_ovh, ovh_client, kind, error, status):

@@ -392,7 +392,15 @@ def wsgi_requests(draw, methods=method, paths=path_info, bodies=form_body):
 
 
 def expected_statuses(env):
-    """The statuses routing calls for, known from the method and path alone."""
+    """The statuses the body (read first, whatever the address) and routing call for, by method and path."""
+    length = env.get("CONTENT_LENGTH", "").strip()
+    announced = int(length) if length.isascii() and length.isdigit() and len(length.lstrip("0")) <= 9 else 0
+    if length.isascii() and length.isdigit() and len(length.lstrip("0")) > 9 or announced > index.MAX_DRAIN:
+        return {413}
+    if announced > len(env["wsgi.input"].getbuffer()):
+        return {400}
+    if announced > index.MAX_BODY:
+        return {413}
     verb = env.get("REQUEST_METHOD", "GET").upper()
     if verb not in ("GET", "HEAD", "POST"):
         return {405}
@@ -409,9 +417,6 @@ def expected_statuses(env):
         return {200} | GUARDED
     if verb != "POST":
         return {303} | GUARDED
-    length = env.get("CONTENT_LENGTH", "").strip()
-    if length.isascii() and length.isdigit() and (len(length.lstrip("0")) > 9 or int(length) > index.MAX_BODY):
-        return {413} | GUARDED
     return {303, 400, 409} | GUARDED
 
 

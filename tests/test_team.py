@@ -30,7 +30,7 @@ def agents(client):
 
 def remove(site, client, number):
     """Press "Retirer" next to `number`."""
-    return site.act("/lyon/remove", {"agent": str(agents(client)[number]["agentId"])})
+    return site.act("/lyon/remove", site.remove_form("lyon", number))
 
 
 def test_two_volunteers_ring_and_the_page_shows_each_with_their_call(team, ovh_client):
@@ -149,10 +149,10 @@ def test_removing_the_last_volunteer_finishes(team, ovh_client):
 def test_removing_a_number_that_already_left_changes_nothing(team, ovh_client):
     team.act("/lyon/start", {"number": "0639980001"})
     team.act("/lyon/start", {"number": "0639980002"})
-    agent = str(agents(ovh_client)[FIRST]["agentId"])
-    team.act("/lyon/remove", {"agent": agent})
+    form = team.remove_form("lyon", FIRST)
+    team.act("/lyon/remove", form)
     writes = len(team.writes())
-    page = text(team.act("/lyon/remove", {"agent": agent}))
+    page = text(team.act("/lyon/remove", form))
     assert "Ce numéro ne recevait déjà plus les appels ; rien n'a changé." in page
     assert len(team.writes()) == writes
     assert rings(team) == [SECOND]

@@ -103,6 +103,13 @@ class Browser:
         assert page.status_code == 200, self.explain()
         return page
 
+    def remove_form(self, group, number):
+        """The fields of the "Retirer" button next to `number` (0033…) on the group's page, as a browser posts them."""
+        page = self.get(f"/{group}")
+        label = f'aria-label="Retirer le {index.mask_phone(number)}"'
+        form = next(f for f in page.text.split("<form")[1:] if label in f.split("</form>")[0])
+        return dict(re.findall(r'<input type="hidden" name="(agent|volunteer)" value="([^"]*)">', form))
+
     def explain(self):
         return ""
 
