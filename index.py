@@ -293,9 +293,12 @@ def load_group(parser, path, section, value, default_end):
 def parse_ends_at(text, where):
     """The planned end `ends_at` of lines.ini as "HH:MM:SS"; else ConfigError naming `where`."""
     try:
-        return parse_end(text)
+        end = parse_end(text)
     except ValueError:
         raise ConfigError(f"{where}, clé « ends_at » : « {text} » n'est pas une heure (par exemple 18:00)") from None
+    if end <= PERIOD_FROM:
+        raise ConfigError(f"{where}, clé « ends_at » : « {text} » : la page n'ouvre la ligne qu'à partir de 2 h")
+    return end
 
 
 # --- Phone numbers ------------------------------------------------------------
@@ -2002,6 +2005,8 @@ def chosen_end(text, group, moment):
         end = parse_end(text)
     except ValueError:
         raise ValueError("Heure illisible : écrivez-la par exemple 18:00.") from None
+    if end <= PERIOD_FROM:
+        raise ValueError("La page n'ouvre la ligne qu'à partir de 2 h : choisissez une fin après 2 h.")
     ahead = end_moment(moment, end) - moment
     if ahead <= timedelta(0):
         raise ValueError(f"{format_end(end)} est déjà passé : choisissez une heure plus tard aujourd'hui.")

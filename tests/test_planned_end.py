@@ -132,6 +132,16 @@ def test_the_form_proposes_the_groups_end_from_lines_ini(site, ovh_client):
     assert 'value="23:59"' in site.get("/lyon").text, "less than 15 minutes before the group's end: the day's end"
 
 
+def test_an_end_before_the_page_opens_the_line_is_refused_next_to_the_field(site, ovh_client):
+    site.moment = at(0, 30)
+    response = site.post("/lyon/start", {"number": "0639980001", "ends": "01:30"})
+    assert response.status_code == 400
+    assert "La page n'ouvre la ligne qu'à partir de 2 h : choisissez une fin après 2 h." in text(response)
+    assert 'value="01:30"' in response.text and site.writes() == []
+    site.configure("lyon", ends_at="01:00")
+    assert "la page n'ouvre la ligne qu'à partir de 2 h" in index.load_settings(site.lines_ini).broken["lyon"]
+
+
 def test_a_wrong_ends_at_in_lines_ini_names_the_key(site):
     site.configure("lyon", ends_at="tard")
     settings = index.load_settings(site.lines_ini)
