@@ -2010,7 +2010,7 @@ def chosen_end(text, group, moment):
     ahead = end_moment(moment, end) - moment
     if ahead <= timedelta(0):
         raise ValueError(f"{format_end(end)} est déjà passé : choisissez une heure plus tard aujourd'hui.")
-    if ahead < MIN_AHEAD:
+    if ahead < MIN_AHEAD and end != END_OF_DAY:  # Late in the evening, the end of the day is still fine.
         soonest = moment + MIN_AHEAD
         raise ValueError(f"Choisissez une fin au moins 15 minutes après maintenant (après {soonest:%H:%M}).")
     return end
@@ -2928,9 +2928,9 @@ class App:
             deadline = DEADLINE.set(time.monotonic() + ACTION_SECONDS)
             try:
                 line = self.line(settings, group, moment)
-                ends = todays_ends(settings, group, moment)
-                if action == "start":
-                    ends[number] = end
+                before = todays_ends(settings, group, moment)
+                ends = {**before, number: end} if action == "start" else before
+                write_ends(settings, group, moment, ends)  # First: a write OVH applies but never confirms still ends.
                 with self.changing(settings, group):
                     if action == "start":
                         outcome = line.start(number, name, ends)
@@ -2953,7 +2953,7 @@ class App:
                 flash = f"error-{failure.reason}:{number}"
             else:
                 done, number = outcome.action, outcome.number
-                if done == "same" and todays_ends(settings, group, moment).get(number) != end:
+                if done == "same" and before.get(number) != end:
                     done = "ends"
                 default = outcome.state.until or END_OF_DAY
                 write_ends(settings, group, moment, {n: ends.get(n, default) for n in outcome.state.numbers})

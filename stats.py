@@ -78,14 +78,12 @@ def end_planned(client, settings, group, moment):
     The last volunteers of a permanence leaving finish it; one leaving before the others is removed.
     Like an action: under the group's lock (skipped when an action holds it: the next run will do it).
     """
-    day, ends = index.read_ends(settings, group)
-    midnight = datetime.combine(day, datetime.min.time(), settings.timezone) if day else None
-    due = {n: e for n, e in ends.items() if index.end_moment(midnight, e) <= moment}
-    if not due:
+    if not due_ends(settings, group, moment)[1]:
         return
     with index.group_lock(settings, group, blocking=False) as held:
         if held is None:
             return
+        ends, due = due_ends(settings, group, moment)  # Read again under the lock: an action may have changed them.
         line = index.LINE_KINDS[group.kind](client, group, moment)
         try:
             state = line.read_state()
@@ -105,6 +103,13 @@ def end_planned(client, settings, group, moment):
         index.log_activity(settings, group, "auto-finish", volunteer.number, "stats.py", f"ok, {detail}")
         subject = f"{group.name} : fin automatique sur le {index.format_phone(volunteer.number)}"
         index.notify_it(settings, subject, detail.capitalize())
+
+
+def due_ends(settings, group, moment):
+    """The group's stored planned ends, and those of them that have come: ({number: end}, {number: end})."""
+    day, ends = index.read_ends(settings, group)
+    midnight = datetime.combine(day, datetime.min.time(), settings.timezone) if day else None
+    return ends, {n: e for n, e in ends.items() if index.end_moment(midnight, e) <= moment}
 
 
 def run_group(client, settings, group, moment):

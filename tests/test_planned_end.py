@@ -202,3 +202,18 @@ def test_a_failure_at_any_ovh_call_of_an_automatic_end_is_reported_and_the_next_
         assert f"stats.py : [{slug}] OVH a rencontré une erreur de son côté" in capsys.readouterr().err
         assert run_cron(site, monkeypatch, at(18, 7)) == 0, f"{method} {path} #{nth}"
         assert sorted(site.fake.who_rings(number, at=at(18, 7))) == expected, f"{method} {path} #{nth}"
+
+
+def test_late_in_the_evening_the_form_s_end_of_day_still_starts_a_permanence(site):
+    site.moment = at(23, 50)
+    page = text(site.act("/lille/start", {"number": "0639980001", "ends": "23:59"}))
+    assert "C'est fait : les appels arrivent maintenant sur le 06 39 98 00 01" in page
+    assert site.fake.who_rings(LILLE_NUMBER, at=at(23, 55)) == [VOLUNTEER]
+
+
+def test_a_forward_ovh_applied_without_answering_still_ends_at_its_planned_end(site, monkeypatch):
+    site.fake.fail("PUT", f"/telephony/{DEMO_BILLING_ACCOUNT}/line/{LILLE_SIP_LINE}/options", kind="drop", after=True)
+    page = text(site.act("/lille/start", {"number": "0639980001", "ends": "18:00"}))
+    assert "La demande n'a pas abouti" in page and site.fake.who_rings(LILLE_NUMBER) == [VOLUNTEER]
+    assert run_cron(site, monkeypatch, at(18, 3)) == 0
+    assert site.fake.who_rings(LILLE_NUMBER, at=at(18, 3)) == [LILLE_SIP_LINE]
