@@ -470,7 +470,7 @@ def parse_ovh_datetime(text, zone):
 
 OVH_TIMEOUT = (3.05, 8)  # Seconds to connect, then to wait for each answer: what a person will wait.
 OVH_CONNECTIONS = 32  # Connections kept open to OVH: more than the requests a page makes at once.
-ACTION_SECONDS = 20  # An action's OVH requests all end within this, well before Apache gives up (FcgidIOTimeout 40 s).
+ACTION_SECONDS = 15  # An action's OVH requests end within this: lock wait 10 s + 15 s + mail 5 s, before FcgidIOTimeout 40 s.
 DEADLINE = contextvars.ContextVar("deadline", default=None)  # The time.monotonic() by which OVH requests must end.
 
 
@@ -1240,7 +1240,7 @@ def notify_it(settings, subject, body):
     message["Subject"] = f"[cimade-ovh] {subject}"
     message.set_content(body)
     try:
-        subprocess.run(settings.sendmail, input=message.as_bytes(), capture_output=True, timeout=10, check=True)
+        subprocess.run(settings.sendmail, input=message.as_bytes(), capture_output=True, timeout=5, check=True)
     except (OSError, subprocess.SubprocessError) as error:
         log.error("cannot mail %s with %s: %s", settings.notify, settings.sendmail, error)
 
@@ -1333,7 +1333,7 @@ def as_failure(error):
 CODE_MIN_LENGTH = 6
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # About 50 ms and 16 MB a try: slow for guessing, quick for a person.
 WRONG_CODE_DELAY = 1.0  # Seconds every wrong code waits before its answer.
-MAX_WRONG_CODES = 5  # Wrong codes allowed per group and address (IPv6: per /64) within LOCKOUT…
+MAX_WRONG_CODES = 5  # Wrong codes allowed per group and address (IPv6: per /56) within LOCKOUT…
 LOCKOUT = timedelta(minutes=15)  # …after which that address waits this long.
 # A slower limit for the group, from all addresses: one address alone (20 an hour at most) never reaches it,
 # and the whole internet cannot try more than 30 codes an hour (720 a day) on a group.
@@ -1612,14 +1612,18 @@ def write_times(file, times):
 
 
 def client_network(address):
-    """Whom wrong codes are counted for: an IPv4 address, or an IPv6 address's /64 (one subscriber's network)."""
+    """Whom wrong codes are counted for: an IPv4 address, or an IPv6 address's /56.
+
+    A subscriber gets a /56 or a /60 from French providers: counted by /64, one home could use 16 to 256
+    networks, and so reach the group's own limit alone.
+    """
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
     if ip.version == 6 and ip.ipv4_mapped:
         return str(ip.ipv4_mapped)
-    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+    return str(ipaddress.ip_network(f"{ip}/56", strict=False)) if ip.version == 6 else str(ip)
 
 
 # --- Pages --------------------------------------------------------------------

@@ -306,13 +306,13 @@ def try_code(guarded, code, address):
     return call(guarded.app, "/lyon/access", "POST", body, HTTP_COOKIE=f"csrf={cookie}", REMOTE_ADDR=address)
 
 
-def test_wrong_codes_from_one_ipv6_network_are_counted_together(guarded):
+def test_wrong_codes_from_one_ipv6_subscriber_are_counted_together(guarded):
     guarded.get("/lyon")
-    statuses = [try_code(guarded, "guess", f"2001:db8:1:2::{i:x}")[0] for i in range(1, 21)]
+    statuses = [try_code(guarded, "guess", f"2001:db8:1:{i:x}::{i:x}")[0] for i in range(1, 21)]  # 20 of its /64s
     assert statuses == [403] * index.MAX_WRONG_CODES + [429] * (20 - index.MAX_WRONG_CODES)
     status, _, page = try_code(guarded, CODE, "2001:db8:1:2:abcd::1")
     assert status == 429 and "Trop de codes erronés depuis cet appareil." in page
-    assert try_code(guarded, CODE, "2001:db8:1:3::1")[0] == 303, "the next /64 is someone else"
+    assert try_code(guarded, CODE, "2001:db8:1:100::1")[0] == 303, "the next /56 is someone else"
 
 
 def test_the_group_has_a_slower_limit_across_all_addresses(guarded):
