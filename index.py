@@ -1378,8 +1378,11 @@ def read_access_codes(path):
     return codes
 
 
-def write_access_code(path, slug, stored):
-    """Set (or with None remove) a group's hashed code in access-codes.ini, keeping the file's owner and mode."""
+def write_access_code(path, slug, stored, share=None):
+    """Set (or with None remove) a group's hashed code in access-codes.ini, keeping the file's owner and mode.
+
+    A new file is first given to `share` (a function of its path), before the page can see it.
+    """
     parser = read_ini(path) if path.exists() else configparser.ConfigParser(interpolation=None)
     if stored is None:
         parser.remove_section(slug)
@@ -1397,6 +1400,8 @@ def write_access_code(path, slug, stored):
         os.chmod(draft, info.st_mode & 0o777)
         with contextlib.suppress(PermissionError):
             os.chown(draft, info.st_uid, info.st_gid)
+    elif share:
+        share(draft)
     os.replace(draft, path)  # Atomic: the page never reads a half-written file.
 
 
@@ -3586,7 +3591,7 @@ def snapshot_group(client, group):
                 "service": seed,
                 "hunting": {"name": seed.get("description") or group.name},
                 "queues": queues,
-                "agents": agents,
+                "agents": [{**a, "description": anonymous_description(group, a)} for a in agents],
                 "agentQueues": [
                     {"agentId": a["agentId"], "queueId": link["queueId"], "position": link["position"]}
                     for a, found in zip(agents, links, strict=True)
@@ -3598,6 +3603,13 @@ def snapshot_group(client, group):
             }
         }
     }
+
+
+def anonymous_description(group, agent):
+    """An agent's description without a person's name: the page's own, else a neutral one."""
+    if (agent.get("description") or "").startswith(group.agent_description):
+        return group.agent_description
+    return f"Agent {agent['agentId']}"
 
 
 def write_snapshot(client, settings, path):
@@ -3704,8 +3716,13 @@ def set_code(app, slug, remove=False):
             print(f"{group.name} : plus de code d'accès ({settings.access_codes}).")
             return 0
         if sys.stdin.isatty():
-            code = getpass.getpass(f"Nouveau code d'accès de {group.name} : ")
-            if getpass.getpass("Le même code, encore : ") != code:
+            try:
+                code = getpass.getpass(f"Nouveau code d'accès de {group.name} : ")
+                again = getpass.getpass("Le même code, encore : ")
+            except (KeyboardInterrupt, EOFError):
+                print("\nInterrompu : rien n'a changé.")
+                return 1
+            if again != code:
                 print("ERREUR : les deux codes diffèrent ; rien n'a changé.")
                 return 1
         else:
@@ -3713,10 +3730,9 @@ def set_code(app, slug, remove=False):
         if len(code.strip()) < CODE_MIN_LENGTH:
             print(f"ERREUR : le code doit avoir au moins {CODE_MIN_LENGTH} caractères ; rien n'a changé.")
             return 1
-        created = not settings.access_codes.exists()
-        write_access_code(settings.access_codes, group.slug, hash_code(code))
-        if created:
-            share_with_web_server(settings.access_codes, settings)
+        write_access_code(
+            settings.access_codes, group.slug, hash_code(code), share=lambda draft: share_with_web_server(draft, settings)
+        )
         write_coded_groups(settings, read_coded_groups(settings) | {group.slug})
     except (OSError, ConfigError) as error:
         print(f"ERREUR : {settings.access_codes} : {error}")

@@ -16,7 +16,7 @@ def pages(site):
 
 def test_a_snapshot_of_the_demo_account_replays_to_the_same_pages(site, ovh_client, tmp_path, capsys):
     site.configure("lyon", max_volunteers="2")
-    site.act("/lyon/start", {"number": "0639980001", "name": "Inès", "ends": "20:00"})
+    site.act("/lyon/start", {"number": "0639980001", "ends": "20:00"})
     site.act("/lyon/start", {"number": "0639980002"})
     site.act("/lille/start", {"number": "0639980003", "ends": "18:00"})
     ovh_client.put(f"{EASY_HUNTING}/hunting/queue/5001", strategy="ringAll")
@@ -35,14 +35,17 @@ def test_a_snapshot_of_the_demo_account_replays_to_the_same_pages(site, ovh_clie
 
 def test_a_snapshot_makes_every_number_but_the_public_ones_fictional(site, ovh_client, tmp_path, capsys):
     ovh_client.put(f"{EASY_HUNTING}/hunting/agent/4001", number="0033612345678")
+    ovh_client.put(f"{EASY_HUNTING}/hunting/agent/4002", description="Marie Curie, portable")
     ovh_client.put(f"{EASY_HUNTING}/timeConditions", unavailableType="number", unavailableNumber="0033478123456")
     site.act("/lille/start", {"number": "06 12 34 56 78"})
+    site.act("/lyon/start", {"number": "06 39 98 00 01", "name": "Inès"})
     copy = tmp_path / "copie.json"
     assert index.check(site.app, snapshot=copy) == 0
     saved = copy.read_text(encoding="utf-8")
     assert "0033612345678" not in saved and "0033478123456" not in saved
     assert LYON_NUMBER in saved and LILLE_NUMBER in saved
     assert DEMO_BILLING_ACCOUNT in saved and "applicationSecret" not in saved and "consumerKey" not in saved
+    assert "Inès" not in saved and "Marie Curie" not in saved, "no person's name"
     state = json.loads(saved)
     hunting = state["billingAccounts"][DEMO_BILLING_ACCOUNT]["easyHunting"][LYON_NUMBER]
     agent = next(a for a in hunting["agents"] if a["agentId"] == 4001)
