@@ -39,7 +39,7 @@ import traceback
 import unicodedata
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from string import Template
@@ -595,6 +595,7 @@ class Outcome:
     action: str
     number: str
     state: LineState
+    snap: object  # The snapshot `state` comes from: read before, with what the action wrote read back.
 
 
 class Refusal(Exception):
@@ -664,28 +665,36 @@ class RedirectLine:
         """Read whether the SIP line forwards, and where."""
         return self.state(self.snapshot())
 
+    def read_back(self, snap):
+        """The snapshot after a write of the forward: the SIP line's options read again."""
+        return RedirectSnapshot(snap.sip_line, self.client.get(self.options_path(snap.sip_line)))
+
     def start(self, number, name="", ends=None):
         """Forward the SIP line to `number` (no name, no timer: stats.py ends it); return the Outcome."""
-        before = self.read_state()
+        snap = self.snapshot()
+        before = self.state(snap)
         if before.numbers == [number]:
-            return Outcome("same", number, before)
+            return Outcome("same", number, before, snap)
         self.client.put(
-            self.options_path(),
+            self.options_path(snap.sip_line),
             forwardUnconditional=True,
             forwardUnconditionalNumber=number,
             forwardUnconditionalNature="number",
         )
-        state = self.read_state()
+        after = self.read_back(snap)
+        state = self.state(after)
         verify(state.numbers == [number], f"forward should go to {number}, reads {state.numbers}")
-        return Outcome("change" if before.running else "start", number, state)
+        return Outcome("change" if before.running else "start", number, state, after)
 
     def finish(self):
         """Clear the SIP line's forward; return the Outcome ("finish", or "nothing" when it was off)."""
-        before = self.read_state()
-        self.client.put(self.options_path(), forwardUnconditional=False)
-        state = self.read_state()
+        snap = self.snapshot()
+        before = self.state(snap)
+        self.client.put(self.options_path(snap.sip_line), forwardUnconditional=False)
+        after = self.read_back(snap)
+        state = self.state(after)
         verify(not state.running, f"forward should be off, reads {state.numbers}")
-        return Outcome("finish" if before.running else "nothing", "", state)
+        return Outcome("finish" if before.running else "nothing", "", state, after)
 
 
 PERIOD_FROM, PERIOD_POLICY = "02:00:00", "available"
@@ -788,8 +797,8 @@ class QueueLine:
     def snapshot(self, with_calls=True):
         """Read agents, queue members, strategy, time conditions and their settings, live calls, in parallel.
 
-        Nothing waits for the queue id. Actions read no live calls (`with_calls` False): they neither use nor
-        verify them.
+        Nothing waits for the queue id. Actions read the live calls too: they neither use nor verify
+        them, but the page that follows an action shows them without asking OVH again.
         """
         (queue_id, attached, calls, strategy), agents, conditions, settings = parallel(
             lambda: self.read_queue(with_calls),
@@ -888,6 +897,30 @@ class QueueLine:
         """Read the queue's state from OVH."""
         return self.state(self.snapshot(with_calls))
 
+    def outcome(self, action, number, snap):
+        """The Outcome of an action whose snapshot afterwards is `snap`."""
+        return Outcome(action, number, self.state(snap), snap)
+
+    def read_back(self, snap, agent_ids, attached=False, conditions=()):
+        """The snapshot after our writes: `snap` with the agents and time conditions written read again.
+
+        The rest is as `snap` read it just before, under the group's lock. The list of time
+        conditions is read again, to see those deleted or added: one not in `snap` is read too.
+        `attached`: the queue's members changed, read them again.
+        """
+        agents, members, listed, written = parallel(
+            lambda: parallel(*[lambda i=i: self.client.get(f"{self.hunting}/agent/{i}") for i in agent_ids]),
+            lambda: self.client.get(f"{self.hunting}/queue/{snap.queue_id}/agent") if attached else snap.attached,
+            lambda: self.client.get(self.conditions_path),
+            lambda: parallel(*[lambda i=i: self.client.get(f"{self.conditions_path}/{i}") for i in conditions]),
+        )
+        known = {c["conditionId"]: c for c in snap.conditions + written}
+        unknown = [i for i in listed if i not in known]
+        new = parallel(*[lambda i=i: self.client.get(f"{self.conditions_path}/{i}") for i in unknown])
+        known.update((c["conditionId"], c) for c in new)
+        by_id = {a["agentId"]: a for a in snap.agents + agents}
+        return replace(snap, agents=list(by_id.values()), attached=members, conditions=[known[i] for i in listed])
+
     def start(self, number, name="", ends=None):
         """Answer on `number`: start, change the number or the planned end, or join the volunteers; return the Outcome.
 
@@ -897,23 +930,23 @@ class QueueLine:
         included): today's period closes at the latest of those on duty.
         """
         ends = ends or {}
-        snap = self.snapshot(with_calls=False)
+        snap = self.snapshot()
         before = self.state(snap)
         on_duty = before.numbers if before.running else self.interrupted(snap)
         if number in on_duty and before.running and (self.group.max_volunteers > 1 or on_duty == [number]):
             same_end = self.todays_period(snap)["timeTo"] == period_to(self.until(snap, on_duty, ends))
             if same_end and name in ("", next(v.name for v in before.volunteers if v.number == number)):
-                return Outcome("same", number, before)
-            return Outcome("same", number, self.staff(snap, on_duty, ends, number, name))
+                return Outcome("same", number, before, snap)
+            return self.outcome("same", number, self.staff(snap, on_duty, ends, number, name))
         if self.group.max_volunteers == 1 or not on_duty:
-            return Outcome("change" if on_duty else "start", number, self.staff(snap, [number], ends, number, name))
+            return self.outcome("change" if on_duty else "start", number, self.staff(snap, [number], ends, number, name))
         wanted = on_duty if number in on_duty else on_duty + [number]
         if len(wanted) > self.group.max_volunteers:
             raise Refusal(
                 f"La permanence compte déjà {len(on_duty)} bénévoles, le maximum pour ce groupe. "
                 "Pour répondre à la place de quelqu'un, retirez d'abord son numéro."
             )
-        return Outcome("add", number, self.staff(snap, wanted, ends, number, name))
+        return self.outcome("add", number, self.staff(snap, wanted, ends, number, name))
 
     def until(self, snap, numbers, ends):
         """The planned end of `numbers`' permanence: the latest of theirs (today's period's for one not in `ends`)."""
@@ -950,22 +983,23 @@ class QueueLine:
         The others' agents were set before the period opened and stay as they
         are, so the period stays open: only the leaving agent is logged out.
         """
-        snap = self.snapshot(with_calls=False)
+        snap = self.snapshot()
         before = self.state(snap)
         leaving = next((v for v in before.volunteers if v.agent_id == agent_id), None)
         if leaving is None or not before.running:
-            return Outcome("gone", "", before)
+            return Outcome("gone", "", before, snap)
         if len(before.volunteers) == 1:
-            return self.finish()
+            return self.finish(snap)
         agent = next(a for a in snap.agents if a["agentId"] == agent_id)
         self.set_status(agent, "loggedOut")
-        state = self.read_state(with_calls=False)
+        after = self.read_back(snap, [agent_id])
+        state = self.state(after)
         staying = [n for n in before.numbers if n != leaving.number]
         verify(state.running and sorted(state.numbers) == sorted(staying), f"expected {staying} on duty, reads {state}")
-        return Outcome("remove", leaving.number, state)
+        return Outcome("remove", leaving.number, state, after)
 
     def staff(self, snap, numbers, ends, newcomer=None, name=""):
-        """Make `numbers` the available agents, today's period open until their latest end; return the state read back.
+        """Make `numbers` the available agents, today's period open until their latest end; return the snapshot after.
 
         OVH forwards to an external number reliably only if the agent is set
         before the period opens: a change of the numbers during a permanence
@@ -979,30 +1013,37 @@ class QueueLine:
         if changing:
             self.client.delete(f"{self.conditions_path}/{period['conditionId']}")
         others = [a for a in snap.agents if a["status"] == "available" and a["number"] not in numbers]
-        parallel(*[lambda a=a: self.set_status(a, "loggedOut") for a in others])
+        old_periods = [p for p in self.page_periods(snap) if p["weekDay"] != self.today]
+        parallel(*[lambda a=a: self.set_status(a, "loggedOut") for a in others], lambda: self.remove_periods(old_periods))
         agents = {}
         for agent in snap.agents:
             agents.setdefault(agent["number"], agent)
         spares = [a for a in snap.agents if a["status"] != "available" and self.is_page_agent(a) and a not in others]
         spares = [a for a in spares if a["number"] not in numbers]
         chosen = {n: agents.get(n) or (spares.pop() if spares else None) for n in numbers}
-        parallel(
+        written = parallel(
             *[lambda n=n: self.make_available(snap, chosen[n], n, name if n == newcomer else None) for n in numbers]
         )
-        self.remove_periods([p for p in self.page_periods(snap) if p["weekDay"] != self.today])
+        written = [a["agentId"] for a in others] + [i for i in written if i is not None]
+        conditions = []
         if changing or period is None:
-            self.open_period(until)
+            conditions = [i for i in [self.open_period(until)] if i is not None]
         elif period["timeTo"] != period_to(until):
             self.client.put(f"{self.conditions_path}/{period['conditionId']}", timeTo=period_to(until))
-        state = self.read_state(with_calls=False)
+            conditions = [period["conditionId"]]
+        attached = any(i not in snap.attached for i in written)
+        after = self.read_back(snap, written, attached, conditions)
+        state = self.state(after)
         verify(
             state.running and sorted(state.numbers) == sorted(numbers) and state.until == until,
             f"expected {numbers} on duty until {until}, reads {state}",
         )
-        return state
+        return after
 
     def make_available(self, snap, agent, number, name):
         """Make `number` an available agent of the queue, with the group's settings; `name` None keeps its name.
+
+        Return the agent's id if anything of it was written, else None.
 
         `agent` is the number's own agent, or a spare agent of the page given the number (so that
         agents do not pile up, one per number ever used), or None for a new agent.
@@ -1021,25 +1062,33 @@ class QueueLine:
             wanted = dict(settings, status="available", number=number)
             if self.is_page_agent(agent) and (name is not None or agent["number"] != number):
                 wanted["description"] = self.description(name or "")
-            if any(agent.get(key) != value for key, value in wanted.items()):
-                self.client.put(f"{self.hunting}/agent/{agent['agentId']}", **wanted)
+            if not any(agent.get(key) != value for key, value in wanted.items()):
+                return None if agent["agentId"] in snap.attached else self.attach(snap, agent)
+            self.client.put(f"{self.hunting}/agent/{agent['agentId']}", **wanted)
+        return self.attach(snap, agent)
+
+    def attach(self, snap, agent):
+        """Put an agent in the queue, unless it is there; return its id."""
         if agent["agentId"] not in snap.attached:
             self.client.post(f"{self.hunting}/agent/{agent['agentId']}/queue", queueId=snap.queue_id, position=1)
+        return agent["agentId"]
 
-    def finish(self):
+    def finish(self, snap=None):
         """Log the agents out, then close every period the page opened; return the Outcome.
 
         Agents go first: if OVH fails halfway, the period is open with nobody
         available, which the page shows, rather than volunteers left available.
+        `snap`: the snapshot just read, if any.
         """
-        snap = self.snapshot(with_calls=False)
+        snap = snap or self.snapshot()
         before = self.state(snap)
         available = [a for a in snap.agents if a["status"] == "available"]
         parallel(*[lambda a=a: self.set_status(a, "loggedOut") for a in available])
         self.remove_periods(self.page_periods(snap))
-        state = self.read_state(with_calls=False)
+        after = self.read_back(snap, [a["agentId"] for a in available])
+        state = self.state(after)
         verify(not state.running and not state.volunteers, f"expected nobody on duty, reads {state}")
-        return Outcome("finish" if before.running or before.volunteers else "nothing", "", state)
+        return Outcome("finish" if before.running or before.volunteers else "nothing", "", state, after)
 
     def set_status(self, agent, status):
         """Set an agent's status (available or loggedOut)."""
@@ -1050,16 +1099,17 @@ class QueueLine:
         parallel(*[lambda p=p: self.client.delete(f"{self.conditions_path}/{p['conditionId']}") for p in periods])
 
     def open_period(self, until):
-        """Open today's period until the planned end `until`; an identical period that already exists is fine."""
+        """Open today's period until the planned end `until`; return its id (None: an identical one was there)."""
         import ovh.exceptions
 
         period = {"weekDay": self.today, "timeFrom": PERIOD_FROM, "timeTo": period_to(until), "policy": PERIOD_POLICY}
         try:
-            self.client.post(self.conditions_path, **period)
+            return self.client.post(self.conditions_path, **period)["conditionId"]
         except ovh.exceptions.BadParametersError:
             conditions = get_all(self.client, self.conditions_path)
             if not any(all(c[key] == value for key, value in period.items()) for c in conditions):
                 raise
+            return None
 
 
 LINE_KINDS = {"redirect": RedirectLine, "queue": QueueLine}
