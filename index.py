@@ -939,7 +939,8 @@ class QueueLine:
                 return Outcome("same", number, before, snap)
             return self.outcome("same", number, self.staff(snap, on_duty, ends, number, name))
         if self.group.max_volunteers == 1 or not on_duty:
-            return self.outcome("change" if on_duty else "start", number, self.staff(snap, [number], ends, number, name))
+            action = "change" if on_duty else "start"
+            return self.outcome(action, number, self.staff(snap, [number], ends, number, name))
         wanted = on_duty if number in on_duty else on_duty + [number]
         if len(wanted) > self.group.max_volunteers:
             raise Refusal(
@@ -1014,7 +1015,8 @@ class QueueLine:
             self.client.delete(f"{self.conditions_path}/{period['conditionId']}")
         others = [a for a in snap.agents if a["status"] == "available" and a["number"] not in numbers]
         old_periods = [p for p in self.page_periods(snap) if p["weekDay"] != self.today]
-        parallel(*[lambda a=a: self.set_status(a, "loggedOut") for a in others], lambda: self.remove_periods(old_periods))
+        logouts = [lambda a=a: self.set_status(a, "loggedOut") for a in others]
+        parallel(*logouts, lambda: self.remove_periods(old_periods))
         agents = {}
         for agent in snap.agents:
             agents.setdefault(agent["number"], agent)
@@ -1113,6 +1115,7 @@ class QueueLine:
 
 
 LINE_KINDS = {"redirect": RedirectLine, "queue": QueueLine}
+SNAPSHOT_KINDS = {"redirect": RedirectSnapshot, "queue": QueueSnapshot}
 
 
 def verify(condition, detail):
@@ -2182,6 +2185,7 @@ def render_stats_table(figures):
 
 MAX_BODY = 4096  # Bytes: our forms are tiny.
 CREDENTIAL_CACHE_SECONDS = 3600
+CLOCK_SECONDS = 300  # How long the processes trust OVH's clock offset that one of them asked OVH for.
 SHARE_SECONDS = 1.5  # How long the pages of a group may reuse one OVH read, if no action came since.
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 COMMON_HEADERS = [
@@ -2318,6 +2322,81 @@ def change_stamp(settings, group):
         log.error("cannot write %s: %s; other processes may show the state before the action", path, error)
 
 
+# What the page's processes (FastCGI or CGI) share through data/shared/: each group's latest read
+# (<group>.json, and <group>.lock, held by the process reading OVH for the others), OVH's clock
+# offset (clock.json) and when the key expires (credential.json).
+
+
+def own_like_data(settings, target, mode):
+    """Give a file or folder made in data/ a fixed mode, whatever the umask, and data/'s owner when root made it."""
+    os.chmod(target, mode)
+    if os.geteuid() == 0:
+        info = settings.data_dir.stat()
+        os.chown(target, info.st_uid, info.st_gid)
+
+
+def shared_folder(settings):
+    """data/shared/, made if needed."""
+    folder = settings.data_dir / "shared"
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        own_like_data(settings, folder, 0o750)
+    return folder
+
+
+def read_shared(settings, name):
+    """A record of data/shared/, or {} when there is none (or it cannot be read)."""
+    path = settings.data_dir / "shared" / name
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        log.error("cannot read %s: %s", path, error)
+        return {}
+
+
+def write_shared(settings, name, record):
+    """Write a record of data/shared/ for every process of the page, whole or not at all."""
+    try:
+        folder = shared_folder(settings)
+        temporary = folder / f".{name}.{os.getpid()}.{threading.get_ident()}"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            own_like_data(settings, file.fileno(), 0o640)
+            json.dump(record, file)
+        os.replace(temporary, folder / name)  # Readers see the old record or the new one, never half of one.
+    except OSError as error:
+        log.error("cannot write %s in %s: %s", name, settings.data_dir / "shared", error)
+
+
+@contextmanager
+def read_lock(settings, group):
+    """Let one process at a time read the group from OVH for the others; after LOCK_TIMEOUT, go on without."""
+    try:
+        path = shared_folder(settings) / f"{group.slug}.lock"
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o640)
+            own_like_data(settings, descriptor, 0o640)
+        except FileExistsError:
+            descriptor = os.open(path, os.O_RDWR)
+    except OSError as error:
+        log.error("cannot open the lock of %s's shared read: %s", group.slug, error)
+        yield
+        return
+    try:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(0.005)  # Waiting pages take the read as soon as it is written.
+        yield
+    finally:
+        os.close(descriptor)  # Releases the lock.
+
+
 class App:
     """The WSGI application: reads lines.ini, routes each request to a page or an action."""
 
@@ -2327,7 +2406,7 @@ class App:
         self.share_seconds = share_seconds
         self._settings = (None, None)
         self._client = (None, None)
-        self._credential = (0.0, None)
+        self._credential = (0.0, None)  # When the expiration was read (time.time()), and it.
         self._codes = (None, {})
         self._key = (None, None)
         self._memories = {}  # By group: what its line remembers between requests (queue id, SIP line).
@@ -2368,11 +2447,21 @@ class App:
             raise ConfigError(f"{path} : lecture impossible ({error.strerror})") from None
         with self._lock:
             if self._client[0] != key:
-                client = connect_ovh(**read_ovh_conf(path))
-                _ = client.time_delta  # Learn OVH's clock once, before requests run in parallel.
+                conf = read_ovh_conf(path)
+                client = connect_ovh(**conf)
+                self.learn_clock(settings, client, conf["endpoint"])
                 self._client = (key, client)
                 self._memories, self._reads = {}, {}
+                self._credential = (0.0, None)
             return self._client[1]
+
+    def learn_clock(self, settings, client, endpoint):
+        """Learn OVH's clock once, before requests run in parallel: from data/shared/ if a process asked lately."""
+        known = read_shared(settings, "clock.json")
+        if known.get("endpoint") == endpoint and 0 <= time.time() - known.get("asked", 0) <= CLOCK_SECONDS:
+            client._time_delta = known["offset"]  # What the ovh client would have asked OVH for.
+            return
+        write_shared(settings, "clock.json", {"endpoint": endpoint, "asked": time.time(), "offset": client.time_delta})
 
     def access_codes(self, settings):
         """The groups' hashed access codes, read again whenever access-codes.ini changes."""
@@ -2399,14 +2488,17 @@ class App:
             return self._key[1]
 
     def line(self, settings, group, moment):
-        """The group's line on OVH, with what this process remembers of it."""
+        """The group's line on OVH, with what this process remembers of it (at first, what the latest read saw)."""
         client = self.client(settings)
         with self._lock:
             memory = self._memories.setdefault(group.slug, {})
+            if not memory:
+                latest = read_shared(settings, f"{group.slug}.json").get("snapshot", {})
+                memory.update((key, latest[key]) for key in ("queue_id", "sip_line") if latest.get(key))
         return LINE_KINDS[group.kind](client, group, moment, memory)
 
     def shared_read(self, settings, group, read):
-        """read() the group's line, or share this process's read of it if it began after the group's last action.
+        """read() the group's line, or share a read of it that began after the group's last action.
 
         Pages of a group arriving together wait for one OVH read, and reuse it for share_seconds.
         An action, in this process or another, changes the group's stamp: reads older than it are not shared.
@@ -2418,8 +2510,50 @@ class App:
             if mine:
                 shared = self._reads[group.slug] = SharedRead(stamp)
         if mine:
-            shared.run(read)
+            shared.run(lambda: self.read_across(settings, group, stamp, read))
         return shared.result.result()
+
+    def read_across(self, settings, group, stamp, read):
+        """read(), or the read another process made since the group's last action (data/shared/<group>.json).
+
+        One process at a time reads: the others wait for it, then take its result; a failure
+        only for those who waited for it, as within a process.
+        """
+        if stamp is None or self.share_seconds <= 0:
+            return read()
+        arrived = time.time()
+        with read_lock(settings, group):
+            latest = read_shared(settings, f"{group.slug}.json")
+            if latest.get("stamp") == stamp and latest.get("kind") == group.kind:
+                if "snapshot" in latest and 0 <= time.time() - latest["began"] <= self.share_seconds:
+                    return SNAPSHOT_KINDS[group.kind](**latest["snapshot"])
+                if "failure" in latest and latest["ended"] >= arrived:
+                    raise OvhFailure(**latest["failure"])
+            began = time.time()
+            try:
+                snap = read()
+            except Exception as error:
+                failure = as_failure(error)
+                record = {"reason": failure.reason, "detail": failure.detail, "explanation": failure.explanation}
+                self.share_across(settings, group, stamp, began, failure=record)
+                raise
+            self.share_across(settings, group, stamp, began, snapshot=asdict(snap))
+            return snap
+
+    def share_across(self, settings, group, stamp, began, **result):
+        """Write the group's latest read (its snapshot, or its failure) for the other processes."""
+        record = {"stamp": stamp, "kind": group.kind, "began": began, "ended": time.time(), **result}
+        write_shared(settings, f"{group.slug}.json", record)
+
+    def share(self, settings, group, snap):
+        """After an action: the pages that follow show the snapshot it read back, in every process."""
+        stamp, began = read_stamp(settings, group), time.time()
+        shared = SharedRead(stamp)
+        shared.result.set_result(snap)
+        with self._lock:
+            self._reads[group.slug] = shared
+        if stamp is not None and self.share_seconds > 0:
+            self.share_across(settings, group, stamp, began, snapshot=asdict(snap))
 
     @contextmanager
     def changing(self, settings, group):
@@ -2431,17 +2565,26 @@ class App:
                 self._reads.pop(group.slug, None)
             change_stamp(settings, group)
 
-    def credential_expiration(self, client):
-        """When the consumer key expires (None: never), read from OVH at most once an hour."""
+    def credential_expiration(self, settings, client):
+        """When the consumer key expires (None: never), read from OVH at most once an hour by all the processes."""
         fetched, expiration = self._credential
-        if time.monotonic() - fetched > CREDENTIAL_CACHE_SECONDS or not fetched:
-            try:
-                credential = client.get("/auth/currentCredential")
-            except Exception as error:
-                log.warning("cannot read the current credential: %s", error)
-                return None
-            expiration = parse_ovh_datetime(credential.get("expiration"), ZoneInfo("UTC"))
-            self._credential = (time.monotonic(), expiration)
+        if 0 <= time.time() - fetched <= CREDENTIAL_CACHE_SECONDS:
+            return expiration
+        key = hashlib.sha256(client._consumer_key.encode()).hexdigest()[:16]  # Which key, without telling it.
+        known = read_shared(settings, "credential.json")
+        if known.get("key") == key and 0 <= time.time() - known.get("asked", 0) <= CREDENTIAL_CACHE_SECONDS:
+            expiration = parse_ovh_datetime(known["expiration"], ZoneInfo("UTC"))
+            self._credential = (known["asked"], expiration)
+            return expiration
+        try:
+            credential = client.get("/auth/currentCredential")
+        except Exception as error:
+            log.warning("cannot read the current credential: %s", error)
+            return None
+        expiration = parse_ovh_datetime(credential.get("expiration"), ZoneInfo("UTC"))
+        self._credential = (time.time(), expiration)
+        record = {"key": key, "asked": time.time(), "expiration": credential.get("expiration")}
+        write_shared(settings, "credential.json", record)
         return expiration
 
     # Routing.
@@ -2515,7 +2658,7 @@ class App:
             line = self.line(settings, group, moment)
             snap, expiration = parallel(
                 lambda: self.shared_read(settings, group, line.snapshot),
-                lambda: self.credential_expiration(line.client),
+                lambda: self.credential_expiration(settings, line.client),
             )
             state = line.state(snap)
             ends = todays_ends(settings, group, moment)
@@ -2648,6 +2791,7 @@ class App:
                         outcome = line.remove(int(agent_id))
                     else:
                         outcome = line.finish()
+                self.share(settings, group, outcome.snap)
             except Refusal as refusal:
                 return self.group_page(visit, typed, {"number": str(refusal)}, status=409)
             except Exception as error:
@@ -3022,7 +3166,7 @@ def check(app, snapshot=None):
 
     if not check_coverage(client, settings, verbose=False):
         problems += 1
-    expiration = app.credential_expiration(client)
+    expiration = app.credential_expiration(settings, client)
     print("Clé OVH : " + (f"expire le {format_day_time(expiration)}" if expiration else "sans date d'expiration"))
     if snapshot:
         problems += write_snapshot(client, settings, snapshot)
