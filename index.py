@@ -19,7 +19,6 @@ FastCGI server started it. From a shell:
 import base64
 import configparser
 import contextlib
-import email.message
 import fcntl
 import hashlib
 import hmac
@@ -31,11 +30,9 @@ import re
 import secrets
 import shlex
 import struct
-import subprocess
 import sys
 import threading
 import time
-import traceback
 import unicodedata
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -901,12 +898,12 @@ class QueueLine:
         """The Outcome of an action whose snapshot afterwards is `snap`."""
         return Outcome(action, number, self.state(snap), snap)
 
-    def read_back(self, snap, agent_ids, attached=False, conditions=()):
+    def read_back(self, snap, agent_ids, attached=False, conditions=(), created=()):
         """The snapshot after our writes: `snap` with the agents and time conditions written read again.
 
         The rest is as `snap` read it just before, under the group's lock. The list of time
-        conditions is read again, to see those deleted or added: one not in `snap` is read too.
-        `attached`: the queue's members changed, read them again.
+        conditions is read again, to see those deleted or added: one not in `snap` nor `created`
+        (as OVH answered their creation) is read too. `attached`: the queue's members changed.
         """
         agents, members, listed, written = parallel(
             lambda: parallel(*[lambda i=i: self.client.get(f"{self.hunting}/agent/{i}") for i in agent_ids]),
@@ -914,7 +911,7 @@ class QueueLine:
             lambda: self.client.get(self.conditions_path),
             lambda: parallel(*[lambda i=i: self.client.get(f"{self.conditions_path}/{i}") for i in conditions]),
         )
-        known = {c["conditionId"]: c for c in snap.conditions + written}
+        known = {c["conditionId"]: c for c in snap.conditions + list(created) + written}
         unknown = [i for i in listed if i not in known]
         new = parallel(*[lambda i=i: self.client.get(f"{self.conditions_path}/{i}") for i in unknown])
         known.update((c["conditionId"], c) for c in new)
@@ -1027,14 +1024,14 @@ class QueueLine:
             *[lambda n=n: self.make_available(snap, chosen[n], n, name if n == newcomer else None) for n in numbers]
         )
         written = [a["agentId"] for a in others] + [i for i in written if i is not None]
-        conditions = []
+        conditions, created = [], []
         if changing or period is None:
-            conditions = [i for i in [self.open_period(until)] if i is not None]
+            created = [c for c in [self.open_period(until)] if c is not None]
         elif period["timeTo"] != period_to(until):
             self.client.put(f"{self.conditions_path}/{period['conditionId']}", timeTo=period_to(until))
             conditions = [period["conditionId"]]
         attached = any(i not in snap.attached for i in written)
-        after = self.read_back(snap, written, attached, conditions)
+        after = self.read_back(snap, written, attached, conditions, created)
         state = self.state(after)
         verify(
             state.running and sorted(state.numbers) == sorted(numbers) and state.until == until,
@@ -1101,12 +1098,12 @@ class QueueLine:
         parallel(*[lambda p=p: self.client.delete(f"{self.conditions_path}/{p['conditionId']}") for p in periods])
 
     def open_period(self, until):
-        """Open today's period until the planned end `until`; return its id (None: an identical one was there)."""
+        """Open today's period until the planned end `until`; return it as OVH made it (None: it was there)."""
         import ovh.exceptions
 
         period = {"weekDay": self.today, "timeFrom": PERIOD_FROM, "timeTo": period_to(until), "policy": PERIOD_POLICY}
         try:
-            return self.client.post(self.conditions_path, **period)["conditionId"]
+            return self.client.post(self.conditions_path, **period)
         except ovh.exceptions.BadParametersError:
             conditions = get_all(self.client, self.conditions_path)
             if not any(all(c[key] == value for key, value in period.items()) for c in conditions):
@@ -1183,6 +1180,9 @@ def notify_it(settings, subject, body):
     """Mail IT through the configured sendmail command; a failure is logged, never raised."""
     if not settings.notify or not settings.sendmail:
         return
+    import email.message  # Here, not for every request: a CGI process starts faster.
+    import subprocess
+
     message = email.message.EmailMessage()
     message["To"] = ", ".join(settings.notify)
     message["Subject"] = f"[cimade-ovh] {subject}"
@@ -1261,6 +1261,8 @@ def as_failure(error):
         return OvhFailure("config", str(error))
     if type(error).__module__.startswith(("ovh", "requests")):
         return ovh_failure(error)
+    import traceback
+
     return OvhFailure("unexpected", "".join(traceback.format_exception(error)))
 
 
@@ -2397,6 +2399,16 @@ def read_lock(settings, group):
         os.close(descriptor)  # Releases the lock.
 
 
+class LazyClient:
+    """The ovh client, made on first use: a CGI page that shows a shared read never imports it."""
+
+    def __init__(self, make):
+        self._make = make
+
+    def __getattr__(self, name):
+        return getattr(self._make(), name)
+
+
 class App:
     """The WSGI application: reads lines.ini, routes each request to a page or an action."""
 
@@ -2450,9 +2462,10 @@ class App:
                 conf = read_ovh_conf(path)
                 client = connect_ovh(**conf)
                 self.learn_clock(settings, client, conf["endpoint"])
+                if self._client[0] is not None:  # Another ovh.conf: forget what the former one showed.
+                    self._memories, self._reads = {}, {}
+                    self._credential = (0.0, None)
                 self._client = (key, client)
-                self._memories, self._reads = {}, {}
-                self._credential = (0.0, None)
             return self._client[1]
 
     def learn_clock(self, settings, client, endpoint):
@@ -2489,7 +2502,7 @@ class App:
 
     def line(self, settings, group, moment):
         """The group's line on OVH, with what this process remembers of it (at first, what the latest read saw)."""
-        client = self.client(settings)
+        client = LazyClient(lambda: self.client(settings))
         with self._lock:
             memory = self._memories.setdefault(group.slug, {})
             if not memory:
@@ -2570,9 +2583,13 @@ class App:
         fetched, expiration = self._credential
         if 0 <= time.time() - fetched <= CREDENTIAL_CACHE_SECONDS:
             return expiration
-        key = hashlib.sha256(client._consumer_key.encode()).hexdigest()[:16]  # Which key, without telling it.
+        path = Path(self.ovh_conf or settings.ovh_conf)
+        try:
+            key = hashlib.sha256(path.read_bytes()).hexdigest()[:16]  # A new key is a new ovh.conf.
+        except OSError:
+            key = None
         known = read_shared(settings, "credential.json")
-        if known.get("key") == key and 0 <= time.time() - known.get("asked", 0) <= CREDENTIAL_CACHE_SECONDS:
+        if key and known.get("key") == key and 0 <= time.time() - known.get("asked", 0) <= CREDENTIAL_CACHE_SECONDS:
             expiration = parse_ovh_datetime(known["expiration"], ZoneInfo("UTC"))
             self._credential = (known["asked"], expiration)
             return expiration
