@@ -3,6 +3,7 @@
 import os
 import stat
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -180,6 +181,19 @@ def test_a_page_arriving_during_a_read_waits_for_it(site):
         first = pool.submit(site.app.shared_read, settings, lyon, slow_read)
         started.wait(10)
         second = pool.submit(site.app.shared_read, settings, lyon, lambda: shot("second"))
+        release.set()
+        assert (first.result(), second.result()) == (shot("first"), shot("first"))
+
+
+def test_a_page_of_another_process_waits_for_its_read_in_progress(site):
+    other = index.App(lines_ini=site.lines_ini)
+    settings, lyon = group(site.app, "lyon")
+    slow_read, started, release = held_read(shot("first"))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(site.app.shared_read, settings, lyon, slow_read)
+        started.wait(10)
+        second = pool.submit(other.shared_read, *group(other, "lyon"), lambda: shot("second"))
+        time.sleep(0.2)  # The second page reaches the lock (passing either way if it is late).
         release.set()
         assert (first.result(), second.result()) == (shot("first"), shot("first"))
 
