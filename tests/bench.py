@@ -261,6 +261,11 @@ def imports_ovh(lines_ini, path):
     return any(name == "ovh" or name.startswith("ovh.") for name in modules)
 
 
+def page_in_cgi(lines_ini, path):
+    """A step: GET a group page from a CGI process."""
+    return lambda: cgi(lines_ini, path)
+
+
 def cgi_action(lines_ini, path, done, number=""):
     """A step: POST an action to a CGI process, which must succeed as `done`, then GET the page in another one."""
     settings = index.load_settings(lines_ini)
@@ -283,6 +288,11 @@ def cgi_rows(fake, lines_ini, runs):
     for path in ("/lyon", "/lille"):
         fresh = after_an_action(lines_ini, path[1:])
         rows.append(measure(fake, f"page {path}, cold CGI process", runs, lambda p=path: cgi(lines_ini, p), fresh))
+    fresh, lille = after_an_action(lines_ini, "lille"), page_in_cgi(lines_ini, "/lille")
+    shared = f"page /lille, cold CGI process, read shared (< {index.SHARE_SECONDS} s)"
+    rows.append(measure(fake, shared, runs, lille, before=lambda: (fresh(), lille())))
+    fresh(), lille()
+    rows[-1].what += f" (imports ovh: {'yes' if imports_ovh(lines_ini, '/lille') else 'no'})"
     rows.append(measure(fake, "page /, cold CGI process", runs, lambda: cgi(lines_ini, "/")))
     rows[-1].what += f" (imports ovh: {'yes' if imports_ovh(lines_ini, '/') else 'no'})"
     for slug, (first, second) in {"lyon": LYON_VOLUNTEERS, "lille": LILLE_VOLUNTEERS}.items():
@@ -394,6 +404,11 @@ def targets(rows, latency_ms, loaded):
     start_up = statistics.median(index_row.seconds)
     lines.append(f"  CGI start-up of index.py for /: {start_up * 1000:.0f} ms, python3 -c pass: {bare * 1000:.0f} ms "
                  f"(+{(start_up - bare) * 1000:.0f} ms)")  # fmt: skip
+    group_row = next(row for row in rows if row.what.startswith("page /lille, cold CGI process, read shared"))
+    group_start_up = statistics.median(group_row.seconds)
+    lines.append(f"  CGI start-up of index.py for /lille, read shared: {group_start_up * 1000:.0f} ms "
+                 f"(+{(group_start_up - bare) * 1000:.0f} ms), {max(group_row.requests)} OVH requests, "
+                 f"imports ovh: {group_row.what.rsplit(': ', 1)[1].rstrip(')')}")  # fmt: skip
     imported = index_row.what.rsplit(": ", 1)[1].rstrip(")")
     check("CGI /, OVH requests", max(index_row.requests), "0", max(index_row.requests) == 0)
     check("CGI /, imports ovh", imported, "no", imported == "no")
