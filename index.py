@@ -21,7 +21,6 @@ import base64
 import configparser
 import contextlib
 import contextvars
-import email.message
 import fcntl
 import hashlib
 import hmac
@@ -34,15 +33,13 @@ import re
 import secrets
 import shlex
 import struct
-import subprocess
 import sys
 import threading
 import time
-import traceback
 import unicodedata
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from string import Template
@@ -698,6 +695,7 @@ class Outcome:
     action: str
     number: str
     state: LineState
+    snap: object  # The snapshot `state` comes from: read before, with what the action wrote read back.
 
 
 class Refusal(Exception):
@@ -767,28 +765,36 @@ class RedirectLine:
         """Read whether the SIP line forwards, and where."""
         return self.state(self.snapshot())
 
+    def read_back(self, snap):
+        """The snapshot after a write of the forward: the SIP line's options read again."""
+        return RedirectSnapshot(snap.sip_line, self.client.get(self.options_path(snap.sip_line)))
+
     def start(self, number, name="", ends=None):
         """Forward the SIP line to `number` (no name, no timer: stats.py ends it); return the Outcome."""
-        before = self.read_state()
+        snap = self.snapshot()
+        before = self.state(snap)
         if before.numbers == [number]:
-            return Outcome("same", number, before)
+            return Outcome("same", number, before, snap)
         self.client.put(
-            self.options_path(),
+            self.options_path(snap.sip_line),
             forwardUnconditional=True,
             forwardUnconditionalNumber=number,
             forwardUnconditionalNature="number",
         )
-        state = self.read_state()
+        after = self.read_back(snap)
+        state = self.state(after)
         verify(state.numbers == [number], f"forward should go to {number}, reads {state.numbers}")
-        return Outcome("change" if before.running else "start", number, state)
+        return Outcome("change" if before.running else "start", number, state, after)
 
     def finish(self):
         """Clear the SIP line's forward; return the Outcome ("finish", or "nothing" when it was off)."""
-        before = self.read_state()
-        self.client.put(self.options_path(), forwardUnconditional=False)
-        state = self.read_state()
+        snap = self.snapshot()
+        before = self.state(snap)
+        self.client.put(self.options_path(snap.sip_line), forwardUnconditional=False)
+        after = self.read_back(snap)
+        state = self.state(after)
         verify(not state.running, f"forward should be off, reads {state.numbers}")
-        return Outcome("finish" if before.running else "nothing", "", state)
+        return Outcome("finish" if before.running else "nothing", "", state, after)
 
 
 PERIOD_FROM, PERIOD_POLICY = "02:00:00", "available"
@@ -891,8 +897,8 @@ class QueueLine:
     def snapshot(self, with_calls=True):
         """Read agents, queue members, strategy, time conditions and their settings, live calls, in parallel.
 
-        Nothing waits for the queue id. Actions read no live calls (`with_calls` False): they neither use nor
-        verify them.
+        Nothing waits for the queue id. Actions read the live calls too: they neither use nor verify
+        them, but the page that follows an action shows them without asking OVH again.
         """
         (queue_id, attached, calls, strategy), agents, conditions, settings = parallel(
             lambda: self.read_queue(with_calls),
@@ -991,6 +997,30 @@ class QueueLine:
         """Read the queue's state from OVH."""
         return self.state(self.snapshot(with_calls))
 
+    def outcome(self, action, number, snap):
+        """The Outcome of an action whose snapshot afterwards is `snap`."""
+        return Outcome(action, number, self.state(snap), snap)
+
+    def read_back(self, snap, agent_ids, attached=False, conditions=(), created=()):
+        """The snapshot after our writes: `snap` with the agents and time conditions written read again.
+
+        The rest is as `snap` read it just before, under the group's lock. The list of time
+        conditions is read again, to see those deleted or added: one not in `snap` nor `created`
+        (as OVH answered their creation) is read too. `attached`: the queue's members changed.
+        """
+        agents, members, listed, written = parallel(
+            lambda: parallel(*[lambda i=i: self.client.get(f"{self.hunting}/agent/{i}") for i in agent_ids]),
+            lambda: self.client.get(f"{self.hunting}/queue/{snap.queue_id}/agent") if attached else snap.attached,
+            lambda: self.client.get(self.conditions_path),
+            lambda: parallel(*[lambda i=i: self.client.get(f"{self.conditions_path}/{i}") for i in conditions]),
+        )
+        known = {c["conditionId"]: c for c in snap.conditions + list(created) + written}
+        unknown = [i for i in listed if i not in known]
+        new = parallel(*[lambda i=i: self.client.get(f"{self.conditions_path}/{i}") for i in unknown])
+        known.update((c["conditionId"], c) for c in new)
+        by_id = {a["agentId"]: a for a in snap.agents + agents}
+        return replace(snap, agents=list(by_id.values()), attached=members, conditions=[known[i] for i in listed])
+
     def start(self, number, name="", ends=None):
         """Answer on `number`: start, change the number or the planned end, or join the volunteers; return the Outcome.
 
@@ -1000,23 +1030,24 @@ class QueueLine:
         included): today's period closes at the latest of those on duty.
         """
         ends = ends or {}
-        snap = self.snapshot(with_calls=False)
+        snap = self.snapshot()
         before = self.state(snap)
         on_duty = before.numbers if before.running else self.interrupted(snap)
         if number in on_duty and before.running and (self.group.max_volunteers > 1 or on_duty == [number]):
             same_end = self.todays_period(snap)["timeTo"] == period_to(self.until(snap, on_duty, ends))
             if same_end and name in ("", next(v.name for v in before.volunteers if v.number == number)):
-                return Outcome("same", number, before)
-            return Outcome("same", number, self.staff(snap, on_duty, ends, number, name))
+                return Outcome("same", number, before, snap)
+            return self.outcome("same", number, self.staff(snap, on_duty, ends, number, name))
         if self.group.max_volunteers == 1 or not on_duty:
-            return Outcome("change" if on_duty else "start", number, self.staff(snap, [number], ends, number, name))
+            action = "change" if on_duty else "start"
+            return self.outcome(action, number, self.staff(snap, [number], ends, number, name))
         wanted = on_duty if number in on_duty else on_duty + [number]
         if len(wanted) > self.group.max_volunteers:
             raise Refusal(
                 f"La permanence compte déjà {len(on_duty)} bénévoles, le maximum pour ce groupe. "
                 "Pour répondre à la place de quelqu'un, retirez d'abord son numéro."
             )
-        return Outcome("add", number, self.staff(snap, wanted, ends, number, name))
+        return self.outcome("add", number, self.staff(snap, wanted, ends, number, name))
 
     def until(self, snap, numbers, ends):
         """The planned end of `numbers`' permanence: the latest of theirs (today's period's for one not in `ends`)."""
@@ -1055,22 +1086,23 @@ class QueueLine:
         A page left open may show an agent since given to another number
         (spare agents are reused): then nothing is done.
         """
-        snap = self.snapshot(with_calls=False)
+        snap = self.snapshot()
         before = self.state(snap)
         leaving = next((v for v in before.volunteers if v.agent_id == agent_id and is_leaving(v.number)), None)
         if leaving is None or not before.running:
-            return Outcome("gone", "", before)
+            return Outcome("gone", "", before, snap)
         if len(before.volunteers) == 1:
-            return self.finish()
+            return self.finish(snap)
         agent = next(a for a in snap.agents if a["agentId"] == agent_id)
         self.set_status(agent, "loggedOut")
-        state = self.read_state(with_calls=False)
+        after = self.read_back(snap, [agent_id])
+        state = self.state(after)
         staying = [n for n in before.numbers if n != leaving.number]
         verify(state.running and sorted(state.numbers) == sorted(staying), f"expected {staying} on duty, reads {state}")
-        return Outcome("remove", leaving.number, state)
+        return Outcome("remove", leaving.number, state, after)
 
     def staff(self, snap, numbers, ends, newcomer=None, name=""):
-        """Make `numbers` the available agents, today's period open until their latest end; return the state read back.
+        """Make `numbers` the available agents, today's period open until their latest end; return the snapshot after.
 
         OVH forwards to an external number reliably only if the agent is set
         before the period opens: a change of the numbers during a permanence
@@ -1084,30 +1116,38 @@ class QueueLine:
         if changing:
             self.client.delete(f"{self.conditions_path}/{period['conditionId']}")
         others = [a for a in snap.agents if a["status"] == "available" and a["number"] not in numbers]
-        parallel(*[lambda a=a: self.set_status(a, "loggedOut") for a in others])
+        old_periods = [p for p in self.page_periods(snap) if p["weekDay"] != self.today]
+        logouts = [lambda a=a: self.set_status(a, "loggedOut") for a in others]
+        parallel(*logouts, lambda: self.remove_periods(old_periods))
         agents = {}
         for agent in snap.agents:
             agents.setdefault(agent["number"], agent)
         spares = [a for a in snap.agents if a["status"] != "available" and self.is_page_agent(a) and a not in others]
         spares = [a for a in spares if a["number"] not in numbers]
         chosen = {n: agents.get(n) or (spares.pop() if spares else None) for n in numbers}
-        parallel(
+        written = parallel(
             *[lambda n=n: self.make_available(snap, chosen[n], n, name if n == newcomer else None) for n in numbers]
         )
-        self.remove_periods([p for p in self.page_periods(snap) if p["weekDay"] != self.today])
+        written = [a["agentId"] for a in others] + [i for i in written if i is not None]
+        conditions, created = [], []
         if changing or period is None:
-            self.open_period(until)
+            created = [c for c in [self.open_period(until)] if c is not None]
         elif period["timeTo"] != period_to(until):
             self.client.put(f"{self.conditions_path}/{period['conditionId']}", timeTo=period_to(until))
-        state = self.read_state(with_calls=False)
+            conditions = [period["conditionId"]]
+        attached = any(i not in snap.attached for i in written)
+        after = self.read_back(snap, written, attached, conditions, created)
+        state = self.state(after)
         verify(
             state.running and sorted(state.numbers) == sorted(numbers) and state.until == until,
             f"expected {numbers} on duty until {until}, reads {state}",
         )
-        return state
+        return after
 
     def make_available(self, snap, agent, number, name):
         """Make `number` an available agent of the queue, with the group's settings; `name` None keeps its name.
+
+        Return the agent's id if anything of it was written, else None.
 
         `agent` is the number's own agent, or a spare agent of the page given the number (so that
         agents do not pile up, one per number ever used), or None for a new agent.
@@ -1126,25 +1166,33 @@ class QueueLine:
             wanted = dict(settings, status="available", number=number)
             if self.is_page_agent(agent) and (name is not None or agent["number"] != number):
                 wanted["description"] = self.description(name or "")
-            if any(agent.get(key) != value for key, value in wanted.items()):
-                self.client.put(f"{self.hunting}/agent/{agent['agentId']}", **wanted)
+            if not any(agent.get(key) != value for key, value in wanted.items()):
+                return None if agent["agentId"] in snap.attached else self.attach(snap, agent)
+            self.client.put(f"{self.hunting}/agent/{agent['agentId']}", **wanted)
+        return self.attach(snap, agent)
+
+    def attach(self, snap, agent):
+        """Put an agent in the queue, unless it is there; return its id."""
         if agent["agentId"] not in snap.attached:
             self.client.post(f"{self.hunting}/agent/{agent['agentId']}/queue", queueId=snap.queue_id, position=1)
+        return agent["agentId"]
 
-    def finish(self):
+    def finish(self, snap=None):
         """Log the agents out, then close every period the page opened; return the Outcome.
 
         Agents go first: if OVH fails halfway, the period is open with nobody
         available, which the page shows, rather than volunteers left available.
+        `snap`: the snapshot just read, if any.
         """
-        snap = self.snapshot(with_calls=False)
+        snap = snap or self.snapshot()
         before = self.state(snap)
         available = [a for a in snap.agents if a["status"] == "available"]
         parallel(*[lambda a=a: self.set_status(a, "loggedOut") for a in available])
         self.remove_periods(self.page_periods(snap))
-        state = self.read_state(with_calls=False)
+        after = self.read_back(snap, [a["agentId"] for a in available])
+        state = self.state(after)
         verify(not state.running and not state.volunteers, f"expected nobody on duty, reads {state}")
-        return Outcome("finish" if before.running or before.volunteers else "nothing", "", state)
+        return Outcome("finish" if before.running or before.volunteers else "nothing", "", state, after)
 
     def set_status(self, agent, status):
         """Set an agent's status (available or loggedOut)."""
@@ -1155,19 +1203,21 @@ class QueueLine:
         parallel(*[lambda p=p: self.client.delete(f"{self.conditions_path}/{p['conditionId']}") for p in periods])
 
     def open_period(self, until):
-        """Open today's period until the planned end `until`; an identical period that already exists is fine."""
+        """Open today's period until the planned end `until`; return it as OVH made it (None: it was there)."""
         import ovh.exceptions
 
         period = {"weekDay": self.today, "timeFrom": PERIOD_FROM, "timeTo": period_to(until), "policy": PERIOD_POLICY}
         try:
-            self.client.post(self.conditions_path, **period)
+            return self.client.post(self.conditions_path, **period)
         except ovh.exceptions.BadParametersError:
             conditions = get_all(self.client, self.conditions_path)
             if not any(all(c[key] == value for key, value in period.items()) for c in conditions):
                 raise
+            return None
 
 
 LINE_KINDS = {"redirect": RedirectLine, "queue": QueueLine}
+SNAPSHOT_KINDS = {"redirect": RedirectSnapshot, "queue": QueueSnapshot}
 
 
 def verify(condition, detail):
@@ -1235,6 +1285,9 @@ def notify_it(settings, subject, body):
     """Mail IT through the configured sendmail command; a failure is logged, never raised."""
     if not settings.notify or not settings.sendmail:
         return
+    import email.message  # Here, not for every request: a CGI process starts faster.
+    import subprocess
+
     message = email.message.EmailMessage()
     message["To"] = ", ".join(settings.notify)
     message["Subject"] = f"[cimade-ovh] {subject}"
@@ -1325,6 +1378,8 @@ def as_failure(error):
         return OvhFailure("unreadable" if error.unreadable else "config", str(error))
     if type(error).__module__.startswith(("ovh", "requests")):
         return ovh_failure(error)
+    import traceback
+
     return OvhFailure("unexpected", "".join(traceback.format_exception(error)))
 
 
@@ -2375,6 +2430,7 @@ def render_stats_table(figures):
 MAX_BODY = 4096  # Bytes: our forms are tiny.
 MAX_DRAIN = 1 << 20  # Bytes of a larger body still read (and thrown away), so that the 413 page reaches the browser.
 CREDENTIAL_CACHE_SECONDS = 3600
+CLOCK_SECONDS = 300  # How long the processes trust OVH's clock offset that one of them asked OVH for.
 SHARE_SECONDS = 1.5  # How long the pages of a group may reuse one OVH read, if no action came since.
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 COMMON_HEADERS = [
@@ -2548,6 +2604,91 @@ def change_stamp(settings, group):
         log.error("cannot write %s: %s; other processes may show the state before the action", path, error)
 
 
+# What the page's processes (FastCGI or CGI) share through data/shared/: each group's latest read
+# (<group>.json, and <group>.lock, held by the process reading OVH for the others), OVH's clock
+# offset (clock.json) and when the key expires (credential.json).
+
+
+def own_like_data(settings, target, mode):
+    """Give a file or folder made in data/ a fixed mode, whatever the umask, and data/'s owner when root made it."""
+    os.chmod(target, mode)
+    if os.geteuid() == 0:
+        info = settings.data_dir.stat()
+        os.chown(target, info.st_uid, info.st_gid)
+
+
+def shared_folder(settings):
+    """data/shared/, made if needed."""
+    folder = settings.data_dir / "shared"
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        own_like_data(settings, folder, 0o750)
+    return folder
+
+
+def read_shared(settings, name):
+    """A record of data/shared/, or {} when there is none (or it cannot be read)."""
+    path = settings.data_dir / "shared" / name
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        log.error("cannot read %s: %s", path, error)
+        return {}
+
+
+def write_shared(settings, name, record):
+    """Write a record of data/shared/ for every process of the page, whole or not at all."""
+    try:
+        folder = shared_folder(settings)
+        temporary = folder / f".{name}.{os.getpid()}.{threading.get_ident()}"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            own_like_data(settings, file.fileno(), 0o640)
+            json.dump(record, file)
+        os.replace(temporary, folder / name)  # Readers see the old record or the new one, never half of one.
+    except OSError as error:
+        log.error("cannot write %s in %s: %s", name, settings.data_dir / "shared", error)
+
+
+@contextmanager
+def read_lock(settings, group):
+    """Let one process at a time read the group from OVH for the others; after LOCK_TIMEOUT, go on without."""
+    try:
+        path = shared_folder(settings) / f"{group.slug}.lock"
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o640)
+            own_like_data(settings, descriptor, 0o640)
+        except FileExistsError:
+            descriptor = os.open(path, os.O_RDWR)
+    except OSError as error:
+        log.error("cannot open the lock of %s's shared read: %s", group.slug, error)
+        yield
+        return
+    try:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(0.005)  # Waiting pages take the read as soon as it is written.
+        yield
+    finally:
+        os.close(descriptor)  # Releases the lock.
+
+
+class LazyClient:
+    """The ovh client, made on first use: a CGI page that shows a shared read never imports it."""
+
+    def __init__(self, make):
+        self._make = make
+
+    def __getattr__(self, name):
+        return getattr(self._make(), name)
+
+
 class App:
     """The WSGI application: reads lines.ini, routes each request to a page or an action."""
 
@@ -2557,7 +2698,7 @@ class App:
         self.share_seconds = share_seconds
         self._settings = (None, None)
         self._client = (None, None)
-        self._credential = (0.0, None)
+        self._credential = (0.0, None)  # When the expiration was read (time.time()), and it.
         self._codes = (None, {})
         self._key = (None, None)
         self._memories = {}  # By group: what its line remembers between requests (queue id, SIP line).
@@ -2611,11 +2752,22 @@ class App:
             raise ConfigError(f"{path} : lecture impossible ({error.strerror})") from None
         with self._lock:
             if self._client[0] != key:
-                client = connect_ovh(**read_ovh_conf(path))
-                _ = client.time_delta  # Learn OVH's clock once, before requests run in parallel.
+                conf = read_ovh_conf(path)
+                client = connect_ovh(**conf)
+                self.learn_clock(settings, client, conf["endpoint"])
+                if self._client[0] is not None:  # Another ovh.conf: forget what the former one showed.
+                    self._memories, self._reads = {}, {}
+                    self._credential = (0.0, None)
                 self._client = (key, client)
-                self._memories, self._reads = {}, {}
             return self._client[1]
+
+    def learn_clock(self, settings, client, endpoint):
+        """Learn OVH's clock once, before requests run in parallel: from data/shared/ if a process asked lately."""
+        known = read_shared(settings, "clock.json")
+        if known.get("endpoint") == endpoint and 0 <= time.time() - known.get("asked", 0) <= CLOCK_SECONDS:
+            client._time_delta = known["offset"]  # What the ovh client would have asked OVH for.
+            return
+        write_shared(settings, "clock.json", {"endpoint": endpoint, "asked": time.time(), "offset": client.time_delta})
 
     def access_codes(self, settings):
         """The groups' hashed access codes, read again whenever access-codes.ini changes.
@@ -2653,14 +2805,17 @@ class App:
             return self._key[1]
 
     def line(self, settings, group, moment):
-        """The group's line on OVH, with what this process remembers of it."""
-        client = self.client(settings)
+        """The group's line on OVH, with what this process remembers of it (at first, what the latest read saw)."""
+        client = LazyClient(lambda: self.client(settings))
         with self._lock:
             memory = self._memories.setdefault(group.slug, {})
+            if not memory:
+                latest = read_shared(settings, f"{group.slug}.json").get("snapshot", {})
+                memory.update((key, latest[key]) for key in ("queue_id", "sip_line") if latest.get(key))
         return LINE_KINDS[group.kind](client, group, moment, memory)
 
     def shared_read(self, settings, group, read):
-        """read() the group's line, or share this process's read of it if it began after the group's last action.
+        """read() the group's line, or share a read of it that began after the group's last action.
 
         Pages of a group arriving together wait for one OVH read, and reuse it for share_seconds.
         An action, in this process or another, changes the group's stamp: reads older than it are not shared.
@@ -2672,8 +2827,50 @@ class App:
             if mine:
                 shared = self._reads[group.slug] = SharedRead(stamp)
         if mine:
-            shared.run(read)
+            shared.run(lambda: self.read_across(settings, group, stamp, read))
         return shared.result.result()
+
+    def read_across(self, settings, group, stamp, read):
+        """read(), or the read another process made since the group's last action (data/shared/<group>.json).
+
+        One process at a time reads: the others wait for it, then take its result; a failure
+        only for those who waited for it, as within a process.
+        """
+        if stamp is None or self.share_seconds <= 0:
+            return read()
+        arrived = time.time()
+        with read_lock(settings, group):
+            latest = read_shared(settings, f"{group.slug}.json")
+            if latest.get("stamp") == stamp and latest.get("kind") == group.kind:
+                if "snapshot" in latest and 0 <= time.time() - latest["began"] <= self.share_seconds:
+                    return SNAPSHOT_KINDS[group.kind](**latest["snapshot"])
+                if "failure" in latest and latest["ended"] >= arrived:
+                    raise OvhFailure(**latest["failure"])
+            began = time.time()
+            try:
+                snap = read()
+            except Exception as error:
+                failure = as_failure(error)
+                record = {"reason": failure.reason, "detail": failure.detail, "explanation": failure.explanation}
+                self.share_across(settings, group, stamp, began, failure=record)
+                raise
+            self.share_across(settings, group, stamp, began, snapshot=asdict(snap))
+            return snap
+
+    def share_across(self, settings, group, stamp, began, **result):
+        """Write the group's latest read (its snapshot, or its failure) for the other processes."""
+        record = {"stamp": stamp, "kind": group.kind, "began": began, "ended": time.time(), **result}
+        write_shared(settings, f"{group.slug}.json", record)
+
+    def share(self, settings, group, snap):
+        """After an action: the pages that follow show the snapshot it read back, in every process."""
+        stamp, began = read_stamp(settings, group), time.time()
+        shared = SharedRead(stamp)
+        shared.result.set_result(snap)
+        with self._lock:
+            self._reads[group.slug] = shared
+        if stamp is not None and self.share_seconds > 0:
+            self.share_across(settings, group, stamp, began, snapshot=asdict(snap))
 
     @contextmanager
     def changing(self, settings, group):
@@ -2685,17 +2882,30 @@ class App:
                 self._reads.pop(group.slug, None)
             change_stamp(settings, group)
 
-    def credential_expiration(self, client):
-        """When the consumer key expires (None: never), read from OVH at most once an hour."""
+    def credential_expiration(self, settings, client):
+        """When the consumer key expires (None: never), read from OVH at most once an hour by all the processes."""
         fetched, expiration = self._credential
-        if time.monotonic() - fetched > CREDENTIAL_CACHE_SECONDS or not fetched:
-            try:
-                credential = client.get("/auth/currentCredential")
-            except Exception as error:
-                log.warning("cannot read the current credential: %s", error)
-                return None
-            expiration = parse_ovh_datetime(credential.get("expiration"), ZoneInfo("UTC"))
-            self._credential = (time.monotonic(), expiration)
+        if 0 <= time.time() - fetched <= CREDENTIAL_CACHE_SECONDS:
+            return expiration
+        path = Path(self.ovh_conf or settings.ovh_conf)
+        try:
+            key = hashlib.sha256(path.read_bytes()).hexdigest()[:16]  # A new key is a new ovh.conf.
+        except OSError:
+            key = None
+        known = read_shared(settings, "credential.json")
+        if key and known.get("key") == key and 0 <= time.time() - known.get("asked", 0) <= CREDENTIAL_CACHE_SECONDS:
+            expiration = parse_ovh_datetime(known["expiration"], ZoneInfo("UTC"))
+            self._credential = (known["asked"], expiration)
+            return expiration
+        try:
+            credential = client.get("/auth/currentCredential")
+        except Exception as error:
+            log.warning("cannot read the current credential: %s", error)
+            return None
+        expiration = parse_ovh_datetime(credential.get("expiration"), ZoneInfo("UTC"))
+        self._credential = (time.time(), expiration)
+        record = {"key": key, "asked": time.time(), "expiration": credential.get("expiration")}
+        write_shared(settings, "credential.json", record)
         return expiration
 
     # Routing.
@@ -2809,7 +3019,7 @@ class App:
             line = self.line(settings, group, moment)
             snap, expiration = parallel(
                 lambda: self.shared_read(settings, group, line.snapshot),
-                lambda: self.credential_expiration(line.client),
+                lambda: self.credential_expiration(settings, line.client),
             )
             state = line.state(snap)
             ends = todays_ends(settings, group, moment)
@@ -2947,6 +3157,7 @@ class App:
                         outcome = line.remove(int(agent_id), lambda n: same_text(mark, visit.mark(n)))
                     else:
                         outcome = line.finish()
+                self.share(settings, group, outcome.snap)
             except Refusal as refusal:
                 return self.group_page(visit, typed, {"number": str(refusal)}, status=409)
             except Exception as error:

@@ -798,6 +798,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def send(self, status, content, content_type):
         """Log, then send an answer with its Content-Length, so that the connection can be kept alive."""
         self.entry.update(status=status, duration=time.monotonic() - self.started)
+        self.server.fake.write_log_line(self.entry)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(content)))
@@ -814,6 +815,7 @@ class Server(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # Connections waiting to be accepted: 20-60 clients at once drop none.
 
     def __init__(self, fake, port):
         self.fake = fake
@@ -850,6 +852,7 @@ class FakeOVH:
         self._thread = None
         self.port = None
         self.state_path = None  # when set, the state is saved there as JSON after each change
+        self.log_path = None  # when set, each request is appended there as a JSON line once answered
         self.hang_release = threading.Event()
         self.reset(account)
         self.latency_ms = latency_ms
@@ -935,6 +938,12 @@ class FakeOVH:
         with self._lock:
             self._log.append(entry)
         return entry
+
+    def write_log_line(self, entry):
+        """Append an answered request to log_path, if set, for tools outside this process."""
+        if self.log_path:
+            with self._lock, open(self.log_path, "a", encoding="utf-8") as file:
+                file.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     def new_id(self, kind):
         """Allocate the next id of a kind from the account's counters."""
@@ -1651,6 +1660,7 @@ def main(argv=None):
         "--add-redirect", action="append", default=[], metavar="NUMBER:SIP_LINE",
         help="add a redirect number to a new SIP line, both 0033…, to the demo billing account (repeatable)",
     )  # fmt: skip
+    parser.add_argument("--log", type=Path, help="append each request answered to this file, as JSON lines")
     parser.add_argument("--validate", metavar="VALIDATION_URL", help="validate a pending consumer key and exit")
     parser.add_argument(
         "--expiration",
@@ -1679,6 +1689,7 @@ def main(argv=None):
         if not sip:
             parser.error(f"--add-redirect {pair}: expected NUMBER:SIP_LINE, such as 0033465719500:0033465719501")
         fake.add_redirect(number, sip)
+    fake.log_path = args.log
     if args.traffic:
         fake.add_live_call(LYON_NUMBER)
         fake.add_live_call(LYON_NUMBER, state="Answered", caller="0033639989998", agent="0033639980011")

@@ -1,6 +1,9 @@
 """How the page reads OVH: each thing once, in parallel, shared by concurrent pages, never older than an action."""
 
+import os
+import stat
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -95,7 +98,68 @@ def test_two_processes_never_show_a_state_older_than_the_others_last_action(site
         other.close()
 
 
+def test_the_page_after_an_action_asks_ovh_nothing_it_read_back(site):
+    for slug in ("lyon", "lille"):
+        site.get(f"/{slug}")
+        first = len(site.fake.requests)
+        response = site.post(f"/{slug}/start", {"number": VOLUNTEER})
+        assert response.status_code == 303
+        written = len(site.fake.requests)
+        assert "Permanence en cours sur le 06 •• •• •• 01" in text(site.get(f"/{slug}"))
+        assert site.fake.requests[written:] == []
+        made = site.fake.requests[first:written]
+        assert len([r for r in made if r["method"] == "GET"]) < 2 * len({r["path"] for r in made})
+        site.act(f"/{slug}/finish")
+
+
+def test_a_read_is_shared_by_another_process_and_so_are_the_clock_and_the_keys_expiration(site):
+    site.get("/lyon")
+    other = Site(site.folder, site.fake, groups={"lyon": {"max_volunteers": "1"}}, share_seconds=index.SHARE_SECONDS)
+    try:
+        first = len(site.fake.requests)
+        assert "Pas de permanence en cours" in text(other.get("/lyon"))
+        assert site.fake.requests[first:] == []  # Not even OVH's clock, the key's expiration or the queue id.
+        settings, lyon = group(other.app, "lyon")
+        index.change_stamp(settings, lyon)
+        site.fake.latency_ms = 50
+        assert "Pas de permanence en cours" in text(other.get("/lyon"))
+        made = site.fake.requests[first:]
+        assert not [r for r in made if r["path"].startswith("/auth/")]
+        assert longest_chain(made) == 2  # The queue's lists did not wait for its id: the shared read told it.
+    finally:
+        other.close()
+
+
+def test_a_failed_read_is_shared_only_with_the_pages_that_waited_for_it(site):
+    other = index.App(lines_ini=site.lines_ini)
+    settings, lyon = group(site.app, "lyon")
+
+    def failing_read():
+        raise index.OvhFailure("server", "test")
+
+    with pytest.raises(index.OvhFailure):
+        site.app.shared_read(settings, lyon, failing_read)
+    assert other.shared_read(*group(other, "lyon"), lambda: shot("again")) == shot("again")
+
+
+def test_shared_files_are_readable_by_the_page_whatever_the_umask(site):
+    previous = os.umask(0o077)
+    try:
+        site.get("/lyon")
+    finally:
+        os.umask(previous)
+    shared = site.app.settings().data_dir / "shared"
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o750
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in shared.iterdir()}
+    assert modes == {name: 0o640 for name in ("lyon.json", "lyon.lock", "clock.json", "credential.json")}
+
+
 # --- Sharing, step by step ------------------------------------------------------
+
+
+def shot(name):
+    """A snapshot of Lyon told apart by `name`, as a read of OVH gives."""
+    return index.QueueSnapshot(5001, [], [], [], [], {}, name)
 
 
 def held_read(value):
@@ -112,37 +176,50 @@ def held_read(value):
 
 def test_a_page_arriving_during_a_read_waits_for_it(site):
     settings, lyon = group(site.app, "lyon")
-    slow_read, started, release = held_read("first")
+    slow_read, started, release = held_read(shot("first"))
     with ThreadPoolExecutor(max_workers=2) as pool:
         first = pool.submit(site.app.shared_read, settings, lyon, slow_read)
         started.wait(10)
-        second = pool.submit(site.app.shared_read, settings, lyon, lambda: "second")
+        second = pool.submit(site.app.shared_read, settings, lyon, lambda: shot("second"))
         release.set()
-        assert (first.result(), second.result()) == ("first", "first")
+        assert (first.result(), second.result()) == (shot("first"), shot("first"))
+
+
+def test_a_page_of_another_process_waits_for_its_read_in_progress(site):
+    other = index.App(lines_ini=site.lines_ini)
+    settings, lyon = group(site.app, "lyon")
+    slow_read, started, release = held_read(shot("first"))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(site.app.shared_read, settings, lyon, slow_read)
+        started.wait(10)
+        second = pool.submit(other.shared_read, *group(other, "lyon"), lambda: shot("second"))
+        time.sleep(0.2)  # The second page reaches the lock (passing either way if it is late).
+        release.set()
+        assert (first.result(), second.result()) == (shot("first"), shot("first"))
 
 
 def test_a_read_begun_before_an_action_ended_is_not_reused_after_it(site):
     settings, lyon = group(site.app, "lyon")
-    slow_read, started, release = held_read("before")
+    slow_read, started, release = held_read(shot("before"))
     with ThreadPoolExecutor(max_workers=1) as pool:
         in_flight = pool.submit(site.app.shared_read, settings, lyon, slow_read)
         started.wait(10)
         with site.app.changing(settings, lyon):
             pass
-        assert site.app.shared_read(settings, lyon, lambda: "after") == "after"
+        assert site.app.shared_read(settings, lyon, lambda: shot("after")) == shot("after")
         release.set()
-        assert in_flight.result() == "before"
-    assert site.app.shared_read(settings, lyon, lambda: "later") == "after"
+        assert in_flight.result() == shot("before")
+    assert site.app.shared_read(settings, lyon, lambda: shot("later")) == shot("after")
 
 
 def test_an_action_in_another_process_ends_the_sharing(site):
     other = index.App(lines_ini=site.lines_ini)
     settings, lyon = group(site.app, "lyon")
-    assert site.app.shared_read(settings, lyon, lambda: "before") == "before"
-    assert site.app.shared_read(settings, lyon, lambda: "again") == "before"
+    assert site.app.shared_read(settings, lyon, lambda: shot("before")) == shot("before")
+    assert site.app.shared_read(settings, lyon, lambda: shot("again")) == shot("before")
     with other.changing(*group(other, "lyon")):
         pass
-    assert site.app.shared_read(settings, lyon, lambda: "after") == "after"
+    assert site.app.shared_read(settings, lyon, lambda: shot("after")) == shot("after")
 
 
 def test_a_failed_read_is_not_reused(site):
@@ -153,14 +230,14 @@ def test_a_failed_read_is_not_reused(site):
 
     with pytest.raises(index.OvhFailure):
         site.app.shared_read(settings, lyon, failing_read)
-    assert site.app.shared_read(settings, lyon, lambda: "again") == "again"
+    assert site.app.shared_read(settings, lyon, lambda: shot("again")) == shot("again")
 
 
 def test_an_unreadable_stamp_shares_nothing(site):
     settings, lyon = group(site.app, "lyon")
     index.stamp_path(settings, lyon).mkdir(parents=True)  # A folder where the stamp file should be.
-    assert site.app.shared_read(settings, lyon, lambda: "first") == "first"
-    assert site.app.shared_read(settings, lyon, lambda: "second") == "second"
+    assert site.app.shared_read(settings, lyon, lambda: shot("first")) == shot("first")
+    assert site.app.shared_read(settings, lyon, lambda: shot("second")) == shot("second")
 
 
 # --- What a process remembers: checked on every read ----------------------------
