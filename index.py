@@ -3907,18 +3907,25 @@ def check(app, snapshot=None):
     return 1 if problems else 0
 
 
-def set_code(app, slug, remove=False):
-    """Set (asking for it) or remove a group's access code in access-codes.ini; return the exit status."""
-    import getpass
-
+def command_group(app, slug):
+    """The settings and the group `slug` a command works on; (settings or None, None) once it said what is wrong."""
     try:
         settings = load_settings(app.lines_ini)
     except ConfigError as error:
         print(f"ERREUR : {error}")
-        return 1
+        return None, None
     group = settings.groups.get(slug.lower())
     if group is None:
         print(f"ERREUR : {settings.path} ne définit pas le groupe « {slug} ».")
+    return settings, group
+
+
+def set_code(app, slug, remove=False):
+    """Set (asking for it) or remove a group's access code in access-codes.ini; return the exit status."""
+    import getpass
+
+    settings, group = command_group(app, slug)
+    if group is None:
         return 1
     try:
         if remove:
@@ -3955,14 +3962,8 @@ def set_code(app, slug, remove=False):
 
 def unlock(app, slug):
     """Forget a group's wrong codes, from every address and for the group: nobody waits; return the exit status."""
-    try:
-        settings = load_settings(app.lines_ini)
-    except ConfigError as error:
-        print(f"ERREUR : {error}")
-        return 1
-    group = settings.groups.get(slug.lower())
+    settings, group = command_group(app, slug)
     if group is None:
-        print(f"ERREUR : {settings.path} ne définit pas le groupe « {slug} ».")
         return 1
     folder = settings.data_dir / "attempts"
     try:
