@@ -467,7 +467,9 @@ def parse_ovh_datetime(text, zone):
 
 OVH_TIMEOUT = (3.05, 8)  # Seconds to connect, then to wait for each answer: what a person will wait.
 OVH_CONNECTIONS = 32  # Connections kept open to OVH: more than the requests a page makes at once.
-ACTION_SECONDS = 15  # An action's OVH requests end within this: lock wait 10 s + 15 s + mail 5 s, before FcgidIOTimeout 40 s.
+# An action's OVH requests end within this: with the lock's 10 s and the mail's 5 s, a reply before 30 s,
+# well before Apache gives up (FcgidIOTimeout 40 s).
+ACTION_SECONDS = 15
 DEADLINE = contextvars.ContextVar("deadline", default=None)  # The time.monotonic() by which OVH requests must end.
 
 
@@ -3823,6 +3825,36 @@ def anonymous_description(group, agent):
     return f"Agent {agent['agentId']}"
 
 
+def line_summary(state):
+    """What a group's page says of its line, numbers and live calls aside: to compare OVH with the copy."""
+    return {
+        "en cours": state.running, "bénévoles": len(state.volunteers), "sonnent": len(state.rings_now),
+        "stratégie": state.strategy,
+        "ailleurs": state.elsewhere if state.elsewhere in (None, "voicemail", "") else "un numéro",
+        "plages désactivées": state.conditions_off, "fin": state.until,
+    }  # fmt: skip
+
+
+def replay_departures(client, settings, state):
+    """The groups whose line the simulator, given the copy `state`, does not read as OVH does: [(slug, detail)]."""
+    sys.path.insert(0, str(HERE / "tests"))
+    from fake_ovh import DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY, FakeOVH
+
+    fake = FakeOVH(state).start()
+    try:
+        copy = connect_ovh(fake.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY)
+        moment, departures = now(settings.timezone), []
+        for group in settings.groups.values():
+            real, copied = (line_summary(LINE_KINDS[group.kind](c, group, moment).read_state()) for c in (client, copy))
+            differing = [f"{key} {real[key]} chez OVH, {copied[key]} dans la copie" for key in real
+                         if real[key] != copied[key]]  # fmt: skip
+            if differing:
+                departures.append((group.slug, " ; ".join(differing)))
+        return departures
+    finally:
+        fake.stop()
+
+
 def write_snapshot(client, settings, path):
     """Write what OVH has of every group's line (read only) to `path` in the simulator's state format; return 0 or 1."""
     fictional = Fictional(g.number for g in settings.groups.values())
@@ -3853,6 +3885,11 @@ def write_snapshot(client, settings, path):
         Path(path).write_text(json.dumps(state, indent=1, ensure_ascii=False), encoding="utf-8")
     except OSError as error:
         print(f"ERREUR : {path} : écriture impossible ({error.strerror}) ; choisissez un autre fichier.")
+        return 1
+    departures = replay_departures(client, settings, state)
+    for slug, detail in departures:
+        print(f"ERREUR [{slug}] le simulateur ne lit pas la copie comme OVH lit la ligne : {detail}")
+    if departures:
         return 1
     print(f"Copie du compte (lecture seule, numéros rendus fictifs) dans {path} : "
           f"python3 index.py --demo --state {shlex.quote(str(path))} sert la page dessus.")  # fmt: skip
@@ -3948,9 +3985,10 @@ def set_code(app, slug, remove=False):
         if len(code.strip()) < CODE_MIN_LENGTH:
             print(f"ERREUR : le code doit avoir au moins {CODE_MIN_LENGTH} caractères ; rien n'a changé.")
             return 1
-        write_access_code(
-            settings.access_codes, group.slug, hash_code(code), share=lambda draft: share_with_web_server(draft, settings)
-        )
+        def share(draft):  # A new access-codes.ini: the web server's, before the page can see it.
+            share_with_web_server(draft, settings)
+
+        write_access_code(settings.access_codes, group.slug, hash_code(code), share)
         write_coded_groups(settings, read_coded_groups(settings) | {group.slug})
     except (OSError, ConfigError) as error:
         print(f"ERREUR : {settings.access_codes} : {error}")

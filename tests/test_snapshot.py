@@ -61,3 +61,20 @@ def test_a_broken_state_file_is_one_french_sentence(tmp_path, capsys):
     assert index.main(["--demo", "--state", str(broken)]) == 1
     out = capsys.readouterr().out
     assert out.startswith("ERREUR : ") and "refaites-la avec index.py --check --snapshot" in out
+
+
+def test_a_copy_the_simulator_does_not_read_as_ovh_fails_the_check(site, ovh_client, tmp_path, capsys, mocker):
+    site.act("/lyon/start", {"number": "0639980001", "ends": "20:00"})
+    copied = index.snapshot_group
+
+    def unfaithful(client, group):
+        services = copied(client, group)
+        for service in services.get("easyHunting", {}).values():
+            service["timeConditions"]["enable"] = False  # What a model that misses a setting would do.
+        return services
+
+    mocker.patch("index.snapshot_group", unfaithful)
+    assert index.check(site.app, snapshot=tmp_path / "copie.json") == 1
+    out = capsys.readouterr().out
+    assert "ERREUR [lyon] le simulateur ne lit pas la copie comme OVH lit la ligne : " in out
+    assert "plages désactivées False chez OVH, True dans la copie" in out and "ERREUR [lille]" not in out
