@@ -267,14 +267,18 @@ def test_a_group_added_after_the_key_is_reported(narrow):
     assert "ok     [grenoble]" in output
 
 
-def test_ovh_conf_is_created_owner_only_from_the_example(site):
-    conf = site.folder / "ovh.conf"
-    conf.unlink()
-    status, output = run_script(
+def create_conf_from_example(site):
+    """Run the script without ovh.conf, as IT does the first time: (its exit status, its output)."""
+    (site.folder / "ovh.conf").unlink()
+    return run_script(
         "--lines-ini", site.lines_ini, "--endpoint", site.fake.url, "--application-key", DEMO_APPLICATION_KEY,
         validate=lambda url: site.fake.validate_credential(pending_key(site.fake)),
         env={"OVH_APPLICATION_SECRET": DEMO_APPLICATION_SECRET},
     )  # fmt: skip
+
+
+def test_ovh_conf_is_created_owner_only_from_the_example(site):
+    conf, (status, output) = site.folder / "ovh.conf", create_conf_from_example(site)
     assert status == 0, output
     assert DEMO_APPLICATION_SECRET not in output
     assert stat.S_IMODE(conf.stat().st_mode) == 0o600
@@ -306,13 +310,7 @@ def has_user(name):
 @pytest.mark.skipif(os.geteuid() != 0 or not has_user("www-data"), reason="needs root and the user www-data")
 def test_ovh_conf_created_by_root_is_readable_by_the_web_server(site):
     site.configure("settings", web_user="www-data")
-    conf = site.folder / "ovh.conf"
-    conf.unlink()
-    status, output = run_script(
-        "--lines-ini", site.lines_ini, "--endpoint", site.fake.url, "--application-key", DEMO_APPLICATION_KEY,
-        validate=lambda url: site.fake.validate_credential(pending_key(site.fake)),
-        env={"OVH_APPLICATION_SECRET": DEMO_APPLICATION_SECRET},
-    )  # fmt: skip
+    conf, (status, output) = site.folder / "ovh.conf", create_conf_from_example(site)
     assert status == 0, output
     info = conf.stat()
     assert (info.st_uid, grp.getgrgid(info.st_gid).gr_name, stat.S_IMODE(info.st_mode)) == (0, "www-data", 0o640)
