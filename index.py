@@ -2937,7 +2937,10 @@ class App:
         group = settings.groups.get(parts[0].lower())
         broken = {section.lower(): error for section, error in settings.broken.items()}
         if group is None and parts[0].lower() in broken and len(parts) <= 2:
-            return self.broken_group(request, settings, broken[parts[0].lower()])
+            try:
+                return self.broken_group(request, settings, parts[0].lower(), broken[parts[0].lower()], codes)
+            except OSError as error:
+                return self.data_folder_error(request, settings, error)
         if group is None or len(parts) > 2 or (len(parts) == 2 and parts[1] not in actions_of(group, codes)):
             return self.not_found(request)
         try:
@@ -2980,14 +2983,27 @@ class App:
         """A page with a single message."""
         return Response.page(render_message(title, text, request.base), status)
 
-    def broken_group(self, request, settings, error):
-        """The page of a group whose section of lines.ini is wrong: say so, and which key, for IT."""
-        where = error.replace(str(settings.path), settings.path.name, 1)
+    def broken_group(self, request, settings, slug, error, codes):
+        """The page of a group whose section of lines.ini is wrong: say so; which key, only to those it lets in."""
         text = (
             f"La configuration de ce groupe contient une erreur : la page ne peut pas le servir. "
-            f"Prévenez {settings.contact}. Pour l'informatique : {where}"
+            f"Prévenez {settings.contact}."
         )
+        if self.lets_in(request, settings, slug, codes):
+            where = error.replace(str(settings.path), settings.path.name, 1)
+            text += f" Pour l'informatique : {where}"
         return self.message(request, "Erreur de configuration", text, 500)
+
+    def lets_in(self, request, settings, slug, codes):
+        """True when a broken group has no access code, or the browser holds a valid access cookie for its code.
+
+        The group cannot be loaded, so no code form: a group whose code is lost lets nobody in.
+        """
+        stored = codes.get(slug)
+        if stored is None:
+            return slug not in read_coded_groups(settings)
+        stand_in = Group(slug=slug, name="", kind="", billing_account="", number="")  # All a Visit needs: the slug.
+        return Visit(request, settings, stand_in, self.key(settings), stored).allowed()
 
     def closed(self, request, settings, group):
         """The page of a group whose access code has vanished: closed, rather than open to all; IT is told."""
