@@ -1080,24 +1080,23 @@ class QueueLine:
         """True for an agent the page created, known by its description; IT's agents are never renamed or reused."""
         return (agent.get("description") or "").startswith(self.group.agent_description)
 
-    def remove(self, agent_id, is_leaving):
-        """Stop sending calls to one volunteer, if `is_leaving` its agent's number; the last one leaving finishes.
+    def remove(self, is_leaving):
+        """Stop sending calls to the volunteer whose number `is_leaving` is true for; the last one leaving finishes.
 
         The others' agents were set before the period opened and stay as they
         are, so the period stays open: only the leaving agent is logged out.
-        A page left open may show an agent since given to another number
-        (spare agents are reused): then nothing is done.
+        A page left open may show a number no longer on duty: then nothing is done.
         """
         snap = self.snapshot()
         before = self.state(snap)
-        leaving = next((v for v in before.volunteers if v.agent_id == agent_id and is_leaving(v.number)), None)
+        leaving = next((v for v in before.volunteers if is_leaving(v.number)), None)
         if leaving is None or not before.running:
             return Outcome("gone", "", before, snap)
         if len(before.volunteers) == 1:
             return self.finish(snap)
-        agent = next(a for a in snap.agents if a["agentId"] == agent_id)
+        agent = next(a for a in snap.agents if a["agentId"] == leaving.agent_id)
         self.set_status(agent, "loggedOut")
-        after = self.read_back(snap, [agent_id])
+        after = self.read_back(snap, [leaving.agent_id])
         state = self.state(after)
         staying = [n for n in before.numbers if n != leaving.number]
         verify(state.running and sorted(state.numbers) == sorted(staying), f"expected {staying} on duty, reads {state}")
@@ -1920,7 +1919,6 @@ def render_team(group, state, base, csrf):
         items.append(
             f"<li><span>{who} : {doing}</span>\n"
             f'<form method="post" action="{escape(base)}/{escape(group.slug)}/remove" class="inline">{csrf}'
-            f'<input type="hidden" name="agent" value="{escape(volunteer.agent_id)}">'
             f'<input type="hidden" name="volunteer" value="{escape(volunteer.mark)}">'
             f'<button type="submit" class="remove" aria-label="{label}">Retirer</button></form></li>'
         )
@@ -2939,7 +2937,10 @@ class App:
         group = settings.groups.get(parts[0].lower())
         broken = {section.lower(): error for section, error in settings.broken.items()}
         if group is None and parts[0].lower() in broken and len(parts) <= 2:
-            return self.broken_group(request, settings, broken[parts[0].lower()])
+            try:
+                return self.broken_group(request, settings, parts[0].lower(), broken[parts[0].lower()], codes)
+            except OSError as error:
+                return self.data_folder_error(request, settings, error)
         if group is None or len(parts) > 2 or (len(parts) == 2 and parts[1] not in actions_of(group, codes)):
             return self.not_found(request)
         try:
@@ -2982,14 +2983,27 @@ class App:
         """A page with a single message."""
         return Response.page(render_message(title, text, request.base), status)
 
-    def broken_group(self, request, settings, error):
-        """The page of a group whose section of lines.ini is wrong: say so, and which key, for IT."""
-        where = error.replace(str(settings.path), settings.path.name, 1)
+    def broken_group(self, request, settings, slug, error, codes):
+        """The page of a group whose section of lines.ini is wrong: say so; which key, only to those it lets in."""
         text = (
             f"La configuration de ce groupe contient une erreur : la page ne peut pas le servir. "
-            f"Prévenez {settings.contact}. Pour l'informatique : {where}"
+            f"Prévenez {settings.contact}."
         )
+        if self.lets_in(request, settings, slug, codes):
+            where = error.replace(str(settings.path), settings.path.name, 1)
+            text += f" Pour l'informatique : {where}"
         return self.message(request, "Erreur de configuration", text, 500)
+
+    def lets_in(self, request, settings, slug, codes):
+        """True when a broken group has no access code, or the browser holds a valid access cookie for its code.
+
+        The group cannot be loaded, so no code form: a group whose code is lost lets nobody in.
+        """
+        stored = codes.get(slug)
+        if stored is None:
+            return slug not in read_coded_groups(settings)
+        stand_in = Group(slug=slug, name="", kind="", billing_account="", number="")  # All a Visit needs: the slug.
+        return Visit(request, settings, stand_in, self.key(settings), stored).allowed()
 
     def closed(self, request, settings, group):
         """The page of a group whose access code has vanished: closed, rather than open to all; IT is told."""
@@ -3116,7 +3130,7 @@ class App:
     def act(self, visit, action, form):
         """Start, change, join, remove or finish a permanence, one action per group at a time; then redirect."""
         request, settings, group = visit.request, visit.settings, visit.group
-        number = name = agent_id = end = ""
+        number = name = end = ""
         typed = {"number": form.get("number", ""), "name": form.get("name", "")}
         if "ends" in form:
             typed["ends"] = form["ends"]
@@ -3138,8 +3152,8 @@ class App:
             if errors:
                 return self.group_page(visit, typed, errors, status=400)
         elif action == "remove":
-            agent_id, mark = form.get("agent", ""), form.get("volunteer", "")
-            if not re.fullmatch(r"[0-9]{1,18}", agent_id) or not mark:
+            mark = form.get("volunteer", "")
+            if not mark:
                 text = "Cette demande est incomplète. Revenez à la page du groupe et réessayez."
                 return self.message(request, "Demande incomplète", text, 400)
         with group_lock(settings, group) as lock:
@@ -3156,7 +3170,7 @@ class App:
                     if action == "start":
                         outcome = line.start(number, name, ends)
                     elif action == "remove":
-                        outcome = line.remove(int(agent_id), lambda n: same_text(mark, visit.mark(n)))
+                        outcome = line.remove(lambda n: same_text(mark, visit.mark(n)))
                     else:
                         outcome = line.finish()
                 self.share(settings, group, outcome.snap)

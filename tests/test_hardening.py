@@ -15,6 +15,7 @@ import pytest
 import requests
 from fake_ovh import DEMO_BILLING_ACCOUNT, LYON_NUMBER
 from test_security import CODE, call, guarded, set_code  # noqa: F401 (guarded: a fixture)
+from test_team import agents
 from webpage import THURSDAY_AFTERNOON, text
 
 import index
@@ -145,13 +146,14 @@ def team(site):
     return site
 
 
-def test_a_stale_remove_button_does_not_take_off_the_number_now_on_its_agent(team):
+def test_a_stale_remove_button_does_not_take_off_the_number_now_on_its_agent(team, ovh_client):
     team.act("/lyon/start", {"number": "0639980001"})
     team.act("/lyon/start", {"number": "0639980002"})
     stale = team.remove_form("lyon", "0033639980001")  # A page left open.
+    agent_id = agents(ovh_client)["0033639980001"]["agentId"]
     team.act("/lyon/remove", team.remove_form("lyon", "0033639980001"))
     team.act("/lyon/start", {"number": "0639980003"})
-    assert team.remove_form("lyon", "0033639980003")["agent"] == stale["agent"], "03 got 01's agent"
+    assert agents(ovh_client)["0033639980003"]["agentId"] == agent_id, "03 got 01's agent"
     writes = len(team.writes())
     page = text(team.act("/lyon/remove", stale))
     assert "Ce numéro ne recevait déjà plus les appels ; rien n'a changé." in page
@@ -159,13 +161,15 @@ def test_a_stale_remove_button_does_not_take_off_the_number_now_on_its_agent(tea
     assert sorted(team.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON)) == ["0033639980002", "0033639980003"]
 
 
-def test_a_remove_form_without_the_volunteer_is_refused(team):
+def test_a_remove_form_without_the_volunteer_is_refused(team, ovh_client):
     team.act("/lyon/start", {"number": "0639980001"})
-    form = team.remove_form("lyon", "0033639980001")
-    for forged in ({"agent": form["agent"]}, {"agent": form["agent"], "volunteer": "x" * 32}):
+    team.act("/lyon/start", {"number": "0639980002"})
+    agent_id = agents(ovh_client)["0033639980001"]["agentId"]
+    for forged in ({}, {"agent": str(agent_id)}, {"agent": str(agent_id), "volunteer": ""}):
         response = team.post("/lyon/remove", forged)
-        assert response.status_code in (303, 400)
-    assert team.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == ["0033639980001"]
+        assert response.status_code == 400
+        assert "Cette demande est incomplète." in text(response)
+    assert sorted(team.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON)) == ["0033639980001", "0033639980002"]
 
 
 # --- Counting wrong codes -----------------------------------------------------------

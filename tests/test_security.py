@@ -1,5 +1,6 @@
 """Access codes, form tokens, masked numbers, headers, one action per group at a time, handover."""
 
+import html
 import io
 import os
 import re
@@ -350,3 +351,46 @@ def test_an_unwritable_data_folder_is_explained_in_french(site):
     assert response.status_code == 500
     assert "La page ne peut pas écrire dans son dossier de données." in text(response)
     assert "Traceback" not in response.text
+
+
+# --- A broken group behind its code --------------------------------------------------
+
+MISTAKE = "lines.ini, section [lyon], clé « kind » : « queu » inconnu (attendu : queue ou redirect)"
+OUT_OF_ORDER = (
+    "La configuration de ce groupe contient une erreur : la page ne peut pas le servir. "
+    "Prévenez l'informatique de la Cimade (informatique@example.org)."
+)
+
+
+def test_a_broken_group_with_a_code_tells_its_mistake_only_to_those_it_let_in(guarded, caplog):
+    guarded.post("/lyon/access", {"code": CODE})
+    guarded.configure("lyon", kind="queu")
+    let_in = guarded.get("/lyon")
+    assert let_in.status_code == 500
+    assert f"{OUT_OF_ORDER} Pour l'informatique : {MISTAKE}" in text(let_in)
+    key = (guarded.folder / "data" / "secret.key").read_bytes()
+    forged = index.access_cookie_value(key, guarded.app.settings().groups["lille"], "scrypt$other", 2**40)
+    for path, method, cookie in [
+        ("/lyon", "GET", ""),
+        ("/lyon/access", "POST", ""),
+        ("/lyon/remove", "POST", ""),
+        ("/lyon", "GET", f"access={forged}"),
+    ]:
+        status, _, page = call(guarded.app, path, method, HTTP_COOKIE=cookie)
+        page = html.unescape(page)
+        assert status == 500, path
+        assert OUT_OF_ORDER in page and "Pour l'informatique" not in page, path
+        assert "lines.ini" not in page and "queu" not in page and 'type="password"' not in page, path
+    assert any(MISTAKE.replace("lines.ini", str(guarded.lines_ini)) in r.getMessage() for r in caplog.records)
+    guarded.configure("lille", kind="queu")
+    status, _, page = call(guarded.app, "/lille")
+    assert status == 500 and "Pour l'informatique : lines.ini, section [lille], clé « kind »" in html.unescape(page)
+
+
+def test_a_broken_group_whose_code_is_lost_tells_its_mistake_to_nobody(guarded):
+    guarded.post("/lyon/access", {"code": CODE})
+    (guarded.folder / "access-codes.ini").unlink()
+    guarded.configure("lyon", kind="queu")
+    response = guarded.get("/lyon")
+    assert response.status_code == 500
+    assert OUT_OF_ORDER in text(response) and "lines.ini" not in response.text

@@ -6,6 +6,8 @@ import pytest
 from fake_ovh import DEMO_BILLING_ACCOUNT, LYON_NUMBER
 from webpage import PARIS, THURSDAY_AFTERNOON, text
 
+import index
+
 FIRST = "0033639980001"
 SECOND = "0033639980002"
 EASY_HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
@@ -102,6 +104,42 @@ def test_removing_a_number_only_logs_its_agent_out(team, ovh_client):
     remove(team, ovh_client, FIRST)
     writes = [(r["method"], r["path"]) for r in team.fake.requests[first:] if r["method"] != "GET"]
     assert writes == [("PUT", f"{AGENTS}/{agents(ovh_client)[FIRST]['agentId']}")]
+
+
+def test_the_retirer_button_sends_only_the_volunteers_mark_and_reads_ovh_once(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.act("/lyon/start", {"number": "0639980002"})
+    form = team.remove_form("lyon", FIRST)
+    assert list(form) == ["volunteer"] and 'name="agent"' not in team.get("/lyon").text
+    first = len(team.fake.requests)
+    page = text(team.act("/lyon/remove", form))
+    assert "C'est fait : le 06 •• •• •• 01 ne reçoit plus les appels" in page
+    made = team.fake.requests[first:]
+    before_write = [r["path"] for r in made[: next(i for i, r in enumerate(made) if r["method"] != "GET")]]
+    assert len(before_write) == len(set(before_write)), "the agents are read once, as the snapshot reads them"
+    assert rings(team) == [SECOND]
+    assert agents(ovh_client)[FIRST]["status"] == "loggedOut"
+
+
+FORGED_MARKS = {
+    "made up": lambda key: "x" * 32,
+    "another key": lambda key: index.sign(b"k" * 32, f"volunteer:lyon:{FIRST}"),
+    "another group": lambda key: index.sign(key, f"volunteer:lille:{FIRST}"),
+}
+
+
+@pytest.mark.parametrize("forge", FORGED_MARKS.values(), ids=list(FORGED_MARKS))
+def test_a_forged_mark_changes_nothing_at_ovh(team, ovh_client, forge):
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.act("/lyon/start", {"number": "0639980002"})
+    mark = forge(team.app.key(team.app.settings()))
+    before = (agents(ovh_client), ovh_client.get(CONDITIONS))
+    writes = len(team.writes())
+    page = text(team.act("/lyon/remove", {"volunteer": mark}))
+    assert "Ce numéro ne recevait déjà plus les appels ; rien n'a changé." in page
+    assert len(team.writes()) == writes
+    assert (agents(ovh_client), ovh_client.get(CONDITIONS)) == before
+    assert rings(team) == [FIRST, SECOND]
 
 
 def test_an_addition_interrupted_after_closing_the_period_is_resumed_by_a_retry(team, ovh_client):
