@@ -3402,7 +3402,7 @@ def missing_rules(granted, required):
     ]
 
 
-def check_coverage(client, settings, out=print, verbose=True):
+def check_coverage(client, settings, verbose=True):
     """Print, in French, whether the key of `client` covers every group; return True when it does.
 
     With verbose=False (index.py --check), only the problems are printed.
@@ -3412,11 +3412,11 @@ def check_coverage(client, settings, out=print, verbose=True):
     try:
         credential = client.get(CURRENT_CREDENTIAL)
     except ovh.exceptions.NotGrantedCall:
-        out("ERREUR : la clé OVH ne peut pas lire ses propres droits (GET /auth/currentCredential) ; "
-            f"créez-en une nouvelle : {script_command('create_consumer_key.py')}")  # fmt: skip
+        print("ERREUR : la clé OVH ne peut pas lire ses propres droits (GET /auth/currentCredential) ; "
+              f"créez-en une nouvelle : {script_command('create_consumer_key.py')}")  # fmt: skip
         return False
     except Exception as error:
-        out(f"ERREUR : impossible de lire les droits de la clé OVH. {explain_for_it(error)}")
+        print(f"ERREUR : impossible de lire les droits de la clé OVH. {explain_for_it(error)}")
         return False
     granted = credential.get("rules") or []
     sip_lines = resolve_sip_lines(client, settings)
@@ -3425,17 +3425,17 @@ def check_coverage(client, settings, out=print, verbose=True):
         missing = missing_rules(granted, group_rules(group, sip_lines.get(group.slug)))
         if missing:
             uncovered.append(group.slug)
-            out(f"ERREUR [{group.slug}] la clé OVH ne couvre pas ce groupe ; il lui manque :")
+            print(f"ERREUR [{group.slug}] la clé OVH ne couvre pas ce groupe ; il lui manque :")
             for need in missing:
-                out(f"    {need['method']:6} {need['path']}")
+                print(f"    {need['method']:6} {need['path']}")
         elif verbose:
-            out(f"ok     [{group.slug}] la clé OVH couvre ce groupe")
+            print(f"ok     [{group.slug}] la clé OVH couvre ce groupe")
     broad = [g for g in granted if g.get("path") in ("/", "/*")]
     if broad:
-        out("Attention : la clé OVH a des droits sur tout le compte (" + ", ".join(
+        print("Attention : la clé OVH a des droits sur tout le compte (" + ", ".join(
             f"{g['method']} {g['path']}" for g in broad) + ") ; créez-en une plus restreinte.")  # fmt: skip
     if uncovered:
-        out(
+        print(
             f"La clé OVH ne couvre pas : {', '.join(uncovered)}. L'informatique doit créer une nouvelle clé : "
             + script_command("create_consumer_key.py")
         )
