@@ -592,30 +592,43 @@ def read_ovh_conf(path, required=OVH_KEYS):
     return conf
 
 
-def ovh_failure(error):
-    """Translate an exception of the ovh client into an OvhFailure."""
+def ovh_cause(error):
+    """Why a request of the ovh client failed, in one word that the page and the command line each phrase."""
     import ovh.exceptions as oe
     import requests
 
-    if isinstance(error, OvhFailure):
-        return error
     if isinstance(error, oe.HTTPError):
-        cause = error.args[1] if len(error.args) > 1 else None
-        reason = "timeout" if isinstance(cause, requests.Timeout) else "unreachable"
-        return OvhFailure(reason, repr(cause or error))
-    kinds = [
-        ((oe.InvalidKey, oe.InvalidCredential, oe.NotCredential, oe.Forbidden), "credential"),
-        ((oe.NotGrantedCall,), "not_granted"),
-        ((oe.ResourceNotFoundError,), "not_found"),
-        ((oe.BadParametersError, oe.ResourceConflictError, oe.ResourceExpiredError), "refused"),
-        ((oe.InvalidResponse,), "server"),
-    ]
+        return "timeout" if isinstance(wrapped(error), requests.Timeout) else "unreachable"
     if isinstance(error, oe.BadParametersError) and "Invalid signature" in str(error):
-        return OvhFailure("signature", f"{type(error).__name__}: {error}")
-    for classes, reason in kinds:
-        if isinstance(error, classes):
-            return OvhFailure(reason, f"{type(error).__name__}: {error}")
-    return OvhFailure("server", f"{type(error).__name__}: {error}")
+        return "signature"
+    kinds = [
+        (oe.InvalidRegion, "region"),
+        (oe.InvalidKey, "key"),
+        ((oe.InvalidCredential, oe.NotCredential), "credential"),
+        (oe.Forbidden, "forbidden"),
+        (oe.NotGrantedCall, "not_granted"),
+        (oe.ResourceNotFoundError, "not_found"),
+        ((oe.BadParametersError, oe.ResourceConflictError, oe.ResourceExpiredError), "refused"),
+        (oe.APIError, "server"),
+    ]
+    return next((cause for classes, cause in kinds if isinstance(error, classes)), "other")
+
+
+def wrapped(error):
+    """What an exception of the ovh client wraps (requests' exception, the unknown endpoint), else the error itself."""
+    return error.args[1] if len(error.args) > 1 else error
+
+
+# The causes the page explains with another's words: OVH_FAILURES has no sentence of their own.
+PAGE_REASONS = {"region": "server", "key": "credential", "forbidden": "credential", "other": "server"}
+
+
+def ovh_failure(error):
+    """Translate an exception of the ovh client into an OvhFailure."""
+    cause = ovh_cause(error)
+    if cause in ("timeout", "unreachable"):
+        return OvhFailure(cause, repr(wrapped(error)))
+    return OvhFailure(PAGE_REASONS.get(cause, cause), f"{type(error).__name__}: {error}")
 
 
 def parallel(*calls):
@@ -3558,58 +3571,39 @@ def script_command(script, *args):
     return " ".join(["python3", shlex.quote(str(HERE / script)), *args])
 
 
+# What IT reads on the command line for each cause of ovh_cause; a cause not named here is OVH's own error.
+IT_EXPLANATIONS = {
+    "region": "endpoint = {inner} dans ovh.conf n'est pas un nom connu du client ovh : mettez ovh-eu (OVH Europe), "
+    "ou l'adresse http://… d'un simulateur, puis relancez.",
+    "timeout": "OVH n'a pas répondu à temps ({inner_kind}) : réessayez dans quelques minutes.",
+    "unreachable": "Impossible de joindre OVH depuis ce serveur ({inner_kind}) : vérifiez sa connexion à Internet et "
+    "l'endpoint de ovh.conf (pour le simulateur : qu'il tourne), puis relancez.",
+    "key": "OVH ne connaît pas l'application_key de ovh.conf : recopiez celle de l'application "
+    "(voir « Créer les clés OVH » dans le README), puis relancez.",
+    "signature": "OVH refuse la signature des demandes : l'application_secret de ovh.conf est faux ; recopiez celui "
+    "de l'application, puis relancez.",
+    "credential": "La clé d'accès (consumer_key de ovh.conf) n'est plus valable (expirée, révoquée ou jamais "
+    "validée) : {new_key}",
+    "not_granted": "La clé d'accès n'a pas le droit de faire cette demande ({error}) : {new_key}",
+    "not_found": "OVH ne connaît pas la ligne de ce groupe ({error}) : vérifiez billing_account et number dans "
+    "lines.ini.",
+    # Not OVH's answer: a file that cannot be written, or a bug.
+    "other": "{kind}: {error} ; vérifiez les droits des fichiers : {check}",
+}
+OVH_OWN_ERROR = "OVH a rencontré une erreur de son côté ({kind}: {error}) : réessayez dans quelques minutes."
+
+
 def explain_for_it(error):
     """One French sentence for IT on the command line: why OVH did not do what was asked, and what to do next."""
-    import ovh.exceptions as oe
-    import requests
-
-    new_key = f"créez-en une : {script_command('create_consumer_key.py')}"
     if isinstance(error, ConfigError):
         return f"{error} (voir « Créer les clés OVH » dans le README)."
     if isinstance(error, OvhFailure):
         explanation, _ = describe_failure(error, "l'informatique")
         return f"{explanation} ({error.detail.strip().splitlines()[-1]})"
-    if isinstance(error, oe.InvalidRegion):
-        endpoint = error.args[1] if len(error.args) > 1 else ""
-        return (
-            f"endpoint = {endpoint} dans ovh.conf n'est pas un nom connu du client ovh : mettez ovh-eu (OVH Europe), "
-            "ou l'adresse http://… d'un simulateur, puis relancez."
-        )
-    if isinstance(error, oe.HTTPError):
-        cause = error.args[1] if len(error.args) > 1 else error
-        if isinstance(cause, requests.Timeout):
-            return f"OVH n'a pas répondu à temps ({type(cause).__name__}) : réessayez dans quelques minutes."
-        return (
-            f"Impossible de joindre OVH depuis ce serveur ({type(cause).__name__}) : vérifiez sa connexion à "
-            "Internet et l'endpoint de ovh.conf (pour le simulateur : qu'il tourne), puis relancez."
-        )
-    if isinstance(error, oe.InvalidKey):
-        return (
-            "OVH ne connaît pas l'application_key de ovh.conf : recopiez celle de l'application "
-            "(voir « Créer les clés OVH » dans le README), puis relancez."
-        )
-    if isinstance(error, oe.BadParametersError) and "signature" in str(error).lower():
-        return (
-            "OVH refuse la signature des demandes : l'application_secret de ovh.conf est faux ; recopiez celui de "
-            "l'application, puis relancez."
-        )
-    if isinstance(error, (oe.InvalidCredential, oe.NotCredential)):
-        return (
-            "La clé d'accès (consumer_key de ovh.conf) n'est plus valable (expirée, révoquée ou jamais "
-            f"validée) : {new_key}"
-        )
-    if isinstance(error, oe.NotGrantedCall):
-        return f"La clé d'accès n'a pas le droit de faire cette demande ({error}) : {new_key}"
-    if isinstance(error, oe.ResourceNotFoundError):
-        return (
-            f"OVH ne connaît pas la ligne de ce groupe ({error}) : vérifiez billing_account et number dans lines.ini."
-        )
-    if not isinstance(error, oe.APIError):  # Not OVH's answer: a file that cannot be written, or a bug.
-        check = script_command("index.py", "--check")
-        return f"{type(error).__name__}: {error} ; vérifiez les droits des fichiers : {check}"
-    return (
-        f"OVH a rencontré une erreur de son côté ({type(error).__name__}: {error}) : "
-        "réessayez dans quelques minutes."
+    return IT_EXPLANATIONS.get(ovh_cause(error), OVH_OWN_ERROR).format(
+        error=error, kind=type(error).__name__, inner=wrapped(error), inner_kind=type(wrapped(error)).__name__,
+        new_key=f"créez-en une : {script_command('create_consumer_key.py')}",
+        check=script_command("index.py", "--check"),
     )
 
 
