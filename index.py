@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import hmac
 import html
+import io
 import ipaddress
 import json
 import logging
@@ -1358,11 +1359,9 @@ def todays_ends(settings, group, moment):
 def write_ends(settings, group, moment, ends):
     """Store today's planned ends of the group's volunteers (under the group's lock), whole or not at all."""
     path = ends_path(settings, group)
-    temporary = path.with_name(f".{group.slug}.{os.getpid()}.{threading.get_ident()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps({"day": moment.date().isoformat(), "ends": ends}), encoding="utf-8")
-        os.replace(temporary, path)
+        replace_file(path, json.dumps({"day": moment.date().isoformat(), "ends": ends}), 0o640)
     except OSError as error:
         log.error("cannot write the planned ends %s: %s (%s)", path, error, ends)
 
@@ -1460,19 +1459,14 @@ def write_access_code(path, slug, stored, share=None):
         if not parser.has_section(slug):
             parser.add_section(slug)
         parser[slug]["code"] = stored
-    draft = path.with_name(f".{path.name}.{os.getpid()}")
-    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    with open(descriptor, "w", encoding="utf-8") as file:
-        file.write("# Codes d'accès des groupes (empreintes), écrits par : python3 index.py --set-code <groupe>\n\n")
-        parser.write(file)
+    text = io.StringIO()
+    text.write("# Codes d'accès des groupes (empreintes), écrits par : python3 index.py --set-code <groupe>\n\n")
+    parser.write(text)
     if path.exists():  # Keep the owner, group and mode IT gave the file.
         info = path.stat()
-        os.chmod(draft, info.st_mode & 0o777)
-        with contextlib.suppress(PermissionError):
-            os.chown(draft, info.st_uid, info.st_gid)
-    elif share:
-        share(draft)
-    os.replace(draft, path)  # Atomic: the page never reads a half-written file.
+        replace_file(path, text.getvalue(), info.st_mode & 0o777, keep_owner(info))
+    else:
+        replace_file(path, text.getvalue(), 0o640, share)
 
 
 def coded_groups_path(settings):
@@ -1492,12 +1486,8 @@ def write_coded_groups(settings, slugs):
     """Remember the groups that have an access code, in a file owned like the data folder (the page may add to it)."""
     path = coded_groups_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    draft = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    draft.write_text("".join(f"{slug}\n" for slug in sorted(slugs)), encoding="utf-8")
-    info = path.parent.stat()
-    with contextlib.suppress(PermissionError):
-        os.chown(draft, info.st_uid, info.st_gid)
-    os.replace(draft, path)
+    text = "".join(f"{slug}\n" for slug in sorted(slugs))
+    replace_file(path, text, 0o640, lambda draft: own_like_data(settings, draft, 0o640))
 
 
 SECRET_KEY_BYTES = 32  # A shorter key (an empty file, say) is replaced.
@@ -1516,18 +1506,8 @@ def secret_key(settings):
                           path, len(key), SECRET_KEY_BYTES)  # fmt: skip
                 path.unlink()
     path.parent.mkdir(parents=True, exist_ok=True)
-    draft = path.with_name(f"secret.key.{os.getpid()}.{threading.get_ident()}")
-    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(descriptor, "wb") as file:
-        file.write(secrets.token_bytes(SECRET_KEY_BYTES))
-        file.flush()
-        os.fsync(file.fileno())  # On disk before it is in place: never an empty key after a crash.
-    try:
-        os.link(draft, path)  # Atomic: when two processes race, the first key wins for both.
-    except FileExistsError:
-        pass
-    finally:
-        draft.unlink()
+    with contextlib.suppress(FileExistsError):  # When two processes race, the first key wins for both.
+        replace_file(path, secrets.token_bytes(SECRET_KEY_BYTES), 0o600, link=True)
     key = path.read_bytes()
     if len(key) < SECRET_KEY_BYTES:  # Another process holds the lock to replace it: never sign with it.
         raise OSError(f"{path} : clé trop courte ({len(key)} octets)")
@@ -1605,6 +1585,37 @@ def locked_file(path, blocking=True):
                 os.fsync(file.fileno())
                 fcntl.flock(file, fcntl.LOCK_UN)
             return
+
+
+def replace_file(path, data, mode, own=None, link=False):
+    """Put `data` (text or bytes) in `path` whole or not at all: readers see the old file or the new one, never half.
+
+    The draft, beside `path`, gets `mode` whatever the umask and `own` (a function of its path, to
+    give it an owner); it is on disk before it takes the place of `path`. With link=True it never
+    replaces a file already there: FileExistsError.
+    """
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        with open(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as file:
+            os.fchmod(file.fileno(), mode)
+            if own:
+                own(draft)
+            file.write(data.encode("utf-8") if isinstance(data, str) else data)
+            file.flush()
+            os.fsync(file.fileno())
+        (os.link if link else os.replace)(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
+
+
+def keep_owner(info):
+    """An `own` for replace_file: the owner and group of `info` (a stat result), where we may give them."""
+
+    def own(draft):
+        with contextlib.suppress(PermissionError):
+            os.chown(draft, info.st_uid, info.st_gid)
+
+    return own
 
 
 class WrongCodes:
@@ -2610,11 +2621,9 @@ def read_stamp(settings, group):
 def change_stamp(settings, group):
     """Give the group a new stamp, so that no process reuses a read that began before."""
     path = stamp_path(settings, group)
-    temporary = path.with_name(f".{group.slug}.{os.getpid()}.{threading.get_ident()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(os.urandom(8).hex(), encoding="ascii")
-        os.replace(temporary, path)  # Readers see the old stamp or the new one, never half of one.
+        replace_file(path, os.urandom(8).hex(), 0o640)
     except OSError as error:
         log.error("cannot write %s: %s; other processes may show the state before the action", path, error)
 
@@ -2657,12 +2666,7 @@ def write_shared(settings, name, record):
     """Write a record of data/shared/ for every process of the page, whole or not at all."""
     try:
         folder = shared_folder(settings)
-        temporary = folder / f".{name}.{os.getpid()}.{threading.get_ident()}"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            own_like_data(settings, file.fileno(), 0o640)
-            json.dump(record, file)
-        os.replace(temporary, folder / name)  # Readers see the old record or the new one, never half of one.
+        replace_file(folder / name, json.dumps(record), 0o640, lambda draft: own_like_data(settings, draft, 0o640))
     except OSError as error:
         log.error("cannot write %s in %s: %s", name, settings.data_dir / "shared", error)
 
