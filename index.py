@@ -802,9 +802,12 @@ class RedirectLine:
         verify(state.numbers == [number], f"forward should go to {number}, reads {state.numbers}")
         return Outcome("change" if before.running else "start", number, state, after)
 
-    def finish(self):
-        """Clear the SIP line's forward; return the Outcome ("finish", or "nothing" when it was off)."""
-        snap = self.snapshot()
+    def finish(self, snap=None):
+        """Clear the SIP line's forward; return the Outcome ("finish", or "nothing" when it was off).
+
+        `snap`: the snapshot just read, if any.
+        """
+        snap = snap or self.snapshot()
         before = self.state(snap)
         self.client.put(self.options_path(snap.sip_line), forwardUnconditional=False)
         after = self.read_back(snap)
@@ -1094,15 +1097,15 @@ class QueueLine:
         """True for an agent the page created, known by its description; IT's agents are never renamed or reused."""
         return (agent.get("description") or "").startswith(self.group.agent_description)
 
-    def remove(self, agent_id, is_leaving):
+    def remove(self, agent_id, is_leaving, snap=None):
         """Stop sending calls to one volunteer, if `is_leaving` its agent's number; the last one leaving finishes.
 
         The others' agents were set before the period opened and stay as they
         are, so the period stays open: only the leaving agent is logged out.
         A page left open may show an agent since given to another number
-        (spare agents are reused): then nothing is done.
+        (spare agents are reused): then nothing is done. `snap`: the snapshot just read, if any.
         """
-        snap = self.snapshot()
+        snap = snap or self.snapshot()
         before = self.state(snap)
         leaving = next((v for v in before.volunteers if v.agent_id == agent_id and is_leaving(v.number)), None)
         if leaving is None or not before.running:
