@@ -18,7 +18,6 @@ import os
 import re
 import stat
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -82,24 +81,9 @@ def write_private(path, text):
     try:
         old = path.stat()
     except FileNotFoundError:
-        old = None
-    mode = stat.S_IMODE(old.st_mode) & 0o770 if old else 0o600
-    handle, temporary = tempfile.mkstemp(prefix=".ovh.conf.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            os.fchmod(file.fileno(), mode)
-            if old:
-                try:
-                    os.fchown(file.fileno(), old.st_uid, old.st_gid)
-                except PermissionError:
-                    pass  # Not root: the file becomes ours, with the same mode.
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        index.replace_file(path, text, 0o600)
+    else:
+        index.replace_file(path, text, stat.S_IMODE(old.st_mode) & 0o770, index.keep_owner(old))
 
 
 # --- Creating a key -------------------------------------------------------------

@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import hmac
 import html
+import io
 import ipaddress
 import json
 import logging
@@ -592,30 +593,43 @@ def read_ovh_conf(path, required=OVH_KEYS):
     return conf
 
 
-def ovh_failure(error):
-    """Translate an exception of the ovh client into an OvhFailure."""
+def ovh_cause(error):
+    """Why a request of the ovh client failed, in one word that the page and the command line each phrase."""
     import ovh.exceptions as oe
     import requests
 
-    if isinstance(error, OvhFailure):
-        return error
     if isinstance(error, oe.HTTPError):
-        cause = error.args[1] if len(error.args) > 1 else None
-        reason = "timeout" if isinstance(cause, requests.Timeout) else "unreachable"
-        return OvhFailure(reason, repr(cause or error))
-    kinds = [
-        ((oe.InvalidKey, oe.InvalidCredential, oe.NotCredential, oe.Forbidden), "credential"),
-        ((oe.NotGrantedCall,), "not_granted"),
-        ((oe.ResourceNotFoundError,), "not_found"),
-        ((oe.BadParametersError, oe.ResourceConflictError, oe.ResourceExpiredError), "refused"),
-        ((oe.InvalidResponse,), "server"),
-    ]
+        return "timeout" if isinstance(wrapped(error), requests.Timeout) else "unreachable"
     if isinstance(error, oe.BadParametersError) and "Invalid signature" in str(error):
-        return OvhFailure("signature", f"{type(error).__name__}: {error}")
-    for classes, reason in kinds:
-        if isinstance(error, classes):
-            return OvhFailure(reason, f"{type(error).__name__}: {error}")
-    return OvhFailure("server", f"{type(error).__name__}: {error}")
+        return "signature"
+    kinds = [
+        (oe.InvalidRegion, "region"),
+        (oe.InvalidKey, "key"),
+        ((oe.InvalidCredential, oe.NotCredential), "credential"),
+        (oe.Forbidden, "forbidden"),
+        (oe.NotGrantedCall, "not_granted"),
+        (oe.ResourceNotFoundError, "not_found"),
+        ((oe.BadParametersError, oe.ResourceConflictError, oe.ResourceExpiredError), "refused"),
+        (oe.APIError, "server"),
+    ]
+    return next((cause for classes, cause in kinds if isinstance(error, classes)), "other")
+
+
+def wrapped(error):
+    """What an exception of the ovh client wraps (requests' exception, the unknown endpoint), else the error itself."""
+    return error.args[1] if len(error.args) > 1 else error
+
+
+# The causes the page explains with another's words: OVH_FAILURES has no sentence of their own.
+PAGE_REASONS = {"region": "server", "key": "credential", "forbidden": "credential", "other": "server"}
+
+
+def ovh_failure(error):
+    """Translate an exception of the ovh client into an OvhFailure."""
+    cause = ovh_cause(error)
+    if cause in ("timeout", "unreachable"):
+        return OvhFailure(cause, repr(wrapped(error)))
+    return OvhFailure(PAGE_REASONS.get(cause, cause), f"{type(error).__name__}: {error}")
 
 
 def parallel(*calls):
@@ -788,9 +802,12 @@ class RedirectLine:
         verify(state.numbers == [number], f"forward should go to {number}, reads {state.numbers}")
         return Outcome("change" if before.running else "start", number, state, after)
 
-    def finish(self):
-        """Clear the SIP line's forward; return the Outcome ("finish", or "nothing" when it was off)."""
-        snap = self.snapshot()
+    def finish(self, snap=None):
+        """Clear the SIP line's forward; return the Outcome ("finish", or "nothing" when it was off).
+
+        `snap`: the snapshot just read, if any.
+        """
+        snap = snap or self.snapshot()
         before = self.state(snap)
         self.client.put(self.options_path(snap.sip_line), forwardUnconditional=False)
         after = self.read_back(snap)
@@ -1080,14 +1097,15 @@ class QueueLine:
         """True for an agent the page created, known by its description; IT's agents are never renamed or reused."""
         return (agent.get("description") or "").startswith(self.group.agent_description)
 
-    def remove(self, is_leaving):
+    def remove(self, is_leaving, snap=None):
         """Stop sending calls to the volunteer whose number `is_leaving` is true for; the last one leaving finishes.
 
         The others' agents were set before the period opened and stay as they
         are, so the period stays open: only the leaving agent is logged out.
         A page left open may show a number no longer on duty: then nothing is done.
+        `snap`: the snapshot just read, if any.
         """
-        snap = self.snapshot()
+        snap = snap or self.snapshot()
         before = self.state(snap)
         leaving = next((v for v in before.volunteers if is_leaving(v.number)), None)
         if leaving is None or not before.running:
@@ -1344,11 +1362,9 @@ def todays_ends(settings, group, moment):
 def write_ends(settings, group, moment, ends):
     """Store today's planned ends of the group's volunteers (under the group's lock), whole or not at all."""
     path = ends_path(settings, group)
-    temporary = path.with_name(f".{group.slug}.{os.getpid()}.{threading.get_ident()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps({"day": moment.date().isoformat(), "ends": ends}), encoding="utf-8")
-        os.replace(temporary, path)
+        replace_file(path, json.dumps({"day": moment.date().isoformat(), "ends": ends}), 0o640)
     except OSError as error:
         log.error("cannot write the planned ends %s: %s (%s)", path, error, ends)
 
@@ -1446,19 +1462,14 @@ def write_access_code(path, slug, stored, share=None):
         if not parser.has_section(slug):
             parser.add_section(slug)
         parser[slug]["code"] = stored
-    draft = path.with_name(f".{path.name}.{os.getpid()}")
-    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    with open(descriptor, "w", encoding="utf-8") as file:
-        file.write("# Codes d'accès des groupes (empreintes), écrits par : python3 index.py --set-code <groupe>\n\n")
-        parser.write(file)
+    text = io.StringIO()
+    text.write("# Codes d'accès des groupes (empreintes), écrits par : python3 index.py --set-code <groupe>\n\n")
+    parser.write(text)
     if path.exists():  # Keep the owner, group and mode IT gave the file.
         info = path.stat()
-        os.chmod(draft, info.st_mode & 0o777)
-        with contextlib.suppress(PermissionError):
-            os.chown(draft, info.st_uid, info.st_gid)
-    elif share:
-        share(draft)
-    os.replace(draft, path)  # Atomic: the page never reads a half-written file.
+        replace_file(path, text.getvalue(), info.st_mode & 0o777, keep_owner(info))
+    else:
+        replace_file(path, text.getvalue(), 0o640, share)
 
 
 def coded_groups_path(settings):
@@ -1478,12 +1489,8 @@ def write_coded_groups(settings, slugs):
     """Remember the groups that have an access code, in a file owned like the data folder (the page may add to it)."""
     path = coded_groups_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    draft = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    draft.write_text("".join(f"{slug}\n" for slug in sorted(slugs)), encoding="utf-8")
-    info = path.parent.stat()
-    with contextlib.suppress(PermissionError):
-        os.chown(draft, info.st_uid, info.st_gid)
-    os.replace(draft, path)
+    text = "".join(f"{slug}\n" for slug in sorted(slugs))
+    replace_file(path, text, 0o640, lambda draft: own_like_data(settings, draft, 0o640))
 
 
 SECRET_KEY_BYTES = 32  # A shorter key (an empty file, say) is replaced.
@@ -1502,18 +1509,8 @@ def secret_key(settings):
                           path, len(key), SECRET_KEY_BYTES)  # fmt: skip
                 path.unlink()
     path.parent.mkdir(parents=True, exist_ok=True)
-    draft = path.with_name(f"secret.key.{os.getpid()}.{threading.get_ident()}")
-    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(descriptor, "wb") as file:
-        file.write(secrets.token_bytes(SECRET_KEY_BYTES))
-        file.flush()
-        os.fsync(file.fileno())  # On disk before it is in place: never an empty key after a crash.
-    try:
-        os.link(draft, path)  # Atomic: when two processes race, the first key wins for both.
-    except FileExistsError:
-        pass
-    finally:
-        draft.unlink()
+    with contextlib.suppress(FileExistsError):  # When two processes race, the first key wins for both.
+        replace_file(path, secrets.token_bytes(SECRET_KEY_BYTES), 0o600, link=True)
     key = path.read_bytes()
     if len(key) < SECRET_KEY_BYTES:  # Another process holds the lock to replace it: never sign with it.
         raise OSError(f"{path} : clé trop courte ({len(key)} octets)")
@@ -1591,6 +1588,37 @@ def locked_file(path, blocking=True):
                 os.fsync(file.fileno())
                 fcntl.flock(file, fcntl.LOCK_UN)
             return
+
+
+def replace_file(path, data, mode, own=None, link=False):
+    """Put `data` (text or bytes) in `path` whole or not at all: readers see the old file or the new one, never half.
+
+    The draft, beside `path`, gets `mode` whatever the umask and `own` (a function of its path, to
+    give it an owner); it is on disk before it takes the place of `path`. With link=True it never
+    replaces a file already there: FileExistsError.
+    """
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        with open(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as file:
+            os.fchmod(file.fileno(), mode)
+            if own:
+                own(draft)
+            file.write(data.encode("utf-8") if isinstance(data, str) else data)
+            file.flush()
+            os.fsync(file.fileno())
+        (os.link if link else os.replace)(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
+
+
+def keep_owner(info):
+    """An `own` for replace_file: the owner and group of `info` (a stat result), where we may give them."""
+
+    def own(draft):
+        with contextlib.suppress(PermissionError):
+            os.chown(draft, info.st_uid, info.st_gid)
+
+    return own
 
 
 class WrongCodes:
@@ -2595,11 +2623,9 @@ def read_stamp(settings, group):
 def change_stamp(settings, group):
     """Give the group a new stamp, so that no process reuses a read that began before."""
     path = stamp_path(settings, group)
-    temporary = path.with_name(f".{group.slug}.{os.getpid()}.{threading.get_ident()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(os.urandom(8).hex(), encoding="ascii")
-        os.replace(temporary, path)  # Readers see the old stamp or the new one, never half of one.
+        replace_file(path, os.urandom(8).hex(), 0o640)
     except OSError as error:
         log.error("cannot write %s: %s; other processes may show the state before the action", path, error)
 
@@ -2642,12 +2668,7 @@ def write_shared(settings, name, record):
     """Write a record of data/shared/ for every process of the page, whole or not at all."""
     try:
         folder = shared_folder(settings)
-        temporary = folder / f".{name}.{os.getpid()}.{threading.get_ident()}"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            own_like_data(settings, file.fileno(), 0o640)
-            json.dump(record, file)
-        os.replace(temporary, folder / name)  # Readers see the old record or the new one, never half of one.
+        replace_file(folder / name, json.dumps(record), 0o640, lambda draft: own_like_data(settings, draft, 0o640))
     except OSError as error:
         log.error("cannot write %s in %s: %s", name, settings.data_dir / "shared", error)
 
@@ -3416,7 +3437,7 @@ def missing_rules(granted, required):
     ]
 
 
-def check_coverage(client, settings, out=print, verbose=True):
+def check_coverage(client, settings, verbose=True):
     """Print, in French, whether the key of `client` covers every group; return True when it does.
 
     With verbose=False (index.py --check), only the problems are printed.
@@ -3426,11 +3447,11 @@ def check_coverage(client, settings, out=print, verbose=True):
     try:
         credential = client.get(CURRENT_CREDENTIAL)
     except ovh.exceptions.NotGrantedCall:
-        out("ERREUR : la clé OVH ne peut pas lire ses propres droits (GET /auth/currentCredential) ; "
-            f"créez-en une nouvelle : {script_command('create_consumer_key.py')}")  # fmt: skip
+        print("ERREUR : la clé OVH ne peut pas lire ses propres droits (GET /auth/currentCredential) ; "
+              f"créez-en une nouvelle : {script_command('create_consumer_key.py')}")  # fmt: skip
         return False
     except Exception as error:
-        out(f"ERREUR : impossible de lire les droits de la clé OVH. {explain_for_it(error)}")
+        print(f"ERREUR : impossible de lire les droits de la clé OVH. {explain_for_it(error)}")
         return False
     granted = credential.get("rules") or []
     sip_lines = resolve_sip_lines(client, settings)
@@ -3439,17 +3460,17 @@ def check_coverage(client, settings, out=print, verbose=True):
         missing = missing_rules(granted, group_rules(group, sip_lines.get(group.slug)))
         if missing:
             uncovered.append(group.slug)
-            out(f"ERREUR [{group.slug}] la clé OVH ne couvre pas ce groupe ; il lui manque :")
+            print(f"ERREUR [{group.slug}] la clé OVH ne couvre pas ce groupe ; il lui manque :")
             for need in missing:
-                out(f"    {need['method']:6} {need['path']}")
+                print(f"    {need['method']:6} {need['path']}")
         elif verbose:
-            out(f"ok     [{group.slug}] la clé OVH couvre ce groupe")
+            print(f"ok     [{group.slug}] la clé OVH couvre ce groupe")
     broad = [g for g in granted if g.get("path") in ("/", "/*")]
     if broad:
-        out("Attention : la clé OVH a des droits sur tout le compte (" + ", ".join(
+        print("Attention : la clé OVH a des droits sur tout le compte (" + ", ".join(
             f"{g['method']} {g['path']}" for g in broad) + ") ; créez-en une plus restreinte.")  # fmt: skip
     if uncovered:
-        out(
+        print(
             f"La clé OVH ne couvre pas : {', '.join(uncovered)}. L'informatique doit créer une nouvelle clé : "
             + script_command("create_consumer_key.py")
         )
@@ -3572,58 +3593,39 @@ def script_command(script, *args):
     return " ".join(["python3", shlex.quote(str(HERE / script)), *args])
 
 
+# What IT reads on the command line for each cause of ovh_cause; a cause not named here is OVH's own error.
+IT_EXPLANATIONS = {
+    "region": "endpoint = {inner} dans ovh.conf n'est pas un nom connu du client ovh : mettez ovh-eu (OVH Europe), "
+    "ou l'adresse http://… d'un simulateur, puis relancez.",
+    "timeout": "OVH n'a pas répondu à temps ({inner_kind}) : réessayez dans quelques minutes.",
+    "unreachable": "Impossible de joindre OVH depuis ce serveur ({inner_kind}) : vérifiez sa connexion à Internet et "
+    "l'endpoint de ovh.conf (pour le simulateur : qu'il tourne), puis relancez.",
+    "key": "OVH ne connaît pas l'application_key de ovh.conf : recopiez celle de l'application "
+    "(voir « Créer les clés OVH » dans le README), puis relancez.",
+    "signature": "OVH refuse la signature des demandes : l'application_secret de ovh.conf est faux ; recopiez celui "
+    "de l'application, puis relancez.",
+    "credential": "La clé d'accès (consumer_key de ovh.conf) n'est plus valable (expirée, révoquée ou jamais "
+    "validée) : {new_key}",
+    "not_granted": "La clé d'accès n'a pas le droit de faire cette demande ({error}) : {new_key}",
+    "not_found": "OVH ne connaît pas la ligne de ce groupe ({error}) : vérifiez billing_account et number dans "
+    "lines.ini.",
+    # Not OVH's answer: a file that cannot be written, or a bug.
+    "other": "{kind}: {error} ; vérifiez les droits des fichiers : {check}",
+}
+OVH_OWN_ERROR = "OVH a rencontré une erreur de son côté ({kind}: {error}) : réessayez dans quelques minutes."
+
+
 def explain_for_it(error):
     """One French sentence for IT on the command line: why OVH did not do what was asked, and what to do next."""
-    import ovh.exceptions as oe
-    import requests
-
-    new_key = f"créez-en une : {script_command('create_consumer_key.py')}"
     if isinstance(error, ConfigError):
         return f"{error} (voir « Créer les clés OVH » dans le README)."
     if isinstance(error, OvhFailure):
         explanation, _ = describe_failure(error, "l'informatique")
         return f"{explanation} ({error.detail.strip().splitlines()[-1]})"
-    if isinstance(error, oe.InvalidRegion):
-        endpoint = error.args[1] if len(error.args) > 1 else ""
-        return (
-            f"endpoint = {endpoint} dans ovh.conf n'est pas un nom connu du client ovh : mettez ovh-eu (OVH Europe), "
-            "ou l'adresse http://… d'un simulateur, puis relancez."
-        )
-    if isinstance(error, oe.HTTPError):
-        cause = error.args[1] if len(error.args) > 1 else error
-        if isinstance(cause, requests.Timeout):
-            return f"OVH n'a pas répondu à temps ({type(cause).__name__}) : réessayez dans quelques minutes."
-        return (
-            f"Impossible de joindre OVH depuis ce serveur ({type(cause).__name__}) : vérifiez sa connexion à "
-            "Internet et l'endpoint de ovh.conf (pour le simulateur : qu'il tourne), puis relancez."
-        )
-    if isinstance(error, oe.InvalidKey):
-        return (
-            "OVH ne connaît pas l'application_key de ovh.conf : recopiez celle de l'application "
-            "(voir « Créer les clés OVH » dans le README), puis relancez."
-        )
-    if isinstance(error, oe.BadParametersError) and "signature" in str(error).lower():
-        return (
-            "OVH refuse la signature des demandes : l'application_secret de ovh.conf est faux ; recopiez celui de "
-            "l'application, puis relancez."
-        )
-    if isinstance(error, (oe.InvalidCredential, oe.NotCredential)):
-        return (
-            "La clé d'accès (consumer_key de ovh.conf) n'est plus valable (expirée, révoquée ou jamais "
-            f"validée) : {new_key}"
-        )
-    if isinstance(error, oe.NotGrantedCall):
-        return f"La clé d'accès n'a pas le droit de faire cette demande ({error}) : {new_key}"
-    if isinstance(error, oe.ResourceNotFoundError):
-        return (
-            f"OVH ne connaît pas la ligne de ce groupe ({error}) : vérifiez billing_account et number dans lines.ini."
-        )
-    if not isinstance(error, oe.APIError):  # Not OVH's answer: a file that cannot be written, or a bug.
-        check = script_command("index.py", "--check")
-        return f"{type(error).__name__}: {error} ; vérifiez les droits des fichiers : {check}"
-    return (
-        f"OVH a rencontré une erreur de son côté ({type(error).__name__}: {error}) : "
-        "réessayez dans quelques minutes."
+    return IT_EXPLANATIONS.get(ovh_cause(error), OVH_OWN_ERROR).format(
+        error=error, kind=type(error).__name__, inner=wrapped(error), inner_kind=type(wrapped(error)).__name__,
+        new_key=f"créez-en une : {script_command('create_consumer_key.py')}",
+        check=script_command("index.py", "--check"),
     )
 
 

@@ -86,13 +86,15 @@ def end_planned(client, settings, group, moment):
         ends, due = due_ends(settings, group, moment)  # Read again under the lock: an action may have changed them.
         line = index.LINE_KINDS[group.kind](client, group, moment)
         try:
-            state = line.read_state()
+            snap = line.snapshot(with_calls=False) if group.kind == "queue" else line.snapshot()  # Calls: no use here.
+            state = line.state(snap)
             leaving = [v for v in state.volunteers if v.number in due]
             if leaving and len(leaving) == len(state.volunteers):
-                line.finish()
+                line.finish(snap)
             else:
-                for volunteer in leaving:
-                    line.remove(lambda number, mine=volunteer.number: number == mine)
+                for volunteer in leaving:  # Each one from the line as the one before left it: no read again.
+                    outcome = line.remove(lambda number, mine=volunteer.number: number == mine, snap)
+                    snap = outcome.snap
             index.write_ends(settings, group, moment, {n: e for n, e in ends.items() if n not in due})
         finally:
             index.change_stamp(settings, group)

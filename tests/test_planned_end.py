@@ -7,7 +7,9 @@ from webpage import OTHER_VOLUNTEER, THURSDAY_AFTERNOON, VOLUNTEER, text
 import index
 import stats
 
-CONDITIONS = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}/timeConditions/conditions"
+LYON = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
+QUEUE = f"{LYON}/hunting/queue/5001"
+CONDITIONS = f"{LYON}/timeConditions/conditions"
 IT_MONDAY_SLOT = ("monday", "14:00:00", "16:00:00", "available")
 PLANNED = "fin prévue à 18 h, appliquée à"
 
@@ -81,6 +83,23 @@ def test_a_volunteer_ending_earlier_is_taken_off_by_the_cron_job(site, ovh_clien
     assert run_cron(site, monkeypatch, at(20, 3)) == 0
     assert site.fake.who_rings(LYON_NUMBER, at=at(19, 0)) == []
     assert conditions(ovh_client) == [IT_MONDAY_SLOT], "the last one ending finishes the permanence"
+
+
+def test_the_cron_job_takes_a_volunteer_off_reading_the_line_once_without_its_live_calls(site, monkeypatch):
+    site.configure("lyon", max_volunteers="2")
+    site.act("/lyon/start", {"number": "0639980001", "ends": "18:00"})
+    site.act("/lyon/start", {"number": "0639980002", "ends": "20:00"})
+    site.fake.add_live_call(LYON_NUMBER, "Answered", agent=OTHER_VOLUNTEER)
+    site.fake.add_live_call(LYON_NUMBER)
+    before = len(site.fake.requests)
+    assert run_cron(site, monkeypatch, at(18, 2)) == 0
+    assert site.fake.who_rings(LYON_NUMBER, at=at(18, 2)) == [OTHER_VOLUNTEER]
+    lyon = [r["path"] for r in site.fake.requests[before:] if r["path"].startswith(LYON) and r["method"] == "GET"]
+    recorded = lyon.index(f"{QUEUE}/liveStatistics") + 1  # The record's reads end there; the planned end's follow.
+    assert len([path for path in lyon[:recorded] if path.startswith(f"{QUEUE}/liveCalls")]) == 3, "the list, 2 calls"
+    planned_end = lyon[recorded:]
+    assert [path for path in planned_end if "/liveCalls" in path] == []
+    assert planned_end.count(f"{LYON}/hunting/agent") == 1, "the line is read once"
 
 
 def test_a_redirect_is_ended_by_the_cron_job_after_its_planned_end(site, monkeypatch):
