@@ -741,6 +741,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         parts = urllib.parse.urlsplit(self.path)
         api = parts.path == BASE_PATH or parts.path.startswith(BASE_PATH + "/")
         path = parts.path[len(BASE_PATH) :] if api else parts.path
+        self.generation = fake.generation  # Before the log shows it: a reset after that drops it.
         self.entry = fake.log_request(self.command, path, parts.query, raw)
         self.started = time.monotonic()
         if api:
@@ -754,13 +755,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def serve_api(self, fake, path, query, raw):
         """Answer an API request, playing latency and faults; return the status sent (None if none)."""
+        generation = self.generation
         if fake.latency_ms:
             time.sleep(fake.latency_ms / 1000)
-        fault = fake.take_fault(self.command, path)
+        fault = fake.take_fault(self.command, path) if fake.generation == generation else None
         if fault and not fault["after"]:
             return self.play_fault(fake, fault["kind"])
         url = "http://" + self.headers.get("Host", f"127.0.0.1:{fake.port}") + self.path
-        status, payload = fake.answer(self.command, path, query, raw, self.headers, url)
+        status, payload = fake.answer(self.command, path, query, raw, self.headers, url, generation)
+        if status is None:  # Reset while it waited: it belongs to a test that is over, so it is dropped.
+            self.close_connection = True
+            return None
         if fault:
             return self.play_fault(fake, fault["kind"])
         return self.send_json(status, payload)
@@ -854,6 +859,7 @@ class FakeOVH:
         self.state_path = None  # when set, the state is saved there as JSON after each change
         self.log_path = None  # when set, each request is appended there as a JSON line once answered
         self.hang_release = threading.Event()
+        self.generation = 0  # Counts the resets: a request that waited across one is dropped.
         self.reset(account)
         self.latency_ms = latency_ms
 
@@ -885,6 +891,7 @@ class FakeOVH:
         for key, value in demo_authentication().items():
             seed.setdefault(key, value)
         with self._lock:
+            self.generation += 1
             self.state = seed
             self._faults = []
             self._log = []
@@ -1072,8 +1079,11 @@ class FakeOVH:
 
     # --- API dispatch ---
 
-    def answer(self, method, path, query, raw, headers, url):
-        """Answer one API request from the schema and the state: (status, JSON payload)."""
+    def answer(self, method, path, query, raw, headers, url, generation=None):
+        """Answer one API request from the schema and the state: (status, JSON payload).
+
+        A request that arrived before the last reset (`generation`) changes nothing: (None, None).
+        """
         try:
             found = self.schema.match(path)
             if found is None:
@@ -1083,6 +1093,8 @@ class FakeOVH:
             if operation is None:
                 raise ApiError(405, f"Method {method} is not allowed on {template}")
             with self._lock:
+                if generation is not None and generation != self.generation:
+                    return None, None
                 call = Call(method, path, headers, {}, {}, None, None, None)
                 if not operation.get("noAuthentication"):
                     call.application, call.credential = self.authenticate(method, path, url, headers, raw)

@@ -670,6 +670,35 @@ def test_latency_and_concurrency_overlap(fake_ovh):
     assert longest_chain(made) < 10  # Served one at a time, each would have waited for the one before.
 
 
+def test_a_request_waiting_across_a_reset_changes_nothing(fake_ovh, ovh_client):
+    """A slow test's last request must not land in the next test's fresh account, nor take its faults."""
+    agent = LYON + "/hunting/agent/4001"
+    description = ovh_client.get(agent)["description"]
+    fake_ovh.latency_ms = 300
+    client = client_for(fake_ovh)
+    client._time_delta = 0
+    failed = []
+
+    def late_write():
+        try:
+            client.put(agent, description="written by the test before")
+        except ovh.exceptions.HTTPError as error:
+            failed.append(error)
+
+    asked = len(fake_ovh.requests)
+    thread = threading.Thread(target=late_write)
+    thread.start()
+    while len(fake_ovh.requests) == asked:  # Until the simulator holds the late write.
+        time.sleep(0.01)
+    fake_ovh.reset()
+    fake_ovh.fail("PUT", agent, kind="503")
+    thread.join(10)
+    assert failed and "simulated fault" not in str(failed[0])  # Dropped, not answered.
+    assert ovh_client.get(agent)["description"] == description
+    with pytest.raises(ovh.exceptions.APIError, match="simulated fault"):  # The new test's fault is still there.
+        ovh_client.put(agent, description="written by this test")
+
+
 def test_request_log(fake_ovh, ovh_client):
     ovh_client.get(LYON + "/timeConditions/conditions", policy="available")
     ovh_client.put(LYON + "/hunting/agent/4001", status="available")
