@@ -321,7 +321,7 @@ OVERSEAS_CODES = {
 # Inside Mayotte's 0639, ARCEP reserves 06 39 98 xx xx for fiction: it rings no one, and this project's demo
 # and test numbers write it +33 6 39 98, as FICTIONAL_PREFIXES does.
 FICTION_BLOCK = "063998"
-FRENCH_CODES = ("33", *sorted(set(OVERSEAS_CODES.values())))
+FRENCH_CODES = "|".join(["33", *sorted(set(OVERSEAS_CODES.values()))])  # 33|262|590|594|596, for regexes.
 
 
 def country_code(national):
@@ -339,13 +339,13 @@ def normalize_phone(text):
     text = re.sub(r"[.\-/_]", "", text)
     if not text:
         raise PhoneError("Indiquez le numéro de téléphone sur lequel vous allez répondre.")
-    text = re.sub(rf"^((?:\+|00)(?:{'|'.join(FRENCH_CODES)}))\(0\)", r"\1", text)
+    text = re.sub(rf"^((?:\+|00)(?:{FRENCH_CODES}))\(0\)", r"\1", text)
     text = text.replace("(", "").replace(")", "")
     wrong = sorted(set(re.sub(r"[\d+]", "", text)))
     if wrong or "+" in text[1:]:
         shown = " ".join(f"« {c} »" for c in wrong) or "« + »"
         raise PhoneError(f"Le numéro ne doit contenir que des chiffres ; il contient {shown}.")
-    international = re.match(rf"(?:\+|00)({'|'.join(FRENCH_CODES)})", text)
+    international = re.match(rf"(?:\+|00)({FRENCH_CODES})", text)
     if international:
         typed_code = international[1]
         national = "0" + text[international.end() :]
@@ -377,14 +377,14 @@ def normalize_phone(text):
             "Les numéros de Saint-Pierre-et-Miquelon (05 08…) ne sont pas acceptés : "
             "donnez un numéro de métropole ou d'un département d'outre-mer."
         )
-    if typed_code not in (None, "33", OVERSEAS_CODES.get(national[:4])):  # +262 6 12 34 56 78: not Réunion's.
+    if typed_code not in (None, "33", OVERSEAS_CODES.get(national[:4])):  # +262, then a mainland number.
         raise PhoneError("Seuls les numéros français sont acceptés (06…, 07…, 01… ou +33…).")
     return "00" + country_code(national) + national[1:]
 
 
 def national_phone(number):
     """The national form 0… of an OVH number of the French plan (0033…, 00262…), or "" for any other."""
-    found = re.fullmatch(rf"00({'|'.join(FRENCH_CODES)})(\d{{9}})", number or "")
+    found = re.fullmatch(rf"00({FRENCH_CODES})(\d{{9}})", number or "")
     if found and country_code("0" + found[2]) == found[1]:
         return "0" + found[2]
     return ""

@@ -334,7 +334,14 @@ def test_arcep_fiction_block_inside_mayotte_mobiles_stays_the_projects_demo_numb
 
 @pytest.mark.parametrize(
     "typed",
-    ["+262 7 99 99 99 99", "00262 1 99 00 99 99", "+590 692 99 99 99", "+594 590 99 99 99", "+508 41 99 99", "+689 87 99 99 99"],
+    [
+        "+262 7 99 99 99 99",  # A mainland number behind Réunion's code.
+        "00262 1 99 00 99 99",
+        "+590 692 99 99 99",  # Réunion's mobile behind Guadeloupe's code.
+        "+594 590 99 99 99",
+        "+508 41 99 99",  # Saint-Pierre-et-Miquelon.
+        "+689 87 99 99 99",  # French Polynesia, outside the French plan.
+    ],
 )
 def test_other_numbers_behind_an_overseas_code_are_refused(typed):
     with pytest.raises(index.PhoneError, match=re.escape("Seuls les numéros français sont acceptés")):
