@@ -306,9 +306,10 @@ class PhoneError(ValueError):
 
 
 # The overseas departments share the French numbering plan but not its country code: the national number
-# 0692 12 34 56 is +262 692 12 34 56 (00262692123456), never +33. From ARCEP's pages "La numérotation
-# outre-mer" (codes 262, 590, 594, 596) and its press release of 24 July 2006 on Mayotte (+262 269…, mobiles
-# 0639), as Wikipedia's "Numéro de téléphone en France" lists them. Saint-Pierre-et-Miquelon does not follow
+# 0692 12 34 56 is +262 692 12 34 56 (00262692123456), never +33. Sources: ARCEP, "La numérotation outre-mer"
+# (codes 262, 590, 594, 596) and its press release of 24 July 2006 on Mayotte (+262 269…, mobiles 0639);
+# Wikipedia, "Numéro de téléphone en France" (the prefixes); libphonenumber's metadata for RE, YT, GP, GF and
+# MQ (ITU E.164 codes, and the newer 0263, 0691, 0697 blocks). Saint-Pierre-et-Miquelon does not follow
 # this rule (05 08 41 23 45 is +508 41 23 45): refused. Wallis-et-Futuna, New Caledonia and French Polynesia
 # (+681, +687, +689) are outside the French plan: refused like every foreign number.
 OVERSEAS_CODES = {
