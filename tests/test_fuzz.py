@@ -466,7 +466,8 @@ def test_posted_forms_never_fail(fuzzed, env):
     log = (fuzzed.folder / "data" / "activity.log").read_text(encoding="utf-8").splitlines()
     assert log and log[-1].endswith("\tok"), log[-1:]
     number = log[-1].split("\t")[3]
-    assert number == "-" or re.fullmatch(r"0033[1-79][0-9]{8}", number, re.ASCII), f"sent to OVH: {number!r}"
+    french = r"0033[1-79][0-9]{8}|00(262|590|594|596)[26][0-9]{8}"  # Mainland, or an overseas department.
+    assert number == "-" or re.fullmatch(french, number, re.ASCII), f"sent to OVH: {number!r}"
 
 
 # --- Valid forms, as a browser sends them ------------------------------------
@@ -545,6 +546,7 @@ NUMBER_FORMS = {
     "0033639980001": ["06 39 98 00 01", "+33 6 39 98 00 01", "٠٦٣٩٩٨٠٠٠١"],
     "0033639980002": ["0639980002", "+33 (0)6 39 98 00 02", "06.39.98.00.02"],
     "0033639980003": ["06-39-98-00-03", "0033639980003", "０６３９９８０００３"],
+    "00262692999999": ["0692 99 99 99", "+262 692 99 99 99", "+33 6 92 99 99 99"],  # La Réunion.
 }
 valid_action = st.one_of(
     st.tuples(

@@ -289,6 +289,110 @@ def test_invalid_numbers_are_explained(typed, message):
         index.normalize_phone(typed)
 
 
+# Overseas departments: their own country code, the national number without its 0. Fictional: ending 99 99 99.
+OVERSEAS = [
+    ("0262 99 99 99", "00262262999999"),  # La Réunion, fixed.
+    ("0263 99 99 99", "00262263999999"),
+    ("0692 99 99 99", "00262692999999"),  # La Réunion, mobile.
+    ("0693 99 99 99", "00262693999999"),
+    ("0269 99 99 99", "00262269999999"),  # Mayotte, fixed.
+    ("0639 99 99 99", "00262639999999"),  # Mayotte, mobile.
+    ("0590 99 99 99", "00590590999999"),  # Guadeloupe, Saint-Martin, Saint-Barthélemy.
+    ("0690 99 99 99", "00590690999999"),
+    ("0691 99 99 99", "00590691999999"),
+    ("0594 99 99 99", "00594594999999"),  # Guyane.
+    ("0694 99 99 99", "00594694999999"),
+    ("0596 99 99 99", "00596596999999"),  # Martinique.
+    ("0696 99 99 99", "00596696999999"),
+    ("0697 99 99 99", "00596697999999"),
+]
+
+
+@pytest.mark.parametrize("typed, number", OVERSEAS)
+def test_overseas_numbers_get_their_department_code(typed, number):
+    national = typed.replace(" ", "")
+    assert index.normalize_phone(typed) == number
+    assert index.normalize_phone("+" + number[2:]) == number
+    assert index.normalize_phone(number) == number
+    assert index.normalize_phone("+33 " + national[1:]) == number, "+33 6 92… is the same number, mistyped"
+    assert index.format_phone(number) == " ".join(national[i : i + 2] for i in range(0, 10, 2))
+    assert index.mask_phone(number) == f"{national[:2]} •• •• •• 99"
+
+
+def test_a_reunion_mobile_is_no_longer_sent_as_a_mainland_number():
+    """0692… became 0033692…, a number that does not exist: OVH forwarded the line to nowhere."""
+    assert index.normalize_phone("0692 99 99 99") == "00262692999999"
+    assert index.normalize_phone("+262 (0)6 92 99 99 99") == "00262692999999"
+    assert index.normalize_phone("0590 99 99 99") == "00590590999999"
+    assert index.format_phone("0033692999999") == "0033692999999", "not shown as if it were 06 92 99 99 99"
+
+
+def test_arcep_fiction_block_inside_mayotte_mobiles_stays_the_projects_demo_number():
+    assert index.normalize_phone("06 39 98 00 01") == VOLUNTEER
+    assert index.normalize_phone("+262 639 98 00 01") == VOLUNTEER
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "+262 7 99 99 99 99",  # A mainland number behind Réunion's code.
+        "00262 1 99 00 99 99",
+        "+590 692 99 99 99",  # Réunion's mobile behind Guadeloupe's code.
+        "+594 590 99 99 99",
+        "+508 41 99 99",  # Saint-Pierre-et-Miquelon.
+        "+689 87 99 99 99",  # French Polynesia, outside the French plan.
+    ],
+)
+def test_other_numbers_behind_an_overseas_code_are_refused(typed):
+    with pytest.raises(index.PhoneError, match=re.escape("Seuls les numéros français sont acceptés")):
+        index.normalize_phone(typed)
+
+
+def test_saint_pierre_et_miquelon_numbers_are_refused_not_sent_as_mainland_ones():
+    with pytest.raises(index.PhoneError, match=re.escape("Saint-Pierre-et-Miquelon (05 08…) ne sont pas acceptés")):
+        index.normalize_phone("05 08 41 99 99")
+
+
+def test_a_reunion_volunteer_answers_the_queue_and_is_found_again(site, ovh_client):
+    site.configure("lyon", max_volunteers="2")
+    reunion = "00262692999999"
+    page = text(site.act("/lyon/start", {"number": "+262 692 99 99 99", "name": "Inès", "ends": "18:00"}))
+    assert "C'est fait : les appels arrivent maintenant sur le 06 92 99 99 99." in page
+    assert agents(ovh_client)[reunion]["status"] == "available"
+    assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == [reunion]
+    assert site.activity()[-1][2:4] == ["start", reunion]
+    assert site.mails()[-1]["Subject"] == "[cimade-ovh] Lyon : permanence commencée sur le 06 92 99 99 99, jusqu'à 18 h"
+
+    page = text(site.act("/lyon/start", {"number": "06 39 98 00 01"}))
+    assert "Inès, 06 •• •• •• 99 : libre, jusqu'à 18 h Retirer" in page, "its planned end, found by its number"
+    page = text(site.act("/lyon/start", {"number": "0692 99 99 99", "ends": "18:00"}))
+    assert "Le 06 92 99 99 99 reçoit déjà les appels ; rien n'a changé." in page
+
+    page = text(site.act("/lyon/remove", site.remove_form("lyon", reunion)))
+    assert "C'est fait : le 06 •• •• •• 99 ne reçoit plus les appels ; les autres bénévoles continuent." in page
+    assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == [VOLUNTEER]
+    assert agents(ovh_client)[reunion]["status"] != "available"
+    site.act("/lyon/start", {"number": "0692999999"})
+    site.act("/lyon/finish")
+    assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == []
+    assert agents(ovh_client)[reunion]["status"] != "available"
+
+
+def test_a_martinique_volunteer_gets_the_redirect(site, ovh_client):
+    martinique = "00596696999999"
+    page = text(site.act("/lille/start", {"number": "0696 99 99 99"}))
+    assert "C'est fait : les appels arrivent maintenant sur le 06 96 99 99 99." in page
+    assert "Permanence en cours sur le 06 •• •• •• 99" in page
+    options = ovh_client.get(LILLE_OPTIONS)
+    assert (options["forwardUnconditional"], options["forwardUnconditionalNumber"]) == (True, martinique)
+    assert site.fake.who_rings(LILLE_NUMBER) == [martinique]
+    page = text(site.act("/lille/start", {"number": "+596 696 99 99 99"}))
+    assert "Le 06 96 99 99 99 reçoit déjà les appels ; rien n'a changé." in page
+    page = text(site.act("/lille/finish"))
+    assert "Pas de permanence en cours" in page
+    assert site.fake.who_rings(LILLE_NUMBER) == [LILLE_SIP_LINE]
+
+
 def test_pasted_number_through_the_page(site):
     site.act("/lyon/start", {"number": "+33\u00a0(0)6\u200b39 98 00 01"})
     assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == [VOLUNTEER]
@@ -306,3 +410,5 @@ def test_invalid_number_keeps_what_was_typed_and_changes_nothing(site):
 
 def test_format_phone():
     assert index.format_phone("0033612345678") == "06 12 34 56 78"
+    assert index.format_phone("00262262999999") == "02 62 99 99 99"
+    assert index.format_phone("0041221234567") == "0041221234567"

@@ -55,6 +55,18 @@ def test_a_snapshot_makes_every_number_but_the_public_ones_fictional(site, ovh_c
     assert fake.who_rings(LILLE_NUMBER) == [agent["number"]], "the same real number, the same fictional one"
 
 
+def test_a_snapshot_makes_an_overseas_number_fictional_as_well(site, tmp_path):
+    site.act("/lille/start", {"number": "0692 99 99 99"})
+    assert site.fake.who_rings(LILLE_NUMBER) == ["00262692999999"]
+    copy = tmp_path / "copie.json"
+    assert index.check(site.app, snapshot=copy) == 0
+    saved = copy.read_text(encoding="utf-8")
+    assert "00262692999999" not in saved
+    (fictional,) = FakeOVH(json.loads(saved)).who_rings(LILLE_NUMBER)
+    assert fictional.startswith("003363998")
+    assert index.normalize_phone(index.format_phone(fictional)) == fictional, "typed back as shown, the same number"
+
+
 def test_a_broken_state_file_is_one_french_sentence(tmp_path, capsys):
     broken = tmp_path / "copie.json"
     broken.write_text("{", encoding="utf-8")
