@@ -75,7 +75,7 @@ LINES_INI = Path(os.environ.get("LINES_INI") or HERE / "lines.ini")
 SETTINGS_SECTION = "settings"
 KINDS = ("queue", "redirect")
 RESERVED_SLUGS = {SETTINGS_SECTION, "index.py", "favicon.ico"}
-DEFAULT_CONTACT = "l'informatique de la Cimade"  # Whom the pages name without a contact in lines.ini, or before reading it.
+DEFAULT_CONTACT = "l'informatique de la Cimade"  # Whom pages name without a contact in lines.ini, or before it is read.
 DEFAULT_RING_TIMEOUT = 10
 MAX_TEAM = 20  # The most volunteers a queue group may set in max_volunteers.
 SETTINGS_KEYS = (
@@ -2027,8 +2027,9 @@ def render_group(settings, group, base, moment, state, failure, messages, token,
             "<p>Prolonger / avancer la fin : déjà de permanence, retapez votre numéro "
             f"avec la nouvelle heure{kept_name}.</p>"
         )
-    full = team and len(on_duty) >= group.max_volunteers
-    if full:
+    start_label = "Ajouter mon numéro" if team and on_duty else "Répondre sur ce numéro"
+    if team and len(on_duty) >= group.max_volunteers:
+        start_label = "Changer mon heure de fin"  # Only those on duty can use it.
         start_note = (
             f"<p>La permanence est complète ({len(on_duty)} bénévoles). Le bouton ci-dessous sert seulement "
             "aux bénévoles de permanence, pour changer leur heure de fin ou leur prénom. "
@@ -2055,9 +2056,7 @@ def render_group(settings, group, base, moment, state, failure, messages, token,
         start_url=escape(f"{url}/start"),
         fields="\n".join(fields),
         start_note=start_note,
-        start_label=(
-            "Changer mon heure de fin" if full else "Ajouter mon numéro" if team and on_duty else "Répondre sur ce numéro"
-        ),
+        start_label=start_label,
         finish=FINISH_FORM.substitute(
             finish_url=escape(f"{url}/finish"),
             csrf=csrf_field(token),
