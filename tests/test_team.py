@@ -184,6 +184,10 @@ def test_a_new_end_without_a_name_keeps_the_volunteer_s_name(team, ovh_client):
     assert "Awa, 06 •• •• •• 01 : libre, jusqu'à 20 h" in page
     assert agents(ovh_client)[FIRST]["description"] == "Bénévole Lyon (cimade-ovh) – Awa"
     assert "retapez votre numéro avec la nouvelle heure (prénom laissé vide : celui que vous aviez donné reste)" in page
+    team.act("/lyon/start", {"number": "0639980002"})
+    remove(team, ovh_client, FIRST)
+    team.act("/lyon/start", {"number": "0639980001", "name": ""})  # The README's way to take one's name off.
+    assert agents(ovh_client)[FIRST]["description"] == "Bénévole Lyon (cimade-ovh)"
 
 
 def test_a_new_name_is_said_to_have_changed(team, ovh_client):
