@@ -1054,8 +1054,11 @@ class QueueLine:
             name = name or current  # No name typed: the volunteer keeps theirs.
             if same_end and name == current:
                 return Outcome("on-duty", number, before, snap)
-            action = "on-duty" if name == current else "renamed"
-            return self.outcome(action, number, self.staff(snap, on_duty, ends, number, name))
+            outcome = self.outcome("on-duty", number, self.staff(snap, on_duty, ends, number, name))
+            # "renamed" as read back: an agent of IT's keeps its description.
+            if next(v.name for v in outcome.state.volunteers if v.number == number) != current:
+                outcome.action = "renamed"
+            return outcome
         if self.group.max_volunteers == 1 or not on_duty:
             action = "change" if on_duty else "start"
             return self.outcome(action, number, self.staff(snap, [number], ends, number, name))

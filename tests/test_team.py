@@ -207,6 +207,13 @@ def test_a_new_name_is_said_to_have_changed(team, ovh_client):
     assert "prénom et fin prévue changés, 06 •• •• •• 01, jusqu'à 20 h" in page, "in the last actions"
 
 
+def test_a_name_given_to_an_agent_of_it_s_is_not_said_to_have_changed(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980011"})  # IT's agent "Volunteer 1": the page never renames it.
+    page = text(team.act("/lyon/start", {"number": "0639980011", "name": "Awa"}))
+    assert "Le 06 39 98 00 11 reçoit déjà les appels ; rien n'a changé." in page
+    assert agents(ovh_client)["0033639980011"]["description"] == "Volunteer 1"
+
+
 def test_a_full_permanence_s_button_says_it_changes_one_s_end(team, ovh_client):
     team.act("/lyon/start", {"number": "0639980001"})
     page = team.act("/lyon/start", {"number": "0639980002"})
