@@ -76,6 +76,7 @@ LINES_INI = Path(os.environ.get("LINES_INI") or HERE / "lines.ini")
 SETTINGS_SECTION = "settings"
 KINDS = ("queue", "redirect")
 RESERVED_SLUGS = {SETTINGS_SECTION, "index.py", "favicon.ico"}
+DEFAULT_CONTACT = "l'informatique de la Cimade"  # Whom pages name without a contact in lines.ini, or before it is read.
 DEFAULT_RING_TIMEOUT = 10
 MAX_TEAM = 20  # The most volunteers a queue group may set in max_volunteers.
 SETTINGS_KEYS = (
@@ -232,7 +233,7 @@ def load_settings(path=None):
         activity_log=resolve(value(SETTINGS_SECTION, "activity_log", str(data_dir / "activity.log"))),
         notify=tuple(a.strip() for a in value(SETTINGS_SECTION, "notify", "").split(",") if a.strip()),
         sendmail=tuple(shlex.split(value(SETTINGS_SECTION, "sendmail", "/usr/sbin/sendmail -t -oi"))),
-        contact=value(SETTINGS_SECTION, "contact", "l'informatique de la Cimade"),
+        contact=value(SETTINGS_SECTION, "contact", DEFAULT_CONTACT),
         timezone=zone,
         groups=groups,
         access_codes=resolve(value(SETTINGS_SECTION, "access_codes", "access-codes.ini")),
@@ -467,13 +468,13 @@ MIN_AHEAD = timedelta(minutes=15)  # A planned end comes at least that long afte
 def parse_end(text):
     """An hour as typed or configured (« 18:00 », « 18h », « 18 h 30 ») as "HH:MM:SS"; else ValueError.
 
-    23:59 and 24:00 mean the end of the day (23:59:59).
+    23:59, 24:00 and 00:00 (midnight in a phone's time picker) mean the end of the day (23:59:59).
     """
     found = re.fullmatch(r"\s*(\d{1,2})\s*(?:[:hH.]\s*(\d{2})?(?::[0-5]\d)?)?\s*", text or "")
     if not found:
         raise ValueError(text)
     hour, minute = int(found[1]), int(found[2] or 0)
-    if (hour, minute) in ((23, 59), (24, 0)):
+    if (hour, minute) in ((23, 59), (24, 0), (0, 0)):
         return END_OF_DAY
     if hour > 23 or minute > 59:
         raise ValueError(text)
@@ -565,7 +566,11 @@ OVH_FAILURES = {
         "OVH a répondu, mais l'état relu ne correspond pas à ce qui a été demandé.",
         "Vérifiez l'état ci-dessous et réessayez ; si cela dure, prévenez $contact.",
     ),
+    "internal": ("Une erreur inattendue s'est produite dans la page.", "Réessayez ; si cela dure, prévenez $contact."),
 }
+NOT_A_REDIRECT = "Le numéro public de ce groupe ne renvoie pas vers une ligne SIP."
+QUEUE_COUNT = "La ligne de ce groupe devrait avoir exactement une file d'appels ; OVH en montre {count}."
+EXPLANATIONS = (NOT_A_REDIRECT, QUEUE_COUNT)  # The page's own explanations of a failure, besides OVH_FAILURES'.
 
 
 def connect_ovh(endpoint, application_key, application_secret, consumer_key, timeout=None):
@@ -748,7 +753,10 @@ class LineState:
 
 @dataclass
 class Outcome:
-    """What an action did ("start", "change", "add", "same", "remove", "gone", "finish", "nothing"), to which number."""
+    """What an action did ("start", "change", "add", "on-duty", "renamed", "remove", "gone", "finish", "nothing").
+
+    "on-duty": the number was on duty already (the period's end may have moved); "renamed": so was it, with a new name.
+    """
 
     action: str
     number: str
@@ -758,6 +766,9 @@ class Outcome:
 
 class Refusal(Exception):
     """An action the page will not do as asked; the message tells the volunteer why, in French."""
+
+
+OWN_LINE = "Ce numéro est celui d'une ligne de la Cimade : tapez celui du téléphone où vous allez répondre."
 
 
 @dataclass
@@ -787,7 +798,7 @@ class RedirectLine:
                     "unexpected",
                     f"{self.redirect_path}: featureType={redirect.get('featureType')!r} "
                     f"destination={redirect.get('destination')!r}",
-                    "Le numéro public de ce groupe ne renvoie pas vers une ligne SIP.",
+                    NOT_A_REDIRECT,
                 )
             self._sip_line = self.memory["sip_line"] = redirect["destination"]
         return self._sip_line
@@ -830,9 +841,11 @@ class RedirectLine:
     def start(self, number, name="", ends=None):
         """Forward the SIP line to `number` (no name, no timer: stats.py ends it); return the Outcome."""
         snap = self.snapshot()
+        if number == snap.sip_line:  # Forwarded to itself, the line would loop.
+            raise Refusal(OWN_LINE)
         before = self.state(snap)
         if before.numbers == [number]:
-            return Outcome("same", number, before, snap)
+            return Outcome("on-duty", number, before, snap)
         self.client.put(
             self.options_path(snap.sip_line),
             forwardUnconditional=True,
@@ -926,7 +939,7 @@ class QueueLine:
             raise OvhFailure(
                 "unexpected",
                 f"{self.hunting}/queue lists {ids}",
-                f"La ligne de ce groupe devrait avoir exactement une file d'appels ; OVH en montre {len(ids)}.",
+                QUEUE_COUNT.format(count=len(ids)),
             )
         self.memory["queue_id"] = ids[0]
         return ids[0]
@@ -1096,9 +1109,15 @@ class QueueLine:
         on_duty = before.numbers if before.running else self.interrupted(snap)
         if number in on_duty and before.running and (self.group.max_volunteers > 1 or on_duty == [number]):
             same_end = self.todays_period(snap)["timeTo"] == period_to(self.until(snap, on_duty, ends))
-            if same_end and name in ("", next(v.name for v in before.volunteers if v.number == number)):
-                return Outcome("same", number, before, snap)
-            return self.outcome("same", number, self.staff(snap, on_duty, ends, number, name))
+            current = next(v.name for v in before.volunteers if v.number == number)
+            name = name or current  # No name typed: the volunteer keeps theirs.
+            if same_end and name == current:
+                return Outcome("on-duty", number, before, snap)
+            outcome = self.outcome("on-duty", number, self.staff(snap, on_duty, ends, number, name))
+            # "renamed" as read back: an agent of IT's keeps its description.
+            if next(v.name for v in outcome.state.volunteers if v.number == number) != current:
+                outcome.action = "renamed"
+            return outcome
         if self.group.max_volunteers == 1 or not on_duty:
             action = "change" if on_duty else "start"
             return self.outcome(action, number, self.staff(snap, [number], ends, number, name))
@@ -1312,6 +1331,7 @@ def log_activity(settings, group, action, number, client, result):
 
 HANDOVER_ACTIONS = {
     "start": "début", "change": "changement de numéro", "add": "numéro ajouté", "ends": "fin prévue changée",
+    "name": "prénom changé", "name-ends": "prénom et fin prévue changés",
     "remove": "numéro retiré", "finish": "fin", "auto-finish": "fin automatique",
 }  # fmt: skip
 
@@ -1429,8 +1449,13 @@ def describe_failure(failure, contact):
     return failure.explanation or explanation, Template(advice).safe_substitute(contact=contact)
 
 
+def is_explanation(text):
+    """True for one of the page's own EXPLANATIONS ({count} being a number): a flash cookie's text must be one."""
+    return any(re.fullmatch(re.escape(known).replace(r"\{count\}", r"\d{1,3}"), text) for known in EXPLANATIONS)
+
+
 def as_failure(error):
-    """Turn whatever went wrong while talking to OVH into an OvhFailure."""
+    """Turn whatever went wrong while talking to OVH into an OvhFailure; a bug of the page's is "internal"."""
     if isinstance(error, OvhFailure):
         return error
     if isinstance(error, ConfigError):
@@ -1439,7 +1464,7 @@ def as_failure(error):
         return ovh_failure(error)
     import traceback
 
-    return OvhFailure("unexpected", "".join(traceback.format_exception(error)))
+    return OvhFailure("internal", "".join(traceback.format_exception(error)))
 
 
 # --- Access: codes, signed cookies, form tokens, locks ----------------------------
@@ -1885,6 +1910,8 @@ FLASH_TEXTS = {
     "remove": "C'est fait : le $number ne reçoit plus les appels ; les autres bénévoles continuent.",
     "gone": "Ce numéro ne recevait déjà plus les appels ; rien n'a changé.",
     "ends": "C'est fait : la fin prévue du $number a changé (voir ci-dessous).",
+    "name": "C'est fait : le prénom du $number a changé (voir ci-dessous).",
+    "name-ends": "C'est fait : le prénom et la fin prévue du $number ont changé (voir ci-dessous).",
 }
 
 
@@ -2068,13 +2095,17 @@ def render_group(settings, group, base, moment, state, failure, messages, token,
     proposed = {"ends": default_end(group, moment)[:5], **typed}
     fields.append(input_field("ends", "Jusqu'à quelle heure ?", "time", "off", proposed, errors))
     if on_duty:
+        kept_name = " (prénom laissé vide : celui que vous aviez donné reste)" if team else ""
         fields.append(
             "<p>Prolonger / avancer la fin : déjà de permanence, retapez votre numéro "
-            "avec la nouvelle heure.</p>"
+            f"avec la nouvelle heure{kept_name}.</p>"
         )
+    start_label = "Ajouter mon numéro" if team and on_duty else "Répondre sur ce numéro"
     if team and len(on_duty) >= group.max_volunteers:
+        start_label = "Changer mon heure de fin"  # Only those on duty can use it.
         start_note = (
-            f"<p>La permanence est complète ({len(on_duty)} bénévoles). "
+            f"<p>La permanence est complète ({len(on_duty)} bénévoles). Le bouton ci-dessous sert seulement "
+            "aux bénévoles de permanence, pour changer leur heure de fin ou leur prénom. "
             "Pour répondre à la place de quelqu'un, retirez d'abord son numéro.</p>"
         )
     elif on_duty and not team:
@@ -2098,7 +2129,7 @@ def render_group(settings, group, base, moment, state, failure, messages, token,
         start_url=escape(f"{url}/start"),
         fields="\n".join(fields),
         start_note=start_note,
-        start_label="Ajouter mon numéro" if team and on_duty else "Répondre sur ce numéro",
+        start_label=start_label,
         finish=FINISH_FORM.substitute(
             finish_url=escape(f"{url}/finish"),
             csrf=csrf_field(token),
@@ -2774,7 +2805,7 @@ class App:
             response = self.route(request)
         except Exception:
             log.exception("unexpected error on %s %s", request.method, request.path)
-            text = "Une erreur inattendue s'est produite. Réessayez ; si cela dure, prévenez l'informatique."
+            text = f"Une erreur inattendue s'est produite. Réessayez ; si cela dure, prévenez {self.contact()}."
             response = Response.page(render_message("Erreur", text, request.base), 500)
         headers = [("Content-Type", response.content_type), ("Content-Length", str(len(response.body)))]
         headers += COMMON_HEADERS + response.headers
@@ -2784,6 +2815,11 @@ class App:
         return [b"" if request.method == "HEAD" else response.body]
 
     # Configuration and OVH client, kept between requests in a persistent process.
+
+    def contact(self):
+        """Whom a page of errors names: the contact of the last lines.ini read, DEFAULT_CONTACT before any."""
+        settings = self._settings[1]
+        return settings.contact if settings else DEFAULT_CONTACT
 
     def settings(self):
         """lines.ini, read again whenever the file changes; if it is broken, this process's last good one."""
@@ -2990,7 +3026,7 @@ class App:
             codes = self.access_codes(settings)
         except ConfigError as error:
             log.error("configuration error: %s", error)
-            text = "La configuration de la page contient une erreur. Prévenez l'informatique de la Cimade."
+            text = f"La configuration de la page contient une erreur. Prévenez {self.contact()}."
             return self.message(request, "Erreur de configuration", text, 500)
         except OSError as error:
             return self.data_folder_error(request, settings, error)
@@ -3014,7 +3050,7 @@ class App:
     def data_folder_error(self, request, settings, error):
         """The page that says the data folder cannot be used."""
         log.error("cannot use the data folder %s: %s", settings.data_dir, error)
-        text = "La page ne peut pas écrire dans son dossier de données. Prévenez l'informatique de la Cimade."
+        text = f"La page ne peut pas écrire dans son dossier de données. Prévenez {settings.contact}."
         return self.message(request, "Erreur de configuration", text, 500)
 
     def group_route(self, request, settings, group, action, codes):
@@ -3076,8 +3112,7 @@ class App:
             f"{settings.access_codes} ne donne plus de code au groupe {group.slug}, qui en avait un : sa page est "
             f"fermée. Redonner un code (index.py --set-code {group.slug}) ou le retirer (--remove-code) la rouvre.",
         )  # fmt: skip
-        text = "La page de ce groupe est fermée : son code d'accès est introuvable. "
-        text += "Prévenez l'informatique de la Cimade."
+        text = f"La page de ce groupe est fermée : son code d'accès est introuvable. Prévenez {settings.contact}."
         return self.message(request, "Page fermée", text, 503)
 
     def not_found(self, request):
@@ -3159,10 +3194,7 @@ class App:
         messages = [message_box("warning", escape(text))]
         if not visit.allowed():
             return self.access_page(visit, status=403, messages=messages)
-        typed = {"number": form.get("number", ""), "name": form.get("name", "")}
-        if "ends" in form:
-            typed["ends"] = form["ends"]
-        return self.group_page(visit, typed, status=403, messages=messages)
+        return self.group_page(visit, typed_in(form), status=403, messages=messages)
 
     def enter(self, visit, form):
         """Check a group's access code; let the browser in for access_hours, or slow and lock out guessing."""
@@ -3178,7 +3210,7 @@ class App:
             response = self.access_page(visit, error, status=429)
             response.headers.append(("Retry-After", str(wait)))
             return response
-        if not check_code(form.get("code", ""), visit.stored_code):
+        if not check_code(form.get("code", "").strip(), visit.stored_code):  # Pasted codes often carry spaces.
             log_activity(settings, group, "access", "", request.client, "code erroné")
             time.sleep(WRONG_CODE_DELAY)
             return self.access_page(visit, "Ce code n'est pas le bon. Vérifiez-le auprès de la coordination.")
@@ -3194,9 +3226,7 @@ class App:
         """Start, change, join, remove or finish a permanence, one action per group at a time; then redirect."""
         request, settings, group = visit.request, visit.settings, visit.group
         number = name = end = ""
-        typed = {"number": form.get("number", ""), "name": form.get("name", "")}
-        if "ends" in form:
-            typed["ends"] = form["ends"]
+        typed = typed_in(form)
         moment = now(settings.timezone)
         if action == "start":
             errors = {}
@@ -3208,6 +3238,8 @@ class App:
                 number = normalize_phone(typed["number"])
             except PhoneError as error:
                 errors["number"] = str(error)
+            if number in {g.number for g in settings.groups.values()}:
+                errors["number"] = OWN_LINE
             try:
                 name = clean_first_name(typed["name"])
             except FirstNameError as error:
@@ -3249,11 +3281,14 @@ class App:
                     f"{group.name} : échec ({action}, {format_phone(number) or 'sans numéro'})",
                     f"{explanation}\n\nDétail : {failure.detail}\nAdresse du bénévole : {request.client}",
                 )
-                flash = f"error-{failure.reason}:{number}"
+                flash = f"error-{failure.reason}:{number}:{failure.explanation or ''}"
             else:
                 done, number = outcome.action, outcome.number
-                if done == "same" and before.get(number) != end:
-                    done = "ends"
+                if done in ("on-duty", "renamed"):  # Say what changed: the name, the planned end, both or nothing.
+                    changed = ["name"] if done == "renamed" else []
+                    if before.get(number) != end:
+                        changed.append("ends")
+                    done = "-".join(changed) or "same"
                 default = outcome.state.until or END_OF_DAY
                 write_ends(settings, group, moment, {n: ends.get(n, default) for n in outcome.state.numbers})
                 planned = f"jusqu'à {format_end(end)}" if end else ""
@@ -3337,6 +3372,14 @@ class Visit:
         return response
 
 
+def typed_in(form):
+    """What a volunteer typed in the form, to show it again: number, name, and the end if the form had one."""
+    typed = {"number": form.get("number", ""), "name": form.get("name", "")}
+    if "ends" in form:
+        typed["ends"] = form["ends"]
+    return typed
+
+
 def actions_of(group, codes):
     """What may follow a group's address: "remove" (several volunteers), "stats" (a queue), "access" (a code)."""
     return (
@@ -3357,26 +3400,32 @@ ACTION_SUBJECTS = {
     "remove": "numéro retiré de la permanence :",
     "gone": "« Retirer » un numéro qui ne répondait plus",
     "ends": "fin prévue changée pour le",
+    "name": "prénom changé pour le",
+    "name-ends": "prénom et fin prévue changés pour le",
 }
 
 
 def read_flash(value):
-    """Parse a flash cookie into (code, number), or None when it is not one of ours."""
-    code, _, number = value.partition(":")
+    """Parse a flash cookie into (code, number, explanation), or None when it is not one of ours.
+
+    The cookie is the browser's to change: its explanation is kept only if it is one of the page's own.
+    """
+    code, _, rest = value.partition(":")
+    number, _, explanation = rest.partition(":")
     known = code in FLASH_TEXTS or code.removeprefix("error-") in OVH_FAILURES
-    if not known or not re.fullmatch(r"(00\d{6,15})?", number):
+    if not known or not re.fullmatch(r"(00\d{6,15})?", number) or (explanation and not is_explanation(explanation)):
         return None
-    return code, number
+    return code, number, explanation
 
 
 def flash_message(flash, contact, state_shown):
     """The box that tells the volunteer how their action went; after a failure, the state shown is what OVH has."""
-    code, number = flash
+    code, number, explanation = flash
     if code in FLASH_TEXTS:
         # Whole for the volunteer who just set their number; masked when someone removed another's.
         phone = phone_span(mask_phone(number) if code == "remove" else format_phone(number))
         return message_box("ok", Template(escape(FLASH_TEXTS[code])).substitute(number=phone))
-    explanation, advice = describe_failure(OvhFailure(code.removeprefix("error-"), ""), contact)
+    explanation, advice = describe_failure(OvhFailure(code.removeprefix("error-"), "", explanation), contact)
     shown = " L'état ci-dessous est celui qu'OVH a maintenant." if state_shown else ""
     text = f"{escape(explanation)}{escape(shown)} {escape(advice)}"
     return message_box("error", f"<strong>La demande n'a pas abouti, ou en partie seulement.</strong> {text}")
@@ -4039,8 +4088,9 @@ def set_code(app, slug, remove=False):
                 print("ERREUR : les deux codes diffèrent ; rien n'a changé.")
                 return 1
         else:
-            code = sys.stdin.readline().rstrip("\n")
-        if len(code.strip()) < CODE_MIN_LENGTH:
+            code = sys.stdin.readline()
+        code = code.strip()  # As the page reads a code typed or pasted.
+        if len(code) < CODE_MIN_LENGTH:
             print(f"ERREUR : le code doit avoir au moins {CODE_MIN_LENGTH} caractères ; rien n'a changé.")
             return 1
         def share(draft):  # A new access-codes.ini: the web server's, before the page can see it.

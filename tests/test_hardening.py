@@ -274,6 +274,12 @@ def test_a_lost_access_codes_file_closes_the_groups_it_guarded(guarded):
     assert guarded.get("/lyon").status_code == 200, "--remove-code opens it on purpose"
 
 
+def test_a_closed_group_names_the_contact_of_lines_ini(guarded):
+    guarded.configure("settings", contact="Samia (samia@example.org)")
+    (guarded.folder / "access-codes.ini").unlink()
+    assert "introuvable. Prévenez Samia (samia@example.org)." in text(guarded.get("/lyon"))
+
+
 def test_a_code_file_written_by_hand_is_remembered_by_the_page(site):
     settings = site.app.settings()
     index.write_access_code(settings.access_codes, "lyon", index.hash_code(CODE))

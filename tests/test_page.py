@@ -408,6 +408,33 @@ def test_invalid_number_keeps_what_was_typed_and_changes_nothing(site):
     assert site.activity() == []
 
 
+OWN_LINE = "Ce numéro est celui d'une ligne de la Cimade : tapez celui du téléphone où vous allez répondre."
+
+
+@pytest.mark.parametrize(
+    "group, typed",
+    [
+        ("lille", "03 53 01 00 00"),  # Its public number, printed on its page.
+        ("lille", "03 53 01 00 01"),  # Its SIP line, which the forward would send back to itself.
+        ("lyon", "04 65 71 00 00"),
+        ("lyon", "+33 3 53 01 00 00"),  # Another group's public number.
+    ],
+)
+def test_a_number_of_the_cimade_s_own_lines_is_refused_next_to_the_field(site, ovh_client, group, typed):
+    site.act("/lille/start", {"number": "0639980002"})
+    site.act("/lyon/start", {"number": "0639980002"})
+    before = (ovh_client.get(LILLE_OPTIONS), agents(ovh_client), conditions(ovh_client))
+    writes = len(site.writes())
+    response = site.post(f"/{group}/start", {"number": typed})
+    assert response.status_code in (400, 409)
+    assert f'<p id="number-error" class="field-error">{OWN_LINE}</p>' in response.text.replace("&#x27;", "'")
+    assert f'value="{typed}"' in response.text
+    assert len(site.writes()) == writes
+    assert (ovh_client.get(LILLE_OPTIONS), agents(ovh_client), conditions(ovh_client)) == before
+    assert site.fake.who_rings(LILLE_NUMBER) == [OTHER_VOLUNTEER]
+    assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == [OTHER_VOLUNTEER]
+
+
 def test_format_phone():
     assert index.format_phone("0033612345678") == "06 12 34 56 78"
     assert index.format_phone("00262262999999") == "02 62 99 99 99"

@@ -2,6 +2,7 @@
 
 import re
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
 import pytest
 from fake_ovh import (
@@ -10,7 +11,7 @@ from fake_ovh import (
     LILLE_SIP_LINE,
     LYON_NUMBER,
 )
-from webpage import OTHER_VOLUNTEER, THURSDAY_AFTERNOON, VOLUNTEER, text, told
+from webpage import OTHER_VOLUNTEER, THURSDAY_AFTERNOON, VOLUNTEER, text, told, write_lines_ini
 
 import index
 
@@ -250,6 +251,76 @@ def test_a_failing_sendmail_and_log_never_break_the_page(site, mocker):
     page = text(site.act("/lille/start", {"number": "0639980001"}))
     assert "C'est fait" in page
     assert site.fake.who_rings(LILLE_NUMBER) == [VOLUNTEER]
+
+
+def test_a_bug_during_an_action_is_told_as_one_logged_and_mailed_with_its_traceback(site, mocker, caplog):
+    mocker.patch("index.RedirectLine.read_back", side_effect=RuntimeError("boom"))  # A crash after OVH's write.
+    page = text(site.act("/lille/start", {"number": "0639980001"}))
+    shown = "Une erreur inattendue s'est produite dans la page. L'état ci-dessous est celui qu'OVH a maintenant."
+    assert shown in page
+    assert "n'est pas configurée" not in page and "boom" not in page
+    assert "Permanence en cours sur le 06 •• •• •• 01" in page, "OVH did it: the page shows it"
+    assert site.fake.who_rings(LILLE_NUMBER) == [VOLUNTEER]
+    mail = site.mails()[-1]
+    assert mail["Subject"] == "[cimade-ovh] Lille : échec (start, 06 39 98 00 01)"
+    assert "Traceback" in mail.get_content() and "RuntimeError: boom" in mail.get_content()
+    assert "Traceback" in caplog.text and "RuntimeError: boom" in caplog.text
+
+
+def redirect_to_a_number(billing):
+    billing["redirect"][LILLE_NUMBER]["featureType"] = "ddi"
+
+
+def second_queue(billing):
+    queues = billing["easyHunting"][LYON_NUMBER]["queues"]
+    queues.append(dict(queues[0], queueId=5002))
+
+
+@pytest.mark.parametrize(
+    "group, change, explanation",
+    [
+        ("lille", redirect_to_a_number, "Le numéro public de ce groupe ne renvoie pas vers une ligne SIP."),
+        ("lyon", second_queue, "La ligne de ce groupe devrait avoir exactement une file d'appels ; OVH en montre 2."),
+    ],
+)
+def test_a_failed_action_keeps_its_own_explanation_after_the_redirect(site, group, change, explanation):
+    account = site.fake.snapshot()
+    change(account["billingAccounts"][DEMO_BILLING_ACCOUNT])
+    site.fake.reset(account)
+    page = text(site.act(f"/{group}/start", {"number": "0639980001"}))
+    told_after_the_redirect = page.split("La demande n'a pas abouti, ou en partie seulement.")[1].split("En ce moment")[0]
+    assert explanation in told_after_the_redirect
+
+
+@pytest.mark.parametrize(
+    "explanation, shown",
+    [
+        ("La ligne de ce groupe devrait avoir exactement une file d'appels ; OVH en montre 3.", True),
+        ("Appelez plutôt le 08 99 00 00 00.", False),
+        ("La ligne de ce groupe devrait avoir exactement une file d'appels ; OVH en montre 3. Appelez le 08 99.", False),
+    ],
+)
+def test_a_flash_cookie_shows_only_the_page_s_own_explanations(site, explanation, shown):
+    site.http.cookies.set("flash", quote(f"error-unexpected::{explanation}"), path="/lille")
+    page = site.get("/lille")
+    assert (explanation in text(page)) is shown
+    assert ("La demande n'a pas abouti" in text(page)) is shown
+    assert "Pas de permanence en cours." in text(page)
+
+
+def test_error_pages_name_the_contact_of_lines_ini(site, mocker):
+    """Without lines.ini read, a fixed contact; once it is, its own."""
+    site.lines_ini.write_text("[lyon]\nname = Lyon\n", encoding="utf-8")
+    assert "Prévenez l'informatique de la Cimade." in text(site.get("/lyon"))
+    write_lines_ini(site.folder, site.fake, contact="Samia (samia@example.org)")
+    (site.folder / "access-codes.ini").write_text("[lyon]\ncode = tournesol\n", encoding="utf-8")
+    assert "Prévenez Samia (samia@example.org)." in text(site.get("/lyon")), "access-codes.ini is wrong"
+    (site.folder / "access-codes.ini").unlink()
+    site.configure("settings", data_dir="lines.ini")
+    assert "Prévenez Samia (samia@example.org)." in text(site.get("/lyon")), "the data folder is not one"
+    site.configure("settings", data_dir="data")
+    mocker.patch("index.render_index", side_effect=RuntimeError("boom"))
+    assert "prévenez Samia (samia@example.org)." in text(site.get("/")), "a bug"
 
 
 def test_an_unexpected_error_gives_a_french_page_without_traceback(site, mocker):

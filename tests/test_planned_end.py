@@ -161,6 +161,15 @@ def test_an_end_before_the_page_opens_the_line_is_refused_next_to_the_field(site
     assert "la page n'ouvre la ligne qu'à partir de 2 h" in index.load_settings(site.lines_ini).broken["lyon"]
 
 
+def test_midnight_from_a_phone_s_time_picker_is_the_end_of_the_day(site, ovh_client):
+    page = text(site.act("/lyon/start", {"number": "0639980001", "ends": "00:00"}))
+    assert "Permanence en cours sur le 06 •• •• •• 01. Fin prévue à minuit." in page
+    assert ("thursday", "02:00:00", "23:59:59", "available") in conditions(ovh_client)
+    site.configure("lyon", ends_at="00:00")
+    assert 'id="ends" name="ends" type="time" autocomplete="off" value="23:59"' in site.get("/lyon").text
+    assert index.load_settings(site.lines_ini).groups["lyon"].ends_at == index.END_OF_DAY
+
+
 def test_a_wrong_ends_at_in_lines_ini_names_the_key(site):
     site.configure("lyon", ends_at="tard")
     settings = index.load_settings(site.lines_ini)

@@ -181,6 +181,19 @@ def test_set_code_refuses_short_codes_and_unknown_groups_and_can_remove(site):
     assert site.get("/lyon").status_code == 200
 
 
+def test_a_code_pasted_or_set_with_spaces_around_it_works(site, mocker):
+    mocker.patch("index.WRONG_CODE_DELAY", 0)
+    assert set_code(site.lines_ini, "lyon", f"  {CODE}\t").returncode == 0
+    for pasted in (f" {CODE}\n", CODE):
+        site.http.cookies.clear()
+        site.token = ""
+        response = site.post("/lyon/access", {"code": pasted})
+        assert response.status_code == 303, text(response)
+        assert "Pas de permanence en cours" in text(site.get("/lyon"))
+    response = site.post("/lyon/access", {"code": f"{CODE[:-1]} "})
+    assert response.status_code == 403 and "Ce code n'est pas le bon." in text(response)
+
+
 def test_secret_key_is_readable_by_its_owner_only(guarded):
     guarded.get("/lyon")
     assert (guarded.folder / "data" / "secret.key").stat().st_mode & 0o777 == 0o600

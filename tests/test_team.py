@@ -125,6 +125,7 @@ FORGED_MARKS = {
     "made up": lambda key: "x" * 32,
     "another key": lambda key: index.sign(b"k" * 32, f"volunteer:lyon:{FIRST}"),
     "another group": lambda key: index.sign(key, f"volunteer:lille:{FIRST}"),
+    "digits that are not ASCII": lambda key: "²١𝟙",
 }
 
 
@@ -174,6 +175,54 @@ def test_the_same_number_again_changes_nothing_but_may_give_a_name(team, ovh_cli
         ("PUT", f"{AGENTS}/{agents(ovh_client)[FIRST]['agentId']}")
     ]
     assert rings(team) == [FIRST]
+
+
+def test_a_new_end_without_a_name_keeps_the_volunteer_s_name(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001", "name": "Awa"})
+    page = text(team.act("/lyon/start", {"number": "06 39 98 00 01", "name": "", "ends": "20:00"}))
+    assert "C'est fait : la fin prévue du 06 39 98 00 01 a changé" in page
+    assert "Awa, 06 •• •• •• 01 : libre, jusqu'à 20 h" in page
+    assert agents(ovh_client)[FIRST]["description"] == "Bénévole Lyon (cimade-ovh) – Awa"
+    assert "retapez votre numéro avec la nouvelle heure (prénom laissé vide : celui que vous aviez donné reste)" in page
+    team.act("/lyon/start", {"number": "0639980002"})
+    remove(team, ovh_client, FIRST)
+    team.act("/lyon/start", {"number": "0639980001", "name": ""})  # The README's way to take one's name off.
+    assert agents(ovh_client)[FIRST]["description"] == "Bénévole Lyon (cimade-ovh)"
+
+
+def test_a_new_name_is_said_to_have_changed(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001", "name": "Awa"})
+    page = text(team.act("/lyon/start", {"number": "06 39 98 00 01", "name": "Inès"}))
+    assert "C'est fait : le prénom du 06 39 98 00 01 a changé (voir ci-dessous)." in page
+    assert "rien n'a changé" not in page and "Inès, 06 •• •• •• 01 : libre, jusqu'à minuit" in page
+    assert agents(ovh_client)[FIRST]["description"] == "Bénévole Lyon (cimade-ovh) – Inès"
+    page = text(team.act("/lyon/start", {"number": "06 39 98 00 01", "name": "Léa", "ends": "20:00"}))
+    assert "C'est fait : le prénom et la fin prévue du 06 39 98 00 01 ont changé (voir ci-dessous)." in page
+    assert "Léa, 06 •• •• •• 01 : libre, jusqu'à 20 h" in page
+    assert [line[2] for line in team.activity()] == ["start", "name", "name-ends"]
+    assert [m["Subject"] for m in team.mails()][1:] == [
+        "[cimade-ovh] Lyon : prénom changé pour le 06 39 98 00 01, jusqu'à minuit",
+        "[cimade-ovh] Lyon : prénom et fin prévue changés pour le 06 39 98 00 01, jusqu'à 20 h",
+    ]
+    assert "prénom et fin prévue changés, 06 •• •• •• 01, jusqu'à 20 h" in page, "in the last actions"
+
+
+def test_a_name_given_to_an_agent_of_it_s_is_not_said_to_have_changed(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980011"})  # IT's agent "Volunteer 1": the page never renames it.
+    page = text(team.act("/lyon/start", {"number": "0639980011", "name": "Awa"}))
+    assert "Le 06 39 98 00 11 reçoit déjà les appels ; rien n'a changé." in page
+    assert agents(ovh_client)["0033639980011"]["description"] == "Volunteer 1"
+
+
+def test_a_full_permanence_s_button_says_it_changes_one_s_end(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    page = team.act("/lyon/start", {"number": "0639980002"})
+    assert '<button type="submit">Changer mon heure de fin</button>' in page.text
+    assert "Ajouter mon numéro" not in page.text
+    assert "Le bouton ci-dessous sert seulement aux bénévoles de permanence" in text(page)
+    page = text(team.act("/lyon/start", {"number": "06 39 98 00 02", "ends": "20:00"}))
+    assert "06 •• •• •• 02 : libre, jusqu'à 20 h" in page
+    assert rings(team) == [FIRST, SECOND]
 
 
 def test_removing_the_last_volunteer_finishes(team, ovh_client):
