@@ -11,7 +11,6 @@ the OVH_APPLICATION_SECRET environment variable or asked for (never on the
 command line, where other users of the server could read it).
 """
 
-import argparse
 import configparser
 import getpass
 import os
@@ -257,19 +256,40 @@ def check(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Créer la clé OVH de cimade-ovh, avec les seuls droits nécessaires.")
+    parser = index.french_parser(description="Créer la clé OVH de cimade-ovh, avec les seuls droits nécessaires.")
     parser.add_argument(
-        "--lines-ini", type=Path, help="le fichier des groupes (par défaut : lines.ini à côté de ce script)"
+        "--lines-ini",
+        type=Path,
+        metavar="FICHIER",
+        help="le fichier des groupes (par défaut : lines.ini à côté de ce script)",
     )
-    parser.add_argument("--ovh-conf", type=Path, help="le fichier des clés (par défaut : celui que nomme lines.ini)")
+    parser.add_argument(
+        "--ovh-conf", type=Path, metavar="FICHIER", help="le fichier des clés (par défaut : celui que nomme lines.ini)"
+    )
     parser.add_argument("--check", action="store_true", help="dire si la clé en place couvre tous les groupes")
     parser.add_argument(
         "--yes", action="store_true", help="ne pas attendre Entrée : interroger OVH jusqu'à la validation"
     )
-    parser.add_argument("--timeout", type=int, default=900, help="attente maximale de la validation, en secondes (900)")
-    parser.add_argument("--poll", type=float, default=3, help="intervalle entre deux interrogations, en secondes (3)")
-    parser.add_argument("--endpoint", help="ovh-eu (par défaut) ou l'adresse d'un simulateur, pour un nouveau ovh.conf")
-    parser.add_argument("--application-key", help="la clé d'application (le secret : variable OVH_APPLICATION_SECRET)")
+    parser.add_argument(
+        "--timeout", type=int, default=900, metavar="SECONDES", help="attente maximale de la validation, en secondes (900)"
+    )
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=3,
+        metavar="SECONDES",
+        help="intervalle entre deux interrogations, en secondes (3)",
+    )
+    parser.add_argument(
+        "--endpoint",
+        metavar="ADRESSE",
+        help="ovh-eu (par défaut) ou l'adresse d'un simulateur, pour un nouveau ovh.conf",
+    )
+    parser.add_argument(
+        "--application-key",
+        metavar="CLÉ",
+        help="la clé d'application (le secret : variable OVH_APPLICATION_SECRET)",
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE))
     import ovh.exceptions

@@ -4029,11 +4029,56 @@ def unlock(app, slug):
     return 0
 
 
-def main(argv=None):
-    """The command line for IT: --demo, --serve, --check, --set-code, --remove-code or --unlock."""
+# argparse's own words (the messages it looks up through gettext), in French.
+ARGPARSE_FRENCH = {
+    "usage: ": "utilisation : ",
+    "positional arguments": "arguments",
+    "show this help message and exit": "afficher cette aide",
+    "argument %(argument_name)s: %(message)s": "%(argument_name)s : %(message)s",
+    "invalid %(type)s value: %(value)r": "« %(value)s » n'est pas un nombre",
+    "invalid choice: %(value)r (choose from %(choices)s)": "« %(value)s » n'est pas l'un des choix (%(choices)s)",
+    "expected one argument": "il manque sa valeur",
+    "not allowed with argument %s": "ne va pas avec %s",
+    "ignored explicit argument %r": "ne prend pas de valeur (%r)",
+    "ambiguous option: %(option)s could match %(matches)s": "%(option)s peut être %(matches)s",
+    "one of the arguments %s is required": "il manque ce qu'il faut faire, l'une des options %s",
+    "the following arguments are required: %s": "il manque %s",
+    "unrecognized arguments: %s": "option inconnue : %s",
+}
+
+
+def french_parser(**kwargs):
+    """An argparse parser in French: its help, and each usage mistake as one sentence with the next step."""
     import argparse
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    @contextmanager
+    def in_french():
+        english = argparse._  # gettext's: argparse looks its messages up through it.
+        argparse._ = lambda message: ARGPARSE_FRENCH.get(message, message)
+        try:
+            yield
+        finally:
+            argparse._ = english
+
+    class FrenchParser(argparse.ArgumentParser):
+        def __init__(self, *args, **kwargs):
+            with in_french():
+                super().__init__(*args, **kwargs)
+
+        def parse_args(self, args=None, namespace=None):
+            with in_french():
+                return super().parse_args(args, namespace)
+
+        def error(self, message):
+            """One sentence, with where the help is; exit status 2, as argparse's."""
+            self.exit(2, f"{self.prog} : {message} ; voir {self.prog} --help.\n")
+
+    return FrenchParser(**kwargs)
+
+
+def main(argv=None):
+    """The command line for IT: --demo, --serve, --check, --set-code, --remove-code or --unlock."""
+    parser = french_parser(description="cimade-ovh : la page qui envoie les appels d'une permanence au bénévole.")
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--demo", action="store_true", help="la page sur un compte OVH simulé")
     action.add_argument("--serve", action="store_true", help="la page sur le compte OVH de ovh.conf")
@@ -4043,7 +4088,7 @@ def main(argv=None):
     action.add_argument("--unlock", metavar="GROUPE", help="lever le blocage après des codes erronés, sans attendre")
     parser.add_argument("--snapshot", metavar="FICHIER", help="avec --check : copier les lignes des groupes")
     parser.add_argument("--state", metavar="FICHIER", help="avec --demo : servir la page sur cette copie du compte")
-    parser.add_argument("--host", default="127.0.0.1", help="adresse d'écoute (127.0.0.1)")
+    parser.add_argument("--host", default="127.0.0.1", metavar="ADRESSE", help="adresse d'écoute (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port d'écoute (8080)")
     args = parser.parse_args(argv)
     if args.snapshot and not args.check or args.state and not args.demo:

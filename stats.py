@@ -214,11 +214,15 @@ def positive(text):
 
 def main(argv=()):
     """Record (no argument: what cron runs) or report; return the exit status."""
-    parser = argparse.ArgumentParser(prog="stats.py", description="Statistiques des files d'appels de lines.ini.")
-    commands = parser.add_subparsers(dest="command", title="commandes")
+    parser = index.french_parser(prog="stats.py", description="Statistiques des files d'appels de lines.ini.")
+    commands = parser.add_subparsers(dest="command", title="commandes", metavar="COMMANDE")
     report_parser = commands.add_parser("report", help="afficher les chiffres par jour et par groupe")
-    report_parser.add_argument("--group", help="un seul groupe (le nom de sa section dans lines.ini)")
-    report_parser.add_argument("--days", type=positive, default=7, help="nombre de jours, aujourd'hui compris (7)")
+    report_parser.add_argument(
+        "--group", metavar="GROUPE", help="un seul groupe (le nom de sa section dans lines.ini)"
+    )
+    report_parser.add_argument(
+        "--days", type=positive, default=7, metavar="JOURS", help="nombre de jours, aujourd'hui compris (7)"
+    )
     args = parser.parse_args(argv)
     try:
         settings = index.application.settings()
