@@ -122,11 +122,17 @@ def application_keys(args, conf_path):
         secret = os.environ.get("OVH_APPLICATION_SECRET", "").strip()
     if secret in PLACEHOLDERS and application_key not in PLACEHOLDERS and sys.stdin.isatty():
         secret = getpass.getpass("Application secret (ne s'affiche pas) : ").strip()
-    if application_key in PLACEHOLDERS or secret in PLACEHOLDERS:
+    if application_key in PLACEHOLDERS:
         raise Failure(
             f"{conf_path} ne contient pas encore l'application OVH. Créez-la sur https://eu.api.ovh.com/createApp/ "
             "puis mettez application_key et application_secret dans ovh.conf (ou donnez --application-key, "
             "et le secret dans la variable d'environnement OVH_APPLICATION_SECRET)."
+        )
+    if secret in PLACEHOLDERS:
+        raise Failure(
+            f"Il manque le secret de l'application {application_key} : mettez application_secret dans {conf_path}, "
+            "ou le secret dans la variable d'environnement OVH_APPLICATION_SECRET, ou relancez ce script dans un "
+            "terminal, qui le demande."
         )
     consumer_key = keys.get("consumer_key", "")
     return endpoint, application_key, secret, "" if consumer_key in PLACEHOLDERS else consumer_key
@@ -271,7 +277,11 @@ def main(argv=None):
         "--yes", action="store_true", help="ne pas attendre Entrée : interroger OVH jusqu'à la validation"
     )
     parser.add_argument(
-        "--timeout", type=int, default=900, metavar="SECONDES", help="attente maximale de la validation, en secondes (900)"
+        "--timeout",
+        type=int,
+        default=900,
+        metavar="SECONDES",
+        help="attente maximale de la validation, en secondes (900)",
     )
     parser.add_argument(
         "--poll",

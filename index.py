@@ -95,6 +95,19 @@ class ConfigError(Exception):
         self.unreadable = unreadable  # The file is there, but its rights keep this process from reading it.
 
 
+OS_ERRORS = {
+    FileNotFoundError: "le fichier ou son dossier n'existe pas",
+    PermissionError: "droits insuffisants",
+    IsADirectoryError: "c'est un dossier, pas un fichier",
+    NotADirectoryError: "un élément du chemin n'est pas un dossier",
+}
+
+
+def os_error_text(error):
+    """Why a file operation failed, in French for the common causes (else the system's words)."""
+    return next((text for kind, text in OS_ERRORS.items() if isinstance(error, kind)), error.strerror or str(error))
+
+
 @dataclass(frozen=True)
 class Group:
     """A local group and its help line, as described by one section of lines.ini."""
@@ -137,9 +150,9 @@ def read_ini(path):
         with open(path, encoding="utf-8") as file:
             parser.read_file(file)
     except PermissionError as error:
-        raise ConfigError(f"{path} : illisible, droits insuffisants ({error.strerror})", unreadable=True) from None
+        raise ConfigError(f"{path} : illisible ({os_error_text(error)})", unreadable=True) from None
     except OSError as error:
-        raise ConfigError(f"{path} : lecture impossible ({error.strerror})") from None
+        raise ConfigError(f"{path} : lecture impossible ({os_error_text(error)})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path} : le fichier doit être enregistré en UTF-8") from None
     except configparser.DuplicateOptionError as error:
@@ -2749,7 +2762,7 @@ class App:
             info = path.stat()
             key = (path, info.st_mtime_ns, info.st_ctime_ns)  # ctime: new rights are seen at once.
         except OSError as error:
-            raise ConfigError(f"{path} : lecture impossible ({error.strerror})") from None
+            raise ConfigError(f"{path} : lecture impossible ({os_error_text(error)})") from None
         with self._lock:
             if self._client[0] != key:
                 conf = read_ovh_conf(path)
@@ -3528,9 +3541,14 @@ def demo(host, port, state=None):
     if state:
         try:
             account = json.loads(Path(state).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            print(f"ERREUR : {state} : ce n'est pas une copie lisible du compte ({error}) ; "
-                  "refaites-la avec index.py --check --snapshot.")  # fmt: skip
+            problem = snapshot_problem(account)
+        except OSError as error:
+            problem = os_error_text(error)
+        except ValueError:
+            problem = "ce n'est pas du JSON en UTF-8"
+        if problem:
+            print(f"ERREUR : {state} : ce n'est pas une copie lisible du compte ({problem}) ; "
+                  "refaites-la avec index.py --check --snapshot FICHIER.")  # fmt: skip
             return 1
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))  # Stop as Ctrl-C does: the folder is removed.
     fake = FakeOVH(account).start()
@@ -3543,6 +3561,43 @@ def demo(host, port, state=None):
     finally:
         fake.stop()
     return 0
+
+
+SNAPSHOT_SERVICES = {  # What the simulator reads of each service in a copy of the account.
+    "line": ("line", "options"),
+    "redirect": ("destination",),
+    "easyHunting": (
+        "service", "hunting", "queues", "agents", "agentQueues", "timeConditions", "conditions", "liveCalls",
+    ),
+}  # fmt: skip
+
+
+def snapshot_problem(state):
+    """What keeps `state` from being a copy of the account as --check --snapshot writes it, in French; else None."""
+
+    def lacks(value, keys, where):
+        if not isinstance(value, dict):
+            return f"{where} n'est pas un objet JSON"
+        missing = [key for key in keys if key not in value]
+        return f"{where} n'a pas de « {missing[0]} »" if missing else None
+
+    problem = lacks(state, ("lastIds", "billingAccounts"), "le fichier") or lacks(
+        state["billingAccounts"], (), "« billingAccounts »"
+    )
+    if problem:
+        return problem
+    for name, account in state["billingAccounts"].items():
+        problem = lacks(account, ("info", *SNAPSHOT_SERVICES), f"le compte {name}")
+        if problem:
+            return problem
+        for kind, keys in SNAPSHOT_SERVICES.items():
+            services = account[kind]
+            problem = lacks(services, (), f"« {kind} » du compte {name}") or next(
+                filter(None, (lacks(s, keys, f"le service {n} du compte {name}") for n, s in services.items())), None
+            )
+            if problem:
+                return problem
+    return None
 
 
 def write_demo_folder(folder, fake):
@@ -3675,7 +3730,8 @@ def web_user(settings):
     names = [settings.web_user] if settings.web_user else []
     with contextlib.suppress(OSError, KeyError):
         owner = settings.data_dir.stat().st_uid
-        names.append(pwd.getpwuid(owner).pw_name if owner != 0 else "www-data")
+        if owner != 0:
+            names.append(pwd.getpwuid(owner).pw_name)
     for name in names + ["www-data"]:
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(name)
@@ -3689,7 +3745,7 @@ def permitted(user, path, bits):
     groups = set(os.getgrouplist(user.pw_name, user.pw_gid))
 
     def allows(info, wanted):
-        shift = 6 if info.st_uid == user.pw_uid else 3 if info.st_gid in groups else 0
+        shift = {"u": 6, "g": 3, "o": 0}[whose(user, groups, info)]
         return (info.st_mode >> shift) & wanted == wanted
 
     try:
@@ -3698,20 +3754,46 @@ def permitted(user, path, bits):
         return False
 
 
+def whose(user, groups, info):
+    """Which of a file's modes (chmod's u, g or o) applies to `user`, a member of `groups`."""
+    if info.st_uid == user.pw_uid:
+        return "u"
+    return "g" if info.st_gid in groups else "o"
+
+
+def closed_folder(user, path):
+    """The first existing folder on the way to `path` that `user` may not enter, or None."""
+    return next((f for f in reversed(path.parents) if f.is_dir() and not permitted(user, f, 1)), None)
+
+
+def entry_fix(user, folder):
+    """The command that lets `user` enter `folder`, and no more."""
+    try:
+        return f"chmod {whose(user, set(os.getgrouplist(user.pw_name, user.pw_gid)), folder.stat())}+x {folder}"
+    except OSError:
+        return f"chmod o+x {folder}"
+
+
 def web_user_problems(settings):
     """What the web server's user cannot read or write among the page's files, in French, with the fix."""
     user = web_user(settings)
     if user is None:
         return []
     name, group = user.pw_name, group_name(user.pw_gid)
-    problems = []
-    files = [settings.path, Path(settings.ovh_conf), settings.access_codes]
+    data = settings.data_dir
+    files = [path for path in (settings.path, Path(settings.ovh_conf), settings.access_codes) if path.exists()]
+    closed = sorted({folder for folder in (closed_folder(user, path) for path in [*files, data]) if folder})
+    problems = [
+        f"le serveur web ({name}) ne peut pas entrer dans le dossier {folder} : {entry_fix(user, folder)}"
+        for folder in closed
+    ]
     for path in files:
-        if path.exists() and not permitted(user, path, 4):
+        if not closed_folder(user, path) and not permitted(user, path, 4):
             problems.append(
                 f"le serveur web ({name}) ne peut pas lire {path} : chown root:{group} {path} && chmod 640 {path}"
             )
-    data = settings.data_dir
+    if closed_folder(user, data):
+        return problems
     if not data.is_dir():
         return problems + [f"le dossier {data} n'existe pas : install -d -o {name} -g {group} -m 750 {data}"]
     paths = [data, *sorted(data.rglob("*"))]
@@ -3898,7 +3980,7 @@ def write_snapshot(client, settings, path):
     try:
         Path(path).write_text(json.dumps(state, indent=1, ensure_ascii=False), encoding="utf-8")
     except OSError as error:
-        print(f"ERREUR : {path} : écriture impossible ({error.strerror}) ; choisissez un autre fichier.")
+        print(f"ERREUR : {path} : écriture impossible ({os_error_text(error)}) ; choisissez un autre fichier.")
         return 1
     departures = replay_departures(client, settings, state)
     for slug, detail in departures:
@@ -3966,8 +4048,16 @@ def command_group(app, slug):
         print(f"ERREUR : {error}")
         return None, None
     group = settings.groups.get(slug.lower())
-    if group is None:
-        print(f"ERREUR : {settings.path} ne définit pas le groupe « {slug} ».")
+    broken = {section.lower(): error for section, error in settings.broken.items()}
+    if group is None and slug.lower() in broken:
+        print(f"ERREUR : {broken[slug.lower()]} ; corrigez le groupe dans lines.ini, puis relancez.")
+    elif group is None:
+        known = ", ".join(settings.groups) or "aucun"
+        in_error = f" ; en erreur, à corriger : {', '.join(broken)}" if broken else ""
+        print(
+            f"ERREUR : {settings.path} ne définit pas le groupe « {slug} » (groupes : {known}{in_error}) : "
+            "relancez avec l'un d'eux."
+        )
     return settings, group
 
 
@@ -4004,8 +4094,12 @@ def set_code(app, slug, remove=False):
 
         write_access_code(settings.access_codes, group.slug, hash_code(code), share)
         write_coded_groups(settings, read_coded_groups(settings) | {group.slug})
-    except (OSError, ConfigError) as error:
-        print(f"ERREUR : {settings.access_codes} : {error}")
+    except OSError as error:
+        where = error.filename or settings.access_codes
+        print(f"ERREUR : {where} : écriture impossible ({os_error_text(error)}) ; relancez la commande en root.")
+        return 1
+    except ConfigError as error:
+        print(f"ERREUR : {error}")
         return 1
     print(f"{group.name} : code d'accès enregistré dans {settings.access_codes}.")
     print("Les bénévoles déjà entrés avec l'ancien code devront saisir le nouveau.")
@@ -4023,7 +4117,7 @@ def unlock(app, slug):
         for path in counts:
             path.unlink(missing_ok=True)
     except OSError as error:
-        print(f"ERREUR : {folder} : effacement impossible ({error.strerror}) ; relancez la commande en root.")
+        print(f"ERREUR : {folder} : effacement impossible ({os_error_text(error)}) ; relancez la commande en root.")
         return 1
     print(f"{group.name} : les codes erronés sont oubliés ; chacun peut de nouveau entrer le code.")
     return 0

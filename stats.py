@@ -205,10 +205,13 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def positive(text):
-    """An argument that must be a whole number of days, 1 or more."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"« {text} » n'est pas un nombre de jours (1 ou plus)")
+MAX_DAYS = 3660  # Ten years: the report prints a line per day and group, and dates end in year 1.
+
+
+def day_count(text):
+    """An argument that must be a whole number of days, from 1 to MAX_DAYS."""
+    if not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"« {text} » n'est pas un nombre de jours de 1 à {MAX_DAYS} (dix ans)")
     return int(text)
 
 
@@ -221,7 +224,7 @@ def main(argv=()):
         "--group", metavar="GROUPE", help="un seul groupe (le nom de sa section dans lines.ini)"
     )
     report_parser.add_argument(
-        "--days", type=positive, default=7, metavar="JOURS", help="nombre de jours, aujourd'hui compris (7)"
+        "--days", type=day_count, default=7, metavar="JOURS", help="nombre de jours, aujourd'hui compris (7)"
     )
     args = parser.parse_args(argv)
     try:

@@ -350,6 +350,18 @@ def test_a_missing_application_is_explained(site):
     assert "https://eu.api.ovh.com/createApp/" in output and site.fake.requests == []
 
 
+def test_a_missing_secret_is_named_with_the_ways_to_give_it(site):
+    conf = site.folder / "ovh.conf"
+    conf.unlink()
+    status, output = run_script("--lines-ini", site.lines_ini, "--endpoint", site.fake.url, "--application-key", "abc")
+    assert status == 1 and not conf.exists() and site.fake.requests == []
+    assert output == (
+        f"ERREUR : Il manque le secret de l'application abc : mettez application_secret dans {conf}, ou le secret "
+        "dans la variable d'environnement OVH_APPLICATION_SECRET, ou relancez ce script dans un terminal, qui le "
+        "demande.\n"
+    )
+
+
 def test_an_ovh_failure_is_explained_and_changes_nothing(site):
     conf = site.folder / "ovh.conf"
     before = conf.read_text(encoding="utf-8")

@@ -287,12 +287,19 @@ def test_report_names_lines_ini_for_a_group_without_queue(site, monkeypatch, cap
     )
 
 
-@pytest.mark.parametrize("days", ["0", "-3", "sept"])
+@pytest.mark.parametrize("days", ["0", "-3", "sept", "3661", "800000"])
 def test_report_needs_a_number_of_days(site, monkeypatch, capsys, days):
     with pytest.raises(SystemExit) as stop:
         run_stats(site, monkeypatch, "report", f"--days={days}")
     assert stop.value.code == 2
-    assert f"« {days} » n'est pas un nombre de jours (1 ou plus)" in capsys.readouterr().err
+    assert f"« {days} » n'est pas un nombre de jours de 1 à 3660 (dix ans)" in capsys.readouterr().err
+
+
+def test_report_goes_back_ten_years_at_most(site, monkeypatch, capsys):
+    assert run_stats(site, monkeypatch, "report", "--days", "3660") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3661
+    assert (lines[1], lines[-1]) == ("sam. 19/11/2016  lyon    pas de relevé", "jeu. 26/11/2026  lyon    pas de relevé")
 
 
 def test_the_demo_history_has_a_reset_a_missing_day_and_answers(site):
