@@ -224,7 +224,13 @@ def create_key(args):
     section, written = conf_section(text)
     values = {"application_key": application_key, "application_secret": secret, "consumer_key": request["consumerKey"]}
     values = {key: value for key, value in values.items() if written.get(key, "").strip() != value}
-    write_private(conf_path, set_conf_values(text, section, values))
+    try:
+        write_private(conf_path, set_conf_values(text, section, values))
+    except OSError as error:  # Not run as root, or a wrong --ovh-conf.
+        raise Failure(
+            f"{conf_path} : écriture impossible ({index.os_error_text(error)}) ; relancez en root, ou choisissez un "
+            "autre --ovh-conf. ovh.conf n'a pas changé."
+        ) from None
     if created:
         index.share_with_web_server(conf_path, settings)
 

@@ -21,6 +21,7 @@ import base64
 import configparser
 import contextlib
 import contextvars
+import errno
 import fcntl
 import hashlib
 import hmac
@@ -96,16 +97,20 @@ class ConfigError(Exception):
 
 
 OS_ERRORS = {
-    FileNotFoundError: "le fichier ou son dossier n'existe pas",
-    PermissionError: "droits insuffisants",
-    IsADirectoryError: "c'est un dossier, pas un fichier",
-    NotADirectoryError: "un élément du chemin n'est pas un dossier",
+    errno.ENOENT: "le fichier ou son dossier n'existe pas",
+    errno.EACCES: "droits insuffisants",
+    errno.EPERM: "opération interdite",
+    errno.EISDIR: "c'est un dossier, pas un fichier",
+    errno.ENOTDIR: "un élément du chemin n'est pas un dossier",
+    errno.ENOSPC: "disque plein",
+    errno.EROFS: "disque en lecture seule",
+    errno.EADDRINUSE: "adresse déjà prise par un autre programme",
 }
 
 
 def os_error_text(error):
-    """Why a file operation failed, in French for the common causes (else the system's words)."""
-    return next((text for kind, text in OS_ERRORS.items() if isinstance(error, kind)), error.strerror or str(error))
+    """Why a system call failed, in French for the common causes (else the system's words)."""
+    return OS_ERRORS.get(error.errno) or error.strerror or str(error)
 
 
 @dataclass(frozen=True)
@@ -3477,7 +3482,6 @@ application = App()
 
 def is_fastcgi():
     """True when a FastCGI server started us: our standard input is then a listening socket."""
-    import errno
     import socket
 
     try:
@@ -3511,7 +3515,7 @@ SERVE_TIMEOUT = 10  # Seconds --serve waits for a client's next bytes.
 
 
 def serve(app, host, port):
-    """Serve the page on http://host:port/ until interrupted."""
+    """Serve the page on http://host:port/ until interrupted; return the exit status."""
     from socketserver import ThreadingMixIn
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -3521,12 +3525,18 @@ def serve(app, host, port):
     class Handler(WSGIRequestHandler):
         timeout = SERVE_TIMEOUT  # A client that sends less than it announced does not keep a thread forever.
 
-    with make_server(host, port, app, server_class=ThreadingWSGIServer, handler_class=Handler) as server:
+    try:
+        server = make_server(host, port, app, server_class=ThreadingWSGIServer, handler_class=Handler)
+    except OSError as error:
+        print(f"ERREUR : impossible d'écouter sur {host}:{port} ({os_error_text(error)}) ; choisissez un autre --port.")
+        return 1
+    with server:
         print(f"cimade-ovh : ouvrez http://{host}:{server.server_port}/ (Ctrl-C pour arrêter)", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
+    return 0
 
 
 def demo(host, port, state=None):
@@ -3557,10 +3567,9 @@ def demo(host, port, state=None):
             lines_ini = write_demo_folder(Path(folder), fake)
             print(f"Démo : compte OVH simulé sur {fake.url} (rien n'est envoyé à OVH)", flush=True)
             print(f"Démo : journal et statistiques simulées dans {folder}", flush=True)
-            serve(App(lines_ini=lines_ini), host, port)
+            return serve(App(lines_ini=lines_ini), host, port)
     finally:
         fake.stop()
-    return 0
 
 
 SNAPSHOT_SERVICES = {  # What the simulator reads of each service in a copy of the account.
@@ -3673,6 +3682,9 @@ def explain_for_it(error):
         return (
             f"OVH ne connaît pas la ligne de ce groupe ({error}) : vérifiez billing_account et number dans lines.ini."
         )
+    if isinstance(error, OSError) and error.filename:  # A file of the page that cannot be read or written.
+        check = script_command("index.py", "--check")
+        return f"{error.filename} : {os_error_text(error)} ; vérifiez ce chemin et les droits des fichiers : {check}"
     if not isinstance(error, oe.APIError):  # Not OVH's answer: a file that cannot be written, or a bug.
         check = script_command("index.py", "--check")
         return f"{type(error).__name__}: {error} ; vérifiez les droits des fichiers : {check}"
@@ -4170,6 +4182,15 @@ def french_parser(**kwargs):
     return FrenchParser(**kwargs)
 
 
+def port_number(text):
+    """A --port argument: a whole number from 0 (any free port) to 65535."""
+    import argparse
+
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"« {text} » n'est pas un numéro de port (0 à 65535)")
+    return int(text)
+
+
 def main(argv=None):
     """The command line for IT: --demo, --serve, --check, --set-code, --remove-code or --unlock."""
     parser = french_parser(description="cimade-ovh : la page qui envoie les appels d'une permanence au bénévole.")
@@ -4183,7 +4204,7 @@ def main(argv=None):
     parser.add_argument("--snapshot", metavar="FICHIER", help="avec --check : copier les lignes des groupes")
     parser.add_argument("--state", metavar="FICHIER", help="avec --demo : servir la page sur cette copie du compte")
     parser.add_argument("--host", default="127.0.0.1", metavar="ADRESSE", help="adresse d'écoute (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port d'écoute (8080)")
+    parser.add_argument("--port", type=port_number, default=8080, metavar="PORT", help="port d'écoute (8080)")
     args = parser.parse_args(argv)
     if args.snapshot and not args.check or args.state and not args.demo:
         parser.error("--snapshot va avec --check, et --state avec --demo")
@@ -4197,14 +4218,13 @@ def main(argv=None):
             return 1
         if user:
             print(f"cimade-ovh : lancé par root, la page tourne en tant que {user}, comme sous Apache.", flush=True)
-        serve(application, args.host, args.port)
+        return serve(application, args.host, args.port)
     elif args.set_code or args.remove_code:
         return set_code(application, args.set_code or args.remove_code, remove=bool(args.remove_code))
     elif args.unlock:
         return unlock(application, args.unlock)
     else:
         return check(application, args.snapshot)
-    return 0
 
 
 if __name__ == "__main__":

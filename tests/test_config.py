@@ -5,6 +5,7 @@ import os
 import pwd
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -264,7 +265,8 @@ def run_script(script, *args, lines_ini):
 USAGE_MISTAKES = {
     "index.py": "index.py : il manque ce qu'il faut faire, l'une des options --demo --serve --check --set-code "
     "--remove-code --unlock ; voir index.py --help.",
-    "index.py --demo --port abc": "index.py : --port : « abc » n'est pas un nombre ; voir index.py --help.",
+    "index.py --demo --port abc": "index.py : --port : « abc » n'est pas un numéro de port (0 à 65535) ; "
+    "voir index.py --help.",
     "index.py --check --bogus": "index.py : option inconnue : --bogus ; voir index.py --help.",
     "index.py --demo --check": "index.py : --check : ne va pas avec --demo ; voir index.py --help.",
     "create_consumer_key.py --timeout x": "create_consumer_key.py : --timeout : « x » n'est pas un nombre ; "
@@ -279,6 +281,19 @@ USAGE_MISTAKES = {
 def test_a_usage_mistake_is_one_french_sentence_with_where_the_help_is(fake_ovh, tmp_path, mistake):
     result = run_script(*mistake.split(), lines_ini=write_lines_ini(tmp_path, fake_ovh))
     assert (result.returncode, result.stdout, result.stderr) == (2, "", USAGE_MISTAKES[mistake] + "\n")
+
+
+def test_a_port_already_taken_is_one_french_sentence(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_index("--demo", "--port", str(port))
+    assert (result.returncode, result.stderr) == (1, "")
+    assert result.stdout.endswith(
+        f"ERREUR : impossible d'écouter sur 127.0.0.1:{port} (adresse déjà prise par un autre programme) ; "
+        "choisissez un autre --port.\n"
+    )
 
 
 @pytest.mark.parametrize("command", ["index.py", "create_consumer_key.py", "stats.py", "stats.py report"])

@@ -56,6 +56,16 @@ def test_a_failing_group_does_not_stop_the_others(site, monkeypatch, capsys):
     ]
 
 
+def test_a_record_that_cannot_be_written_is_one_french_sentence(site, monkeypatch, capsys):
+    stats_folder = site.folder / "data" / "stats"
+    stats_folder.write_text("", encoding="utf-8")  # A file where the records' folder goes.
+    assert run_stats(site, monkeypatch) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"stats.py : [lyon] {stats_folder / 'lyon'} : un élément du chemin n'est pas un dossier ; vérifiez ce chemin "
+        f"et les droits des fichiers : python3 {ROOT / 'index.py'} --check"
+    ]
+
+
 def test_a_period_forgotten_on_an_earlier_day_is_removed(site, monkeypatch):
     site.moment = THURSDAY_AFTERNOON - timedelta(days=1)
     site.act("/lyon/start", {"number": "0639980001"})
