@@ -4138,7 +4138,6 @@ def unlock(app, slug):
 # argparse's own words (the messages it looks up through gettext), in French.
 ARGPARSE_FRENCH = {
     "usage: ": "utilisation : ",
-    "positional arguments": "arguments",
     "show this help message and exit": "afficher cette aide",
     "argument %(argument_name)s: %(message)s": "%(argument_name)s : %(message)s",
     "invalid %(type)s value: %(value)r": "« %(value)s » n'est pas un nombre",
@@ -4148,7 +4147,6 @@ ARGPARSE_FRENCH = {
     "ignored explicit argument %r": "ne prend pas de valeur (%r)",
     "ambiguous option: %(option)s could match %(matches)s": "%(option)s peut être %(matches)s",
     "one of the arguments %s is required": "il manque ce qu'il faut faire, l'une des options %s",
-    "the following arguments are required: %s": "il manque %s",
     "unrecognized arguments: %s": "option inconnue : %s",
 }
 
@@ -4204,7 +4202,7 @@ def main(argv=None):
     parser.add_argument("--snapshot", metavar="FICHIER", help="avec --check : copier les lignes des groupes")
     parser.add_argument("--state", metavar="FICHIER", help="avec --demo : servir la page sur cette copie du compte")
     parser.add_argument("--host", default="127.0.0.1", metavar="ADRESSE", help="adresse d'écoute (127.0.0.1)")
-    parser.add_argument("--port", type=port_number, default=8080, metavar="PORT", help="port d'écoute (8080)")
+    parser.add_argument("--port", type=port_number, default=8080, help="port d'écoute (8080)")
     args = parser.parse_args(argv)
     if args.snapshot and not args.check or args.state and not args.demo:
         parser.error("--snapshot va avec --check, et --state avec --demo")
