@@ -205,7 +205,7 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-MAX_DAYS = 3660  # Ten years: the report prints a line per day and group, and dates end in year 1.
+MAX_DAYS = 3660  # Ten years: the report prints a line per day and group.
 
 
 def day_count(text):
@@ -220,9 +220,7 @@ def main(argv=()):
     parser = index.french_parser(prog="stats.py", description="Statistiques des files d'appels de lines.ini.")
     commands = parser.add_subparsers(dest="command", title="commandes", metavar="COMMANDE")
     report_parser = commands.add_parser("report", help="afficher les chiffres par jour et par groupe")
-    report_parser.add_argument(
-        "--group", metavar="GROUPE", help="un seul groupe (le nom de sa section dans lines.ini)"
-    )
+    report_parser.add_argument("--group", metavar="GROUPE", help="un seul groupe (le nom de sa section dans lines.ini)")
     report_parser.add_argument(
         "--days", type=day_count, default=7, metavar="JOURS", help="nombre de jours, aujourd'hui compris (7)"
     )
