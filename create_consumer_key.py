@@ -11,7 +11,6 @@ the OVH_APPLICATION_SECRET environment variable or asked for (never on the
 command line, where other users of the server could read it).
 """
 
-import argparse
 import configparser
 import getpass
 import os
@@ -107,11 +106,17 @@ def application_keys(args, conf_path):
         secret = os.environ.get("OVH_APPLICATION_SECRET", "").strip()
     if secret in PLACEHOLDERS and application_key not in PLACEHOLDERS and sys.stdin.isatty():
         secret = getpass.getpass("Application secret (ne s'affiche pas) : ").strip()
-    if application_key in PLACEHOLDERS or secret in PLACEHOLDERS:
+    if application_key in PLACEHOLDERS:
         raise Failure(
             f"{conf_path} ne contient pas encore l'application OVH. Créez-la sur https://eu.api.ovh.com/createApp/ "
             "puis mettez application_key et application_secret dans ovh.conf (ou donnez --application-key, "
             "et le secret dans la variable d'environnement OVH_APPLICATION_SECRET)."
+        )
+    if secret in PLACEHOLDERS:
+        raise Failure(
+            f"Il manque le secret de l'application {application_key} : mettez application_secret dans {conf_path}, "
+            "ou le secret dans la variable d'environnement OVH_APPLICATION_SECRET, ou relancez ce script dans un "
+            "terminal, qui le demande."
         )
     consumer_key = keys.get("consumer_key", "")
     return endpoint, application_key, secret, "" if consumer_key in PLACEHOLDERS else consumer_key
@@ -203,7 +208,13 @@ def create_key(args):
     section, written = conf_section(text)
     values = {"application_key": application_key, "application_secret": secret, "consumer_key": request["consumerKey"]}
     values = {key: value for key, value in values.items() if written.get(key, "").strip() != value}
-    write_private(conf_path, set_conf_values(text, section, values))
+    try:
+        write_private(conf_path, set_conf_values(text, section, values))
+    except OSError as error:  # Not run as root, or a wrong --ovh-conf.
+        raise Failure(
+            f"{conf_path} : écriture impossible ({index.os_error_text(error)}) ; relancez en root, ou choisissez un "
+            "autre --ovh-conf. ovh.conf n'a pas changé."
+        ) from None
     if created:
         index.share_with_web_server(conf_path, settings)
 
@@ -241,19 +252,44 @@ def check(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Créer la clé OVH de cimade-ovh, avec les seuls droits nécessaires.")
+    parser = index.french_parser(description="Créer la clé OVH de cimade-ovh, avec les seuls droits nécessaires.")
     parser.add_argument(
-        "--lines-ini", type=Path, help="le fichier des groupes (par défaut : lines.ini à côté de ce script)"
+        "--lines-ini",
+        type=Path,
+        metavar="FICHIER",
+        help="le fichier des groupes (par défaut : lines.ini à côté de ce script)",
     )
-    parser.add_argument("--ovh-conf", type=Path, help="le fichier des clés (par défaut : celui que nomme lines.ini)")
+    parser.add_argument(
+        "--ovh-conf", type=Path, metavar="FICHIER", help="le fichier des clés (par défaut : celui que nomme lines.ini)"
+    )
     parser.add_argument("--check", action="store_true", help="dire si la clé en place couvre tous les groupes")
     parser.add_argument(
         "--yes", action="store_true", help="ne pas attendre Entrée : interroger OVH jusqu'à la validation"
     )
-    parser.add_argument("--timeout", type=int, default=900, help="attente maximale de la validation, en secondes (900)")
-    parser.add_argument("--poll", type=float, default=3, help="intervalle entre deux interrogations, en secondes (3)")
-    parser.add_argument("--endpoint", help="ovh-eu (par défaut) ou l'adresse d'un simulateur, pour un nouveau ovh.conf")
-    parser.add_argument("--application-key", help="la clé d'application (le secret : variable OVH_APPLICATION_SECRET)")
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=900,
+        metavar="SECONDES",
+        help="attente maximale de la validation, en secondes (900)",
+    )
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=3,
+        metavar="SECONDES",
+        help="intervalle entre deux interrogations, en secondes (3)",
+    )
+    parser.add_argument(
+        "--endpoint",
+        metavar="ADRESSE",
+        help="ovh-eu (par défaut) ou l'adresse d'un simulateur, pour un nouveau ovh.conf",
+    )
+    parser.add_argument(
+        "--application-key",
+        metavar="CLÉ",
+        help="la clé d'application (le secret : variable OVH_APPLICATION_SECRET)",
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE))
     import ovh.exceptions

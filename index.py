@@ -21,6 +21,7 @@ import base64
 import configparser
 import contextlib
 import contextvars
+import errno
 import fcntl
 import hashlib
 import hmac
@@ -97,6 +98,23 @@ class ConfigError(Exception):
         self.unreadable = unreadable  # The file is there, but its rights keep this process from reading it.
 
 
+OS_ERRORS = {
+    errno.ENOENT: "le fichier ou son dossier n'existe pas",
+    errno.EACCES: "droits insuffisants",
+    errno.EPERM: "opération interdite",
+    errno.EISDIR: "c'est un dossier, pas un fichier",
+    errno.ENOTDIR: "un élément du chemin n'est pas un dossier",
+    errno.ENOSPC: "disque plein",
+    errno.EROFS: "disque en lecture seule",
+    errno.EADDRINUSE: "adresse déjà prise par un autre programme",
+}
+
+
+def os_error_text(error):
+    """Why a system call failed, in French for the common causes (else the system's words)."""
+    return OS_ERRORS.get(error.errno) or error.strerror or str(error)
+
+
 @dataclass(frozen=True)
 class Group:
     """A local group and its help line, as described by one section of lines.ini."""
@@ -139,9 +157,9 @@ def read_ini(path):
         with open(path, encoding="utf-8") as file:
             parser.read_file(file)
     except PermissionError as error:
-        raise ConfigError(f"{path} : illisible, droits insuffisants ({error.strerror})", unreadable=True) from None
+        raise ConfigError(f"{path} : illisible ({os_error_text(error)})", unreadable=True) from None
     except OSError as error:
-        raise ConfigError(f"{path} : lecture impossible ({error.strerror})") from None
+        raise ConfigError(f"{path} : lecture impossible ({os_error_text(error)})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path} : le fichier doit être enregistré en UTF-8") from None
     except configparser.DuplicateOptionError as error:
@@ -2848,7 +2866,7 @@ class App:
             info = path.stat()
             key = (path, info.st_mtime_ns, info.st_ctime_ns)  # ctime: new rights are seen at once.
         except OSError as error:
-            raise ConfigError(f"{path} : lecture impossible ({error.strerror})") from None
+            raise ConfigError(f"{path} : lecture impossible ({os_error_text(error)})") from None
         with self._lock:
             if self._client[0] != key:
                 conf = read_ovh_conf(path)
@@ -3576,7 +3594,6 @@ application = App()
 
 def is_fastcgi():
     """True when a FastCGI server started us: our standard input is then a listening socket."""
-    import errno
     import socket
 
     try:
@@ -3610,7 +3627,7 @@ SERVE_TIMEOUT = 10  # Seconds --serve waits for a client's next bytes.
 
 
 def serve(app, host, port):
-    """Serve the page on http://host:port/ until interrupted."""
+    """Serve the page on http://host:port/ until interrupted; return the exit status."""
     from socketserver import ThreadingMixIn
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -3620,12 +3637,18 @@ def serve(app, host, port):
     class Handler(WSGIRequestHandler):
         timeout = SERVE_TIMEOUT  # A client that sends less than it announced does not keep a thread forever.
 
-    with make_server(host, port, app, server_class=ThreadingWSGIServer, handler_class=Handler) as server:
+    try:
+        server = make_server(host, port, app, server_class=ThreadingWSGIServer, handler_class=Handler)
+    except OSError as error:
+        print(f"ERREUR : impossible d'écouter sur {host}:{port} ({os_error_text(error)}) ; choisissez un autre --port.")
+        return 1
+    with server:
         print(f"cimade-ovh : ouvrez http://{host}:{server.server_port}/ (Ctrl-C pour arrêter)", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
+    return 0
 
 
 def demo(host, port, state=None):
@@ -3640,9 +3663,14 @@ def demo(host, port, state=None):
     if state:
         try:
             account = json.loads(Path(state).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            print(f"ERREUR : {state} : ce n'est pas une copie lisible du compte ({error}) ; "
-                  "refaites-la avec index.py --check --snapshot.")  # fmt: skip
+            problem = snapshot_problem(account)
+        except OSError as error:
+            problem = os_error_text(error)
+        except ValueError:
+            problem = "ce n'est pas du JSON en UTF-8"
+        if problem:
+            print(f"ERREUR : {state} : ce n'est pas une copie lisible du compte ({problem}) ; "
+                  "refaites-la avec index.py --check --snapshot FICHIER.")  # fmt: skip
             return 1
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))  # Stop as Ctrl-C does: the folder is removed.
     fake = FakeOVH(account).start()
@@ -3651,10 +3679,46 @@ def demo(host, port, state=None):
             lines_ini = write_demo_folder(Path(folder), fake)
             print(f"Démo : compte OVH simulé sur {fake.url} (rien n'est envoyé à OVH)", flush=True)
             print(f"Démo : journal et statistiques simulées dans {folder}", flush=True)
-            serve(App(lines_ini=lines_ini), host, port)
+            return serve(App(lines_ini=lines_ini), host, port)
     finally:
         fake.stop()
-    return 0
+
+
+SNAPSHOT_SERVICES = {  # What the simulator reads of each service in a copy of the account.
+    "line": ("line", "options"),
+    "redirect": ("destination",),
+    "easyHunting": (
+        "service", "hunting", "queues", "agents", "agentQueues", "timeConditions", "conditions", "liveCalls",
+    ),
+}  # fmt: skip
+
+
+def snapshot_problem(state):
+    """What keeps `state` from being a copy of the account as --check --snapshot writes it, in French; else None."""
+
+    def lacks(value, keys, where):
+        if not isinstance(value, dict):
+            return f"{where} n'est pas un objet JSON"
+        missing = [key for key in keys if key not in value]
+        return f"{where} n'a pas de « {missing[0]} »" if missing else None
+
+    problem = lacks(state, ("lastIds", "billingAccounts"), "le fichier") or lacks(
+        state["billingAccounts"], (), "« billingAccounts »"
+    )
+    if problem:
+        return problem
+    for name, account in state["billingAccounts"].items():
+        problem = lacks(account, ("info", *SNAPSHOT_SERVICES), f"le compte {name}")
+        if problem:
+            return problem
+        for kind, keys in SNAPSHOT_SERVICES.items():
+            services = account[kind]
+            problem = lacks(services, (), f"« {kind} » du compte {name}") or next(
+                filter(None, (lacks(s, keys, f"le service {n} du compte {name}") for n, s in services.items())), None
+            )
+            if problem:
+                return problem
+    return None
 
 
 def write_demo_folder(folder, fake):
@@ -3713,6 +3777,9 @@ def explain_for_it(error):
     if isinstance(error, OvhFailure):
         explanation, _ = describe_failure(error, "l'informatique")
         return f"{explanation} ({error.detail.strip().splitlines()[-1]})"
+    if isinstance(error, OSError) and error.filename:  # A file of the page that cannot be read or written.
+        check = script_command("index.py", "--check")
+        return f"{error.filename} : {os_error_text(error)} ; vérifiez ce chemin et les droits des fichiers : {check}"
     return IT_EXPLANATIONS.get(ovh_cause(error), OVH_OWN_ERROR).format(
         error=error, kind=type(error).__name__, inner=wrapped(error), inner_kind=type(wrapped(error)).__name__,
         new_key=f"créez-en une : {script_command('create_consumer_key.py')}",
@@ -3768,7 +3835,8 @@ def web_user(settings):
     names = [settings.web_user] if settings.web_user else []
     with contextlib.suppress(OSError, KeyError):
         owner = settings.data_dir.stat().st_uid
-        names.append(pwd.getpwuid(owner).pw_name if owner != 0 else "www-data")
+        if owner != 0:
+            names.append(pwd.getpwuid(owner).pw_name)
     for name in names + ["www-data"]:
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(name)
@@ -3782,7 +3850,7 @@ def permitted(user, path, bits):
     groups = set(os.getgrouplist(user.pw_name, user.pw_gid))
 
     def allows(info, wanted):
-        shift = 6 if info.st_uid == user.pw_uid else 3 if info.st_gid in groups else 0
+        shift = {"u": 6, "g": 3, "o": 0}[whose(user, groups, info)]
         return (info.st_mode >> shift) & wanted == wanted
 
     try:
@@ -3791,20 +3859,46 @@ def permitted(user, path, bits):
         return False
 
 
+def whose(user, groups, info):
+    """Which of a file's modes (chmod's u, g or o) applies to `user`, a member of `groups`."""
+    if info.st_uid == user.pw_uid:
+        return "u"
+    return "g" if info.st_gid in groups else "o"
+
+
+def closed_folder(user, path):
+    """The first existing folder on the way to `path` that `user` may not enter, or None."""
+    return next((f for f in reversed(path.parents) if f.is_dir() and not permitted(user, f, 1)), None)
+
+
+def entry_fix(user, folder):
+    """The command that lets `user` enter `folder`, and no more."""
+    try:
+        return f"chmod {whose(user, set(os.getgrouplist(user.pw_name, user.pw_gid)), folder.stat())}+x {folder}"
+    except OSError:
+        return f"chmod o+x {folder}"
+
+
 def web_user_problems(settings):
     """What the web server's user cannot read or write among the page's files, in French, with the fix."""
     user = web_user(settings)
     if user is None:
         return []
     name, group = user.pw_name, group_name(user.pw_gid)
-    problems = []
-    files = [settings.path, Path(settings.ovh_conf), settings.access_codes]
+    data = settings.data_dir
+    files = [path for path in (settings.path, Path(settings.ovh_conf), settings.access_codes) if path.exists()]
+    closed = sorted({folder for folder in (closed_folder(user, path) for path in [*files, data]) if folder})
+    problems = [
+        f"le serveur web ({name}) ne peut pas entrer dans le dossier {folder} : {entry_fix(user, folder)}"
+        for folder in closed
+    ]
     for path in files:
-        if path.exists() and not permitted(user, path, 4):
+        if not closed_folder(user, path) and not permitted(user, path, 4):
             problems.append(
                 f"le serveur web ({name}) ne peut pas lire {path} : chown root:{group} {path} && chmod 640 {path}"
             )
-    data = settings.data_dir
+    if closed_folder(user, data):
+        return problems
     if not data.is_dir():
         return problems + [f"le dossier {data} n'existe pas : install -d -o {name} -g {group} -m 750 {data}"]
     paths = [data, *sorted(data.rglob("*"))]
@@ -3991,7 +4085,7 @@ def write_snapshot(client, settings, path):
     try:
         Path(path).write_text(json.dumps(state, indent=1, ensure_ascii=False), encoding="utf-8")
     except OSError as error:
-        print(f"ERREUR : {path} : écriture impossible ({error.strerror}) ; choisissez un autre fichier.")
+        print(f"ERREUR : {path} : écriture impossible ({os_error_text(error)}) ; choisissez un autre fichier.")
         return 1
     departures = replay_departures(client, settings, state)
     for slug, detail in departures:
@@ -4059,8 +4153,16 @@ def command_group(app, slug):
         print(f"ERREUR : {error}")
         return None, None
     group = settings.groups.get(slug.lower())
-    if group is None:
-        print(f"ERREUR : {settings.path} ne définit pas le groupe « {slug} ».")
+    broken = {section.lower(): error for section, error in settings.broken.items()}
+    if group is None and slug.lower() in broken:
+        print(f"ERREUR : {broken[slug.lower()]} ; corrigez le groupe dans lines.ini, puis relancez.")
+    elif group is None:
+        known = ", ".join(settings.groups) or "aucun"
+        in_error = f" ; en erreur, à corriger : {', '.join(broken)}" if broken else ""
+        print(
+            f"ERREUR : {settings.path} ne définit pas le groupe « {slug} » (groupes : {known}{in_error}) : "
+            "relancez avec l'un d'eux."
+        )
     return settings, group
 
 
@@ -4098,8 +4200,12 @@ def set_code(app, slug, remove=False):
 
         write_access_code(settings.access_codes, group.slug, hash_code(code), share)
         write_coded_groups(settings, read_coded_groups(settings) | {group.slug})
-    except (OSError, ConfigError) as error:
-        print(f"ERREUR : {settings.access_codes} : {error}")
+    except OSError as error:
+        where = error.filename or settings.access_codes
+        print(f"ERREUR : {where} : écriture impossible ({os_error_text(error)}) ; relancez la commande en root.")
+        return 1
+    except ConfigError as error:
+        print(f"ERREUR : {error}")
         return 1
     print(f"{group.name} : code d'accès enregistré dans {settings.access_codes}.")
     print("Les bénévoles déjà entrés avec l'ancien code devront saisir le nouveau.")
@@ -4117,17 +4223,69 @@ def unlock(app, slug):
         for path in counts:
             path.unlink(missing_ok=True)
     except OSError as error:
-        print(f"ERREUR : {folder} : effacement impossible ({error.strerror}) ; relancez la commande en root.")
+        print(f"ERREUR : {folder} : effacement impossible ({os_error_text(error)}) ; relancez la commande en root.")
         return 1
     print(f"{group.name} : les codes erronés sont oubliés ; chacun peut de nouveau entrer le code.")
     return 0
 
 
-def main(argv=None):
-    """The command line for IT: --demo, --serve, --check, --set-code, --remove-code or --unlock."""
+# argparse's own words (the messages it looks up through gettext), in French.
+ARGPARSE_FRENCH = {
+    "usage: ": "utilisation : ",
+    "show this help message and exit": "afficher cette aide",
+    "argument %(argument_name)s: %(message)s": "%(argument_name)s : %(message)s",
+    "invalid %(type)s value: %(value)r": "« %(value)s » n'est pas un nombre",
+    "invalid choice: %(value)r (choose from %(choices)s)": "« %(value)s » n'est pas l'un des choix (%(choices)s)",
+    "expected one argument": "il manque sa valeur",
+    "not allowed with argument %s": "ne va pas avec %s",
+    "ignored explicit argument %r": "ne prend pas de valeur (%r)",
+    "ambiguous option: %(option)s could match %(matches)s": "%(option)s peut être %(matches)s",
+    "one of the arguments %s is required": "il manque ce qu'il faut faire, l'une des options %s",
+    "unrecognized arguments: %s": "option inconnue : %s",
+}
+
+
+def french_parser(**kwargs):
+    """An argparse parser in French: its help, and each usage mistake as one sentence with the next step."""
     import argparse
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    @contextmanager
+    def in_french():
+        english = argparse._  # gettext's: argparse looks its messages up through it.
+        argparse._ = lambda message: ARGPARSE_FRENCH.get(message, message)
+        try:
+            yield
+        finally:
+            argparse._ = english
+
+    class FrenchParser(argparse.ArgumentParser):
+        def __init__(self, *args, **kwargs):
+            with in_french():
+                super().__init__(*args, **kwargs)
+
+        def parse_args(self, args=None, namespace=None):
+            with in_french():
+                return super().parse_args(args, namespace)
+
+        def error(self, message):
+            """One sentence, with where the help is; exit status 2, as argparse's."""
+            self.exit(2, f"{self.prog} : {message} ; voir {self.prog} --help.\n")
+
+    return FrenchParser(**kwargs)
+
+
+def port_number(text):
+    """A --port argument: a whole number from 0 (any free port) to 65535."""
+    import argparse
+
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"« {text} » n'est pas un numéro de port (0 à 65535)")
+    return int(text)
+
+
+def main(argv=None):
+    """The command line for IT: --demo, --serve, --check, --set-code, --remove-code or --unlock."""
+    parser = french_parser(description="cimade-ovh : la page qui envoie les appels d'une permanence au bénévole.")
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--demo", action="store_true", help="la page sur un compte OVH simulé")
     action.add_argument("--serve", action="store_true", help="la page sur le compte OVH de ovh.conf")
@@ -4137,8 +4295,8 @@ def main(argv=None):
     action.add_argument("--unlock", metavar="GROUPE", help="lever le blocage après des codes erronés, sans attendre")
     parser.add_argument("--snapshot", metavar="FICHIER", help="avec --check : copier les lignes des groupes")
     parser.add_argument("--state", metavar="FICHIER", help="avec --demo : servir la page sur cette copie du compte")
-    parser.add_argument("--host", default="127.0.0.1", help="adresse d'écoute (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port d'écoute (8080)")
+    parser.add_argument("--host", default="127.0.0.1", metavar="ADRESSE", help="adresse d'écoute (127.0.0.1)")
+    parser.add_argument("--port", type=port_number, default=8080, help="port d'écoute (8080)")
     args = parser.parse_args(argv)
     if args.snapshot and not args.check or args.state and not args.demo:
         parser.error("--snapshot va avec --check, et --state avec --demo")
@@ -4152,14 +4310,13 @@ def main(argv=None):
             return 1
         if user:
             print(f"cimade-ovh : lancé par root, la page tourne en tant que {user}, comme sous Apache.", flush=True)
-        serve(application, args.host, args.port)
+        return serve(application, args.host, args.port)
     elif args.set_code or args.remove_code:
         return set_code(application, args.set_code or args.remove_code, remove=bool(args.remove_code))
     elif args.unlock:
         return unlock(application, args.unlock)
     else:
         return check(application, args.snapshot)
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import os
 import pwd
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -254,6 +255,95 @@ def test_check_reports_a_broken_lines_ini(tmp_path):
     assert "la section [settings] manque" in result.stdout
 
 
+def run_script(script, *args, lines_ini):
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args], env={**os.environ, "LINES_INI": str(lines_ini)},
+        cwd="/", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+USAGE_MISTAKES = {
+    "index.py": "index.py : il manque ce qu'il faut faire, l'une des options --demo --serve --check --set-code "
+    "--remove-code --unlock ; voir index.py --help.",
+    "index.py --demo --port abc": "index.py : --port : « abc » n'est pas un numéro de port (0 à 65535) ; "
+    "voir index.py --help.",
+    "index.py --check --bogus": "index.py : option inconnue : --bogus ; voir index.py --help.",
+    "index.py --demo --check": "index.py : --check : ne va pas avec --demo ; voir index.py --help.",
+    "create_consumer_key.py --timeout x": "create_consumer_key.py : --timeout : « x » n'est pas un nombre ; "
+    "voir create_consumer_key.py --help.",
+    "stats.py foo": "stats.py : COMMANDE : « foo » n'est pas l'un des choix ('report') ; voir stats.py --help.",
+    "stats.py report --days 800000": "stats.py report : --days : « 800000 » n'est pas un nombre de jours de 1 à "
+    "3660 (dix ans) ; voir stats.py report --help.",
+}
+
+
+@pytest.mark.parametrize("mistake", USAGE_MISTAKES)
+def test_a_usage_mistake_is_one_french_sentence_with_where_the_help_is(fake_ovh, tmp_path, mistake):
+    result = run_script(*mistake.split(), lines_ini=write_lines_ini(tmp_path, fake_ovh))
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", USAGE_MISTAKES[mistake] + "\n")
+
+
+def test_a_port_already_taken_is_one_french_sentence(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_index("--demo", "--port", str(port))
+    assert (result.returncode, result.stderr) == (1, "")
+    assert result.stdout.endswith(
+        f"ERREUR : impossible d'écouter sur 127.0.0.1:{port} (adresse déjà prise par un autre programme) ; "
+        "choisissez un autre --port.\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["index.py", "create_consumer_key.py", "stats.py", "stats.py report"])
+def test_help_is_in_french(fake_ovh, tmp_path, command):
+    result = run_script(*command.split(), "--help", lines_ini=write_lines_ini(tmp_path, fake_ovh))
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith(f"utilisation : {command} [-h]")
+    assert "  -h, --help " in result.stdout and "afficher cette aide" in result.stdout
+    english = ["usage", "show this help", "positional", "HOST", "GROUP ", "DAYS", "TIMEOUT", "_KEY", "LINES_INI"]
+    assert [word for word in english if word in result.stdout] == []
+
+
+def test_files_that_cannot_be_read_are_explained_in_french(fake_ovh, tmp_path):
+    gone = "lecture impossible (le fichier ou son dossier n'existe pas)"
+    missing = run_index("--check", env={"LINES_INI": str(tmp_path / "lines.ini")})
+    assert missing.stdout == f"ERREUR : {tmp_path / 'lines.ini'} : {gone}\n"
+    folder = run_index("--check", env={"LINES_INI": str(tmp_path)})
+    assert folder.stdout == f"ERREUR : {tmp_path} : lecture impossible (c'est un dossier, pas un fichier)\n"
+    lines_ini = write_lines_ini(tmp_path, fake_ovh)
+    (tmp_path / "ovh.conf").unlink()
+    no_conf = run_index("--check", env={"LINES_INI": str(lines_ini)})
+    assert f"ERREUR : {tmp_path / 'ovh.conf'} : {gone} (voir « Créer les clés OVH » dans le README)." in no_conf.stdout
+    state = run_index("--demo", "--state", str(tmp_path / "copie.json"))
+    assert state.stdout == (
+        f"ERREUR : {tmp_path / 'copie.json'} : ce n'est pas une copie lisible du compte (le fichier ou son dossier "
+        "n'existe pas) ; refaites-la avec index.py --check --snapshot FICHIER.\n"
+    )
+    for result in (missing, folder, no_conf, state):
+        assert result.returncode == 1 and "Errno" not in result.stdout and result.stderr == ""
+
+
+@pytest.mark.parametrize("command", ["--set-code", "--unlock"])
+def test_an_unknown_group_is_named_with_the_groups_lines_ini_defines(fake_ovh, tmp_path, command):
+    lines_ini = write_lines_ini(tmp_path, fake_ovh)
+    with open(lines_ini, "a", encoding="utf-8") as file:
+        file.write("\n[Grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\n")
+    unknown = run_index(command, "paris", env={"LINES_INI": str(lines_ini)}, input="un code assez long\n")
+    assert (unknown.returncode, unknown.stderr) == (1, "")
+    assert unknown.stdout == (
+        f"ERREUR : {lines_ini} ne définit pas le groupe « paris » (groupes : lyon, lille ; en erreur, à corriger : "
+        "grenoble) : relancez avec l'un d'eux.\n"
+    )
+    broken = run_index(command, "grenoble", env={"LINES_INI": str(lines_ini)}, input="un code assez long\n")
+    assert (broken.returncode, broken.stderr) == (1, "")
+    assert broken.stdout == (
+        f"ERREUR : {lines_ini}, section [Grenoble] : la clé « number » manque ou est vide ; corrigez le groupe dans "
+        "lines.ini, puis relancez.\n"
+    )
+
+
 def test_demo_serves_both_groups_on_the_simulated_account(tmp_path):
     started = time.time()
     process = subprocess.Popen(
@@ -469,6 +559,22 @@ def test_check_names_files_in_data_the_web_server_cannot_use(installed):
     assert check.returncode == 1
     data = installed.parent / "data"
     assert f"ERREUR : le serveur web (www-data) ne peut pas écrire dans {data} ({secret}) : chown -R www-data:www-data {data}" in check.stdout
+
+
+@AS_ROOT
+def test_check_names_a_folder_the_web_server_cannot_enter_and_its_fix(installed):
+    folder = installed.parent
+    web = pwd.getpwnam("www-data")
+    os.chown(installed, 0, web.pw_gid)
+    installed.chmod(0o640)
+    folder.chmod(0o700)  # As a clone by root with umask 077 leaves it.
+    check = run_index("--check", env={"LINES_INI": str(installed)})
+    assert check.returncode == 1
+    entry = f"ERREUR : le serveur web (www-data) ne peut pas entrer dans le dossier {folder} : chmod o+x {folder}\n"
+    assert entry in check.stdout
+    assert "chown" not in check.stdout, "the files' rights are already right"
+    subprocess.run(["chmod", "o+x", str(folder)], check=True)  # The fix, as printed.
+    assert "ne peut pas" not in run_index("--check", env={"LINES_INI": str(installed)}).stdout
 
 
 def test_check_says_a_new_group_needs_a_new_key(fake_ovh, tmp_path):

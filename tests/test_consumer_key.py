@@ -350,6 +350,32 @@ def test_a_missing_application_is_explained(site):
     assert "https://eu.api.ovh.com/createApp/" in output and site.fake.requests == []
 
 
+def test_a_missing_secret_is_named_with_the_ways_to_give_it(site):
+    conf = site.folder / "ovh.conf"
+    conf.unlink()
+    status, output = run_script("--lines-ini", site.lines_ini, "--endpoint", site.fake.url, "--application-key", "abc")
+    assert status == 1 and not conf.exists() and site.fake.requests == []
+    assert output == (
+        f"ERREUR : Il manque le secret de l'application abc : mettez application_secret dans {conf}, ou le secret "
+        "dans la variable d'environnement OVH_APPLICATION_SECRET, ou relancez ce script dans un terminal, qui le "
+        "demande.\n"
+    )
+
+
+def test_an_ovh_conf_that_cannot_be_written_is_one_french_sentence(site):
+    conf = site.folder / "missing" / "ovh.conf"
+    status, output = run_script(
+        "--lines-ini", site.lines_ini, "--ovh-conf", conf, "--endpoint", site.fake.url,
+        "--application-key", DEMO_APPLICATION_KEY, env={"OVH_APPLICATION_SECRET": DEMO_APPLICATION_SECRET},
+        validate=lambda url: site.fake.validate_credential(pending_key(site.fake)),
+    )  # fmt: skip
+    assert status == 1 and "Traceback" not in output
+    assert output.endswith(
+        f"ERREUR : {conf} : écriture impossible (le fichier ou son dossier n'existe pas) ; relancez en root, ou "
+        "choisissez un autre --ovh-conf. ovh.conf n'a pas changé.\n"
+    )
+
+
 def test_an_ovh_failure_is_explained_and_changes_nothing(site):
     conf = site.folder / "ovh.conf"
     before = conf.read_text(encoding="utf-8")

@@ -444,4 +444,7 @@ def test_it_lifts_a_lockout_at_once(guarded, mocker):
 def test_unlock_names_an_unknown_group_in_one_french_sentence(site):
     result = run_unlock(site.lines_ini, "grenoble")
     assert result.returncode == 1 and result.stderr == ""
-    assert result.stdout == f"ERREUR : {site.lines_ini} ne définit pas le groupe « grenoble ».\n"
+    assert result.stdout == (
+        f"ERREUR : {site.lines_ini} ne définit pas le groupe « grenoble » (groupes : lyon, lille) : "
+        "relancez avec l'un d'eux.\n"
+    )

@@ -1,9 +1,12 @@
 """index.py --check --snapshot FILE copies the groups' lines; --demo --state FILE serves the page on that copy."""
 
 import json
+import subprocess
+import sys
 
+import pytest
 from fake_ovh import DEMO_BILLING_ACCOUNT, LILLE_NUMBER, LYON_NUMBER, FakeOVH
-from webpage import THURSDAY_AFTERNOON, text
+from webpage import ROOT, THURSDAY_AFTERNOON, text
 
 import index
 
@@ -26,6 +29,7 @@ def test_a_snapshot_of_the_demo_account_replays_to_the_same_pages(site, ovh_clie
     assert index.check(site.app, snapshot=copy) == 0
     assert f"python3 index.py --demo --state {copy}" in capsys.readouterr().out
     assert [r for r in site.fake.requests[first:] if r["method"] != "GET"] == [], "read only"
+    assert index.snapshot_problem(json.loads(copy.read_text(encoding="utf-8"))) is None, "--demo --state takes it"
     site.fake.reset(json.loads(copy.read_text(encoding="utf-8")))
     assert pages(site) == before
     assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON).together
@@ -73,6 +77,36 @@ def test_a_broken_state_file_is_one_french_sentence(tmp_path, capsys):
     assert index.main(["--demo", "--state", str(broken)]) == 1
     out = capsys.readouterr().out
     assert out.startswith("ERREUR : ") and "refaites-la avec index.py --check --snapshot" in out
+
+
+WRONG_SHAPES = {
+    "{}": ({}, "le fichier n'a pas de « lastIds »"),
+    "a list": ([], "le fichier n'est pas un objet JSON"),
+    "an account without lines": (
+        {"lastIds": {}, "billingAccounts": {"ab1": {"info": {}}}}, "le compte ab1 n'a pas de « line »",
+    ),
+    "a queue without agents": (
+        {"lastIds": {}, "billingAccounts": {"ab1": {"info": {}, "line": {}, "redirect": {}, "easyHunting": {"0033": {
+            "service": {}, "hunting": {}, "queues": []}}}}},
+        "le service 0033 du compte ab1 n'a pas de « agents »",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", WRONG_SHAPES)
+def test_a_state_file_of_the_wrong_shape_is_refused_when_the_demo_starts(tmp_path, shape):
+    state, problem = WRONG_SHAPES[shape]
+    path = tmp_path / "copie.json"
+    path.write_text(json.dumps(state), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "index.py"), "--demo", "--port", "0", "--state", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (result.returncode, result.stderr) == (1, "")
+    assert result.stdout == (
+        f"ERREUR : {path} : ce n'est pas une copie lisible du compte ({problem}) ; "
+        "refaites-la avec index.py --check --snapshot FICHIER.\n"
+    )
 
 
 def test_a_copy_the_simulator_does_not_read_as_ovh_fails_the_check(site, ovh_client, tmp_path, capsys, mocker):

@@ -56,6 +56,16 @@ def test_a_failing_group_does_not_stop_the_others(site, monkeypatch, capsys):
     ]
 
 
+def test_a_record_that_cannot_be_written_is_one_french_sentence(site, monkeypatch, capsys):
+    stats_folder = site.folder / "data" / "stats"
+    stats_folder.write_text("", encoding="utf-8")  # A file where the records' folder goes.
+    assert run_stats(site, monkeypatch) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"stats.py : [lyon] {stats_folder / 'lyon'} : un élément du chemin n'est pas un dossier ; vérifiez ce chemin "
+        f"et les droits des fichiers : python3 {ROOT / 'index.py'} --check"
+    ]
+
+
 def test_a_period_forgotten_on_an_earlier_day_is_removed(site, monkeypatch):
     site.moment = THURSDAY_AFTERNOON - timedelta(days=1)
     site.act("/lyon/start", {"number": "0639980001"})
@@ -287,12 +297,19 @@ def test_report_names_lines_ini_for_a_group_without_queue(site, monkeypatch, cap
     )
 
 
-@pytest.mark.parametrize("days", ["0", "-3", "sept"])
+@pytest.mark.parametrize("days", ["0", "-3", "sept", "3661", "800000"])
 def test_report_needs_a_number_of_days(site, monkeypatch, capsys, days):
     with pytest.raises(SystemExit) as stop:
         run_stats(site, monkeypatch, "report", f"--days={days}")
     assert stop.value.code == 2
-    assert f"« {days} » n'est pas un nombre de jours (1 ou plus)" in capsys.readouterr().err
+    assert f"« {days} » n'est pas un nombre de jours de 1 à 3660 (dix ans)" in capsys.readouterr().err
+
+
+def test_report_goes_back_ten_years_at_most(site, monkeypatch, capsys):
+    assert run_stats(site, monkeypatch, "report", "--days", "3660") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3661
+    assert (lines[1], lines[-1]) == ("sam. 19/11/2016  lyon    pas de relevé", "jeu. 26/11/2026  lyon    pas de relevé")
 
 
 def test_the_demo_history_has_a_reset_a_missing_day_and_answers(site):
