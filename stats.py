@@ -92,7 +92,7 @@ def end_planned(client, settings, group, moment):
                 line.finish()
             else:
                 for volunteer in leaving:
-                    line.remove(lambda number, mine=volunteer.number: number == mine)
+                    line.remove(lambda number, mine=volunteer.number: number == mine, ends)
             index.write_ends(settings, group, moment, {n: e for n, e in ends.items() if n not in due})
         finally:
             index.change_stamp(settings, group)
