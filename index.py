@@ -1123,7 +1123,7 @@ class QueueLine:
         after = self.read_back(snap, [leaving.agent_id], conditions=[period["conditionId"]] if moved else [])
         state = self.state(after)
         verify(
-            (state.running, state.interrupted) == (before.running, before.interrupted)
+            state.running == before.running
             and sorted(state.numbers) == sorted(staying)
             and state.until == (until if period else ""),
             f"expected {staying} on duty until {until}, reads {state}",
