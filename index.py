@@ -538,6 +538,8 @@ DEADLINE = contextvars.ContextVar("deadline", default=None)  # The time.monotoni
 class OvhFailure(Exception):
     """OVH could not do what we asked; `reason` picks the French explanation, `detail` is for IT."""
 
+    action = None  # The action OVH failed in, when the line knew it better than the button pressed ("add").
+
     def __init__(self, reason, detail, explanation=None):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
@@ -546,6 +548,7 @@ class OvhFailure(Exception):
 
 
 RETRY_LATER = "Réessayez dans quelques minutes ; si cela dure, prévenez $contact."
+RESUME = "Appuyez de nouveau sur « Ajouter mon numéro » pour reprendre la permanence ; si cela dure, prévenez $contact."
 OVH_FAILURES = {
     "config": ("Le fichier de configuration OVH (ovh.conf) est absent ou incomplet.", "Prévenez $contact."),
     "unreadable": (
@@ -761,6 +764,7 @@ class LineState:
     elsewhere: str = None  # Queue closed now: "voicemail", a number, or "" (the closing message); None when open.
     conditions_off: bool = False  # Queue: IT left the time conditions disabled; periods then change nothing.
     until: str = ""  # Queue: the planned end today's period carries (HH:MM:SS).
+    interrupted: bool = False  # Queue: a change closed the period and did not reopen it; the volunteers wait for it.
     leftover: bool = False  # Something of the page's is left at OVH (a forward, a period, an available agent).
 
     @property
@@ -1060,6 +1064,7 @@ class QueueLine:
             elsewhere=elsewhere,
             conditions_off=not snap.settings.get("enable"),
             until=until,
+            interrupted=bool(self.interrupted(snap)),
             leftover=bool(self.page_periods(snap) or self.page_agents(snap)),
         )
 
@@ -1137,15 +1142,23 @@ class QueueLine:
                 outcome.action = "renamed"
             return outcome
         if self.group.max_volunteers == 1 or not on_duty:
-            action = "change" if on_duty else "start"
-            return self.outcome(action, number, self.staff(snap, [number], ends, number, name))
+            return self.staffed("change" if on_duty else "start", snap, [number], ends, number, name)
         wanted = on_duty if number in on_duty else on_duty + [number]
         if len(wanted) > self.group.max_volunteers:
             raise Refusal(
                 f"La permanence compte déjà {len(on_duty)} bénévoles, le maximum pour ce groupe. "
                 "Pour répondre à la place de quelqu'un, retirez d'abord son numéro."
             )
-        return self.outcome("add", number, self.staff(snap, wanted, ends, number, name))
+        return self.staffed("add", snap, wanted, ends, number, name)
+
+    def staffed(self, action, snap, numbers, ends, newcomer, name):
+        """The Outcome of `action`, done by staff(); a failure on the way names the action, for the activity log."""
+        try:
+            return self.outcome(action, newcomer, self.staff(snap, numbers, ends, newcomer, name))
+        except Exception as error:
+            failure = as_failure(error)
+            failure.action = action
+            raise failure from error
 
     def until(self, snap, numbers, ends):
         """The planned end of `numbers`' permanence: the latest of theirs (today's period's for one not in `ends`)."""
@@ -1176,27 +1189,42 @@ class QueueLine:
         """True for an agent the page created, known by its description; IT's agents are never renamed or reused."""
         return (agent.get("description") or "").startswith(self.group.agent_description)
 
-    def remove(self, is_leaving, snap=None):
+    def remove(self, is_leaving, ends=None, snap=None):
         """Stop sending calls to the volunteer whose number `is_leaving` is true for; the last one leaving finishes.
 
         The others' agents were set before the period opened and stay as they
-        are, so the period stays open: only the leaving agent is logged out.
+        are, so the period stays open: only the leaving agent is logged out,
+        then the period's end moves to the latest of the others' (`ends`, as in
+        start); when that end has passed, the permanence finishes. An
+        interrupted permanence stays closed, waiting for its volunteers left.
         A page left open may show a number no longer on duty: then nothing is done.
         `snap`: the snapshot just read, if any.
         """
         snap = snap or self.snapshot()
         before = self.state(snap)
         leaving = next((v for v in before.volunteers if is_leaving(v.number)), None)
-        if leaving is None or not before.running:
+        if leaving is None or not (before.running or before.interrupted):
             return Outcome("gone", "", before, snap)
-        if len(before.volunteers) == 1:
+        staying = [n for n in before.numbers if n != leaving.number]
+        if not staying:
+            return self.finish(snap)
+        period = self.todays_period(snap) if before.running else None
+        until = self.until(snap, staying, ends or {})
+        if period and period_to(until) < f"{self.moment:%H:%M:%S}":
             return self.finish(snap)
         agent = next(a for a in snap.agents if a["agentId"] == leaving.agent_id)
         self.set_status(agent, "loggedOut")
-        after = self.read_back(snap, [leaving.agent_id])
+        moved = period is not None and period["timeTo"] != period_to(until)
+        if moved:
+            self.client.put(f"{self.conditions_path}/{period['conditionId']}", timeTo=period_to(until))
+        after = self.read_back(snap, [leaving.agent_id], conditions=[period["conditionId"]] if moved else [])
         state = self.state(after)
-        staying = [n for n in before.numbers if n != leaving.number]
-        verify(state.running and sorted(state.numbers) == sorted(staying), f"expected {staying} on duty, reads {state}")
+        verify(
+            state.running == before.running
+            and sorted(state.numbers) == sorted(staying)
+            and state.until == (until if period else ""),
+            f"expected {staying} on duty until {until}, reads {state}",
+        )
         return Outcome("remove", leaving.number, state, after)
 
     def staff(self, snap, numbers, ends, newcomer=None, name=""):
@@ -1967,7 +1995,7 @@ def render_state(group, state, failure, contact, base, csrf):
             '<div class="box error"><p><strong>Impossible de lire l\'état de la ligne chez OVH.</strong></p>'
             f"<p>{escape(explanation)} {escape(advice)}</p></div>"
         )
-    if state.running and state.volunteers and group.max_volunteers > 1:
+    if (state.running or state.interrupted) and state.volunteers and group.max_volunteers > 1:
         lines = [render_team(group, state, base, csrf)]
     elif state.running and state.volunteers:
         lines = [f'<p class="on">Permanence en cours sur le {phone_list(state.numbers)}</p>']
@@ -2038,7 +2066,17 @@ def render_team(group, state, base, csrf):
             f'<button type="submit" class="remove" aria-label="{label}">Retirer</button></form></li>'
         )
     heading = f"{count} bénévole{'s' if count > 1 else ''} sur {group.max_volunteers} au plus"
-    return f'<p class="on">Permanence en cours : {heading}.</p>\n<ul class="team">\n' + "\n".join(items) + "\n</ul>"
+    team = '<ul class="team">\n' + "\n".join(items) + "\n</ul>"
+    if state.interrupted:
+        return f'<p class="off">Permanence interrompue : {heading}.</p>\n{team}\n<p>{escape(INTERRUPTED)}</p>'
+    return f'<p class="on">Permanence en cours : {heading}.</p>\n{team}'
+
+
+INTERRUPTED = (
+    "OVH a échoué pendant un changement : la ligne est fermée, les appels n'arrivent pas sur ces numéros "
+    "pour l'instant. Pour reprendre la permanence, retapez votre numéro ci-dessous et appuyez de nouveau "
+    "sur « Ajouter mon numéro » ; ou retirez un numéro, ou terminez la permanence."
+)
 
 
 def phone_span(shown):
@@ -2105,7 +2143,7 @@ def render_group(settings, group, base, moment, state, failure, messages, token,
     typed, errors = typed or {}, errors or {}
     url = f"{base}/{group.slug}"
     team = group.max_volunteers > 1
-    on_duty = state.numbers if state and state.running else []
+    on_duty = state.numbers if state and (state.running or state.interrupted) else []
     fields = []
     if team:
         fields.append(input_field("name", "Votre prénom (facultatif)", "text", "given-name", typed, errors))
@@ -2119,11 +2157,17 @@ def render_group(settings, group, base, moment, state, failure, messages, token,
             f"avec la nouvelle heure{kept_name}.</p>"
         )
     start_label = "Ajouter mon numéro" if team and on_duty else "Répondre sur ce numéro"
-    if team and len(on_duty) >= group.max_volunteers:
+    full = team and len(on_duty) >= group.max_volunteers
+    if full and state.running:
         start_label = "Changer mon heure de fin"  # Only those on duty can use it.
         start_note = (
             f"<p>La permanence est complète ({len(on_duty)} bénévoles). Le bouton ci-dessous sert seulement "
             "aux bénévoles de permanence, pour changer leur heure de fin ou leur prénom. "
+            "Pour répondre à la place de quelqu'un, retirez d'abord son numéro.</p>"
+        )
+    elif full:  # Interrupted: those on duty resume it with « Ajouter mon numéro », as the state above says.
+        start_note = (
+            f"<p>La permanence est complète ({len(on_duty)} bénévoles). "
             "Pour répondre à la place de quelqu'un, retirez d'abord son numéro.</p>"
         )
     elif on_duty and not team:
@@ -3173,7 +3217,8 @@ class App:
                     f"{group.name} : plages horaires désactivées chez OVH", CONDITIONS_OFF_STEP,
                 )  # fmt: skip
         if flash and not errors:
-            messages.insert(0, flash_message(flash, settings.contact, state_shown=failure is None))
+            interrupted = state is not None and state.interrupted
+            messages.insert(0, flash_message(flash, settings.contact, failure is None, interrupted))
         body = render_group(
             settings, group, request.base, moment, state, failure, messages, visit.token(),
             typed, errors, recent_actions(settings, group),
@@ -3283,7 +3328,7 @@ class App:
                     if action == "start":
                         outcome = line.start(number, name, ends)
                     elif action == "remove":
-                        outcome = line.remove(lambda n: same_text(mark, visit.mark(n)))
+                        outcome = line.remove(lambda n: same_text(mark, visit.mark(n)), ends)
                     else:
                         outcome = line.finish()
                 self.share(settings, group, outcome.snap)
@@ -3291,12 +3336,13 @@ class App:
                 return self.group_page(visit, typed, {"number": str(refusal)}, status=409)
             except Exception as error:
                 failure = as_failure(error)
-                log.error("%s on %s failed: %s", action, group.slug, failure)
+                attempted = failure.action or action
+                log.error("%s on %s failed: %s", attempted, group.slug, failure)
                 result = f"erreur {failure.reason}: {failure.detail}"
-                log_activity(settings, group, action, number, request.client, result)
+                log_activity(settings, group, attempted, number, request.client, result)
                 explanation, _ = describe_failure(failure, settings.contact)
                 mail = (
-                    f"{group.name} : échec ({action}, {format_phone(number) or 'sans numéro'})",
+                    f"{group.name} : échec ({attempted}, {format_phone(number) or 'sans numéro'})",
                     f"{explanation}\n\nDétail : {failure.detail}\nAdresse du bénévole : {request.client}",
                 )
                 flash = f"error-{failure.reason}:{number}:{failure.explanation or ''}"
@@ -3436,14 +3482,20 @@ def read_flash(value):
     return code, number, explanation
 
 
-def flash_message(flash, contact, state_shown):
-    """The box that tells the volunteer how their action went; after a failure, the state shown is what OVH has."""
+def flash_message(flash, contact, state_shown, interrupted=False):
+    """The box that tells the volunteer how their action went; after a failure, the state shown is what OVH has.
+
+    `interrupted`: the state shown is a permanence a failed change left closed; pressing again resumes it.
+    """
     code, number, explanation = flash
     if code in FLASH_TEXTS:
         # Whole for the volunteer who just set their number; masked when someone removed another's.
         phone = phone_span(mask_phone(number) if code == "remove" else format_phone(number))
         return message_box("ok", Template(escape(FLASH_TEXTS[code])).substitute(number=phone))
-    explanation, advice = describe_failure(OvhFailure(code.removeprefix("error-"), "", explanation), contact)
+    failure = OvhFailure(code.removeprefix("error-"), "", explanation)
+    explanation, advice = describe_failure(failure, contact)
+    if interrupted and OVH_FAILURES[failure.reason][1] == RETRY_LATER:
+        advice = Template(RESUME).safe_substitute(contact=contact)
     shown = " L'état ci-dessous est celui qu'OVH a maintenant." if state_shown else ""
     text = f"{escape(explanation)}{escape(shown)} {escape(advice)}"
     return message_box("error", f"<strong>La demande n'a pas abouti, ou en partie seulement.</strong> {text}")

@@ -93,7 +93,7 @@ def end_planned(client, settings, group, moment):
                 line.finish(snap)
             else:
                 for volunteer in leaving:  # Each one from the line as the one before left it: no read again.
-                    outcome = line.remove(lambda number, mine=volunteer.number: number == mine, snap)
+                    outcome = line.remove(lambda number, mine=volunteer.number: number == mine, ends, snap)
                     snap = outcome.snap
             index.write_ends(settings, group, moment, {n: e for n, e in ends.items() if n not in due})
         finally:

@@ -38,12 +38,15 @@ SCENARIOS = [
     ("lyon-ends", "lyon", ["0639980001"], "start", {"number": "0639980001", "ends": "20:00"}, [VOLUNTEER], 1),
     ("lyon-add-ends", "lyon", ["0639980002"], "start", {"number": "0639980001", "ends": "20:00"},
      [VOLUNTEER, OTHER_VOLUNTEER], 2),
+    ("lyon-remove-ends", "lyon", [{"number": "0639980002", "ends": "18:00"}, {"number": "0639980001", "ends": "21:00"}],
+     "remove", {"agent": VOLUNTEER}, [OTHER_VOLUNTEER], 2),
 ]
 
 
 def prepare(site, group, before):
+    """Start the numbers of `before`, each a number or the form that starts it."""
     for number in before:
-        site.act(f"/{group}/start", {"number": number})
+        site.act(f"/{group}/start", number if isinstance(number, dict) else {"number": number})
 
 
 def form_for(site, form):

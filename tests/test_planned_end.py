@@ -102,6 +102,40 @@ def test_the_cron_job_takes_a_volunteer_off_reading_the_line_once_without_its_li
     assert planned_end.count(f"{LYON}/hunting/agent") == 1, "the line is read once"
 
 
+def awa_until_21_and_bob_until_18(site):
+    site.configure("lyon", max_volunteers="2")
+    site.act("/lyon/start", {"number": "0639980001", "name": "Awa", "ends": "21:00"})
+    site.act("/lyon/start", {"number": "0639980002", "name": "Bob", "ends": "18:00"})
+    return site.remove_form("lyon", VOLUNTEER)
+
+
+def test_retirer_closes_the_period_at_the_latest_end_of_those_left(site, ovh_client):
+    form = awa_until_21_and_bob_until_18(site)
+    assert ("thursday", "02:00:00", "20:59:59", "available") in conditions(ovh_client)
+    first = len(site.fake.requests)
+    assert site.post("/lyon/remove", form).status_code == 303
+    made = [(r["method"], r["path"].rsplit("/", 2)[-2]) for r in site.fake.requests[first:]]
+    page = text(site.get("/lyon"))
+    assert "C'est fait : le 06 •• •• •• 01 ne reçoit plus les appels" in page
+    assert "1 bénévole sur 2 au plus. Bob, 06 •• •• •• 02 : libre, jusqu'à 18 h" in page
+    assert conditions(ovh_client) == sorted([IT_MONDAY_SLOT, ("thursday", "02:00:00", "17:59:59", "available")])
+    assert site.fake.who_rings(LYON_NUMBER, at=at(17, 59)) == [OTHER_VOLUNTEER]
+    assert site.fake.who_rings(LYON_NUMBER, at=at(18, 0)) == []
+    writes = [call for call in made if call[0] != "GET"]
+    assert writes == [("PUT", "agent"), ("PUT", "conditions")], "the agent leaves, then the period's end moves"
+    read_back = sorted(made[made.index(writes[-1]) + 1 :])
+    assert read_back == [("GET", "agent"), ("GET", "conditions"), ("GET", "timeConditions")], "what was written"
+
+
+def test_retirer_finishes_when_those_left_are_past_their_end(site, ovh_client):
+    form = awa_until_21_and_bob_until_18(site)
+    site.moment = at(18, 1)
+    page = text(site.act("/lyon/remove", form))
+    assert "La permanence est terminée" in page
+    assert conditions(ovh_client) == [IT_MONDAY_SLOT]
+    assert site.fake.who_rings(LYON_NUMBER, at=at(18, 1)) == []
+
+
 def test_a_redirect_is_ended_by_the_cron_job_after_its_planned_end(site, monkeypatch):
     site.act("/lille/start", {"number": "0639980001", "ends": "18:00"})
     assert "Fin prévue à 18 h." in text(site.get("/lille"))

@@ -148,10 +148,55 @@ def test_an_addition_interrupted_after_closing_the_period_is_resumed_by_a_retry(
     team.fake.fail("POST", AGENTS, kind="500")
     assert "La demande n'a pas abouti" in text(team.act("/lyon/start", {"number": "0639980002"}))
     assert rings(team) == []
-    assert "Pas de permanence en cours" in text(team.get("/lyon"))
+    assert "Permanence interrompue : 1 bénévole sur 2 au plus." in text(team.get("/lyon"))
     page = text(team.act("/lyon/start", {"number": "0639980002"}))
     assert "C'est fait : le 06 39 98 00 02 reçoit aussi les appels." in page
     assert rings(team) == [FIRST, SECOND]
+
+
+def todays_periods(client):
+    return [c for c in (client.get(f"{CONDITIONS}/{i}") for i in client.get(CONDITIONS)) if c["weekDay"] == "thursday"]
+
+
+def interrupt_an_addition(team):
+    """Awa on duty; Bob adds his number and OVH fails on reopening the period; return the page Bob sees."""
+    team.act("/lyon/start", {"number": "0639980001", "name": "Awa"})
+    team.fake.fail("POST", CONDITIONS, kind="500")
+    return team.act("/lyon/start", {"number": "0639980002", "name": "Bob"})
+
+
+def test_an_addition_failing_at_the_reopening_shows_who_waits_and_how_to_resume(team, ovh_client):
+    response = interrupt_an_addition(team)
+    assert {agents(ovh_client)[n]["status"] for n in (FIRST, SECOND)} == {"available"}
+    assert todays_periods(ovh_client) == [] and rings(team) == []
+    page = text(response)
+    assert "Permanence interrompue : 2 bénévoles sur 2 au plus." in page
+    assert "Awa, 06 •• •• •• 01 : libre" in page and "Bob, 06 •• •• •• 02 : libre" in page
+    assert "la ligne est fermée, les appels n'arrivent pas sur ces numéros pour l'instant." in page
+    assert "Si quelqu'un appelle maintenant, l'appel va sur la messagerie de la ligne." in page
+    assert "OVH a rencontré une erreur de son côté. L'état ci-dessous est celui qu'OVH a maintenant. " \
+        "Appuyez de nouveau sur « Ajouter mon numéro » pour reprendre la permanence" in page
+    assert "Réessayez dans quelques minutes" not in page and "Pas de permanence en cours" not in page
+    assert 'aria-label="Retirer le 06 •• •• •• 01"' in response.text and "Ajouter mon numéro</button>" in response.text
+    assert team.activity()[-1][2:4] == ["add", SECOND] and team.activity()[-1][5].startswith("erreur server")
+    assert "numéro ajouté (échec), 06 •• •• •• 02" in page
+    assert "échec (add, 06 39 98 00 02)" in team.mails()[-1]["Subject"]
+    page = text(team.act("/lyon/start", {"number": "06 39 98 00 02"}))
+    assert "C'est fait : le 06 39 98 00 02 reçoit aussi les appels." in page
+    assert rings(team) == [FIRST, SECOND] and len(todays_periods(ovh_client)) == 1
+
+
+def test_a_third_volunteer_is_told_to_remove_a_number_and_can_while_interrupted(team, ovh_client):
+    interrupt_an_addition(team)
+    response = team.post("/lyon/start", {"number": "0639980003"})
+    assert response.status_code == 409 and "retirez d'abord son numéro" in text(response)
+    assert "La permanence est complète (2 bénévoles)." in text(response)
+    page = text(remove(team, ovh_client, FIRST))
+    assert agents(ovh_client)[FIRST]["status"] == "loggedOut" and agents(ovh_client)[SECOND]["status"] == "available"
+    assert "Permanence interrompue : 1 bénévole sur 2 au plus." in page and rings(team) == []
+    page = text(team.act("/lyon/start", {"number": "0639980003"}))
+    assert "C'est fait : le 06 39 98 00 03 reçoit aussi les appels." in page
+    assert rings(team) == [SECOND, "0033639980003"] and len(todays_periods(ovh_client)) == 1
 
 
 def test_a_permanence_forgotten_on_an_earlier_day_is_not_resumed(team, ovh_client):
