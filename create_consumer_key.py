@@ -268,14 +268,14 @@ def main(argv=None):
     )
     parser.add_argument(
         "--timeout",
-        type=int,
+        type=index.number_argument(1, 86400, "un nombre de secondes de 1 à 86400 (un jour)"),
         default=900,
         metavar="SECONDES",
         help="attente maximale de la validation, en secondes (900)",
     )
     parser.add_argument(
         "--poll",
-        type=float,
+        type=index.number_argument(0.5, 300, "un nombre de secondes de 0,5 à 300", kind=float),
         default=3,
         metavar="SECONDES",
         help="intervalle entre deux interrogations, en secondes (3)",

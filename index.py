@@ -34,6 +34,7 @@ import os
 import re
 import secrets
 import shlex
+import socket
 import struct
 import sys
 import threading
@@ -107,6 +108,8 @@ OS_ERRORS = {
     errno.ENOSPC: "disque plein",
     errno.EROFS: "disque en lecture seule",
     errno.EADDRINUSE: "adresse déjà prise par un autre programme",
+    errno.EADDRNOTAVAIL: "cette adresse n'est pas l'une de ce serveur",
+    socket.EAI_NONAME: "nom ou adresse inconnus",  # getaddrinfo's errors, negative, never clash with errno's.
 }
 
 
@@ -3692,7 +3695,9 @@ def serve(app, host, port):
     try:
         server = make_server(host, port, app, server_class=ThreadingWSGIServer, handler_class=Handler)
     except OSError as error:
-        print(f"ERREUR : impossible d'écouter sur {host}:{port} ({os_error_text(error)}) ; choisissez un autre --port.")
+        taken = error.errno == errno.EADDRINUSE
+        fix = "choisissez un autre --port" if taken else "vérifiez --host (par exemple 127.0.0.1)"
+        print(f"ERREUR : impossible d'écouter sur {host}:{port} ({os_error_text(error)}) ; {fix}.")
         return 1
     with server:
         print(f"cimade-ovh : ouvrez http://{host}:{server.server_port}/ (Ctrl-C pour arrêter)", flush=True)
@@ -4326,13 +4331,21 @@ def french_parser(**kwargs):
     return FrenchParser(**kwargs)
 
 
-def port_number(text):
-    """A --port argument: a whole number from 0 (any free port) to 65535."""
-    import argparse
+def number_argument(low, high, what, kind=int):
+    """An argparse type: a number from `low` to `high` (whole unless `kind` is float); else « … n'est pas `what` »."""
 
-    if not text.isdigit() or int(text) > 65535:
-        raise argparse.ArgumentTypeError(f"« {text} » n'est pas un numéro de port (0 à 65535)")
-    return int(text)
+    def convert(text):
+        import argparse
+
+        try:
+            value = kind(text.replace(",", ".")) if kind is float else int(text) if text.isdigit() else None
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:  # NaN too: it compares false.
+            raise argparse.ArgumentTypeError(f"« {text} » n'est pas {what}")
+        return value
+
+    return convert
 
 
 def main(argv=None):
@@ -4348,7 +4361,8 @@ def main(argv=None):
     parser.add_argument("--snapshot", metavar="FICHIER", help="avec --check : copier les lignes des groupes")
     parser.add_argument("--state", metavar="FICHIER", help="avec --demo : servir la page sur cette copie du compte")
     parser.add_argument("--host", default="127.0.0.1", metavar="ADRESSE", help="adresse d'écoute (127.0.0.1)")
-    parser.add_argument("--port", type=port_number, default=8080, help="port d'écoute (8080)")
+    port = number_argument(0, 65535, "un numéro de port (0 à 65535)")
+    parser.add_argument("--port", type=port, default=8080, help="port d'écoute (8080)")
     args = parser.parse_args(argv)
     if args.snapshot and not args.check or args.state and not args.demo:
         parser.error("--snapshot va avec --check, et --state avec --demo")

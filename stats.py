@@ -20,7 +20,6 @@ The report reads those files only (no OVH request); index.py computes the
 figures, the same ones as the statistics page. Works from any current directory.
 """
 
-import argparse
 import contextlib
 import os
 import sys
@@ -210,21 +209,15 @@ def format_table(rows):
 MAX_DAYS = 3660  # Ten years: the report prints a line per day and group.
 
 
-def day_count(text):
-    """An argument that must be a whole number of days, from 1 to MAX_DAYS."""
-    if not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
-        raise argparse.ArgumentTypeError(f"« {text} » n'est pas un nombre de jours de 1 à {MAX_DAYS} (dix ans)")
-    return int(text)
-
-
 def main(argv=()):
     """Record (no argument: what cron runs) or report; return the exit status."""
     parser = index.french_parser(prog="stats.py", description="Statistiques des files d'appels de lines.ini.")
     commands = parser.add_subparsers(dest="command", title="commandes", metavar="COMMANDE")
     report_parser = commands.add_parser("report", help="afficher les chiffres par jour et par groupe")
     report_parser.add_argument("--group", metavar="GROUPE", help="un seul groupe (le nom de sa section dans lines.ini)")
+    days = index.number_argument(1, MAX_DAYS, f"un nombre de jours de 1 à {MAX_DAYS} (dix ans)")
     report_parser.add_argument(
-        "--days", type=day_count, default=7, metavar="JOURS", help="nombre de jours, aujourd'hui compris (7)"
+        "--days", type=days, default=7, metavar="JOURS", help="nombre de jours, aujourd'hui compris (7)"
     )
     args = parser.parse_args(argv)
     try:

@@ -269,8 +269,10 @@ USAGE_MISTAKES = {
     "voir index.py --help.",
     "index.py --check --bogus": "index.py : option inconnue : --bogus ; voir index.py --help.",
     "index.py --demo --check": "index.py : --check : ne va pas avec --demo ; voir index.py --help.",
-    "create_consumer_key.py --timeout x": "create_consumer_key.py : --timeout : « x » n'est pas un nombre ; "
-    "voir create_consumer_key.py --help.",
+    "create_consumer_key.py --timeout x": "create_consumer_key.py : --timeout : « x » n'est pas un nombre de "
+    "secondes de 1 à 86400 (un jour) ; voir create_consumer_key.py --help.",
+    "create_consumer_key.py --poll -1": "create_consumer_key.py : --poll : « -1 » n'est pas un nombre de secondes "
+    "de 0,5 à 300 ; voir create_consumer_key.py --help.",
     "stats.py foo": "stats.py : COMMANDE : « foo » n'est pas l'un des choix ('report') ; voir stats.py --help.",
     "stats.py report --days 800000": "stats.py report : --days : « 800000 » n'est pas un nombre de jours de 1 à "
     "3660 (dix ans) ; voir stats.py report --help.",
@@ -293,6 +295,18 @@ def test_a_port_already_taken_is_one_french_sentence(tmp_path):
     assert result.stdout.endswith(
         f"ERREUR : impossible d'écouter sur 127.0.0.1:{port} (adresse déjà prise par un autre programme) ; "
         "choisissez un autre --port.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "host, cause",
+    [("256.1.1.1", "nom ou adresse inconnus"), ("192.0.2.1", "cette adresse n'est pas l'une de ce serveur")],
+)
+def test_a_wrong_host_is_one_french_sentence_that_points_at_it(host, cause):
+    result = run_index("--demo", "--host", host, "--port", "0")
+    assert (result.returncode, result.stderr) == (1, "")
+    assert result.stdout.endswith(
+        f"ERREUR : impossible d'écouter sur {host}:0 ({cause}) ; vérifiez --host (par exemple 127.0.0.1).\n"
     )
 
 
