@@ -6,6 +6,7 @@ Apache runs in the foreground as a child of the tests, with its own configuratio
 in FastCGI mode (mod_fcgid) or CGI mode (mod_cgid).
 """
 
+import fcntl
 import grp
 import hashlib
 import os
@@ -41,9 +42,10 @@ COMMON_MODULES = (
 )
 MODE_MODULES = {"fastcgi": ("fcgid",), "cgi": ("cgid",)}
 WEB_USER = "www-data"
-# What is not copied into the site: caches, local state and secrets of the checkout.
+# What is not copied into the site: caches, local state and secrets of the checkout (tests running
+# in another process write some of them meanwhile).
 NOT_COPIED = shutil.ignore_patterns(
-    ".venv*", "__pycache__", ".pytest_cache", ".ruff_cache", "screenshots", "data", "ovh.conf", "*.log"
+    ".venv*", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "screenshots", "data", "ovh.conf", "*.log"
 )
 
 CONFIGURATION = """\
@@ -111,8 +113,15 @@ def site_virtualenv():
     version = subprocess.run([python, "--version"], capture_output=True, text=True, check=True).stdout.strip()
     key = hashlib.sha256((ROOT / "requirements.txt").read_bytes() + python.encode() + version.encode())
     venv = Path(tempfile.gettempdir()) / f"cimade-ovh-venv3-{os.geteuid()}-{key.hexdigest()[:12]}"
-    if (venv / "ready").exists() and venv.stat().st_uid == os.geteuid():
-        return venv
+    with open(f"{venv}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # Test processes running at once wait for one to build it.
+        if (venv / "ready").exists() and venv.stat().st_uid == os.geteuid():
+            return venv
+        return build_virtualenv(python, venv)
+
+
+def build_virtualenv(python, venv):
+    """Build the site's .venv3 aside, then move it to `venv` whole."""
     shutil.rmtree(venv, ignore_errors=True)
     building = Path(tempfile.mkdtemp(prefix="cimade-ovh-venv3-building-"))
     subprocess.run([python, "-m", "venv", str(building)], check=True)
@@ -120,10 +129,7 @@ def site_virtualenv():
     subprocess.run([*pip, "-r", str(ROOT / "requirements.txt")], check=True, stdout=subprocess.DEVNULL)
     os.chmod(building, 0o755)
     (building / "ready").touch()
-    try:
-        building.rename(venv)
-    except OSError:  # Another test session was faster: use its copy.
-        shutil.rmtree(building, ignore_errors=True)
+    building.rename(venv)
     return venv
 
 
