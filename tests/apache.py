@@ -194,19 +194,37 @@ class Apache(Browser):
     # The server.
 
     def start(self):
-        command = ["apache2", "-f", str(self.configuration), "-DFOREGROUND"]
-        self.process = subprocess.Popen(command, env=APACHE_ENV, cwd=self.folder)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Apache stopped at start:\n{self.error_log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+        """Start Apache; on another free port if a program running meanwhile took this one first."""
+        for _ in range(3):
+            command = ["apache2", "-f", str(self.configuration), "-DFOREGROUND"]
+            with open(self.folder / "error.log", "ab") as log:  # Also what it says before it opens its ErrorLog.
+                self.process = subprocess.Popen(command, env=APACHE_ENV, cwd=self.folder, stderr=log)
+            if self.listening():
                 return
-            except OSError:
-                time.sleep(0.05)
+            if "Address already in use" not in self.error_log():
+                break
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.write_configuration()
+        log = self.error_log()
         self.stop()
-        raise RuntimeError(f"Apache did not listen on port {self.port}:\n{self.error_log()}")
+        raise RuntimeError(f"Apache did not start on port {self.port}:\n{log}")
+
+    def listening(self):
+        """Wait until Apache listens on its port (True) or stops (False).
+
+        Its PidFile is written once the port is bound: a connection before it could reach another program.
+        """
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if (self.folder / "apache2.pid").exists():
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                    return True
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        return False
 
     def stop(self):
         """Stop Apache (it stops its FastCGI processes) and remove the temporary folder."""
