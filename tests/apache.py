@@ -6,6 +6,7 @@ Apache runs in the foreground as a child of the tests, with its own configuratio
 in FastCGI mode (mod_fcgid) or CGI mode (mod_cgid).
 """
 
+import fcntl
 import grp
 import hashlib
 import os
@@ -41,9 +42,10 @@ COMMON_MODULES = (
 )
 MODE_MODULES = {"fastcgi": ("fcgid",), "cgi": ("cgid",)}
 WEB_USER = "www-data"
-# What is not copied into the site: caches, local state and secrets of the checkout.
+# What is not copied into the site: caches, local state and secrets of the checkout (tests running
+# in another process write some of them meanwhile).
 NOT_COPIED = shutil.ignore_patterns(
-    ".venv*", "__pycache__", ".pytest_cache", ".ruff_cache", "screenshots", "data", "ovh.conf", "*.log"
+    ".venv*", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "screenshots", "data", "ovh.conf", "*.log"
 )
 
 CONFIGURATION = """\
@@ -111,8 +113,15 @@ def site_virtualenv():
     version = subprocess.run([python, "--version"], capture_output=True, text=True, check=True).stdout.strip()
     key = hashlib.sha256((ROOT / "requirements.txt").read_bytes() + python.encode() + version.encode())
     venv = Path(tempfile.gettempdir()) / f"cimade-ovh-venv3-{os.geteuid()}-{key.hexdigest()[:12]}"
-    if (venv / "ready").exists() and venv.stat().st_uid == os.geteuid():
-        return venv
+    with open(f"{venv}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # Test processes running at once wait for one to build it.
+        if (venv / "ready").exists() and venv.stat().st_uid == os.geteuid():
+            return venv
+        return build_virtualenv(python, venv)
+
+
+def build_virtualenv(python, venv):
+    """Build the site's .venv3 aside, then move it to `venv` whole."""
     shutil.rmtree(venv, ignore_errors=True)
     building = Path(tempfile.mkdtemp(prefix="cimade-ovh-venv3-building-"))
     subprocess.run([python, "-m", "venv", str(building)], check=True)
@@ -120,10 +129,7 @@ def site_virtualenv():
     subprocess.run([*pip, "-r", str(ROOT / "requirements.txt")], check=True, stdout=subprocess.DEVNULL)
     os.chmod(building, 0o755)
     (building / "ready").touch()
-    try:
-        building.rename(venv)
-    except OSError:  # Another test session was faster: use its copy.
-        shutil.rmtree(building, ignore_errors=True)
+    building.rename(venv)
     return venv
 
 
@@ -188,19 +194,37 @@ class Apache(Browser):
     # The server.
 
     def start(self):
-        command = ["apache2", "-f", str(self.configuration), "-DFOREGROUND"]
-        self.process = subprocess.Popen(command, env=APACHE_ENV, cwd=self.folder)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Apache stopped at start:\n{self.error_log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+        """Start Apache; on another free port if a program running meanwhile took this one first."""
+        for _ in range(3):
+            command = ["apache2", "-f", str(self.configuration), "-DFOREGROUND"]
+            with open(self.folder / "error.log", "ab") as log:  # Also what it says before it opens its ErrorLog.
+                self.process = subprocess.Popen(command, env=APACHE_ENV, cwd=self.folder, stderr=log)
+            if self.listening():
                 return
-            except OSError:
-                time.sleep(0.05)
+            if "Address already in use" not in self.error_log():
+                break
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.write_configuration()
+        log = self.error_log()
         self.stop()
-        raise RuntimeError(f"Apache did not listen on port {self.port}:\n{self.error_log()}")
+        raise RuntimeError(f"Apache did not start on port {self.port}:\n{log}")
+
+    def listening(self):
+        """Wait until Apache listens on its port (True) or stops (False).
+
+        Its PidFile is written once the port is bound: a connection before it could reach another program.
+        """
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if (self.folder / "apache2.pid").exists():
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                    return True
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        return False
 
     def stop(self):
         """Stop Apache (it stops its FastCGI processes) and remove the temporary folder."""

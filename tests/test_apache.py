@@ -22,6 +22,7 @@ from fake_ovh import (
 from webpage import OTHER_VOLUNTEER, ROOT, VOLUNTEER, text, today_at_noon, write_lines_ini
 
 NO_CACHE = "no-cache, no-store, must-revalidate"
+pytestmark = pytest.mark.xdist_group("apache")  # One process runs these, with the Apache servers they share.
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ PHONE = {"width": 360, "height": 740}
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 FIELD = "Votre numéro de téléphone"
 RED = "rgb(164, 22, 26)"  # The start button: proves the style passed the Content-Security-Policy.
+pytestmark = pytest.mark.xdist_group("browser")  # One process runs these, with its Apache and Chromium.
 
 
 @pytest.fixture(scope="session")

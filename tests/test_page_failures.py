@@ -101,7 +101,8 @@ def queue_agents(site):
 def test_a_failure_at_any_ovh_call_is_told_truly_and_a_retry_converges(
     site, mocker, name, group, before, action, form, expected, team, fault, after, explanation
 ):
-    mocker.patch("index.OVH_TIMEOUT", (2, 0.3))
+    if fault == "hang":  # The page stops waiting after 1 s; a busy machine still answers the other requests in time.
+        mocker.patch("index.OVH_TIMEOUT", (2, 1))
     site.configure(group, max_volunteers=str(team))
     calls = ovh_calls_of(site, group, before, action, form)
     assert calls, "the action made no OVH call"
@@ -117,7 +118,8 @@ def test_a_failure_at_any_ovh_call_is_told_truly_and_a_retry_converges(
         assert f"La demande n'a pas abouti, ou en partie seulement. {explanation}" in page, where
         logged = site.activity()[activity:]
         assert len(logged) == 1 and logged[0][5].startswith("erreur "), where
-        assert len(site.mails()) == mails + 1 and "échec" in site.mails()[-1]["Subject"], where
+        sent = site.mails()
+        assert len(sent) == mails + 1 and "échec" in sent[-1]["Subject"], where
         # The page tells the truth about what rings now, whatever OVH did before failing.
         assert told_rings(page) == masked(rings(site, group)), where
         if group == "lyon":

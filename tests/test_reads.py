@@ -198,7 +198,8 @@ def test_a_page_of_another_process_waits_for_its_read_in_progress(site):
         assert (first.result(), second.result()) == (shot("first"), shot("first"))
 
 
-def test_a_read_begun_before_an_action_ended_is_not_reused_after_it(site):
+def test_a_read_begun_before_an_action_ended_is_not_reused_after_it(site, mocker):
+    mocker.patch("index.LOCK_TIMEOUT", 0.5)  # The page after the action waits this long for the held read's lock.
     settings, lyon = group(site.app, "lyon")
     slow_read, started, release = held_read(shot("before"))
     with ThreadPoolExecutor(max_workers=1) as pool:
