@@ -553,7 +553,7 @@ class OvhFailure(Exception):
 RETRY_LATER = "Réessayez dans quelques minutes ; si cela dure, prévenez $contact."
 RESUME = "Appuyez de nouveau sur « Ajouter mon numéro » pour reprendre la permanence ; si cela dure, prévenez $contact."
 OVH_FAILURES = {
-    "config": ("Le fichier de configuration OVH (ovh.conf) est absent ou incomplet.", "Prévenez $contact."),
+    "config": ("Le fichier de configuration OVH (ovh.conf) est absent, incomplet ou erroné.", "Prévenez $contact."),
     "unreadable": (
         "Le fichier de configuration OVH (ovh.conf) est illisible par la page (droits du fichier).",
         "Prévenez $contact.",
@@ -692,7 +692,7 @@ def wrapped(error):
 
 
 # The causes the page explains with another's words: OVH_FAILURES has no sentence of their own.
-PAGE_REASONS = {"region": "server", "key": "credential", "forbidden": "credential", "other": "server"}
+PAGE_REASONS = {"region": "config", "key": "credential", "forbidden": "credential", "other": "server"}
 
 
 def ovh_failure(error):
@@ -778,9 +778,11 @@ class LineState:
 
 @dataclass
 class Outcome:
-    """What an action did ("start", "change", "add", "on-duty", "renamed", "remove", "gone", "finish", "nothing").
+    """What an action did: "start", "change", "add", "resume", "on-duty", "renamed", "remove", "gone", "finish"…
 
-    "on-duty": the number was on duty already (the period's end may have moved); "renamed": so was it, with a new name.
+    "nothing": « Terminer » with nothing to end; "on-duty": the number was on duty already (the period's end
+    may have moved); "renamed": so was it, with a new name; "resume": it was waiting for an interrupted
+    permanence, which reopened.
     """
 
     action: str
@@ -1093,9 +1095,9 @@ class QueueLine:
             return snap.settings.get(f"{slot}Number") or ""
         return kind or ""
 
-    def read_state(self, with_calls=True):
+    def read_state(self):
         """Read the queue's state from OVH."""
-        return self.state(self.snapshot(with_calls))
+        return self.state(self.snapshot())
 
     def outcome(self, action, number, snap):
         """The Outcome of an action whose snapshot afterwards is `snap`."""
@@ -1133,26 +1135,28 @@ class QueueLine:
         snap = self.snapshot()
         before = self.state(snap)
         on_duty = before.numbers if before.running else self.interrupted(snap)
+        current = next((v.name for v in before.volunteers if v.number == number), "")
+        name = name or current  # No name typed: a volunteer on duty, or waiting for the line to reopen, keeps theirs.
         if number in on_duty and before.running and (self.group.max_volunteers > 1 or on_duty == [number]):
             same_end = self.todays_period(snap)["timeTo"] == period_to(self.until(snap, on_duty, ends))
-            current = next(v.name for v in before.volunteers if v.number == number)
-            name = name or current  # No name typed: the volunteer keeps theirs.
             if same_end and name == current:
                 return Outcome("on-duty", number, before, snap)
-            outcome = self.outcome("on-duty", number, self.staff(snap, on_duty, ends, number, name))
+            changing = "-".join((["name"] if name != current else []) + ([] if same_end else ["ends"]))
+            outcome = self.staffed(changing, snap, on_duty, ends, number, name)
             # "renamed" as read back: an agent of IT's keeps its description.
-            if next(v.name for v in outcome.state.volunteers if v.number == number) != current:
-                outcome.action = "renamed"
+            renamed = next(v.name for v in outcome.state.volunteers if v.number == number) != current
+            outcome.action = "renamed" if renamed else "on-duty"
             return outcome
         if self.group.max_volunteers == 1 or not on_duty:
             return self.staffed("change" if on_duty else "start", snap, [number], ends, number, name)
-        wanted = on_duty if number in on_duty else on_duty + [number]
-        if len(wanted) > self.group.max_volunteers:
+        if number in on_duty:  # Interrupted, and one of its volunteers presses again: the period reopens.
+            return self.staffed("resume", snap, on_duty, ends, number, name)
+        if len(on_duty) >= self.group.max_volunteers:
             raise Refusal(
                 f"La permanence compte déjà {len(on_duty)} bénévoles, le maximum pour ce groupe. "
                 "Pour répondre à la place de quelqu'un, retirez d'abord son numéro."
             )
-        return self.staffed("add", snap, wanted, ends, number, name)
+        return self.staffed("add", snap, on_duty + [number], ends, number, name)
 
     def staffed(self, action, snap, numbers, ends, newcomer, name):
         """The Outcome of `action`, done by staff(); a failure on the way names the action, for the activity log."""
@@ -1379,7 +1383,8 @@ def log_activity(settings, group, action, number, client, result):
 
 
 HANDOVER_ACTIONS = {
-    "start": "début", "change": "changement de numéro", "add": "numéro ajouté", "ends": "fin prévue changée",
+    "start": "début", "change": "changement de numéro", "add": "numéro ajouté", "resume": "permanence reprise",
+    "ends": "fin prévue changée",
     "name": "prénom changé", "name-ends": "prénom et fin prévue changés",
     "remove": "numéro retiré", "finish": "fin", "auto-finish": "fin automatique",
 }  # fmt: skip
@@ -1956,7 +1961,8 @@ FLASH_TEXTS = {
     "nothing": "Il n'y avait pas de permanence en cours ; rien n'a changé.",
     "same": "Le $number reçoit déjà les appels ; rien n'a changé.",
     "add": "C'est fait : le $number reçoit aussi les appels.",
-    "remove": "C'est fait : le $number ne reçoit plus les appels ; les autres bénévoles continuent.",
+    "resume": "C'est fait : la permanence reprend, les appels arrivent de nouveau sur les numéros ci-dessous.",
+    "remove": "C'est fait : le $number ne reçoit plus les appels.",
     "gone": "Ce numéro ne recevait déjà plus les appels ; rien n'a changé.",
     "ends": "C'est fait : la fin prévue du $number a changé (voir ci-dessous).",
     "name": "C'est fait : le prénom du $number a changé (voir ci-dessous).",
@@ -2160,17 +2166,16 @@ def render_group(settings, group, base, moment, state, failure, messages, token,
             f"avec la nouvelle heure{kept_name}.</p>"
         )
     start_label = "Ajouter mon numéro" if team and on_duty else "Répondre sur ce numéro"
-    full = team and len(on_duty) >= group.max_volunteers
-    if full and state.running:
-        start_label = "Changer mon heure de fin"  # Only those on duty can use it.
+    if team and len(on_duty) >= group.max_volunteers:
+        only_them = ""  # Interrupted: those on duty resume it with « Ajouter mon numéro », as the state above says.
+        if state.running:
+            start_label = "Changer mon heure de fin"  # Only those on duty can use it.
+            only_them = (
+                "Le bouton ci-dessous sert seulement aux bénévoles de permanence, pour changer leur heure de fin "
+                "ou leur prénom. "
+            )
         start_note = (
-            f"<p>La permanence est complète ({len(on_duty)} bénévoles). Le bouton ci-dessous sert seulement "
-            "aux bénévoles de permanence, pour changer leur heure de fin ou leur prénom. "
-            "Pour répondre à la place de quelqu'un, retirez d'abord son numéro.</p>"
-        )
-    elif full:  # Interrupted: those on duty resume it with « Ajouter mon numéro », as the state above says.
-        start_note = (
-            f"<p>La permanence est complète ({len(on_duty)} bénévoles). "
+            f"<p>La permanence est complète ({len(on_duty)} bénévoles). {only_them}"
             "Pour répondre à la place de quelqu'un, retirez d'abord son numéro.</p>"
         )
     elif on_duty and not team:
@@ -3336,6 +3341,7 @@ class App:
                         outcome = line.finish()
                 self.share(settings, group, outcome.snap)
             except Refusal as refusal:
+                write_ends(settings, group, moment, before)  # Refused: the number typed has no end to keep.
                 return self.group_page(visit, typed, {"number": str(refusal)}, status=409)
             except Exception as error:
                 failure = as_failure(error)
@@ -3464,6 +3470,7 @@ ACTION_SUBJECTS = {
     "nothing": "« Terminer » sans permanence en cours",
     "same": "numéro déjà en permanence :",
     "add": "numéro ajouté à la permanence :",
+    "resume": "permanence reprise par le",
     "remove": "numéro retiré de la permanence :",
     "gone": "« Retirer » un numéro qui ne répondait plus",
     "ends": "fin prévue changée pour le",

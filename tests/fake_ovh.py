@@ -741,8 +741,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         parts = urllib.parse.urlsplit(self.path)
         api = parts.path == BASE_PATH or parts.path.startswith(BASE_PATH + "/")
         path = parts.path[len(BASE_PATH) :] if api else parts.path
-        self.generation = fake.generation  # Before the log shows it: a reset after that drops it.
-        self.entry = fake.log_request(self.command, path, parts.query, raw)
+        self.generation = fake.generation  # A reset after this drops the request, and keeps it out of the new log.
+        self.entry = fake.log_request(self.command, path, parts.query, raw, self.generation)
         self.started = time.monotonic()
         if api:
             self.serve_api(fake, path, parts.query, raw)
@@ -927,8 +927,8 @@ class FakeOVH:
         with self._lock:
             return [dict(entry) for entry in self._log]
 
-    def log_request(self, method, path, query, raw):
-        """Record a request as it arrives; the handler fills in status and duration."""
+    def log_request(self, method, path, query, raw, generation):
+        """Record a request as it arrives, unless a reset came since `generation`; the handler fills in the rest."""
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -943,7 +943,8 @@ class FakeOVH:
             "duration": None,
         }
         with self._lock:
-            self._log.append(entry)
+            if generation == self.generation:
+                self._log.append(entry)
         return entry
 
     def write_log_line(self, entry):

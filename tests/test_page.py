@@ -369,7 +369,7 @@ def test_a_reunion_volunteer_answers_the_queue_and_is_found_again(site, ovh_clie
     assert "Le 06 92 99 99 99 reçoit déjà les appels ; rien n'a changé." in page
 
     page = text(site.act("/lyon/remove", site.remove_form("lyon", reunion)))
-    assert "C'est fait : le 06 •• •• •• 99 ne reçoit plus les appels ; les autres bénévoles continuent." in page
+    assert "C'est fait : le 06 •• •• •• 99 ne reçoit plus les appels." in page
     assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == [VOLUNTEER]
     assert agents(ovh_client)[reunion]["status"] != "available"
     site.act("/lyon/start", {"number": "0692999999"})

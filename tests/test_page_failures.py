@@ -179,7 +179,15 @@ def test_an_invalid_credential_tells_to_create_a_new_key(site):
 def test_a_missing_ovh_conf_is_explained(site):
     (site.folder / "ovh.conf").unlink()
     page = text(site.get("/lyon"))
-    assert "Le fichier de configuration OVH (ovh.conf) est absent ou incomplet." in page
+    assert "Le fichier de configuration OVH (ovh.conf) est absent, incomplet ou erroné." in page
+
+
+def test_an_unknown_endpoint_is_blamed_on_ovh_conf_not_on_ovh(site):
+    conf = (site.folder / "ovh.conf").read_text(encoding="utf-8")
+    (site.folder / "ovh.conf").write_text(re.sub(r"endpoint = .*", "endpoint = ovh-xx", conf))
+    page = text(site.get("/lyon"))
+    assert "Le fichier de configuration OVH (ovh.conf) est absent, incomplet ou erroné." in page
+    assert "OVH a rencontré une erreur de son côté" not in page
 
 
 def test_a_key_without_rights_for_the_group_is_explained(site):

@@ -48,6 +48,28 @@ def test_a_queue_permanence_closes_at_its_planned_end(site, ovh_client):
     assert "Terminer la permanence" in page, "the page's agent is still there to end"
 
 
+def test_a_failed_change_of_end_is_logged_as_one(site, ovh_client):
+    site.act("/lyon/start", {"number": "0639980001", "ends": "21:00"})
+    site.fake.fail("PUT", f"{CONDITIONS}/*")
+    page = text(site.act("/lyon/start", {"number": "0639980001", "ends": "20:00"}))
+    assert "La demande n'a pas abouti" in page
+    assert site.activity()[-1][2:4] == ["ends", VOLUNTEER] and site.activity()[-1][5].startswith("erreur server")
+    assert "fin prévue changée (échec), 06 •• •• •• 01" in page
+    assert "échec (ends, 06 39 98 00 01)" in site.mails()[-1]["Subject"]
+
+
+def test_a_refused_number_leaves_no_planned_end(site):
+    site.configure("lyon", max_volunteers="2")
+    site.act("/lyon/start", {"number": "0639980001", "ends": "21:00"})
+    site.act("/lyon/start", {"number": "0639980002", "ends": "20:00"})
+    settings = index.load_settings(site.lines_ini)
+    before = index.read_ends(settings, settings.groups["lyon"])
+    assert sorted(before[1]) == sorted([VOLUNTEER, OTHER_VOLUNTEER])
+    response = site.post("/lyon/start", {"number": "0639980003", "ends": "18:00"})
+    assert response.status_code == 409 and "retirez d'abord son numéro" in text(response)
+    assert index.read_ends(settings, settings.groups["lyon"]) == before, "stats.py has no end to apply to it"
+
+
 def test_changing_the_end_moves_the_period_only(site, ovh_client):
     site.act("/lyon/start", {"number": "0639980001", "ends": "18:00"})
     page = text(site.act("/lyon/start", {"number": "06 39 98 00 01", "ends": "20:30"}))

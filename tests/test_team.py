@@ -56,7 +56,7 @@ def test_removing_one_leaves_the_other_ringing(team, ovh_client):
     team.act("/lyon/start", {"number": "0639980001"})
     team.act("/lyon/start", {"number": "0639980002"})
     page = text(remove(team, ovh_client, FIRST))
-    assert "C'est fait : le 06 •• •• •• 01 ne reçoit plus les appels ; les autres bénévoles continuent." in page
+    assert "C'est fait : le 06 •• •• •• 01 ne reçoit plus les appels." in page
     assert rings(team) == [SECOND]
     assert agents(ovh_client)[FIRST]["status"] == "loggedOut"
     assert team.activity()[-1][2:4] == ["remove", FIRST]
@@ -181,9 +181,12 @@ def test_an_addition_failing_at_the_reopening_shows_who_waits_and_how_to_resume(
     assert team.activity()[-1][2:4] == ["add", SECOND] and team.activity()[-1][5].startswith("erreur server")
     assert "numéro ajouté (échec), 06 •• •• •• 02" in page
     assert "échec (add, 06 39 98 00 02)" in team.mails()[-1]["Subject"]
-    page = text(team.act("/lyon/start", {"number": "06 39 98 00 02"}))
-    assert "C'est fait : le 06 39 98 00 02 reçoit aussi les appels." in page
+    page = text(team.act("/lyon/start", {"number": "06 39 98 00 02"}))  # No name typed, as the page allows.
+    assert "C'est fait : la permanence reprend, les appels arrivent de nouveau sur les numéros ci-dessous." in page
     assert rings(team) == [FIRST, SECOND] and len(todays_periods(ovh_client)) == 1
+    assert "Awa, 06 •• •• •• 01 : libre" in page and "Bob, 06 •• •• •• 02 : libre" in page, "names kept"
+    assert agents(ovh_client)[SECOND]["description"].endswith("Bob")
+    assert team.activity()[-1][2:4] == ["resume", SECOND] and "permanence reprise, 06 •• •• •• 02" in page
 
 
 def test_a_third_volunteer_is_told_to_remove_a_number_and_can_while_interrupted(team, ovh_client):
