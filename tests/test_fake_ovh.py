@@ -16,6 +16,7 @@ from pathlib import Path
 
 import ovh
 import pytest
+import requests
 from fake_ovh import (
     DEMO_APPLICATION_KEY,
     DEMO_APPLICATION_SECRET,
@@ -629,10 +630,9 @@ def test_fault_hang_until_client_timeout(fake_ovh):
     client = client_for(fake_ovh, timeout=(1, 0.5))
     client.get("/me")
     fake_ovh.fail("GET", "/me", kind="hang")
-    started = time.monotonic()
-    with pytest.raises(ovh.exceptions.HTTPError):
+    with pytest.raises(ovh.exceptions.HTTPError) as raised:
         client.get("/me")
-    assert 0.4 < time.monotonic() - started < 3
+    assert isinstance(index.wrapped(raised.value), requests.ReadTimeout), "the client gave up waiting"
     fake_ovh.clear_faults()
     fake_ovh.fail("GET", "/me", kind="500")
     fake_ovh.clear_faults()
