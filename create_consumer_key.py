@@ -275,7 +275,7 @@ def main(argv=None):
     )
     parser.add_argument(
         "--poll",
-        type=index.number_argument(0.5, 300, "un nombre de secondes de 0,5 à 300", kind=float),
+        type=index.number_argument(0.1, 300, "un nombre de secondes de 0,1 à 300", kind=float),
         default=3,
         metavar="SECONDES",
         help="intervalle entre deux interrogations, en secondes (3)",

@@ -272,7 +272,7 @@ USAGE_MISTAKES = {
     "create_consumer_key.py --timeout x": "create_consumer_key.py : --timeout : « x » n'est pas un nombre de "
     "secondes de 1 à 86400 (un jour) ; voir create_consumer_key.py --help.",
     "create_consumer_key.py --poll -1": "create_consumer_key.py : --poll : « -1 » n'est pas un nombre de secondes "
-    "de 0,5 à 300 ; voir create_consumer_key.py --help.",
+    "de 0,1 à 300 ; voir create_consumer_key.py --help.",
     "stats.py foo": "stats.py : COMMANDE : « foo » n'est pas l'un des choix ('report') ; voir stats.py --help.",
     "stats.py report --days 800000": "stats.py report : --days : « 800000 » n'est pas un nombre de jours de 1 à "
     "3660 (dix ans) ; voir stats.py report --help.",
