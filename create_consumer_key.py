@@ -268,7 +268,7 @@ def main(argv=None):
     )
     parser.add_argument(
         "--timeout",
-        type=index.number_argument(1, 86400, "un nombre de secondes de 1 à 86400 (un jour)"),
+        type=index.number_argument(1, 86400, "un nombre entier de secondes de 1 à 86400 (un jour)"),
         default=900,
         metavar="SECONDES",
         help="attente maximale de la validation, en secondes (900)",

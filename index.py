@@ -778,17 +778,18 @@ class LineState:
 
 @dataclass
 class Outcome:
-    """What an action did: "start", "change", "add", "resume", "on-duty", "renamed", "remove", "gone", "finish"…
+    """What an action did: "start", "change", "add", "resume", "on-duty", "remove", "gone", "finish", "nothing".
 
-    "nothing": « Terminer » with nothing to end; "on-duty": the number was on duty already (the period's end
-    may have moved); "renamed": so was it, with a new name; "resume": it was waiting for an interrupted
-    permanence, which reopened.
+    "nothing": « Terminer » with nothing to end; "on-duty": the number was on duty already (`changed` says
+    what OVH changed for it: "name", "ends" for the period's end); "resume": it was waiting for an
+    interrupted permanence, which reopened.
     """
 
     action: str
     number: str
     state: LineState
     snap: object  # The snapshot `state` comes from: read before, with what the action wrote read back.
+    changed: tuple = ()
 
 
 class Refusal(Exception):
@@ -1143,9 +1144,10 @@ class QueueLine:
                 return Outcome("on-duty", number, before, snap)
             changing = "-".join((["name"] if name != current else []) + ([] if same_end else ["ends"]))
             outcome = self.staffed(changing, snap, on_duty, ends, number, name)
-            # "renamed" as read back: an agent of IT's keeps its description.
+            # The name as read back: an agent of IT's keeps its description.
             renamed = next(v.name for v in outcome.state.volunteers if v.number == number) != current
-            outcome.action = "renamed" if renamed else "on-duty"
+            outcome.action = "on-duty"
+            outcome.changed = tuple(what for what, did in (("name", renamed), ("ends", not same_end)) if did)
             return outcome
         if self.group.max_volunteers == 1 or not on_duty:
             return self.staffed("change" if on_duty else "start", snap, [number], ends, number, name)
@@ -2236,6 +2238,8 @@ def chosen_end(text, group, moment):
     """The planned end a volunteer chose, "HH:MM:SS" (the group's when the form has none); else ValueError in French."""
     if text is None:
         return default_end(group, moment)
+    if not text.strip():  # The volunteer emptied the field: ask, rather than guess the end of the day.
+        raise ValueError("Indiquez l'heure de fin, par exemple 18:00.")
     try:
         end = parse_end(text)
     except ValueError:
@@ -3208,7 +3212,9 @@ class App:
             state = line.state(snap)
             ends = todays_ends(settings, group, moment)
             for volunteer in state.volunteers:
-                volunteer.until = ends.get(volunteer.number, volunteer.until)
+                planned = ends.get(volunteer.number, volunteer.until)
+                # A queue's line closes at its period's end, even if an end stored for a failed action is later.
+                volunteer.until = min(planned, volunteer.until) if volunteer.until else planned
                 volunteer.mark = visit.mark(volunteer.number)
         except Exception as error:
             failure = as_failure(error)
@@ -3357,10 +3363,9 @@ class App:
                 flash = f"error-{failure.reason}:{number}:{failure.explanation or ''}"
             else:
                 done, number = outcome.action, outcome.number
-                if done in ("on-duty", "renamed"):  # Say what changed: the name, the planned end, both or nothing.
-                    changed = ["name"] if done == "renamed" else []
-                    if before.get(number) != end:
-                        changed.append("ends")
+                if done == "on-duty":  # Say what changed: the name, the planned end, both or nothing.
+                    stored = before.get(number) != end  # A retry after a failure has it stored already.
+                    changed = [c for c in ("name", "ends") if c in outcome.changed or c == "ends" and stored]
                     done = "-".join(changed) or "same"
                 default = outcome.state.until or END_OF_DAY
                 write_ends(settings, group, moment, {n: ends.get(n, default) for n in outcome.state.numbers})
@@ -4299,7 +4304,7 @@ ARGPARSE_FRENCH = {
     "show this help message and exit": "afficher cette aide",
     "argument %(argument_name)s: %(message)s": "%(argument_name)s : %(message)s",
     "invalid %(type)s value: %(value)r": "« %(value)s » n'est pas un nombre",
-    "invalid choice: %(value)r (choose from %(choices)s)": "« %(value)s » n'est pas l'un des choix (%(choices)s)",
+    "invalid choice: %(value)r (choose from %(choices)s)": "« %(value)s » n'est pas une commande connue",
     "expected one argument": "il manque sa valeur",
     "not allowed with argument %s": "ne va pas avec %s",
     "ignored explicit argument %r": "ne prend pas de valeur (%r)",

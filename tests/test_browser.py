@@ -256,7 +256,7 @@ def test_the_end_field_on_a_phone_without_javascript(browser, request, web, fake
     ends.fill("")
     phone.get_by_label(FIELD).fill("06 39 98 00 01")
     phone.get_by_role("button", name="Répondre sur ce numéro").click()
-    expect(phone.locator("#ends-error")).to_contain_text("Heure illisible : écrivez-la par exemple 18:00.")
+    expect(phone.locator("#ends-error")).to_contain_text("Indiquez l'heure de fin, par exemple 18:00.")
     expect(phone.get_by_label(FIELD)).to_have_value("06 39 98 00 01")
     assert [r for r in fake_ovh.requests if r["method"] != "GET"] == []
     screenshot(phone, "lyon-end-field-error")

@@ -269,11 +269,11 @@ USAGE_MISTAKES = {
     "voir index.py --help.",
     "index.py --check --bogus": "index.py : option inconnue : --bogus ; voir index.py --help.",
     "index.py --demo --check": "index.py : --check : ne va pas avec --demo ; voir index.py --help.",
-    "create_consumer_key.py --timeout x": "create_consumer_key.py : --timeout : « x » n'est pas un nombre de "
-    "secondes de 1 à 86400 (un jour) ; voir create_consumer_key.py --help.",
+    "create_consumer_key.py --timeout x": "create_consumer_key.py : --timeout : « x » n'est pas un nombre "
+    "entier de secondes de 1 à 86400 (un jour) ; voir create_consumer_key.py --help.",
     "create_consumer_key.py --poll -1": "create_consumer_key.py : --poll : « -1 » n'est pas un nombre de secondes "
     "de 0,1 à 300 ; voir create_consumer_key.py --help.",
-    "stats.py foo": "stats.py : COMMANDE : « foo » n'est pas l'un des choix ('report') ; voir stats.py --help.",
+    "stats.py foo": "stats.py : COMMANDE : « foo » n'est pas une commande connue ; voir stats.py --help.",
     "stats.py report --days 800000": "stats.py report : --days : « 800000 » n'est pas un nombre de jours de 1 à "
     "3660 (dix ans) ; voir stats.py report --help.",
 }

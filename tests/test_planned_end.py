@@ -58,6 +58,19 @@ def test_a_failed_change_of_end_is_logged_as_one(site, ovh_client):
     assert "échec (ends, 06 39 98 00 01)" in site.mails()[-1]["Subject"]
 
 
+def test_a_retry_after_a_failed_change_of_end_says_it_changed_and_the_page_never_promises_more(site, ovh_client):
+    site.configure("lyon", max_volunteers="2")
+    site.act("/lyon/start", {"number": "0639980001", "name": "Awa", "ends": "19:00"})
+    site.fake.fail("PUT", f"{CONDITIONS}/*")
+    page = text(site.act("/lyon/start", {"number": "0639980001", "ends": "21:00"}))
+    assert ("thursday", "02:00:00", "18:59:59", "available") in conditions(ovh_client)
+    assert "Awa, 06 •• •• •• 01 : libre, jusqu'à 19 h" in page, "OVH's end, not the one asked for"
+    page = text(site.act("/lyon/start", {"number": "0639980001", "ends": "21:00"}))
+    assert "C'est fait : la fin prévue du 06 39 98 00 01 a changé" in page
+    assert ("thursday", "02:00:00", "20:59:59", "available") in conditions(ovh_client)
+    assert "Awa, 06 •• •• •• 01 : libre, jusqu'à 21 h" in page and site.activity()[-1][2] == "ends"
+
+
 def test_a_refused_number_leaves_no_planned_end(site):
     site.configure("lyon", max_volunteers="2")
     site.act("/lyon/start", {"number": "0639980001", "ends": "21:00"})
@@ -184,7 +197,7 @@ def test_a_redirect_is_ended_by_the_cron_job_after_its_planned_end(site, monkeyp
         ("16:40", "Choisissez une fin au moins 15 minutes après maintenant (après 16:43)."),
         ("midi et demi", "Heure illisible : écrivez-la par exemple 18:00."),
         ("25:00", "Heure illisible : écrivez-la par exemple 18:00."),
-        ("", "Heure illisible : écrivez-la par exemple 18:00."),
+        ("", "Indiquez l'heure de fin, par exemple 18:00."),
     ],
 )
 def test_a_wrong_end_is_explained_next_to_the_field_and_nothing_is_done(site, typed, message):
