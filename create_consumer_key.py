@@ -96,9 +96,9 @@ def application_keys(args, conf_path):
     """(endpoint, application key, application secret, consumer key in use or "") from ovh.conf and options."""
     if conf_path.exists():
         keys = index.read_ovh_conf(conf_path, required=())
-        endpoint = keys["endpoint"]
+        endpoint, section = index.ovh_conf_section(index.read_ini(conf_path))
     else:
-        endpoint, keys = "ovh-eu", {}
+        endpoint, section, keys = "ovh-eu", "ovh-eu", {}
     endpoint = args.endpoint or endpoint
     application_key = args.application_key or keys.get("application_key", "")
     secret = keys.get("application_secret", "")
@@ -108,9 +108,10 @@ def application_keys(args, conf_path):
         secret = getpass.getpass("Application secret (ne s'affiche pas) : ").strip()
     if application_key in PLACEHOLDERS:
         raise Failure(
-            f"{conf_path} ne contient pas encore l'application OVH. Créez-la sur https://eu.api.ovh.com/createApp/ "
-            "puis mettez application_key et application_secret dans ovh.conf (ou donnez --application-key, "
-            "et le secret dans la variable d'environnement OVH_APPLICATION_SECRET)."
+            f"{conf_path} ne contient pas encore l'application OVH dans la section [{section}], celle de "
+            f"endpoint = {endpoint}. Créez-la sur https://eu.api.ovh.com/createApp/ puis mettez application_key "
+            "et application_secret dans cette section (ou donnez --application-key, et le secret dans la variable "
+            "d'environnement OVH_APPLICATION_SECRET)."
         )
     if secret in PLACEHOLDERS:
         raise Failure(
@@ -291,7 +292,6 @@ def main(argv=None):
         help="la clé d'application (le secret : variable OVH_APPLICATION_SECRET)",
     )
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(HERE))
     import ovh.exceptions
 
     try:
@@ -302,7 +302,7 @@ def main(argv=None):
     except ovh.exceptions.APIError as error:  # Network failures and an unknown endpoint included.
         print(f"ERREUR : {index.explain_for_it(error)}" + ("" if args.check else " ovh.conf n'a pas changé."))
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, EOFError):  # Ctrl-C, or Ctrl-D at a question.
         print("\nAbandon : ovh.conf n'a pas changé.")
         return 1
 

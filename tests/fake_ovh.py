@@ -1080,7 +1080,7 @@ class FakeOVH:
 
     # --- API dispatch ---
 
-    def answer(self, method, path, query, raw, headers, url, generation=None):
+    def answer(self, method, path, query, raw, headers, url, generation):
         """Answer one API request from the schema and the state: (status, JSON payload).
 
         A request that arrived before the last reset (`generation`) changes nothing: (None, None).
@@ -1094,7 +1094,7 @@ class FakeOVH:
             if operation is None:
                 raise ApiError(405, f"Method {method} is not allowed on {template}")
             with self._lock:
-                if generation is not None and generation != self.generation:
+                if generation != self.generation:
                     return None, None
                 call = Call(method, path, headers, {}, {}, None, None, None)
                 if not operation.get("noAuthentication"):

@@ -350,6 +350,21 @@ def test_a_missing_application_is_explained(site):
     assert "https://eu.api.ovh.com/createApp/" in output and site.fake.requests == []
 
 
+def test_keys_left_in_another_section_than_the_endpoints_are_named_where_they_should_be(site):
+    conf = site.folder / "ovh.conf"
+    example = (ROOT / "ovh-example.conf").read_text(encoding="utf-8")
+    conf.write_text(
+        example.replace("endpoint = ovh-eu", f"endpoint = {site.fake.url}")
+        .replace("votre-application-key", DEMO_APPLICATION_KEY)
+        .replace("votre-application-secret", DEMO_APPLICATION_SECRET),
+        encoding="utf-8",
+    )
+    status, output = run_script("--lines-ini", site.lines_ini)
+    assert status == 1 and site.fake.requests == []
+    where = f"ne contient pas encore l'application OVH dans la section [default], celle de endpoint = {site.fake.url}."
+    assert where in output
+
+
 def test_a_missing_secret_is_named_with_the_ways_to_give_it(site):
     conf = site.folder / "ovh.conf"
     conf.unlink()

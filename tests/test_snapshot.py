@@ -124,3 +124,16 @@ def test_a_copy_the_simulator_does_not_read_as_ovh_fails_the_check(site, ovh_cli
     out = capsys.readouterr().out
     assert "ERREUR [lyon] le simulateur ne lit pas la copie comme OVH lit la ligne : " in out
     assert "plages désactivées False chez OVH, True dans la copie" in out and "ERREUR [lille]" not in out
+
+
+def test_ovh_failing_while_the_copy_is_compared_is_one_french_sentence(site, tmp_path, capsys):
+    redirect = f"/telephony/{DEMO_BILLING_ACCOUNT}/redirect/{LILLE_NUMBER}"
+    first = len(site.fake.requests)
+    assert index.check(index.App(lines_ini=site.lines_ini), snapshot=tmp_path / "copie.json") == 0
+    reads = [r for r in site.fake.requests[first:] if r["path"] == redirect]
+    site.fake.fail("GET", redirect, nth=len(reads))  # The last read of Lille at OVH: the comparison's.
+    assert index.check(index.App(lines_ini=site.lines_ini), snapshot=tmp_path / "copie.json") == 1
+    out = capsys.readouterr().out
+    assert "ERREUR [lille] le simulateur ne lit pas la copie comme OVH lit la ligne : relecture impossible : " \
+        "OVH a rencontré une erreur de son côté" in out  # fmt: skip
+    assert "Traceback" not in out

@@ -108,7 +108,7 @@ class Browser:
         page = self.get(f"/{group}")
         label = f'aria-label="Retirer le {index.mask_phone(number)}"'
         form = next(f for f in page.text.split("<form")[1:] if label in f.split("</form>")[0])
-        return dict(re.findall(r'<input type="hidden" name="(volunteer)" value="([^"]*)">', form))
+        return {"volunteer": re.search(r'<input type="hidden" name="volunteer" value="([^"]*)">', form)[1]}
 
     def explain(self):
         return ""
