@@ -20,12 +20,21 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from cimade_ovh import ROOT  # The package sets up the virtualenv.
+from cimade_ovh.cli import french_parser, number_argument
+from cimade_ovh.config import ConfigError, load_settings, read_ini, script_command
+from cimade_ovh.files import keep_owner, os_error_text, replace_file
+from cimade_ovh.ovhapi import (
+    CURRENT_CREDENTIAL,
+    connect_ovh,
+    explain_for_it,
+    ovh_conf_section,
+    read_ovh_conf,
+)
+from cimade_ovh.rights import share_with_web_server
+from cimade_ovh.rules import check_coverage, required_rules, resolve_sip_lines
 
-import index  # noqa: E402  (index.py sets up the virtualenv, as for the page)
-
-EXAMPLE_CONF = HERE / "ovh-example.conf"
+EXAMPLE_CONF = ROOT / "ovh-example.conf"
 PLACEHOLDERS = {"", "votre-application-key", "votre-application-secret", "votre-consumer-key"}
 
 
@@ -80,9 +89,9 @@ def write_private(path, text):
     try:
         old = path.stat()
     except FileNotFoundError:
-        index.replace_file(path, text, 0o600)
+        replace_file(path, text, 0o600)
     else:
-        index.replace_file(path, text, stat.S_IMODE(old.st_mode) & 0o770, index.keep_owner(old))
+        replace_file(path, text, stat.S_IMODE(old.st_mode) & 0o770, keep_owner(old))
 
 
 # --- Creating a key -------------------------------------------------------------
@@ -95,8 +104,8 @@ class Failure(Exception):
 def application_keys(args, conf_path):
     """(endpoint, application key, application secret, consumer key in use or "") from ovh.conf and options."""
     if conf_path.exists():
-        keys = index.read_ovh_conf(conf_path, required=())
-        endpoint, section = index.ovh_conf_section(index.read_ini(conf_path))
+        keys = read_ovh_conf(conf_path, required=())
+        endpoint, section = ovh_conf_section(read_ini(conf_path))
     else:
         endpoint, section, keys = "ovh-eu", "ovh-eu", {}
     endpoint = args.endpoint or endpoint
@@ -127,9 +136,9 @@ def current_key(endpoint, application_key, secret, consumer_key):
     """A client on the key in use, with its credential, or (None, None) when there is none that works."""
     if not consumer_key:
         return None, None
-    client = index.connect_ovh(endpoint, application_key, secret, consumer_key)
+    client = connect_ovh(endpoint, application_key, secret, consumer_key)
     try:
-        return client, client.get(index.CURRENT_CREDENTIAL)
+        return client, client.get(CURRENT_CREDENTIAL)
     except Exception:
         return client, None
 
@@ -140,7 +149,7 @@ def wait_for_validation(client, args):
 
     def credential():
         try:
-            return client.get(index.CURRENT_CREDENTIAL)
+            return client.get(CURRENT_CREDENTIAL)
         except (ovh.exceptions.InvalidCredential, ovh.exceptions.NotCredential):
             return None  # Still pending (or refused).
 
@@ -165,19 +174,19 @@ def wait_for_validation(client, args):
 
 def create_key(args):
     """Ask OVH for a key, wait for its validation, check it and write it in ovh.conf."""
-    settings = index.load_settings(args.lines_ini)
+    settings = load_settings(args.lines_ini)
     if settings.broken:
         raise Failure(
             f"{settings.path} : erreur dans les groupes {', '.join(settings.broken)} ; la clé ne les couvrirait pas. "
-            f"Corrigez-les (voir {index.script_command('index.py', '--check')}), puis relancez."
+            f"Corrigez-les (voir {script_command('index.py', '--check')}), puis relancez."
         )
     conf_path = Path(args.ovh_conf or settings.ovh_conf)
     endpoint, application_key, secret, old_key = application_keys(args, conf_path)
     old_client, old_credential = current_key(endpoint, application_key, secret, old_key)
-    sip_lines = index.resolve_sip_lines(old_client, settings) if old_credential else {}
-    rules = index.required_rules(settings, sip_lines)
+    sip_lines = resolve_sip_lines(old_client, settings) if old_credential else {}
+    rules = required_rules(settings, sip_lines)
 
-    client = index.connect_ovh(endpoint, application_key, secret, "")  # "": never a key from ~/.ovh.conf.
+    client = connect_ovh(endpoint, application_key, secret, "")  # "": never a key from ~/.ovh.conf.
     request = client.request_consumerkey(rules)
 
     print(f"Groupes de {settings.path} : {', '.join(settings.groups) or 'aucun'}.")
@@ -213,11 +222,11 @@ def create_key(args):
         write_private(conf_path, set_conf_values(text, section, values))
     except OSError as error:  # Not run as root, or a wrong --ovh-conf.
         raise Failure(
-            f"{conf_path} : écriture impossible ({index.os_error_text(error)}) ; relancez en root, ou choisissez un "
+            f"{conf_path} : écriture impossible ({os_error_text(error)}) ; relancez en root, ou choisissez un "
             "autre --ovh-conf. ovh.conf n'a pas changé."
         ) from None
     if created:
-        index.share_with_web_server(conf_path, settings)
+        share_with_web_server(conf_path, settings)
 
     expiration = credential.get("expiration")
     print(f"Clé validée (n° {credential.get('credentialId')}, " + (
@@ -235,25 +244,25 @@ def create_key(args):
 
 
 def conf_section(text):
-    """The section of an ovh.conf text where index.read_ovh_conf looks for the keys, and its values."""
+    """The section of an ovh.conf text where read_ovh_conf looks for the keys, and its values."""
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(text)
-    _, section = index.ovh_conf_section(parser)
+    _, section = ovh_conf_section(parser)
     return section, dict(parser[section]) if parser.has_section(section) else {}
 
 
 def check(args):
     """--check: whether the key of ovh.conf covers every group; the exit status."""
-    settings = index.load_settings(args.lines_ini)
+    settings = load_settings(args.lines_ini)
     for section, error in settings.broken.items():
         print(f"ERREUR [{section.lower()}] {error}")
-    conf = index.read_ovh_conf(Path(args.ovh_conf or settings.ovh_conf))
-    client = index.connect_ovh(**conf)
-    return 0 if index.check_coverage(client, settings) and not settings.broken else 1
+    conf = read_ovh_conf(Path(args.ovh_conf or settings.ovh_conf))
+    client = connect_ovh(**conf)
+    return 0 if check_coverage(client, settings) and not settings.broken else 1
 
 
 def main(argv=None):
-    parser = index.french_parser(description="Créer la clé OVH de cimade-ovh, avec les seuls droits nécessaires.")
+    parser = french_parser(description="Créer la clé OVH de cimade-ovh, avec les seuls droits nécessaires.")
     parser.add_argument(
         "--lines-ini",
         type=Path,
@@ -269,14 +278,14 @@ def main(argv=None):
     )
     parser.add_argument(
         "--timeout",
-        type=index.number_argument(1, 86400, "un nombre entier de secondes de 1 à 86400 (un jour)"),
+        type=number_argument(1, 86400, "un nombre entier de secondes de 1 à 86400 (un jour)"),
         default=900,
         metavar="SECONDES",
         help="attente maximale de la validation, en secondes (900)",
     )
     parser.add_argument(
         "--poll",
-        type=index.number_argument(0.1, 300, "un nombre de secondes de 0,1 à 300", kind=float),
+        type=number_argument(0.1, 300, "un nombre de secondes de 0,1 à 300", kind=float),
         default=3,
         metavar="SECONDES",
         help="intervalle entre deux interrogations, en secondes (3)",
@@ -296,11 +305,11 @@ def main(argv=None):
 
     try:
         return check(args) if args.check else create_key(args)
-    except (Failure, index.ConfigError) as error:
+    except (Failure, ConfigError) as error:
         print(f"ERREUR : {error}")
         return 1
     except ovh.exceptions.APIError as error:  # Network failures and an unknown endpoint included.
-        print(f"ERREUR : {index.explain_for_it(error)}" + ("" if args.check else " ovh.conf n'a pas changé."))
+        print(f"ERREUR : {explain_for_it(error)}" + ("" if args.check else " ovh.conf n'a pas changé."))
         return 1
     except (KeyboardInterrupt, EOFError):  # Ctrl-C, or Ctrl-D at a question.
         print("\nAbandon : ovh.conf n'a pas changé.")

@@ -16,7 +16,7 @@ queue's period itself at the latest end), and logs it as an automatic end. It
 prints nothing when all is well; one line per failing group otherwise, and
 exits with status 1.
 
-The report reads those files only (no OVH request); index.py computes the
+The report reads those files only (no OVH request); the package computes the
 figures, the same ones as the statistics page. Works from any current directory.
 """
 
@@ -24,20 +24,30 @@ import contextlib
 import os
 import sys
 from datetime import datetime, timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import index  # noqa: E402  (index.py sets up the virtualenv)
+from cimade_ovh import clock  # The package sets up the virtualenv.
+from cimade_ovh.cli import french_parser, number_argument
+from cimade_ovh.clock import end_moment, format_duration, format_end, format_short_day
+from cimade_ovh.config import ConfigError, load_settings
+from cimade_ovh.ends import read_ends, write_ends
+from cimade_ovh.figures import append_record, daily_figures, read_records, record_path
+from cimade_ovh.files import group_lock
+from cimade_ovh.lines import LINE_KINDS
+from cimade_ovh.ovhapi import explain_for_it, parallel
+from cimade_ovh.phones import format_phone
+from cimade_ovh.queues import QueueLine
+from cimade_ovh.rights import become_web_user
+from cimade_ovh.sharing import change_stamp, open_client
+from cimade_ovh.traces import log_activity, notify_it
 
 
 def collect(client, settings, group, moment):
     """Record one group's counters and calls, and remove its periods left from an earlier day."""
-    line = index.QueueLine(client, group, moment)
+    line = QueueLine(client, group, moment)
     snap = line.snapshot()
     statistics = client.get(f"{line.hunting}/queue/{snap.queue_id}/liveStatistics")
-    index.append_record(
-        index.record_path(settings, group, moment),
+    append_record(
+        record_path(settings, group, moment),
         {
             "time": moment.isoformat(timespec="seconds"),
             "statistics": statistics,
@@ -54,21 +64,21 @@ def tidy(settings, group, line):
     It changes the line as an action does: under the group's lock (skipped when an action holds
     it: the next run will do it), reading the line afresh, and telling the page's processes.
     """
-    with index.group_lock(settings, group, blocking=False) as held:
+    with group_lock(settings, group, blocking=False) as held:
         if held is None:
             return
         snap = line.snapshot(with_calls=False)
         stale = [p for p in line.page_periods(snap) if p["weekDay"] != line.today]
         forgotten = [] if line.todays_period(snap) else line.page_agents(snap)
         try:
-            index.parallel(*[lambda a=a: line.set_status(a, "loggedOut") for a in forgotten])
+            parallel(*[lambda a=a: line.set_status(a, "loggedOut") for a in forgotten])
             line.remove_periods(stale)
         finally:
-            index.change_stamp(settings, group)
+            change_stamp(settings, group)
     for period in stale:
-        index.log_activity(settings, group, "housekeeping", "", "stats.py", f"période du {period['weekDay']} supprimée")
+        log_activity(settings, group, "housekeeping", "", "stats.py", f"période du {period['weekDay']} supprimée")
     for agent in forgotten:
-        index.log_activity(settings, group, "housekeeping", agent["number"], "stats.py", "agent déconnecté")
+        log_activity(settings, group, "housekeeping", agent["number"], "stats.py", "agent déconnecté")
 
 
 def end_planned(client, settings, group, moment):
@@ -79,11 +89,11 @@ def end_planned(client, settings, group, moment):
     """
     if not due_ends(settings, group, moment)[1]:
         return
-    with index.group_lock(settings, group, blocking=False) as held:
+    with group_lock(settings, group, blocking=False) as held:
         if held is None:
             return
         ends, due = due_ends(settings, group, moment)  # Read again under the lock: an action may have changed them.
-        line = index.LINE_KINDS[group.kind](client, group, moment)
+        line = LINE_KINDS[group.kind](client, group, moment)
         try:
             snap = line.snapshot(with_calls=False) if group.kind == "queue" else line.snapshot()  # Calls: no use here.
             state = line.state(snap)
@@ -94,23 +104,23 @@ def end_planned(client, settings, group, moment):
                 for volunteer in leaving:  # Each one from the line as the one before left it: no read again.
                     outcome = line.remove(lambda number, mine=volunteer.number: number == mine, ends, snap)
                     snap = outcome.snap
-            index.write_ends(settings, group, moment, {n: e for n, e in ends.items() if n not in due})
+            write_ends(settings, group, moment, {n: e for n, e in ends.items() if n not in due})
         finally:
-            index.change_stamp(settings, group)
-    applied = index.format_end(f"{moment:%H:%M}:00")
+            change_stamp(settings, group)
+    applied = format_end(f"{moment:%H:%M}:00")
     for volunteer in leaving:
-        planned = index.format_end(due[volunteer.number])
+        planned = format_end(due[volunteer.number])
         detail = f"fin prévue à {planned}, appliquée à {applied}"
-        index.log_activity(settings, group, "auto-finish", volunteer.number, "stats.py", f"ok, {detail}")
-        subject = f"{group.name} : fin automatique sur le {index.format_phone(volunteer.number)}"
-        index.notify_it(settings, subject, detail.capitalize())
+        log_activity(settings, group, "auto-finish", volunteer.number, "stats.py", f"ok, {detail}")
+        subject = f"{group.name} : fin automatique sur le {format_phone(volunteer.number)}"
+        notify_it(settings, subject, detail.capitalize())
 
 
 def due_ends(settings, group, moment):
     """The group's stored planned ends, and those of them that have come: ({number: end}, {number: end})."""
-    day, ends = index.read_ends(settings, group)
+    day, ends = read_ends(settings, group)
     midnight = datetime.combine(day, datetime.min.time(), settings.timezone) if day else None
-    return ends, {n: e for n, e in ends.items() if index.end_moment(midnight, e) <= moment}
+    return ends, {n: e for n, e in ends.items() if end_moment(midnight, e) <= moment}
 
 
 def run_group(client, settings, group, moment):
@@ -132,16 +142,16 @@ def collect_all(settings):
     for section, error in settings.broken.items():
         print(f"stats.py : [{section.lower()}] {error}", file=sys.stderr)
     try:
-        client = index.application.client(settings)
+        client = open_client(settings, settings.ovh_conf)
     except Exception as error:
-        print(f"stats.py : {index.explain_for_it(error)}", file=sys.stderr)
+        print(f"stats.py : {explain_for_it(error)}", file=sys.stderr)
         return 1
-    moment = index.now(settings.timezone)
+    moment = clock.now(settings.timezone)
     groups = list(settings.groups.values())
-    outcomes = index.parallel(*[lambda g=g: run_group(client, settings, g, moment) for g in groups])
+    outcomes = parallel(*[lambda g=g: run_group(client, settings, g, moment) for g in groups])
     for group, failure in zip(groups, outcomes, strict=True):
         if failure:
-            print(f"stats.py : [{group.slug}] {index.explain_for_it(failure)}", file=sys.stderr)
+            print(f"stats.py : [{group.slug}] {explain_for_it(failure)}", file=sys.stderr)
     return 1 if any(outcomes) or settings.broken else 0
 
 
@@ -169,13 +179,13 @@ def report(settings, slug, days):
         )
         return 1
     groups = [queues[slug.lower()]] if slug is not None else list(queues.values())
-    last_day = index.now(settings.timezone).date()
+    last_day = clock.now(settings.timezone).date()
     first_day = last_day - timedelta(days=days - 1)
     rows = []
     for group in groups:
-        records = index.read_records(settings, group, first_day, last_day)
-        for figure in index.daily_figures(records, first_day, last_day):
-            day = f"{index.format_short_day(figure.day)}/{figure.day:%Y}"
+        records = read_records(settings, group, first_day, last_day)
+        for figure in daily_figures(records, first_day, last_day):
+            day = f"{format_short_day(figure.day)}/{figure.day:%Y}"
             if not figure.records:
                 rows.append((day, group.slug, "pas de relevé"))
                 continue
@@ -186,9 +196,9 @@ def report(settings, slug, days):
                     str(figure.calls),
                     str(figure.answered),
                     str(figure.lost),
-                    index.format_duration(figure.waiting_seconds),
-                    index.format_duration(figure.talk_seconds),
-                    ", ".join(index.format_phone(number) for number in figure.agents) or "-",
+                    format_duration(figure.waiting_seconds),
+                    format_duration(figure.talk_seconds),
+                    ", ".join(format_phone(number) for number in figure.agents) or "-",
                 )
             )
     print(format_table([REPORT_COLUMNS, *rows]))
@@ -211,18 +221,18 @@ MAX_DAYS = 3660  # Ten years: the report prints a line per day and group.
 
 def main(argv=()):
     """Record (no argument: what cron runs) or report; return the exit status."""
-    parser = index.french_parser(prog="stats.py", description="Statistiques des files d'appels de lines.ini.")
+    parser = french_parser(prog="stats.py", description="Statistiques des files d'appels de lines.ini.")
     commands = parser.add_subparsers(dest="command", title="commandes", metavar="COMMANDE")
     report_parser = commands.add_parser("report", help="afficher les chiffres par jour et par groupe")
     report_parser.add_argument("--group", metavar="GROUPE", help="un seul groupe (le nom de sa section dans lines.ini)")
-    days = index.number_argument(1, MAX_DAYS, f"un nombre de jours de 1 à {MAX_DAYS} (dix ans)")
+    days = number_argument(1, MAX_DAYS, f"un nombre de jours de 1 à {MAX_DAYS} (dix ans)")
     report_parser.add_argument(
         "--days", type=days, default=7, metavar="JOURS", help="nombre de jours, aujourd'hui compris (7)"
     )
     args = parser.parse_args(argv)
     try:
-        settings = index.application.settings()
-    except index.ConfigError as error:
+        settings = load_settings()
+    except ConfigError as error:
         print(f"stats.py : {error}", file=sys.stderr)
         return 1
     if args.command == "report":
@@ -232,6 +242,6 @@ def main(argv=()):
 
 if __name__ == "__main__":
     os.umask(0o027)  # The records hold volunteers' numbers: never readable by other local users.
-    with contextlib.suppress(index.ConfigError):  # main() says what is wrong with lines.ini.
-        index.become_web_user(index.application.settings())  # Run by root: what it writes stays the page's.
+    with contextlib.suppress(ConfigError):  # main() says what is wrong with lines.ini.
+        become_web_user(load_settings())  # Run by root: what it writes stays the page's.
     sys.exit(main(sys.argv[1:]))

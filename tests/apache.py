@@ -22,7 +22,8 @@ from pathlib import Path
 import requests
 from webpage import Browser, write_lines_ini
 
-import index
+from cimade_ovh.config import load_settings
+from cimade_ovh.sharing import change_stamp
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES_DIR = Path("/usr/lib/apache2/modules")
@@ -245,9 +246,9 @@ class Apache(Browser):
 
         Each group's stamp in data/last-action/ changes; as root, the files stay the web server's.
         """
-        settings = index.load_settings(self.lines_ini)
+        settings = load_settings(self.lines_ini)
         for group in settings.groups.values():
-            index.change_stamp(settings, group)
+            change_stamp(settings, group)
         folder = settings.data_dir / "last-action"
         for path in (folder, *folder.iterdir()):
             path.chmod(0o750 if path.is_dir() else 0o640)

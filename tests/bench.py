@@ -29,8 +29,14 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import index  # noqa: E402
-from fake_ovh import (  # noqa: E402
+from webpage import write_lines_ini  # noqa: E402
+
+from cimade_ovh import sharing
+from cimade_ovh.access import form_token, secret_key
+from cimade_ovh.config import load_settings
+from cimade_ovh.ovhapi import connect_ovh
+from cimade_ovh.sharing import change_stamp
+from cimade_ovh.simulator import (  # noqa: E402
     DEMO_APPLICATION_KEY,
     DEMO_APPLICATION_SECRET,
     DEMO_BILLING_ACCOUNT,
@@ -39,7 +45,6 @@ from fake_ovh import (  # noqa: E402
     FakeOVH,
     longest_chain,
 )
-from webpage import write_lines_ini  # noqa: E402
 
 EASY_HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
 AGENTS, CONDITIONS, LIVE_CALLS = 10, 2, 3  # Lyon's A, C and L in the issue's targets.
@@ -54,7 +59,7 @@ LILLE_VOLUNTEERS = ("0033639980001", "0033639980002")
 
 def set_up_account(fake):
     """Give Lyon 10 agents in its queue, 2 time conditions and 3 live calls, through the API and helpers."""
-    client = index.connect_ovh(fake.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY)
+    client = connect_ovh(fake.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY)
     hunting = f"{EASY_HUNTING}/hunting"
     for position, number in enumerate(AGENT_NUMBERS[2:], start=3):
         agent = client.post(
@@ -197,8 +202,8 @@ def rounds(fake, runs, where, steps):
 
 def after_an_action(lines_ini, slug):
     """Change the group's stamp as an action does, so that the next page reads OVH afresh."""
-    settings = index.load_settings(lines_ini)
-    return lambda: index.change_stamp(settings, settings.groups[slug])
+    settings = load_settings(lines_ini)
+    return lambda: change_stamp(settings, settings.groups[slug])
 
 
 def warm_rows(fake, lines_ini, runs):
@@ -212,7 +217,7 @@ def warm_rows(fake, lines_ini, runs):
             fresh = after_an_action(lines_ini, slug)
             rows.append(measure(fake, f"page /{slug}, warm process", runs, page(server, f"/{slug}"), before=fresh))
         fresh, lyon = after_an_action(lines_ini, "lyon"), page(server, "/lyon")
-        shared = f"page /lyon, warm process, read shared (< {index.SHARE_SECONDS} s)"
+        shared = f"page /lyon, warm process, read shared (< {sharing.SHARE_SECONDS} s)"
         rows.append(measure(fake, shared, runs, lyon, before=lambda: (fresh(), lyon())))
         for slug, (first, second) in {"lyon": LYON_VOLUNTEERS, "lille": LILLE_VOLUNTEERS}.items():
             steps = {
@@ -263,9 +268,9 @@ def imports_ovh(lines_ini, path):
 
 def ovh_import_seconds(lines_ini, runs):
     """The median time a POST /lille/start in CGI takes to import the ovh client (python -X importtime)."""
-    settings = index.load_settings(lines_ini)
+    settings = load_settings(lines_ini)
     csrf = "bench-csrf-cookie-000000"
-    token = index.form_token(index.secret_key(settings), csrf)
+    token = form_token(secret_key(settings), csrf)
     seconds = []
     for run in range(runs):
         form = {"csrf": token, "number": LILLE_VOLUNTEERS[run % 2]}
@@ -282,9 +287,9 @@ def page_in_cgi(lines_ini, path):
 
 def cgi_action(lines_ini, path, done, number=""):
     """A step: POST an action to a CGI process, which must succeed as `done`, then GET the page in another one."""
-    settings = index.load_settings(lines_ini)
+    settings = load_settings(lines_ini)
     csrf = "bench-csrf-cookie-000000"  # A browser's csrf cookie, and the form token that goes with it.
-    form = {"csrf": index.form_token(index.secret_key(settings), csrf), **({"number": number} if number else {})}
+    form = {"csrf": form_token(secret_key(settings), csrf), **({"number": number} if number else {})}
 
     def step():
         out, error = cgi(lines_ini, path, form=form, cookie=f"csrf={csrf}", status="303")
@@ -303,7 +308,7 @@ def cgi_rows(fake, lines_ini, runs):
         fresh = after_an_action(lines_ini, path[1:])
         rows.append(measure(fake, f"page {path}, cold CGI process", runs, lambda p=path: cgi(lines_ini, p), fresh))
     fresh, lille = after_an_action(lines_ini, "lille"), page_in_cgi(lines_ini, "/lille")
-    shared = f"page /lille, cold CGI process, read shared (< {index.SHARE_SECONDS} s)"
+    shared = f"page /lille, cold CGI process, read shared (< {sharing.SHARE_SECONDS} s)"
     rows.append(measure(fake, shared, runs, lille, before=lambda: (fresh(), lille())))
     fresh(), lille()
     rows[-1].what += f" (imports ovh: {'yes' if imports_ovh(lines_ini, '/lille') else 'no'})"

@@ -7,9 +7,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fake_ovh import DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY, FakeOVH  # noqa: E402
-
-import index  # noqa: E402
+from cimade_ovh.ovhapi import connect_ovh
+from cimade_ovh.simulator import DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY, FakeOVH  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +30,7 @@ def fake_ovh(fake_ovh_server):
 @pytest.fixture
 def ovh_client(fake_ovh):
     """An ovh.Client on the simulator with the demo application and consumer key."""
-    return index.connect_ovh(fake_ovh.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY)
+    return connect_ovh(fake_ovh.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY)
 
 
 @pytest.fixture
@@ -43,6 +42,6 @@ def site(fake_ovh, tmp_path, mocker):
     from webpage import Site
 
     running = Site(tmp_path, fake_ovh, groups={"lyon": {"max_volunteers": "1"}})
-    mocker.patch("index.now", running.now)
+    mocker.patch("cimade_ovh.clock.now", running.now)
     yield running
     running.close()

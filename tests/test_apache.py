@@ -12,14 +12,15 @@ import time
 
 import apache
 import pytest
-from fake_ovh import (
+from webpage import OTHER_VOLUNTEER, ROOT, VOLUNTEER, text, today_at_noon, write_lines_ini
+
+from cimade_ovh.simulator import (
     DEMO_APPLICATION_SECRET,
     DEMO_CONSUMER_KEY,
     LILLE_NUMBER,
     LILLE_SIP_LINE,
     LYON_NUMBER,
 )
-from webpage import OTHER_VOLUNTEER, ROOT, VOLUNTEER, text, today_at_noon, write_lines_ini
 
 NO_CACHE = "no-cache, no-store, must-revalidate"
 pytestmark = pytest.mark.xdist_group("apache")  # One process runs these, with the Apache servers they share.
@@ -113,7 +114,8 @@ def test_get_on_an_action_redirects_without_acting(web, fake_ovh):
 # --- Files Apache must never serve --------------------------------------------
 
 PRIVATE_FILES = [
-    "ovh.conf", "lines.ini", "data/activity.log", ".git/config", "tests/fake_ovh.py",
+    "ovh.conf", "lines.ini", "data/activity.log", ".git/config", "tests/conftest.py", "cimade_ovh/simulator.py",
+    "cimade_ovh/config.py", "cimade_ovh/__init__.py",
     "requirements.txt", "README.md", ".htaccess", "stats.py", "index.py",
 ]  # fmt: skip
 

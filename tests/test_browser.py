@@ -11,10 +11,11 @@ from pathlib import Path
 
 import apache
 import pytest
-from fake_ovh import LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER, statistics_history
 from webpage import PARIS, VOLUNTEER, today_at_noon
 
-import index
+from cimade_ovh.config import load_settings
+from cimade_ovh.figures import append_record, record_path
+from cimade_ovh.simulator import LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER, statistics_history
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -217,11 +218,11 @@ def test_statistics_fit_a_phone(phone, web, request):
     """A month of the demo's history: the chart shrinks to the screen, the wide table scrolls in its own box."""
     from playwright.sync_api import expect
 
-    settings = index.load_settings(web.site / "lines.ini")
+    settings = load_settings(web.site / "lines.ini")
     request.addfinalizer(lambda: shutil.rmtree(settings.data_dir / "stats", ignore_errors=True))
     for record in statistics_history(datetime.now(PARIS)):
         moment = datetime.fromisoformat(record["time"])
-        index.append_record(index.record_path(settings, settings.groups["lyon"], moment), record)
+        append_record(record_path(settings, settings.groups["lyon"], moment), record)
     phone.goto(web.url + "/lyon")
     phone.get_by_role("link", name="Statistiques des 30 derniers jours").click()
     expect(phone).to_have_url(f"{web.url}/lyon/stats")

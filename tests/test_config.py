@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 import requests
 from apache import APACHE_ENV, free_port
-from fake_ovh import DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY, LILLE_NUMBER
 from webpage import text, write_lines_ini
 
-import index
+from cimade_ovh.config import ConfigError, load_settings
+from cimade_ovh.rules import required_rules
+from cimade_ovh.simulator import DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY, LILLE_NUMBER
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = """
@@ -44,7 +45,7 @@ def write(tmp_path, text):
 
 
 def test_the_example_lines_ini_holds_the_demo_groups():
-    settings = index.load_settings(ROOT / "lines.ini")
+    settings = load_settings(ROOT / "lines.ini")
     assert {slug: group.kind for slug, group in settings.groups.items()} == {"lyon": "queue", "lille": "redirect"}
     assert settings.groups["lyon"].ring_timeout == 10
     assert settings.groups["lyon"].max_volunteers == 2, "the demo lets a person try two volunteers"
@@ -58,14 +59,14 @@ def test_relative_paths_are_resolved_from_the_file_not_the_current_directory(tmp
     (tmp_path / "conf").mkdir()
     path = write(tmp_path / "conf", GOOD.replace("contact = IT", "ovh_conf = keys/ovh.conf\ndata_dir = ../var"))
     monkeypatch.chdir("/")
-    settings = index.load_settings(path)
+    settings = load_settings(path)
     assert settings.ovh_conf == tmp_path / "conf" / "keys" / "ovh.conf"
     assert settings.data_dir == tmp_path / "var"
     assert settings.activity_log == tmp_path / "var" / "activity.log"
 
 
 def test_defaults(tmp_path):
-    settings = index.load_settings(write(tmp_path, GOOD))
+    settings = load_settings(write(tmp_path, GOOD))
     assert settings.notify == ()
     assert settings.sendmail == ("/usr/sbin/sendmail", "-t", "-oi")
     assert settings.groups["lyon"].contact == ""
@@ -77,8 +78,8 @@ def test_defaults(tmp_path):
 def mistake(path):
     """The message of the mistake in lines.ini: the whole file's, or else its one broken group's."""
     try:
-        settings = index.load_settings(path)
-    except index.ConfigError as error:
+        settings = load_settings(path)
+    except ConfigError as error:
         return str(error)
     [message] = settings.broken.values()
     return message
@@ -124,14 +125,14 @@ def test_misspelt_keys_are_named_with_a_suggestion(tmp_path, change, message):
 
 def test_a_broken_section_breaks_only_its_own_group(tmp_path):
     path = write(tmp_path, GOOD + GOOD.split("contact = IT")[1].replace("[lyon]", "[lille]").replace("number =", "numbre ="))
-    settings = index.load_settings(path)
+    settings = load_settings(path)
     assert list(settings.groups) == ["lyon"]
     assert list(settings.broken) == ["lille"]
 
 
 def test_two_groups_on_one_number_are_refused(tmp_path):
     path = write(tmp_path, GOOD + GOOD.split("contact = IT")[1].replace("[lyon]", "[lyon2]"))
-    settings = index.load_settings(path)
+    settings = load_settings(path)
     assert list(settings.groups) == ["lyon"], "the group already there keeps working"
     assert re.search(r"\[lyon2\], clé « number » : 0033465710000 est déjà le numéro du groupe \[lyon\]", settings.broken["lyon2"])
 
@@ -143,8 +144,8 @@ def test_duplicate_slugs_are_refused_whatever_their_case(tmp_path):
 
 def test_duplicate_keys_are_refused(tmp_path):
     path = write(tmp_path, GOOD.replace("kind = queue", "kind = queue\nkind = redirect"))
-    with pytest.raises(index.ConfigError, match=r"section \[lyon\], clé « kind » \(ligne 8\) : clé déjà donnée"):
-        index.load_settings(path)
+    with pytest.raises(ConfigError, match=r"section \[lyon\], clé « kind » \(ligne 8\) : clé déjà donnée"):
+        load_settings(path)
 
 
 def test_a_broken_lines_ini_gives_a_french_error_page(site):
@@ -239,8 +240,8 @@ def test_check_names_a_wrong_kind(fake_ovh, tmp_path):
 
 def test_check_with_a_narrow_key_says_a_wrong_kind_may_be_the_cause(fake_ovh, tmp_path):
     lines_ini = write_lines_ini(tmp_path, fake_ovh, {"lille": {"kind": "queue"}})
-    settings = index.load_settings(lines_ini)
-    key = fake_ovh.create_credential(index.required_rules(settings))
+    settings = load_settings(lines_ini)
+    key = fake_ovh.create_credential(required_rules(settings))
     conf = tmp_path / "ovh.conf"
     conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
     result = run_index("--check", env={"LINES_INI": str(lines_ini)})
@@ -594,7 +595,7 @@ def test_check_names_a_folder_the_web_server_cannot_enter_and_its_fix(installed)
 def test_check_says_a_new_group_needs_a_new_key(fake_ovh, tmp_path):
     fake_ovh.add_queue("0033465719000")
     lines_ini = write_lines_ini(tmp_path, fake_ovh)
-    key = fake_ovh.create_credential(index.required_rules(index.load_settings(lines_ini)))
+    key = fake_ovh.create_credential(required_rules(load_settings(lines_ini)))
     conf = tmp_path / "ovh.conf"
     conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
     with open(lines_ini, "a", encoding="utf-8") as file:

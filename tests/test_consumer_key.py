@@ -11,7 +11,15 @@ from datetime import timedelta
 
 import ovh.exceptions
 import pytest
-from fake_ovh import (
+from webpage import ROOT, THURSDAY_AFTERNOON, text
+
+import create_consumer_key as ck
+import index
+from cimade_ovh.commands import check
+from cimade_ovh.config import load_settings
+from cimade_ovh.ovhapi import connect_ovh, read_ovh_conf
+from cimade_ovh.rules import missing_rules, required_rules, rule, rule_matches
+from cimade_ovh.simulator import (
     DEMO_APPLICATION_KEY,
     DEMO_APPLICATION_SECRET,
     DEMO_BILLING_ACCOUNT,
@@ -22,10 +30,6 @@ from fake_ovh import (
     OTHER_BILLING_ACCOUNT,
     validate_remotely,
 )
-from webpage import ROOT, THURSDAY_AFTERNOON, text
-
-import create_consumer_key as ck
-import index
 
 SCRIPT = ROOT / "create_consumer_key.py"
 EASY_HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
@@ -63,12 +67,12 @@ def pending_key(fake):
 
 
 def conf_keys(path):
-    keys = index.read_ovh_conf(path, required=())
+    keys = read_ovh_conf(path, required=())
     return keys.pop("endpoint"), keys
 
 
 def settings_of(site):
-    return index.load_settings(site.lines_ini)
+    return load_settings(site.lines_ini)
 
 
 @pytest.fixture
@@ -82,7 +86,7 @@ def narrow(site):
     _, keys = conf_keys(conf)
     site.key = keys["consumer_key"]
     site.output = output
-    site.client = index.connect_ovh(site.fake.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, site.key)
+    site.client = connect_ovh(site.fake.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, site.key)
     return site
 
 
@@ -90,8 +94,8 @@ def narrow(site):
 
 
 def test_rules_for_the_demo_groups_are_narrow():
-    settings = index.load_settings(ROOT / "lines.ini")
-    rules = index.required_rules(settings, {"lille": LILLE_SIP_LINE})
+    settings = load_settings(ROOT / "lines.ini")
+    rules = required_rules(settings, {"lille": LILLE_SIP_LINE})
     paths = {r["path"] for r in rules}
     assert not paths & {"/", "/*", "/telephony", "/telephony/*"}
     assert all(p == "/auth/currentCredential" or p.startswith(f"/telephony/{DEMO_BILLING_ACCOUNT}/") for p in paths)
@@ -102,24 +106,24 @@ def test_rules_for_the_demo_groups_are_narrow():
     assert not [r for r in rules if r["method"] == "DELETE" and "/hunting/" in r["path"]]
     assert len(rules) == len({(r["method"], r["path"]) for r in rules})
     # Without a key to read where Lille's number goes, its billing account's lines are covered.
-    fallback = index.required_rules(settings)
+    fallback = required_rules(settings)
     assert {"method": "PUT", "path": f"/telephony/{DEMO_BILLING_ACCOUNT}/line/*"} in fallback
 
 
 def test_rules_allow_what_stats_py_will_read():
-    settings = index.load_settings(ROOT / "lines.ini")
-    granted = index.required_rules(settings)
+    settings = load_settings(ROOT / "lines.ini")
+    granted = required_rules(settings)
     queue = f"{EASY_HUNTING}/hunting/queue/5001"
-    wanted = [index.rule("GET", f"{queue}/liveStatistics"), index.rule("GET", f"{queue}/liveCalls"),
-              index.rule("GET", f"{queue}/liveCalls/7001")]  # fmt: skip
-    assert index.missing_rules(granted, wanted) == []
-    assert index.missing_rules(granted, [index.rule("PUT", f"{queue}/liveStatistics")]) != []
+    wanted = [rule("GET", f"{queue}/liveStatistics"), rule("GET", f"{queue}/liveCalls"),
+              rule("GET", f"{queue}/liveCalls/7001")]  # fmt: skip
+    assert missing_rules(granted, wanted) == []
+    assert missing_rules(granted, [rule("PUT", f"{queue}/liveStatistics")]) != []
 
 
 def test_stats_calls_succeed_on_the_simulator_with_exactly_those_rules(fake_ovh):
-    settings = index.load_settings(ROOT / "lines.ini")
-    key = fake_ovh.create_credential(index.required_rules(settings))
-    client = index.connect_ovh(fake_ovh.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, key)
+    settings = load_settings(ROOT / "lines.ini")
+    key = fake_ovh.create_credential(required_rules(settings))
+    client = connect_ovh(fake_ovh.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, key)
     fake_ovh.add_live_call(LYON_NUMBER)
     (queue_id,) = client.get(f"{EASY_HUNTING}/hunting/queue")
     queue = f"{EASY_HUNTING}/hunting/queue/{queue_id}"
@@ -129,12 +133,12 @@ def test_stats_calls_succeed_on_the_simulator_with_exactly_those_rules(fake_ovh)
 
 
 def test_a_star_covers_any_rest_but_not_more():
-    assert index.rule_matches("/telephony/*", "/telephony/ab/line/1/options")
-    assert index.rule_matches("/a/agent/*", "/a/agent/*")
-    assert index.rule_matches("/*", "/a/agent/*")
-    assert not index.rule_matches("/a/agent/*", "/a/agent")
-    assert not index.rule_matches("/a/agent/5", "/a/agent/*")
-    assert not index.rule_matches("/a/agent", "/a/agentX")
+    assert rule_matches("/telephony/*", "/telephony/ab/line/1/options")
+    assert rule_matches("/a/agent/*", "/a/agent/*")
+    assert rule_matches("/*", "/a/agent/*")
+    assert not rule_matches("/a/agent/*", "/a/agent")
+    assert not rule_matches("/a/agent/5", "/a/agent/*")
+    assert not rule_matches("/a/agent", "/a/agentX")
 
 
 def test_setting_values_keeps_comments_and_other_sections():
@@ -163,7 +167,7 @@ def test_the_key_is_validated_checked_and_written(narrow):
     assert stat.S_IMODE(conf.stat().st_mode) == 0o640  # The group keeps reading it; others lose it.
     credential = next(c for c in narrow.fake.snapshot()["credentials"] if c["consumerKey"] == narrow.key)
     assert credential["status"] == "validated" and credential["expiration"] is None
-    assert credential["rules"] == index.required_rules(settings_of(narrow), {"lille": LILLE_SIP_LINE})
+    assert credential["rules"] == required_rules(settings_of(narrow), {"lille": LILLE_SIP_LINE})
     output = narrow.output
     assert DEMO_APPLICATION_SECRET not in output
     assert "credentialToken=" in output and "Unlimited" in output and "compte OVH de La Cimade" in output
@@ -207,7 +211,7 @@ def test_every_page_view_and_action_works_with_exactly_the_generated_rules(narro
 
 
 def test_index_check_passes_with_the_new_key(narrow, capsys):
-    assert index.check(index.App(lines_ini=narrow.lines_ini)) == 0
+    assert check(index.App(lines_ini=narrow.lines_ini)) == 0
     output = capsys.readouterr().out
     assert "ok     [lyon]" in output and "ok     [lille]" in output
 
@@ -284,7 +288,7 @@ def test_ovh_conf_is_created_owner_only_from_the_example(site):
     assert stat.S_IMODE(conf.stat().st_mode) == 0o600
     content = conf.read_text(encoding="utf-8")
     assert content.startswith("# ovh.conf : les clés avec lesquelles cimade-ovh parle à OVH.")
-    read = index.read_ovh_conf(conf)
+    read = read_ovh_conf(conf)
     assert read["endpoint"] == site.fake.url and read["application_secret"] == DEMO_APPLICATION_SECRET
     assert "Ligne SIP inconnue pour lille" in output
     assert "PUT    /telephony/ab12345-ovh-1/line/*" in output

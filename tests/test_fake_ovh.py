@@ -3,8 +3,8 @@
 import datetime
 import hashlib
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -17,7 +17,11 @@ from pathlib import Path
 import ovh
 import pytest
 import requests
-from fake_ovh import (
+
+import index
+from cimade_ovh import simulator
+from cimade_ovh.ovhapi import connect_ovh, wrapped
+from cimade_ovh.simulator import (
     DEMO_APPLICATION_KEY,
     DEMO_APPLICATION_SECRET,
     DEMO_BILLING_ACCOUNT,
@@ -31,8 +35,7 @@ from fake_ovh import (
     longest_chain,
 )
 
-import index
-
+SIMULATOR = Path(simulator.__file__)  # Run by IT as a script, from a shell.
 LYON = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
 LILLE_OPTIONS = f"/telephony/{DEMO_BILLING_ACCOUNT}/line/{LILLE_SIP_LINE}/options"
 MONDAY_15H = datetime.datetime(2024, 5, 6, 15, 0, 0)  # a Monday, naive = Paris time
@@ -43,7 +46,7 @@ def client_for(
     fake, consumer_key=DEMO_CONSUMER_KEY, secret=DEMO_APPLICATION_SECRET, key=DEMO_APPLICATION_KEY, timeout=(3.05, 8)
 ):
     """Return an ovh.Client on the simulator, built the project's way."""
-    return index.connect_ovh(fake.url, key, secret, consumer_key, timeout)
+    return connect_ovh(fake.url, key, secret, consumer_key, timeout)
 
 
 MODELS = json.loads(SCHEMA_PATH.read_text())["models"]
@@ -632,7 +635,7 @@ def test_fault_hang_until_client_timeout(fake_ovh):
     fake_ovh.fail("GET", "/me", kind="hang")
     with pytest.raises(ovh.exceptions.HTTPError) as raised:
         client.get("/me")
-    assert isinstance(index.wrapped(raised.value), requests.ReadTimeout), "the client gave up waiting"
+    assert isinstance(wrapped(raised.value), requests.ReadTimeout), "the client gave up waiting"
     fake_ovh.clear_faults()
     fake_ovh.fail("GET", "/me", kind="500")
     fake_ovh.clear_faults()
@@ -758,7 +761,7 @@ def test_reset_snapshot_and_conf(fake_ovh, ovh_client, tmp_path):
 def start_command(*arguments):
     """Start the simulator's command on a free port; return the process and its printed ovh.conf values."""
     process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("fake_ovh.py")), "--port", "0", *arguments],
+        [sys.executable, str(SIMULATOR), "--port", "0", *arguments],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -779,7 +782,7 @@ def test_command_line_state_round_trip_and_validate(tmp_path):
     state = tmp_path / "state.json"
     process, conf = start_command("--state", str(state), "--traffic")
     try:
-        client = index.connect_ovh(
+        client = connect_ovh(
             conf["endpoint"], conf["application_key"], conf["application_secret"], conf["consumer_key"]
         )
         assert len(client.get(LYON + "/hunting/queue/5001/liveCalls")) == 2
@@ -788,14 +791,14 @@ def test_command_line_state_round_trip_and_validate(tmp_path):
         agents = saved["billingAccounts"][DEMO_BILLING_ACCOUNT]["easyHunting"][LYON_NUMBER]["agents"]
         assert created["agentId"] in [a["agentId"] for a in agents]
         request = client.request_consumerkey([{"method": "GET", "path": "/me"}])
-        command = [sys.executable, str(Path(__file__).with_name("fake_ovh.py")), "--validate", request["validationUrl"]]
+        command = [sys.executable, str(SIMULATOR), "--validate", request["validationUrl"]]
         assert subprocess.run(command, capture_output=True, timeout=10).returncode == 0
         assert client.get("/me")["nichandle"] == "xx12345-ovh"
     finally:
         stop_command(process)
     process, conf = start_command("--state", str(state))
     try:
-        client = index.connect_ovh(
+        client = connect_ovh(
             conf["endpoint"], conf["application_key"], conf["application_secret"], conf["consumer_key"]
         )
         assert created["agentId"] in client.get(LYON + "/hunting/agent")
@@ -829,7 +832,7 @@ def test_command_line_request_log(tmp_path):
     log = tmp_path / "requests.jsonl"
     process, conf = start_command("--log", str(log))
     try:
-        client = index.connect_ovh(
+        client = connect_ovh(
             conf["endpoint"], conf["application_key"], conf["application_secret"], conf["consumer_key"]
         )
         client.get(LYON + "/hunting/agent")

@@ -18,12 +18,17 @@ from html.parser import HTMLParser
 from urllib.parse import quote, quote_from_bytes, urlencode
 
 import pytest
-from fake_ovh import LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from webpage import THURSDAY_AFTERNOON, write_lines_ini
 
 import index
+from cimade_ovh import clock
+from cimade_ovh.ovhapi import OVH_FAILURES
+from cimade_ovh.pages import FLASH_TEXTS
+from cimade_ovh.phones import mask_phone, normalize_phone
+from cimade_ovh.simulator import LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER
+from cimade_ovh.web import MAX_BODY, MAX_DRAIN, STATUS_TEXTS
 
 # The statuses the page may answer. 403 and 429 come with the access codes and
 # CSRF tokens (a POST without a valid token, a wrong code, too many tries).
@@ -119,7 +124,7 @@ URL_IN_PAGE = re.compile(r'(?:href|action)="([^"]*)"')
 def check_response(result, method, base=""):
     """What every answer must be, whatever the request: a known status, clean headers, a French page."""
     assert result.status in KNOWN_STATUSES, f"{result.status_line}\n{result.body[:3000]!r}"
-    assert result.status_line == f"{result.status} {index.STATUS_TEXTS[result.status]}"
+    assert result.status_line == f"{result.status} {STATUS_TEXTS[result.status]}"
     for name, value in result.headers:
         assert isinstance(name, str) and HEADER_NAME.fullmatch(name), name
         assert isinstance(value, str) and not re.search(r"[\r\n\x00]", value), (name, value)
@@ -203,7 +208,7 @@ def fuzzed(fake_ovh_server, tmp_path_factory):
     logger = logging.getLogger("cimade-ovh")
     logger.addHandler(recorder)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(index, "now", lambda zone: THURSDAY_AFTERNOON.astimezone(zone))
+        patch.setattr(clock, "now", lambda zone: THURSDAY_AFTERNOON.astimezone(zone))
         # No shared reads: each example resets the simulator behind the page's back.
         app = index.App(lines_ini=write_lines_ini(folder, fake_ovh_server), share_seconds=0)
         yield Fuzzed(app, fake_ovh_server, folder, records)
@@ -273,7 +278,7 @@ HEADER_KEYS = [
 ]  # fmt: skip
 other_headers = st.dictionaries(st.sampled_from(HEADER_KEYS), odd_header, max_size=4)
 
-FLASH_CODES = [*index.FLASH_TEXTS, *(f"error-{reason}" for reason in index.OVH_FAILURES), "error-", "unknown"]
+FLASH_CODES = [*FLASH_TEXTS, *(f"error-{reason}" for reason in OVH_FAILURES), "error-", "unknown"]
 flash_value = st.one_of(
     st.tuples(st.sampled_from(FLASH_CODES), st.sampled_from(["", "0033639980001", "0033", "06 39", MARKER_TAG])).map(
         lambda t: quote(f"{t[0]}:{t[1]}")
@@ -339,8 +344,8 @@ form_body = st.one_of(
     st.tuples(urlencoded, urlencoded).map(lambda t: t[0] + b"&" + t[1]),  # Repeated fields.
     st.binary(max_size=200),
     st.sampled_from([b"", b"&", b"&&&", b"=", b"number", b"number=", b"%", b"%ZZ=%ZZ", b"number=%FF%FE", b"a=1;b=2"]),
-    st.integers(index.MAX_BODY - 10, index.MAX_BODY + 100).map(lambda n: (b"number=" + b"6" * n)[:n]),
-    st.integers(index.MAX_BODY + 1, 200_000).map(lambda n: b"number=0639980001&x=" + b"x" * n),
+    st.integers(MAX_BODY - 10, MAX_BODY + 100).map(lambda n: (b"number=" + b"6" * n)[:n]),
+    st.integers(MAX_BODY + 1, 200_000).map(lambda n: b"number=0639980001&x=" + b"x" * n),
     st.dictionaries(field_name, field_value, max_size=3).map(lambda d: json.dumps(d).encode()),
     st.tuples(field_name, field_value).map(
         lambda t: f'--XyZ\r\nContent-Disposition: form-data; name="{t[0]}"\r\n\r\n{t[1]}\r\n--XyZ--\r\n'.encode(
@@ -366,7 +371,7 @@ def content_length(draw, body):
             st.sampled_from([None, "", " ", "-1", "-99999", "abc", "1e3", "0x10", "²", "1.5", "12abc", "\x00"]),
             st.integers(1, 10_000).map(lambda n: str(len(body) + n)),  # Larger than the body.
             st.integers(0, max(len(body), 0)).map(str),  # Smaller than the body.
-            st.sampled_from([str(index.MAX_BODY), str(index.MAX_BODY + 1), "99999999999999999999", "9" * 5000]),
+            st.sampled_from([str(MAX_BODY), str(MAX_BODY + 1), "99999999999999999999", "9" * 5000]),
         )
     )
 
@@ -395,11 +400,11 @@ def expected_statuses(env):
     """The statuses the body (read first, whatever the address) and routing call for, by method and path."""
     length = env.get("CONTENT_LENGTH", "").strip()
     announced = int(length) if length.isascii() and length.isdigit() and len(length.lstrip("0")) <= 9 else 0
-    if length.isascii() and length.isdigit() and len(length.lstrip("0")) > 9 or announced > index.MAX_DRAIN:
+    if length.isascii() and length.isdigit() and len(length.lstrip("0")) > 9 or announced > MAX_DRAIN:
         return {413}
     if announced > len(env["wsgi.input"].getbuffer()):
         return {400}
-    if announced > index.MAX_BODY:
+    if announced > MAX_BODY:
         return {413}
     verb = env.get("REQUEST_METHOD", "GET").upper()
     if verb not in ("GET", "HEAD", "POST"):
@@ -591,7 +596,7 @@ def test_valid_forms_do_what_they_say(fuzzed, actions):
             on_duty[group] = []
         else:
             (number,) = arguments
-            label = f"Retirer le {index.mask_phone(number)}"
+            label = f"Retirer le {mask_phone(number)}"
             response = browser.submit(group, "remove", button=label)
             if response is None:  # Not on duty: no button to press.
                 assert number not in on_duty["lyon"]
@@ -610,9 +615,9 @@ def test_valid_forms_do_what_they_say(fuzzed, actions):
 
 def test_numbers_typed_in_other_digits_are_understood():
     """Unicode digits (Arabic-Indic…) passed the \\d check and went to OVH as they were typed."""
-    assert index.normalize_phone("٠٦٣٩٩٨٠٠٠١") == "0033639980001"
-    assert index.normalize_phone("۰۶ ۳۹ ۹۸ ۰۰ ۰۱") == "0033639980001"  # Persian digits.
-    assert index.normalize_phone("06١٢٣٤٥٦٧٨") == "0033612345678"
+    assert normalize_phone("٠٦٣٩٩٨٠٠٠١") == "0033639980001"
+    assert normalize_phone("۰۶ ۳۹ ۹۸ ۰۰ ۰۱") == "0033639980001"  # Persian digits.
+    assert normalize_phone("06١٢٣٤٥٦٧٨") == "0033612345678"
 
 
 def test_a_site_in_a_folder_with_accents_gets_valid_links(fuzzed):

@@ -1,5 +1,6 @@
 """Hardening found by an outside review (issue 14): cross-site forms, request bodies, stale buttons, lockouts, keys."""
 
+import fcntl
 import json
 import os
 import re
@@ -13,12 +14,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from fake_ovh import DEMO_BILLING_ACCOUNT, LYON_NUMBER
 from test_security import CODE, call, guarded, set_code  # noqa: F401 (guarded: a fixture)
 from test_team import agents
 from webpage import THURSDAY_AFTERNOON, text
 
-import index
+from cimade_ovh import access
+from cimade_ovh.access import form_token, hash_code, write_access_code
+from cimade_ovh.simulator import DEMO_BILLING_ACCOUNT, LYON_NUMBER
+from cimade_ovh.web import MAX_BODY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,7 +97,7 @@ UNREAD_BODIES = [
     ("/lyon", 30, 200),
     ("/nope", 30, 404),
     ("/lyon/stats", 30, 405),
-    ("/lille/start", index.MAX_BODY + 1, 413),
+    ("/lille/start", MAX_BODY + 1, 413),
     ("/lille/start", 200_000, 413),
 ]
 
@@ -177,18 +180,18 @@ def test_a_remove_form_without_the_volunteer_is_refused(team, ovh_client):
 
 def test_wrong_codes_are_all_counted_even_when_unlocking_is_slow(guarded, mocker):
     """The count is written before its lock is released: the next try reads it whole."""
-    flock = index.fcntl.flock
+    flock = fcntl.flock
 
     def slow_unlock(file, operation):
         flock(file, operation)
-        if operation == index.fcntl.LOCK_UN:
+        if operation == fcntl.LOCK_UN:
             time.sleep(0.05)
 
-    mocker.patch("index.fcntl.flock", slow_unlock)
+    mocker.patch("cimade_ovh.files.fcntl.flock", slow_unlock)
     guarded.get("/lyon")
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(lambda _: guarded.post("/lyon/access", {"code": "guess"}).status_code, range(16)))
-    assert sorted(statuses) == [403] * index.MAX_WRONG_CODES + [429] * (16 - index.MAX_WRONG_CODES)
+    assert sorted(statuses) == [403] * access.MAX_WRONG_CODES + [429] * (16 - access.MAX_WRONG_CODES)
     for path in (guarded.folder / "data" / "attempts").iterdir():
         json.loads(path.read_text(encoding="utf-8"))
 
@@ -233,7 +236,7 @@ def test_the_group_own_service_unknown_is_still_a_configuration_error(team):
 
 
 def test_a_slow_action_stops_at_its_deadline_says_so_and_a_retry_converges(site, mocker):
-    mocker.patch("index.ACTION_SECONDS", 1.5)
+    mocker.patch("cimade_ovh.ovhapi.ACTION_SECONDS", 1.5)
     site.act("/lyon/start", {"number": "0639980001"})
     site.fake.latency_ms = 250  # A change of number makes about ten requests one after the other.
     page = text(site.act("/lyon/start", {"number": "0639980002"}))
@@ -282,7 +285,7 @@ def test_a_closed_group_names_the_contact_of_lines_ini(guarded):
 
 def test_a_code_file_written_by_hand_is_remembered_by_the_page(site):
     settings = site.app.settings()
-    index.write_access_code(settings.access_codes, "lyon", index.hash_code(CODE))
+    write_access_code(settings.access_codes, "lyon", hash_code(CODE))
     assert site.get("/lyon").status_code == 403
     settings.access_codes.rename(settings.access_codes.with_name("access-codes.ini.old"))
     assert site.get("/lyon").status_code == 503
@@ -297,7 +300,7 @@ def test_a_short_secret_key_is_replaced_not_used(site, content, caplog):
     key = site.folder / "data" / "secret.key"
     key.write_bytes(content)
     cookie = "a" * 24
-    forged = index.form_token(content, cookie)
+    forged = form_token(content, cookie)
     site.http.cookies.set("csrf", cookie, path="/")
     response = site.post("/lille/start", {"number": "0639980001", "csrf": forged}, token=False)
     assert response.status_code == 403
@@ -319,7 +322,7 @@ def try_code(guarded, code, address):
 def test_wrong_codes_from_one_ipv6_subscriber_are_counted_together(guarded):
     guarded.get("/lyon")
     statuses = [try_code(guarded, "guess", f"2001:db8:1:{i:x}::{i:x}")[0] for i in range(1, 21)]  # 20 of its /64s
-    assert statuses == [403] * index.MAX_WRONG_CODES + [429] * (20 - index.MAX_WRONG_CODES)
+    assert statuses == [403] * access.MAX_WRONG_CODES + [429] * (20 - access.MAX_WRONG_CODES)
     status, _, page = try_code(guarded, CODE, "2001:db8:1:2:abcd::1")
     assert status == 429 and "Trop de codes erronés depuis cet appareil." in page
     assert try_code(guarded, CODE, "2001:db8:1:100::1")[0] == 303, "the next /56 is someone else"
@@ -329,7 +332,7 @@ def test_the_group_has_a_slower_limit_across_all_addresses(guarded):
     guarded.get("/lyon")
     entering = try_code(guarded, CODE, "10.0.0.1")
     assert entering[0] == 303, "a right code does not count against the group"
-    for i in range(index.MAX_GROUP_WRONG_CODES):
+    for i in range(access.MAX_GROUP_WRONG_CODES):
         assert try_code(guarded, "guess", f"10.1.{i // 4}.{i % 4}")[0] == 403
     status, headers, page = try_code(guarded, CODE, "10.2.0.1")
     assert status == 429
@@ -355,7 +358,7 @@ def test_old_counts_are_removed(guarded):
 
 
 def test_a_wrong_application_secret_is_a_configuration_problem_for_it(site):
-    from fake_ovh import DEMO_APPLICATION_SECRET
+    from cimade_ovh.simulator import DEMO_APPLICATION_SECRET
 
     conf = site.folder / "ovh.conf"
     conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_APPLICATION_SECRET, "not-the-secret"), "utf-8")
@@ -429,7 +432,7 @@ def run_unlock(lines_ini, group):
 
 
 def test_it_lifts_a_lockout_at_once(guarded, mocker):
-    mocker.patch("index.MAX_GROUP_WRONG_CODES", 8)
+    mocker.patch("cimade_ovh.access.MAX_GROUP_WRONG_CODES", 8)
     guarded.get("/lyon")
     for i in range(8):
         try_code(guarded, "guess", f"10.1.0.{i // 4}")

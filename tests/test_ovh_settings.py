@@ -1,10 +1,11 @@
 """The page tells what a call does as OVH decides it: time-condition settings and the queue's strategy."""
 
 import pytest
-from fake_ovh import DEMO_BILLING_ACCOUNT, LYON_NUMBER
 from webpage import THURSDAY_AFTERNOON, VOLUNTEER, as_told, text, told, write_lines_ini
 
 import index
+from cimade_ovh.commands import check
+from cimade_ovh.simulator import DEMO_BILLING_ACCOUNT, LYON_NUMBER
 
 EASY_HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
 
@@ -84,10 +85,10 @@ def test_with_time_conditions_disabled_the_page_says_so_and_mails_it_once_withou
 
 def test_check_fails_for_a_group_whose_time_conditions_are_disabled(fake_ovh, ovh_client, tmp_path, capsys):
     app = index.App(lines_ini=write_lines_ini(tmp_path, fake_ovh))
-    assert index.check(app) == 0
+    assert check(app) == 0
     ovh_client.put(f"{EASY_HUNTING}/timeConditions", enable=False)
     first = len(fake_ovh.requests)
-    assert index.check(app) == 1
+    assert check(app) == 1
     out = capsys.readouterr().out
     assert "ERREUR [lyon] 04 65 71 00 00 : Les plages horaires de la file d'appels sont désactivées chez OVH" in out
     assert "« Activées »" in out and "ok     [lille]" in out

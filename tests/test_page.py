@@ -4,15 +4,15 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from fake_ovh import (
+from webpage import OTHER_VOLUNTEER, PARIS, THURSDAY_AFTERNOON, VOLUNTEER, text
+
+from cimade_ovh.phones import PhoneError, format_phone, mask_phone, normalize_phone
+from cimade_ovh.simulator import (
     DEMO_BILLING_ACCOUNT,
     LILLE_NUMBER,
     LILLE_SIP_LINE,
     LYON_NUMBER,
 )
-from webpage import OTHER_VOLUNTEER, PARIS, THURSDAY_AFTERNOON, VOLUNTEER, text
-
-import index
 
 EASY_HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
 CONDITIONS = f"{EASY_HUNTING}/timeConditions/conditions"
@@ -266,7 +266,7 @@ def test_lyon_shows_calls_in_progress_and_waiting_in_paris_time(site):
     ],
 )
 def test_pasted_numbers_are_understood(typed):
-    assert index.normalize_phone(typed) == VOLUNTEER
+    assert normalize_phone(typed) == VOLUNTEER
 
 
 @pytest.mark.parametrize(
@@ -285,8 +285,8 @@ def test_pasted_numbers_are_understood(typed):
     ],
 )
 def test_invalid_numbers_are_explained(typed, message):
-    with pytest.raises(index.PhoneError, match=re.escape(message)):
-        index.normalize_phone(typed)
+    with pytest.raises(PhoneError, match=re.escape(message)):
+        normalize_phone(typed)
 
 
 # Overseas departments: their own country code, the national number without its 0. Fictional: ending 99 99 99.
@@ -311,25 +311,25 @@ OVERSEAS = [
 @pytest.mark.parametrize("typed, number", OVERSEAS)
 def test_overseas_numbers_get_their_department_code(typed, number):
     national = typed.replace(" ", "")
-    assert index.normalize_phone(typed) == number
-    assert index.normalize_phone("+" + number[2:]) == number
-    assert index.normalize_phone(number) == number
-    assert index.normalize_phone("+33 " + national[1:]) == number, "+33 6 92… is the same number, mistyped"
-    assert index.format_phone(number) == " ".join(national[i : i + 2] for i in range(0, 10, 2))
-    assert index.mask_phone(number) == f"{national[:2]} •• •• •• 99"
+    assert normalize_phone(typed) == number
+    assert normalize_phone("+" + number[2:]) == number
+    assert normalize_phone(number) == number
+    assert normalize_phone("+33 " + national[1:]) == number, "+33 6 92… is the same number, mistyped"
+    assert format_phone(number) == " ".join(national[i : i + 2] for i in range(0, 10, 2))
+    assert mask_phone(number) == f"{national[:2]} •• •• •• 99"
 
 
 def test_a_reunion_mobile_is_no_longer_sent_as_a_mainland_number():
     """0692… became 0033692…, a number that does not exist: OVH forwarded the line to nowhere."""
-    assert index.normalize_phone("0692 99 99 99") == "00262692999999"
-    assert index.normalize_phone("+262 (0)6 92 99 99 99") == "00262692999999"
-    assert index.normalize_phone("0590 99 99 99") == "00590590999999"
-    assert index.format_phone("0033692999999") == "0033692999999", "not shown as if it were 06 92 99 99 99"
+    assert normalize_phone("0692 99 99 99") == "00262692999999"
+    assert normalize_phone("+262 (0)6 92 99 99 99") == "00262692999999"
+    assert normalize_phone("0590 99 99 99") == "00590590999999"
+    assert format_phone("0033692999999") == "0033692999999", "not shown as if it were 06 92 99 99 99"
 
 
 def test_arcep_fiction_block_inside_mayotte_mobiles_stays_the_projects_demo_number():
-    assert index.normalize_phone("06 39 98 00 01") == VOLUNTEER
-    assert index.normalize_phone("+262 639 98 00 01") == VOLUNTEER
+    assert normalize_phone("06 39 98 00 01") == VOLUNTEER
+    assert normalize_phone("+262 639 98 00 01") == VOLUNTEER
 
 
 @pytest.mark.parametrize(
@@ -344,13 +344,13 @@ def test_arcep_fiction_block_inside_mayotte_mobiles_stays_the_projects_demo_numb
     ],
 )
 def test_other_numbers_behind_an_overseas_code_are_refused(typed):
-    with pytest.raises(index.PhoneError, match=re.escape("Seuls les numéros français sont acceptés")):
-        index.normalize_phone(typed)
+    with pytest.raises(PhoneError, match=re.escape("Seuls les numéros français sont acceptés")):
+        normalize_phone(typed)
 
 
 def test_saint_pierre_et_miquelon_numbers_are_refused_not_sent_as_mainland_ones():
-    with pytest.raises(index.PhoneError, match=re.escape("Saint-Pierre-et-Miquelon (05 08…) ne sont pas acceptés")):
-        index.normalize_phone("05 08 41 99 99")
+    with pytest.raises(PhoneError, match=re.escape("Saint-Pierre-et-Miquelon (05 08…) ne sont pas acceptés")):
+        normalize_phone("05 08 41 99 99")
 
 
 def test_a_reunion_volunteer_answers_the_queue_and_is_found_again(site, ovh_client):
@@ -436,6 +436,6 @@ def test_a_number_of_the_cimade_s_own_lines_is_refused_next_to_the_field(site, o
 
 
 def test_format_phone():
-    assert index.format_phone("0033612345678") == "06 12 34 56 78"
-    assert index.format_phone("00262262999999") == "02 62 99 99 99"
-    assert index.format_phone("0041221234567") == "0041221234567"
+    assert format_phone("0033612345678") == "06 12 34 56 78"
+    assert format_phone("00262262999999") == "02 62 99 99 99"
+    assert format_phone("0041221234567") == "0041221234567"

@@ -5,15 +5,16 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import pytest
-from fake_ovh import (
+from webpage import OTHER_VOLUNTEER, THURSDAY_AFTERNOON, VOLUNTEER, text, told, write_lines_ini
+
+from cimade_ovh.config import Settings
+from cimade_ovh.phones import format_phone, mask_phone
+from cimade_ovh.simulator import (
     DEMO_BILLING_ACCOUNT,
     LILLE_NUMBER,
     LILLE_SIP_LINE,
     LYON_NUMBER,
 )
-from webpage import OTHER_VOLUNTEER, THURSDAY_AFTERNOON, VOLUNTEER, text, told, write_lines_ini
-
-import index
 
 HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}/hunting"
 
@@ -87,7 +88,7 @@ def told_rings(page):
 
 
 def masked(numbers):
-    return sorted(index.mask_phone(n) if n != LILLE_SIP_LINE else index.format_phone(n) for n in numbers)
+    return sorted(mask_phone(n) if n != LILLE_SIP_LINE else format_phone(n) for n in numbers)
 
 
 def queue_agents(site):
@@ -102,7 +103,7 @@ def test_a_failure_at_any_ovh_call_is_told_truly_and_a_retry_converges(
     site, mocker, name, group, before, action, form, expected, team, fault, after, explanation
 ):
     if fault == "hang":  # The page stops waiting after 1 s; a busy machine still answers the other requests in time.
-        mocker.patch("index.OVH_TIMEOUT", (2, 1))
+        mocker.patch("cimade_ovh.ovhapi.OVH_TIMEOUT", (2, 1))
     site.configure(group, max_volunteers=str(team))
     calls = ovh_calls_of(site, group, before, action, form)
     assert calls, "the action made no OVH call"
@@ -149,7 +150,7 @@ def test_a_failed_read_shows_the_error_and_keeps_the_forms(site):
 
 
 def test_a_timeout_is_explained(site, mocker):
-    mocker.patch("index.OVH_TIMEOUT", (1, 1))
+    mocker.patch("cimade_ovh.ovhapi.OVH_TIMEOUT", (1, 1))
     site.fake.fail("GET", f"{HUNTING}/agent", kind="hang")
     page = text(site.get("/lyon"))
     assert "OVH a mis trop de temps à répondre." in page
@@ -221,7 +222,7 @@ def use_key_expiring(site, days):
 
 
 def test_a_key_expiring_within_two_days_is_shown_and_mailed(site, mocker):
-    mocker.patch("index.now", lambda zone: datetime.now(zone))
+    mocker.patch("cimade_ovh.clock.now", lambda zone: datetime.now(zone))
     use_key_expiring(site, 1)
     page = text(site.get("/lille"))
     assert "La clé d'accès à OVH de cette page expire le" in page
@@ -229,7 +230,7 @@ def test_a_key_expiring_within_two_days_is_shown_and_mailed(site, mocker):
 
 
 def test_a_key_expiring_within_a_week_is_mailed_not_shown(site, mocker):
-    mocker.patch("index.now", lambda zone: datetime.now(zone))
+    mocker.patch("cimade_ovh.clock.now", lambda zone: datetime.now(zone))
     use_key_expiring(site, 5)
     assert "expire le" not in text(site.get("/lille"))
     site.get("/lyon")
@@ -237,7 +238,7 @@ def test_a_key_expiring_within_a_week_is_mailed_not_shown(site, mocker):
 
 
 def test_an_unlimited_key_never_warns(site, mocker):
-    mocker.patch("index.now", lambda zone: datetime.now(zone))
+    mocker.patch("cimade_ovh.clock.now", lambda zone: datetime.now(zone))
     use_key_expiring(site, None)
     assert "expire" not in text(site.get("/lille"))
     assert site.mails() == []
@@ -254,7 +255,7 @@ def test_the_credential_is_read_once_per_process(site):
 def test_a_failing_sendmail_and_log_never_break_the_page(site, mocker):
     settings = site.app.settings()
     broken = mocker.patch.object(site.app, "settings")
-    broken.return_value = index.Settings(
+    broken.return_value = Settings(
         **{
             **settings.__dict__,
             "sendmail": ("/nonexistent/sendmail",),
@@ -267,7 +268,7 @@ def test_a_failing_sendmail_and_log_never_break_the_page(site, mocker):
 
 
 def test_a_bug_during_an_action_is_told_as_one_logged_and_mailed_with_its_traceback(site, mocker, caplog):
-    mocker.patch("index.RedirectLine.read_back", side_effect=RuntimeError("boom"))  # A crash after OVH's write.
+    mocker.patch("cimade_ovh.redirect.RedirectLine.read_back", side_effect=RuntimeError("boom"))  # A crash after OVH's write.
     page = text(site.act("/lille/start", {"number": "0639980001"}))
     shown = "Une erreur inattendue s'est produite dans la page. L'état ci-dessous est celui qu'OVH a maintenant."
     assert shown in page
@@ -332,12 +333,12 @@ def test_error_pages_name_the_contact_of_lines_ini(site, mocker):
     site.configure("settings", data_dir="lines.ini")
     assert "Prévenez Samia (samia@example.org)." in text(site.get("/lyon")), "the data folder is not one"
     site.configure("settings", data_dir="data")
-    mocker.patch("index.render_index", side_effect=RuntimeError("boom"))
+    mocker.patch("cimade_ovh.pages.render_index", side_effect=RuntimeError("boom"))
     assert "prévenez Samia (samia@example.org)." in text(site.get("/")), "a bug"
 
 
 def test_an_unexpected_error_gives_a_french_page_without_traceback(site, mocker):
-    mocker.patch("index.render_index", side_effect=RuntimeError("boom"))
+    mocker.patch("cimade_ovh.pages.render_index", side_effect=RuntimeError("boom"))
     response = site.get("/")
     assert response.status_code == 500
     assert "Une erreur inattendue s'est produite" in text(response)

@@ -1,11 +1,14 @@
 """A planned end, « Jusqu'à quelle heure ? »: OVH closes a queue, stats.py a redirect or a volunteer leaving early."""
 
 import pytest
-from fake_ovh import DEMO_BILLING_ACCOUNT, LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER
 from webpage import OTHER_VOLUNTEER, THURSDAY_AFTERNOON, VOLUNTEER, text
 
-import index
 import stats
+from cimade_ovh import config
+from cimade_ovh.clock import END_OF_DAY
+from cimade_ovh.config import ConfigError, load_settings
+from cimade_ovh.ends import read_ends
+from cimade_ovh.simulator import DEMO_BILLING_ACCOUNT, LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER
 
 LYON = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
 QUEUE = f"{LYON}/hunting/queue/5001"
@@ -27,7 +30,7 @@ def conditions(client):
 
 def run_cron(site, monkeypatch, moment):
     site.moment = moment
-    monkeypatch.setattr(stats.index, "application", stats.index.App(lines_ini=site.lines_ini))
+    monkeypatch.setattr(config, "LINES_INI", site.lines_ini)
     return stats.main([])
 
 
@@ -75,12 +78,12 @@ def test_a_refused_number_leaves_no_planned_end(site):
     site.configure("lyon", max_volunteers="2")
     site.act("/lyon/start", {"number": "0639980001", "ends": "21:00"})
     site.act("/lyon/start", {"number": "0639980002", "ends": "20:00"})
-    settings = index.load_settings(site.lines_ini)
-    before = index.read_ends(settings, settings.groups["lyon"])
+    settings = load_settings(site.lines_ini)
+    before = read_ends(settings, settings.groups["lyon"])
     assert sorted(before[1]) == sorted([VOLUNTEER, OTHER_VOLUNTEER])
     response = site.post("/lyon/start", {"number": "0639980003", "ends": "18:00"})
     assert response.status_code == 409 and "retirez d'abord son numéro" in text(response)
-    assert index.read_ends(settings, settings.groups["lyon"]) == before, "stats.py has no end to apply to it"
+    assert read_ends(settings, settings.groups["lyon"]) == before, "stats.py has no end to apply to it"
 
 
 def test_changing_the_end_moves_the_period_only(site, ovh_client):
@@ -227,7 +230,7 @@ def test_an_end_before_the_page_opens_the_line_is_refused_next_to_the_field(site
     assert "La page n'ouvre la ligne qu'à partir de 2 h : choisissez une fin après 2 h." in text(response)
     assert 'value="01:30"' in response.text and site.writes() == []
     site.configure("lyon", ends_at="01:00")
-    assert "la page n'ouvre la ligne qu'à partir de 2 h" in index.load_settings(site.lines_ini).broken["lyon"]
+    assert "la page n'ouvre la ligne qu'à partir de 2 h" in load_settings(site.lines_ini).broken["lyon"]
 
 
 def test_midnight_from_a_phone_s_time_picker_is_the_end_of_the_day(site, ovh_client):
@@ -236,18 +239,18 @@ def test_midnight_from_a_phone_s_time_picker_is_the_end_of_the_day(site, ovh_cli
     assert ("thursday", "02:00:00", "23:59:59", "available") in conditions(ovh_client)
     site.configure("lyon", ends_at="00:00")
     assert 'id="ends" name="ends" type="time" autocomplete="off" value="23:59"' in site.get("/lyon").text
-    assert index.load_settings(site.lines_ini).groups["lyon"].ends_at == index.END_OF_DAY
+    assert load_settings(site.lines_ini).groups["lyon"].ends_at == END_OF_DAY
 
 
 def test_a_wrong_ends_at_in_lines_ini_names_the_key(site):
     site.configure("lyon", ends_at="tard")
-    settings = index.load_settings(site.lines_ini)
+    settings = load_settings(site.lines_ini)
     assert "lyon" not in settings.groups and "lille" in settings.groups, "only the broken group is out"
     assert "section [lyon], clé « ends_at » : « tard » n'est pas une heure" in settings.broken["lyon"]
     site.configure("lyon", ends_at="18:00")
     site.configure("settings", ends_at="tôt")
-    with pytest.raises(index.ConfigError, match=r"section \[settings\], clé « ends_at » : « tôt » n'est pas une heure"):
-        index.load_settings(site.lines_ini)
+    with pytest.raises(ConfigError, match=r"section \[settings\], clé « ends_at » : « tôt » n'est pas une heure"):
+        load_settings(site.lines_ini)
 
 
 def test_the_page_recognises_its_periods_whatever_their_end_and_never_it_s(site, ovh_client, monkeypatch):

@@ -7,10 +7,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from fake_ovh import DEMO_BILLING_ACCOUNT, LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER, longest_chain, sip_line
 from webpage import THURSDAY_AFTERNOON, VOLUNTEER, Site, text
 
 import index
+from cimade_ovh.ovhapi import OvhFailure
+from cimade_ovh.queues import QueueSnapshot
+from cimade_ovh.sharing import SHARE_SECONDS, change_stamp, stamp_path
+from cimade_ovh.simulator import (
+    DEMO_BILLING_ACCOUNT,
+    LILLE_NUMBER,
+    LILLE_SIP_LINE,
+    LYON_NUMBER,
+    longest_chain,
+    sip_line,
+)
 
 NEW_SIP_LINE = "0033353010002"
 
@@ -34,12 +44,12 @@ def change_account(fake, change):
 @pytest.fixture(autouse=True)
 def sharing(site):
     """Pages share their reads here, as in production (webpage.Site turns it off for the other tests)."""
-    site.app.share_seconds = index.SHARE_SECONDS
+    site.app.reads.seconds = SHARE_SECONDS
 
 
 @pytest.mark.parametrize("slug, chain", [("lyon", 2), ("lille", 1)])
 def test_a_warm_page_asks_each_thing_once_and_waits_for_two_answers_at_most(site, slug, chain):
-    site.app.share_seconds = 0  # Every page reads OVH.
+    site.app.reads.seconds = 0  # Every page reads OVH.
     site.get(f"/{slug}")  # The process learns OVH's clock, the key's expiration, the queue id or SIP line.
     site.fake.latency_ms = 50
     first = len(site.fake.requests)
@@ -86,7 +96,7 @@ def test_the_page_after_an_action_shows_its_result(site):
 
 def test_two_processes_never_show_a_state_older_than_the_others_last_action(site):
     # A second process on the same lines.ini and data folder.
-    other = Site(site.folder, site.fake, groups={"lyon": {"max_volunteers": "1"}}, share_seconds=index.SHARE_SECONDS)
+    other = Site(site.folder, site.fake, groups={"lyon": {"max_volunteers": "1"}}, share_seconds=SHARE_SECONDS)
     try:
         for slug in ("lille", "lyon"):
             assert "Pas de permanence en cours" in text(other.get(f"/{slug}"))
@@ -114,13 +124,13 @@ def test_the_page_after_an_action_asks_ovh_nothing_it_read_back(site):
 
 def test_a_read_is_shared_by_another_process_and_so_are_the_clock_and_the_keys_expiration(site):
     site.get("/lyon")
-    other = Site(site.folder, site.fake, groups={"lyon": {"max_volunteers": "1"}}, share_seconds=index.SHARE_SECONDS)
+    other = Site(site.folder, site.fake, groups={"lyon": {"max_volunteers": "1"}}, share_seconds=SHARE_SECONDS)
     try:
         first = len(site.fake.requests)
         assert "Pas de permanence en cours" in text(other.get("/lyon"))
         assert site.fake.requests[first:] == []  # Not even OVH's clock, the key's expiration or the queue id.
         settings, lyon = group(other.app, "lyon")
-        index.change_stamp(settings, lyon)
+        change_stamp(settings, lyon)
         site.fake.latency_ms = 50
         assert "Pas de permanence en cours" in text(other.get("/lyon"))
         made = site.fake.requests[first:]
@@ -135,11 +145,11 @@ def test_a_failed_read_is_shared_only_with_the_pages_that_waited_for_it(site):
     settings, lyon = group(site.app, "lyon")
 
     def failing_read():
-        raise index.OvhFailure("server", "test")
+        raise OvhFailure("server", "test")
 
-    with pytest.raises(index.OvhFailure):
-        site.app.shared_read(settings, lyon, failing_read)
-    assert other.shared_read(*group(other, "lyon"), lambda: shot("again")) == shot("again")
+    with pytest.raises(OvhFailure):
+        site.app.reads.get(settings, lyon, failing_read)
+    assert other.reads.get(*group(other, "lyon"), lambda: shot("again")) == shot("again")
 
 
 def test_shared_files_are_readable_by_the_page_whatever_the_umask(site):
@@ -159,7 +169,7 @@ def test_shared_files_are_readable_by_the_page_whatever_the_umask(site):
 
 def shot(name):
     """A snapshot of Lyon told apart by `name`, as a read of OVH gives."""
-    return index.QueueSnapshot(5001, [], [], [], [], {}, name)
+    return QueueSnapshot(5001, [], [], [], [], {}, name)
 
 
 def held_read(value):
@@ -178,9 +188,9 @@ def test_a_page_arriving_during_a_read_waits_for_it(site):
     settings, lyon = group(site.app, "lyon")
     slow_read, started, release = held_read(shot("first"))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        first = pool.submit(site.app.shared_read, settings, lyon, slow_read)
+        first = pool.submit(site.app.reads.get, settings, lyon, slow_read)
         started.wait(10)
-        second = pool.submit(site.app.shared_read, settings, lyon, lambda: shot("second"))
+        second = pool.submit(site.app.reads.get, settings, lyon, lambda: shot("second"))
         release.set()
         assert (first.result(), second.result()) == (shot("first"), shot("first"))
 
@@ -190,62 +200,62 @@ def test_a_page_of_another_process_waits_for_its_read_in_progress(site):
     settings, lyon = group(site.app, "lyon")
     slow_read, started, release = held_read(shot("first"))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        first = pool.submit(site.app.shared_read, settings, lyon, slow_read)
+        first = pool.submit(site.app.reads.get, settings, lyon, slow_read)
         started.wait(10)
-        second = pool.submit(other.shared_read, *group(other, "lyon"), lambda: shot("second"))
+        second = pool.submit(other.reads.get, *group(other, "lyon"), lambda: shot("second"))
         time.sleep(0.2)  # The second page reaches the lock (passing either way if it is late).
         release.set()
         assert (first.result(), second.result()) == (shot("first"), shot("first"))
 
 
 def test_a_read_begun_before_an_action_ended_is_not_reused_after_it(site, mocker):
-    mocker.patch("index.LOCK_TIMEOUT", 0.5)  # The page after the action waits this long for the held read's lock.
+    mocker.patch("cimade_ovh.files.LOCK_TIMEOUT", 0.5)  # The page after the action waits this long for the held read's lock.
     settings, lyon = group(site.app, "lyon")
     slow_read, started, release = held_read(shot("before"))
     with ThreadPoolExecutor(max_workers=1) as pool:
-        in_flight = pool.submit(site.app.shared_read, settings, lyon, slow_read)
+        in_flight = pool.submit(site.app.reads.get, settings, lyon, slow_read)
         started.wait(10)
-        with site.app.changing(settings, lyon):
+        with site.app.reads.changing(settings, lyon):
             pass
-        assert site.app.shared_read(settings, lyon, lambda: shot("after")) == shot("after")
+        assert site.app.reads.get(settings, lyon, lambda: shot("after")) == shot("after")
         release.set()
         assert in_flight.result() == shot("before")
-    assert site.app.shared_read(settings, lyon, lambda: shot("later")) == shot("after")
+    assert site.app.reads.get(settings, lyon, lambda: shot("later")) == shot("after")
 
 
 def test_an_action_in_another_process_ends_the_sharing(site):
     other = index.App(lines_ini=site.lines_ini)
     settings, lyon = group(site.app, "lyon")
-    assert site.app.shared_read(settings, lyon, lambda: shot("before")) == shot("before")
-    assert site.app.shared_read(settings, lyon, lambda: shot("again")) == shot("before")
-    with other.changing(*group(other, "lyon")):
+    assert site.app.reads.get(settings, lyon, lambda: shot("before")) == shot("before")
+    assert site.app.reads.get(settings, lyon, lambda: shot("again")) == shot("before")
+    with other.reads.changing(*group(other, "lyon")):
         pass
-    assert site.app.shared_read(settings, lyon, lambda: shot("after")) == shot("after")
+    assert site.app.reads.get(settings, lyon, lambda: shot("after")) == shot("after")
 
 
 def test_a_failed_read_is_not_reused(site):
     settings, lyon = group(site.app, "lyon")
 
     def failing_read():
-        raise index.OvhFailure("server", "test")
+        raise OvhFailure("server", "test")
 
-    with pytest.raises(index.OvhFailure):
-        site.app.shared_read(settings, lyon, failing_read)
-    assert site.app.shared_read(settings, lyon, lambda: shot("again")) == shot("again")
+    with pytest.raises(OvhFailure):
+        site.app.reads.get(settings, lyon, failing_read)
+    assert site.app.reads.get(settings, lyon, lambda: shot("again")) == shot("again")
 
 
 def test_an_unreadable_stamp_shares_nothing(site):
     settings, lyon = group(site.app, "lyon")
-    index.stamp_path(settings, lyon).mkdir(parents=True)  # A folder where the stamp file should be.
-    assert site.app.shared_read(settings, lyon, lambda: shot("first")) == shot("first")
-    assert site.app.shared_read(settings, lyon, lambda: shot("second")) == shot("second")
+    stamp_path(settings, lyon).mkdir(parents=True)  # A folder where the stamp file should be.
+    assert site.app.reads.get(settings, lyon, lambda: shot("first")) == shot("first")
+    assert site.app.reads.get(settings, lyon, lambda: shot("second")) == shot("second")
 
 
 # --- What a process remembers: checked on every read ----------------------------
 
 
 def test_a_queue_replaced_in_the_manager_is_found_again(site):
-    site.app.share_seconds = 0
+    site.app.reads.seconds = 0
     site.get("/lyon")  # The process remembers queue 5001.
 
     def replace_queue(billing):
@@ -261,7 +271,7 @@ def test_a_queue_replaced_in_the_manager_is_found_again(site):
 
 
 def test_a_second_queue_added_in_the_manager_is_still_refused(site):
-    site.app.share_seconds = 0
+    site.app.reads.seconds = 0
     site.get("/lyon")
     change_account(
         site.fake,
@@ -274,7 +284,7 @@ def test_a_second_queue_added_in_the_manager_is_still_refused(site):
 
 @pytest.mark.parametrize("old_line_kept", [True, False])
 def test_a_redirect_moved_to_another_sip_line_is_followed(site, old_line_kept):
-    site.app.share_seconds = 0
+    site.app.reads.seconds = 0
     site.get("/lille")  # The process remembers the SIP line 03 53 01 00 01.
 
     def move_redirect(billing):

@@ -13,10 +13,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from fake_ovh import LYON_NUMBER
 from webpage import THURSDAY_AFTERNOON, VOLUNTEER, Site, text
 
 import index
+from cimade_ovh import access
+from cimade_ovh.access import access_cookie_value, check_code, hash_code, read_access_codes
+from cimade_ovh.files import locked_file
+from cimade_ovh.phones import format_phone, mask_phone, normalize_phone
+from cimade_ovh.simulator import LYON_NUMBER
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = "tournesol-42"
@@ -37,7 +41,7 @@ def set_code(lines_ini, group, code):
 @pytest.fixture
 def guarded(site, mocker):
     """The site with an access code on Lyon; wrong codes answer at once here."""
-    mocker.patch("index.WRONG_CODE_DELAY", 0)
+    mocker.patch("cimade_ovh.access.WRONG_CODE_DELAY", 0)
     result = set_code(site.lines_ini, "lyon", CODE)
     assert result.returncode == 0, result.stdout + result.stderr
     return site
@@ -84,8 +88,8 @@ def test_the_stored_code_is_a_salted_slow_hash(guarded):
     stored = (guarded.folder / "access-codes.ini").read_text(encoding="utf-8")
     assert CODE not in stored
     digest = re.search(r"code = (scrypt\$\S+)", stored)[1]
-    assert index.check_code(CODE, digest) and not index.check_code(CODE + "x", digest)
-    assert index.hash_code(CODE) != index.hash_code(CODE), "each hash has its own salt"
+    assert check_code(CODE, digest) and not check_code(CODE + "x", digest)
+    assert hash_code(CODE) != hash_code(CODE), "each hash has its own salt"
 
 
 def test_the_right_code_lets_the_volunteer_in_with_a_signed_cookie(guarded):
@@ -124,15 +128,15 @@ def test_a_wrong_code_is_slowed_down(site):
     assert set_code(site.lines_ini, "lyon", CODE).returncode == 0
     started = time.monotonic()
     assert site.post("/lyon/access", {"code": "nope"}).status_code == 403
-    assert time.monotonic() - started >= index.WRONG_CODE_DELAY
+    assert time.monotonic() - started >= access.WRONG_CODE_DELAY
 
 
 def test_forged_expired_or_old_cookies_are_refused(guarded):
     guarded.get("/lyon")
     key = (guarded.folder / "data" / "secret.key").read_bytes()
     group = guarded.app.settings().groups["lyon"]
-    stored = index.read_access_codes(guarded.folder / "access-codes.ini")["lyon"]
-    past = index.access_cookie_value(key, group, stored, int(time.time()) - 1)
+    stored = read_access_codes(guarded.folder / "access-codes.ini")["lyon"]
+    past = access_cookie_value(key, group, stored, int(time.time()) - 1)
     for value in (past, f"{int(time.time()) + 3600}.forged", "garbage"):
         guarded.http.cookies.set("access", value, path="/lyon")
         assert guarded.get("/lyon").status_code == 403, value
@@ -145,7 +149,7 @@ def test_forged_expired_or_old_cookies_are_refused(guarded):
 
 
 def test_repeated_wrong_codes_lock_out_that_address_in_every_process(guarded):
-    for _ in range(index.MAX_WRONG_CODES):
+    for _ in range(access.MAX_WRONG_CODES):
         assert guarded.post("/lyon/access", {"code": "guess"}).status_code == 403
     response = guarded.post("/lyon/access", {"code": CODE})
     assert response.status_code == 429
@@ -182,7 +186,7 @@ def test_set_code_refuses_short_codes_and_unknown_groups_and_can_remove(site):
 
 
 def test_a_code_pasted_or_set_with_spaces_around_it_works(site, mocker):
-    mocker.patch("index.WRONG_CODE_DELAY", 0)
+    mocker.patch("cimade_ovh.access.WRONG_CODE_DELAY", 0)
     assert set_code(site.lines_ini, "lyon", f"  {CODE}\t").returncode == 0
     for pasted in (f" {CODE}\n", CODE):
         site.http.cookies.clear()
@@ -262,8 +266,8 @@ def text_of(html_text):
 
 
 def test_mask_phone():
-    assert index.mask_phone("0033639980001") == "06 •• •• •• 01"
-    assert index.mask_phone("0041221234567") == "•••••••••••67"
+    assert mask_phone("0033639980001") == "06 •• •• •• 01"
+    assert mask_phone("0041221234567") == "•••••••••••67"
 
 
 # --- One action per group at a time --------------------------------------------
@@ -296,15 +300,15 @@ def test_two_volunteers_at_the_same_moment_get_one_whole_outcome_each(site):
     assert [a["number"] for a in available] == [last]
     assert sorted(line[2] for line in site.activity()) == ["change", "start"]
     for who, number in numbers.items():
-        shown = index.format_phone(index.normalize_phone(number))
+        shown = format_phone(normalize_phone(number))
         assert f"sur le {shown}." in pages[who], pages[who]
 
 
 def test_an_action_waits_for_another_process_and_then_says_so(site, mocker):
-    mocker.patch("index.LOCK_TIMEOUT", 0.3)
+    mocker.patch("cimade_ovh.files.LOCK_TIMEOUT", 0.3)
     settings = site.app.settings()
     site.get("/lyon")
-    with index.locked_file(settings.data_dir / "locks" / "lyon.lock") as held:
+    with locked_file(settings.data_dir / "locks" / "lyon.lock") as held:
         assert held is not None
         response = site.post("/lyon/start", {"number": "06 39 98 00 01"})
     assert response.status_code == 503
@@ -348,7 +352,7 @@ def test_wrong_codes_sent_all_at_once_are_all_counted(guarded):
     guarded.get("/lyon")
     with ThreadPoolExecutor(max_workers=10) as pool:
         statuses = list(pool.map(lambda _: guarded.post("/lyon/access", {"code": "guess"}).status_code, range(10)))
-    assert sorted(statuses) == [403] * index.MAX_WRONG_CODES + [429] * (10 - index.MAX_WRONG_CODES)
+    assert sorted(statuses) == [403] * access.MAX_WRONG_CODES + [429] * (10 - access.MAX_WRONG_CODES)
 
 
 def test_deleting_the_secret_key_logs_everyone_out_at_once(guarded):
@@ -382,7 +386,7 @@ def test_a_broken_group_with_a_code_tells_its_mistake_only_to_those_it_let_in(gu
     assert let_in.status_code == 500
     assert f"{OUT_OF_ORDER} Pour l'informatique : {MISTAKE}" in text(let_in)
     key = (guarded.folder / "data" / "secret.key").read_bytes()
-    forged = index.access_cookie_value(key, guarded.app.settings().groups["lille"], "scrypt$other", 2**40)
+    forged = access_cookie_value(key, guarded.app.settings().groups["lille"], "scrypt$other", 2**40)
     for path, method, cookie in [
         ("/lyon", "GET", ""),
         ("/lyon/access", "POST", ""),

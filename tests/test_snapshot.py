@@ -5,10 +5,14 @@ import subprocess
 import sys
 
 import pytest
-from fake_ovh import DEMO_BILLING_ACCOUNT, LILLE_NUMBER, LYON_NUMBER, FakeOVH
 from webpage import ROOT, THURSDAY_AFTERNOON, text
 
 import index
+from cimade_ovh import snapshot
+from cimade_ovh.commands import check
+from cimade_ovh.phones import format_phone, normalize_phone
+from cimade_ovh.simulator import DEMO_BILLING_ACCOUNT, LILLE_NUMBER, LYON_NUMBER, FakeOVH
+from cimade_ovh.snapshot import snapshot_problem
 
 EASY_HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
 
@@ -26,10 +30,10 @@ def test_a_snapshot_of_the_demo_account_replays_to_the_same_pages(site, ovh_clie
     ovh_client.put(f"{EASY_HUNTING}/timeConditions", unavailableType="number", unavailableNumber="0033465710123")
     before, first = pages(site), len(site.fake.requests)
     copy = tmp_path / "copie.json"
-    assert index.check(site.app, snapshot=copy) == 0
+    assert check(site.app, snapshot=copy) == 0
     assert f"python3 index.py --demo --state {copy}" in capsys.readouterr().out
     assert [r for r in site.fake.requests[first:] if r["method"] != "GET"] == [], "read only"
-    assert index.snapshot_problem(json.loads(copy.read_text(encoding="utf-8"))) is None, "--demo --state takes it"
+    assert snapshot_problem(json.loads(copy.read_text(encoding="utf-8"))) is None, "--demo --state takes it"
     site.fake.reset(json.loads(copy.read_text(encoding="utf-8")))
     assert pages(site) == before
     assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON).together
@@ -44,7 +48,7 @@ def test_a_snapshot_makes_every_number_but_the_public_ones_fictional(site, ovh_c
     site.act("/lille/start", {"number": "06 12 34 56 78"})
     site.act("/lyon/start", {"number": "06 39 98 00 01", "name": "Inès"})
     copy = tmp_path / "copie.json"
-    assert index.check(site.app, snapshot=copy) == 0
+    assert check(site.app, snapshot=copy) == 0
     saved = copy.read_text(encoding="utf-8")
     assert "0033612345678" not in saved and "0033478123456" not in saved
     assert LYON_NUMBER in saved and LILLE_NUMBER in saved
@@ -63,12 +67,12 @@ def test_a_snapshot_makes_an_overseas_number_fictional_as_well(site, tmp_path):
     site.act("/lille/start", {"number": "0692 99 99 99"})
     assert site.fake.who_rings(LILLE_NUMBER) == ["00262692999999"]
     copy = tmp_path / "copie.json"
-    assert index.check(site.app, snapshot=copy) == 0
+    assert check(site.app, snapshot=copy) == 0
     saved = copy.read_text(encoding="utf-8")
     assert "00262692999999" not in saved
     (fictional,) = FakeOVH(json.loads(saved)).who_rings(LILLE_NUMBER)
     assert fictional.startswith("003363998")
-    assert index.normalize_phone(index.format_phone(fictional)) == fictional, "typed back as shown, the same number"
+    assert normalize_phone(format_phone(fictional)) == fictional, "typed back as shown, the same number"
 
 
 def test_a_broken_state_file_is_one_french_sentence(tmp_path, capsys):
@@ -111,7 +115,7 @@ def test_a_state_file_of_the_wrong_shape_is_refused_when_the_demo_starts(tmp_pat
 
 def test_a_copy_the_simulator_does_not_read_as_ovh_fails_the_check(site, ovh_client, tmp_path, capsys, mocker):
     site.act("/lyon/start", {"number": "0639980001", "ends": "20:00"})
-    copied = index.snapshot_group
+    copied = snapshot.snapshot_group
 
     def unfaithful(client, group):
         services = copied(client, group)
@@ -119,8 +123,8 @@ def test_a_copy_the_simulator_does_not_read_as_ovh_fails_the_check(site, ovh_cli
             service["timeConditions"]["enable"] = False  # What a model that misses a setting would do.
         return services
 
-    mocker.patch("index.snapshot_group", unfaithful)
-    assert index.check(site.app, snapshot=tmp_path / "copie.json") == 1
+    mocker.patch("cimade_ovh.snapshot.snapshot_group", unfaithful)
+    assert check(site.app, snapshot=tmp_path / "copie.json") == 1
     out = capsys.readouterr().out
     assert "ERREUR [lyon] le simulateur ne lit pas la copie comme OVH lit la ligne : " in out
     assert "plages désactivées False chez OVH, True dans la copie" in out and "ERREUR [lille]" not in out
@@ -129,10 +133,10 @@ def test_a_copy_the_simulator_does_not_read_as_ovh_fails_the_check(site, ovh_cli
 def test_ovh_failing_while_the_copy_is_compared_is_one_french_sentence(site, tmp_path, capsys):
     redirect = f"/telephony/{DEMO_BILLING_ACCOUNT}/redirect/{LILLE_NUMBER}"
     first = len(site.fake.requests)
-    assert index.check(index.App(lines_ini=site.lines_ini), snapshot=tmp_path / "copie.json") == 0
+    assert check(index.App(lines_ini=site.lines_ini), snapshot=tmp_path / "copie.json") == 0
     reads = [r for r in site.fake.requests[first:] if r["path"] == redirect]
     site.fake.fail("GET", redirect, nth=len(reads))  # The last read of Lille at OVH: the comparison's.
-    assert index.check(index.App(lines_ini=site.lines_ini), snapshot=tmp_path / "copie.json") == 1
+    assert check(index.App(lines_ini=site.lines_ini), snapshot=tmp_path / "copie.json") == 1
     out = capsys.readouterr().out
     assert "ERREUR [lille] le simulateur ne lit pas la copie comme OVH lit la ligne : relecture impossible : " \
         "OVH a rencontré une erreur de son côté" in out  # fmt: skip

@@ -9,11 +9,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fake_ovh import DEMO_BILLING_ACCOUNT, LYON_NUMBER, statistics_history
 from webpage import PARIS, THURSDAY_AFTERNOON, text
 
-import index
 import stats
+from cimade_ovh import config
+from cimade_ovh.config import load_settings
+from cimade_ovh.figures import append_record, daily_figures, read_records, record_path
+from cimade_ovh.files import group_lock
+from cimade_ovh.simulator import DEMO_BILLING_ACCOUNT, LYON_NUMBER, statistics_history
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +27,7 @@ def records(site, day="2026-11-26"):
 
 
 def run_stats(site, monkeypatch, *argv):
-    monkeypatch.setattr(stats.index, "application", stats.index.App(lines_ini=site.lines_ini))
+    monkeypatch.setattr(config, "LINES_INI", site.lines_ini)
     return stats.main(argv)
 
 
@@ -87,7 +90,7 @@ def test_housekeeping_waits_for_an_action_in_progress(site, monkeypatch):
     site.act("/lyon/start", {"number": "0639980001"})
     site.moment = THURSDAY_AFTERNOON
     settings = site.app.settings()
-    with stats.index.group_lock(settings, settings.groups["lyon"]) as held:
+    with group_lock(settings, settings.groups["lyon"]) as held:
         assert held is not None
         assert run_stats(site, monkeypatch) == 0
     wednesday_next_week = THURSDAY_AFTERNOON + timedelta(days=6)
@@ -145,9 +148,9 @@ def run_at(site, monkeypatch, moment):
 
 def figures(site, first_day=MONDAY, last_day=THURSDAY):
     """Lyon's figures from its records, by day."""
-    settings = index.load_settings(site.lines_ini)
-    records = index.read_records(settings, settings.groups["lyon"], first_day, last_day)
-    return {f.day: f for f in index.daily_figures(records, first_day, last_day)}
+    settings = load_settings(site.lines_ini)
+    records = read_records(settings, settings.groups["lyon"], first_day, last_day)
+    return {f.day: f for f in daily_figures(records, first_day, last_day)}
 
 
 def numbers(figure):
@@ -314,12 +317,12 @@ def test_report_goes_back_ten_years_at_most(site, monkeypatch, capsys):
 
 def test_the_demo_history_has_a_reset_a_missing_day_and_answers(site):
     history = statistics_history(THURSDAY_AFTERNOON)
-    settings = index.load_settings(site.lines_ini)
+    settings = load_settings(site.lines_ini)
     group = settings.groups["lyon"]
     for record in history:
-        index.append_record(index.record_path(settings, group, datetime.fromisoformat(record["time"])), record)
+        append_record(record_path(settings, group, datetime.fromisoformat(record["time"])), record)
     first_day, last_day = THURSDAY - timedelta(days=29), THURSDAY
-    month = index.daily_figures(index.read_records(settings, group, first_day, last_day), first_day, last_day)
+    month = daily_figures(read_records(settings, group, first_day, last_day), first_day, last_day)
     assert [f.day for f in month if not f.records] == [THURSDAY - timedelta(days=17)]
     resets = [
         i

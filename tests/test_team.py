@@ -3,10 +3,10 @@
 from datetime import datetime, timedelta
 
 import pytest
-from fake_ovh import DEMO_BILLING_ACCOUNT, LYON_NUMBER
 from webpage import PARIS, THURSDAY_AFTERNOON, text
 
-import index
+from cimade_ovh.access import sign
+from cimade_ovh.simulator import DEMO_BILLING_ACCOUNT, LYON_NUMBER
 
 FIRST = "0033639980001"
 SECOND = "0033639980002"
@@ -123,8 +123,8 @@ def test_the_retirer_button_sends_only_the_volunteers_mark_and_reads_ovh_once(te
 
 FORGED_MARKS = {
     "made up": lambda key: "x" * 32,
-    "another key": lambda key: index.sign(b"k" * 32, f"volunteer:lyon:{FIRST}"),
-    "another group": lambda key: index.sign(key, f"volunteer:lille:{FIRST}"),
+    "another key": lambda key: sign(b"k" * 32, f"volunteer:lyon:{FIRST}"),
+    "another group": lambda key: sign(key, f"volunteer:lille:{FIRST}"),
     "digits that are not ASCII": lambda key: "²١𝟙",
 }
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 import index
+from cimade_ovh.phones import mask_phone
 
 ROOT = Path(__file__).resolve().parent.parent
 PARIS = ZoneInfo("Europe/Paris")
@@ -106,7 +107,7 @@ class Browser:
     def remove_form(self, group, number):
         """The fields of the "Retirer" button next to `number` (0033…) on the group's page, as a browser posts them."""
         page = self.get(f"/{group}")
-        label = f'aria-label="Retirer le {index.mask_phone(number)}"'
+        label = f'aria-label="Retirer le {mask_phone(number)}"'
         form = next(f for f in page.text.split("<form")[1:] if label in f.split("</form>")[0])
         return {"volunteer": re.search(r'<input type="hidden" name="volunteer" value="([^"]*)">', form)[1]}
 
@@ -196,8 +197,8 @@ def as_told(ringing):
     """The simulator's who_rings answer, as told() reads a page."""
     if ringing.elsewhere is not None:
         elsewhere = ringing.elsewhere
-        return [], "", index.mask_phone(elsewhere) if elsewhere.startswith("00") else elsewhere
+        return [], "", mask_phone(elsewhere) if elsewhere.startswith("00") else elsewhere
     how = ""
     if len(ringing) > 1:
         how = "ensemble" if ringing.together else "d'abord" if ringing.strategy == "sequentiallyByAgentOrder" else ""
-    return [index.mask_phone(n) for n in ringing], how, None
+    return [mask_phone(n) for n in ringing], how, None

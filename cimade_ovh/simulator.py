@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """A simulator of the OVH API 1.0, limited to what cimade-ovh uses, for tests and demonstrations.
 
-Routes, parameter types and object shapes come from tests/ovh-api-schema.json at run time.
-From Python: `FakeOVH().start()` and give its `url` to index.connect_ovh().
-From a shell: `python3 tests/fake_ovh.py --port 8081` prints an ovh.conf and serves the demo account.
+Routes, parameter types and object shapes come from ovh-api-schema.json, beside this file, at run time.
+From Python: `FakeOVH().start()` and give its `url` to cimade_ovh.ovhapi.connect_ovh().
+From a shell: `python3 cimade_ovh/simulator.py --port 8081` prints an ovh.conf and serves the demo account.
 """
 
 import argparse

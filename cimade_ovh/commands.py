@@ -1,0 +1,255 @@
+"""What IT runs from a shell with index.py: --demo, --check, --set-code, --remove-code, --unlock."""
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from . import clock
+from .access import (
+    CODE_MIN_LENGTH,
+    hash_code,
+    read_coded_groups,
+    write_access_code,
+    write_coded_groups,
+)
+from .clock import format_day_time, parse_ovh_datetime
+from .config import LINES_INI, SETTINGS_SECTION, ConfigError, load_settings, read_ini
+from .figures import append_record, record_path
+from .files import os_error_text
+from .ovhapi import CURRENT_CREDENTIAL, explain_for_it
+from .phones import format_phone
+from .queues import CONDITIONS_OFF_STEP, QueueLine
+from .redirect import RedirectLine
+from .rights import share_with_web_server, web_user_problems
+from .rules import check_coverage
+from .servers import serve
+from .snapshot import snapshot_problem, write_snapshot
+
+
+def demo(make_app, host, port, state=None):
+    """Serve the page (make_app(lines_ini=…)) on the simulated account (or the copy `state`), with simulated figures."""
+    import signal
+    import tempfile
+
+    from .simulator import FakeOVH
+
+    account = None
+    if state:
+        try:
+            account = json.loads(Path(state).read_text(encoding="utf-8"))
+            problem = snapshot_problem(account)
+        except OSError as error:
+            problem = os_error_text(error)
+        except ValueError:
+            problem = "ce n'est pas du JSON en UTF-8"
+        if problem:
+            print(f"ERREUR : {state} : ce n'est pas une copie lisible du compte ({problem}) ; "
+                  "refaites-la avec index.py --check --snapshot FICHIER.")  # fmt: skip
+            return 1
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))  # Stop as Ctrl-C does: the folder is removed.
+    fake = FakeOVH(account).start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="cimade-ovh-demo-") as folder:
+            lines_ini = write_demo_folder(Path(folder), fake)
+            print(f"Démo : compte OVH simulé sur {fake.url} (rien n'est envoyé à OVH)", flush=True)
+            print(f"Démo : journal et statistiques simulées dans {folder}", flush=True)
+            return serve(make_app(lines_ini=lines_ini), host, port)
+    finally:
+        fake.stop()
+
+
+def write_demo_folder(folder, fake):
+    """Copy lines.ini into `folder` with an ovh.conf on the simulator and a data folder there; return the copy.
+
+    The queue groups get a month of simulated records: the checkout's data/
+    keeps only real ones.
+    """
+    from .simulator import statistics_history
+
+    parser = read_ini(LINES_INI)
+    parser[SETTINGS_SECTION].update(ovh_conf="ovh.conf", data_dir="data", activity_log="data/activity.log")
+    lines_ini = folder / "lines.ini"
+    with open(lines_ini, "w", encoding="utf-8") as file:
+        parser.write(file)
+    fake.write_ovh_conf(folder / "ovh.conf")
+    settings = load_settings(lines_ini)
+    for group in settings.groups.values():
+        if group.kind == "queue":
+            for record in statistics_history(clock.now(settings.timezone)):
+                append_record(record_path(settings, group, datetime.fromisoformat(record["time"])), record)
+    return lines_ini
+
+
+KIND_WORDS = {"queue": ("easyHunting", "une file d'appels"), "redirect": ("redirect", "une redirection")}
+
+
+def kind_hint(client, group):
+    """When OVH knows the group's number as the other kind of line, the sentence that says so; else None."""
+    import ovh.exceptions
+
+    other = "redirect" if group.kind == "queue" else "queue"
+    service, words = KIND_WORDS[other]
+    try:
+        client.get(f"/telephony/{group.billing_account}/{service}/{group.number}")
+    except ovh.exceptions.NotGrantedCall:
+        return (
+            f"OVH ne connaît pas {KIND_WORDS[group.kind][1]} à ce numéro dans {group.billing_account}, et la clé "
+            f"ne peut pas voir si c'est {words} : si oui, kind = {other} ? Sinon, vérifiez billing_account et number."
+        )
+    except Exception:
+        return None
+    return f"ce numéro est {words} chez OVH : kind = {other} ?"
+
+
+def check_group(client, group, moment):
+    """Check that OVH has the line a group needs: (a French description of it, the list of problems found)."""
+    import ovh.exceptions
+
+    try:
+        if group.kind == "redirect":
+            line = RedirectLine(client, group, moment)
+            client.get(f"/telephony/{group.billing_account}/line/{line.sip_line()}")
+            line.read_state()
+            return f"renvoi vers la ligne SIP {format_phone(line.sip_line())}", []
+        client.get(f"/telephony/{group.billing_account}/easyHunting/{group.number}")
+        line = QueueLine(client, group, moment)
+        problems = [CONDITIONS_OFF_STEP] if line.read_state().conditions_off else []
+        return f"file d'appels n° {line.queue_id()}", problems
+    except ovh.exceptions.ResourceNotFoundError as error:
+        return "", [kind_hint(client, group) or explain_for_it(error)]
+    except Exception as error:
+        return "", [explain_for_it(error)]
+
+
+def check(app, snapshot=None):
+    """Check lines.ini, the web server's rights and each group on OVH, copied to `snapshot`; print what is wrong.
+
+    Return the exit status.
+    """
+    import ovh.exceptions
+
+    try:
+        settings = load_settings(app.lines_ini)
+    except ConfigError as error:
+        print(f"ERREUR : {error}")
+        return 1
+    print(f"{settings.path} : {len(settings.groups)} groupe(s)" + (
+        f", {len(settings.broken)} en erreur." if settings.broken else "."))  # fmt: skip
+    problems = 0
+    for section, error in settings.broken.items():
+        print(f"ERREUR [{section.lower()}] {error}")
+        problems += 1
+    for problem in web_user_problems(settings):
+        print(f"ERREUR : {problem}")
+        problems += 1
+    credential = None
+    try:
+        client = app.client(settings)
+        credential = client.get(CURRENT_CREDENTIAL)
+    except ovh.exceptions.NotGrantedCall:
+        pass  # An old key that cannot describe itself: check_coverage says what to do.
+    except Exception as error:
+        print(f"ERREUR : {explain_for_it(error)}")
+        return 1
+    moment = clock.now(settings.timezone)
+    for group in settings.groups.values():
+        described, group_problems = check_group(client, group, moment)
+        for problem in group_problems:
+            print(f"ERREUR [{group.slug}] {format_phone(group.number)} : {problem}")
+        if not group_problems:
+            print(f"ok     [{group.slug}] {format_phone(group.number)} : {described}")
+        problems += len(group_problems)
+    if not check_coverage(client, settings, verbose=False):
+        problems += 1
+    if credential is not None:
+        expiration = parse_ovh_datetime(credential.get("expiration"), ZoneInfo("UTC"))
+        print("Clé OVH : " + (f"expire le {format_day_time(expiration)}" if expiration else "sans date d'expiration"))
+    if snapshot:
+        problems += write_snapshot(client, settings, snapshot)
+    return 1 if problems else 0
+
+
+def command_group(app, slug):
+    """The settings and the group `slug` a command works on; (settings or None, None) once it said what is wrong."""
+    try:
+        settings = load_settings(app.lines_ini)
+    except ConfigError as error:
+        print(f"ERREUR : {error}")
+        return None, None
+    group = settings.groups.get(slug.lower())
+    if group is None and slug.lower() in settings.broken:
+        print(f"ERREUR : {settings.broken[slug.lower()]} ; corrigez le groupe dans lines.ini, puis relancez.")
+    elif group is None:
+        known = ", ".join(settings.groups) or "aucun"
+        in_error = f" ; en erreur, à corriger : {', '.join(settings.broken)}" if settings.broken else ""
+        print(
+            f"ERREUR : {settings.path} ne définit pas le groupe « {slug} » (groupes : {known}{in_error}) : "
+            "relancez avec l'un d'eux."
+        )
+    return settings, group
+
+
+def set_code(app, slug, remove=False):
+    """Set (asking for it) or remove a group's access code in access-codes.ini; return the exit status."""
+    import getpass
+
+    settings, group = command_group(app, slug)
+    if group is None:
+        return 1
+    try:
+        if remove:
+            write_access_code(settings.access_codes, group.slug, None)
+            write_coded_groups(settings, read_coded_groups(settings) - {group.slug})
+            print(f"{group.name} : plus de code d'accès ({settings.access_codes}).")
+            return 0
+        if sys.stdin.isatty():
+            try:
+                code = getpass.getpass(f"Nouveau code d'accès de {group.name} : ")
+                again = getpass.getpass("Le même code, encore : ")
+            except (KeyboardInterrupt, EOFError):
+                print("\nInterrompu : rien n'a changé.")
+                return 1
+            if again != code:
+                print("ERREUR : les deux codes diffèrent ; rien n'a changé.")
+                return 1
+        else:
+            code = sys.stdin.readline()
+        code = code.strip()  # As the page reads a code typed or pasted.
+        if len(code) < CODE_MIN_LENGTH:
+            print(f"ERREUR : le code doit avoir au moins {CODE_MIN_LENGTH} caractères ; rien n'a changé.")
+            return 1
+
+        def share(draft):  # A new access-codes.ini: the web server's, before the page can see it.
+            share_with_web_server(draft, settings)
+
+        write_access_code(settings.access_codes, group.slug, hash_code(code), share)
+        write_coded_groups(settings, read_coded_groups(settings) | {group.slug})
+    except OSError as error:
+        where = error.filename or settings.access_codes
+        print(f"ERREUR : {where} : écriture impossible ({os_error_text(error)}) ; relancez la commande en root.")
+        return 1
+    except ConfigError as error:
+        print(f"ERREUR : {error}")
+        return 1
+    print(f"{group.name} : code d'accès enregistré dans {settings.access_codes}.")
+    print("Les bénévoles déjà entrés avec l'ancien code devront saisir le nouveau.")
+    return 0
+
+
+def unlock(app, slug):
+    """Forget a group's wrong codes, from every address and for the group: nobody waits; return the exit status."""
+    settings, group = command_group(app, slug)
+    if group is None:
+        return 1
+    folder = settings.data_dir / "attempts"
+    try:
+        counts = [p for p in folder.glob(f"{group.slug}*") if p.name.partition(".")[0] == group.slug]
+        for path in counts:
+            path.unlink(missing_ok=True)
+    except OSError as error:
+        print(f"ERREUR : {folder} : effacement impossible ({os_error_text(error)}) ; relancez la commande en root.")
+        return 1
+    print(f"{group.name} : les codes erronés sont oubliés ; chacun peut de nouveau entrer le code.")
+    return 0

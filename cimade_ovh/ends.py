@@ -1,0 +1,47 @@
+"""The volunteers' planned ends of today, stored in data/ends/<group>.json."""
+
+import json
+import logging
+import re
+from datetime import date
+
+from .clock import parse_end
+from .files import replace_file
+
+log = logging.getLogger("cimade-ovh")
+
+
+def ends_path(settings, group):
+    """The file of the planned ends of a group's volunteers: {"day": "YYYY-MM-DD", "ends": {number: "HH:MM:SS"}}."""
+    return settings.data_dir / "ends" / f"{group.slug}.json"
+
+
+def read_ends(settings, group):
+    """The planned ends stored for a group, as (day, {number: "HH:MM:SS"}); (None, {}) when none or unreadable."""
+    path = ends_path(settings, group)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        day = date.fromisoformat(data["day"])
+        ends = {n: parse_end(e) for n, e in data["ends"].items() if re.fullmatch(r"00\d{6,15}", n)}
+    except FileNotFoundError:
+        return None, {}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        log.error("cannot read the planned ends %s: %s", path, error)
+        return None, {}
+    return day, ends
+
+
+def todays_ends(settings, group, moment):
+    """The planned ends stored for the group's volunteers of today."""
+    day, ends = read_ends(settings, group)
+    return ends if day == moment.date() else {}
+
+
+def write_ends(settings, group, moment, ends):
+    """Store today's planned ends of the group's volunteers (under the group's lock), whole or not at all."""
+    path = ends_path(settings, group)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_file(path, json.dumps({"day": moment.date().isoformat(), "ends": ends}), 0o640)
+    except OSError as error:
+        log.error("cannot write the planned ends %s: %s (%s)", path, error, ends)

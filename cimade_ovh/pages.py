@@ -1,0 +1,473 @@
+"""HTML: the templates and the rendering of the group, access and message pages."""
+
+import html
+import re
+import struct
+from string import Template
+
+from .clock import default_end, format_day_time, format_end, format_short_day_time
+from .figures import STATS_DAYS
+from .ovhapi import (
+    OVH_FAILURES,
+    RESUME,
+    RETRY_LATER,
+    OvhFailure,
+    describe_failure,
+    is_explanation,
+)
+from .phones import format_phone, mask_phone
+from .traces import HANDOVER_ACTIONS
+
+STYLE = """
+body{margin:0;font:1.125rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;background:#fff}
+main{max-width:36rem;margin:0 auto;padding:1rem}
+h1{font-size:1.5rem;line-height:1.25;margin:.5rem 0}
+h2{font-size:1.2rem;margin:1.75rem 0 .5rem}
+p{margin:.5rem 0}
+a{color:#0b4fb3;display:inline-block;padding:.625rem 0}
+.muted{color:#4a4a4a}
+.box{border:2px solid;border-radius:.5rem;padding:.5rem 1rem;margin:1rem 0}
+.ok{background:#e9f6ec;border-color:#1e6b34}
+.error{background:#fdecea;border-color:#a4161a}
+.warning{background:#fff6db;border-color:#7a5a00}
+.on{font-weight:600;color:#1e6b34}
+.off{font-weight:600}
+.tel{white-space:nowrap}
+label{display:block;font-weight:600;margin:.75rem 0 .25rem}
+input{box-sizing:border-box;width:100%;font-size:1.25rem;padding:.6rem;border:2px solid #4a4a4a;border-radius:.4rem}
+input[aria-invalid=true]{border-color:#a4161a}
+.field-error{color:#a4161a;font-weight:600}
+button{width:100%;min-height:3rem;margin-top:.75rem;padding:.6rem 1rem;border:0;border-radius:.4rem;
+font:inherit;font-weight:600;color:#fff;background:#a4161a;cursor:pointer}
+button.finish{background:#2b2b2b}
+form.inline{display:inline}
+button.remove{width:auto;min-height:2.75rem;margin:0 0 0 .5rem;padding:.25rem .9rem;color:#1b1b1b;background:#e8e8e8;
+border:2px solid #4a4a4a}
+ul.team{list-style:none;padding-left:0}
+ul.team li{margin:.5rem 0;display:flex;align-items:center;justify-content:space-between;gap:.5rem}
+ul{padding-left:1.25rem}
+li{margin:.25rem 0}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;font-size:1rem;white-space:nowrap}
+caption{text-align:left;font-weight:600;padding:.25rem 0}
+th,td{padding:.3rem .5rem;border-bottom:1px solid #ccc;text-align:right;vertical-align:top}
+.left{text-align:left}
+tbody th{font-weight:400}
+footer{margin-top:2rem;font-size:1rem}
+""".strip()
+
+PAGE = Template(
+    """<!DOCTYPE html>
+<html lang="fr">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$title</title>
+<style>$style</style>
+</head>
+<body>
+<main>
+$body
+</main>
+</body>
+</html>
+"""
+)
+
+INDEX_BODY = Template(
+    """<h1>Permanences téléphoniques de la Cimade</h1>
+<p>Choisissez votre groupe :</p>
+<ul>
+$groups
+</ul>"""
+)
+
+GROUP_BODY = Template(
+    """<h1>Permanence téléphonique<br>$name</h1>
+<p class="muted">Numéro du groupe : <span class="tel">$public_number</span><br>$time</p>
+$messages
+<h2>En ce moment</h2>
+$state
+$handover
+<h2>Répondre aux appels</h2>
+<form method="post" action="$start_url">
+$csrf
+$fields
+$start_note
+<button type="submit">$start_label</button>
+</form>
+$finish
+<footer>
+$contact
+$stats_link
+<p><a href="$home_url">Tous les groupes</a></p>
+</footer>"""
+)
+
+ACCESS_BODY = Template(
+    """<h1>Permanence téléphonique<br>$name</h1>
+$messages
+<p>Cette page est réservée aux bénévoles du groupe. Entrez le code d'accès que la coordination vous a donné.</p>
+<form method="post" action="$access_url">
+$csrf
+$field
+<button type="submit">Entrer</button>
+</form>
+<footer>
+$contact
+<p><a href="$home_url">Tous les groupes</a></p>
+</footer>"""
+)
+
+MESSAGE_BODY = Template(
+    """<h1>$title</h1>
+<div class="box $kind"><p>$message</p></div>
+<p><a href="$home_url">Retour à la liste des groupes</a></p>"""
+)
+
+FINISH_FORM = Template(
+    """<h2>Terminer</h2>
+<form method="post" action="$finish_url">
+$csrf
+$finish_warning
+<button type="submit" class="finish">$finish_label</button>
+</form>"""
+)
+
+FLASH_TEXTS = {
+    "start": "C'est fait : les appels arrivent maintenant sur le $number.",
+    "change": "C'est fait : le numéro a changé, les appels arrivent maintenant sur le $number.",
+    "finish": "La permanence est terminée : les appels n'arrivent plus sur le numéro du bénévole.",
+    "nothing": "Il n'y avait pas de permanence en cours ; rien n'a changé.",
+    "same": "Le $number reçoit déjà les appels ; rien n'a changé.",
+    "add": "C'est fait : le $number reçoit aussi les appels.",
+    "resume": "C'est fait : la permanence reprend, les appels arrivent de nouveau sur les numéros ci-dessous.",
+    "remove": "C'est fait : le $number ne reçoit plus les appels.",
+    "gone": "Ce numéro ne recevait déjà plus les appels ; rien n'a changé.",
+    "ends": "C'est fait : la fin prévue du $number a changé (voir ci-dessous).",
+    "name": "C'est fait : le prénom du $number a changé (voir ci-dessous).",
+    "name-ends": "C'est fait : le prénom et la fin prévue du $number ont changé (voir ci-dessous).",
+}
+
+
+def escape(text):
+    """Escape text for HTML."""
+    return html.escape(str(text), quote=True)
+
+
+def render_page(title, body):
+    """The whole HTML document around a body."""
+    return PAGE.substitute(title=escape(title), style=STYLE, body=body)
+
+
+def render_index(settings, base):
+    """The list of groups."""
+    groups = "\n".join(
+        f'<li><a href="{escape(base)}/{escape(g.slug)}">{escape(g.name)}</a> '
+        f'<span class="muted tel">({escape(format_phone(g.number))})</span></li>'
+        for g in sorted(settings.groups.values(), key=lambda g: g.name.lower())
+    )
+    return render_page("Permanences téléphoniques de la Cimade", INDEX_BODY.substitute(groups=groups))
+
+
+def render_message(title, message, base, kind="error"):
+    """A page that only says something, such as an error or a page not found."""
+    body = MESSAGE_BODY.substitute(title=escape(title), kind=kind, message=escape(message), home_url=f"{base}/")
+    return render_page(title, body)
+
+
+def render_state(group, state, failure, contact, base, csrf):
+    """The "En ce moment" part of a group page: permanence, where a call would ring, calls."""
+    if failure:
+        explanation, advice = describe_failure(failure, contact)
+        return (
+            '<div class="box error"><p><strong>Impossible de lire l\'état de la ligne chez OVH.</strong></p>'
+            f"<p>{escape(explanation)} {escape(advice)}</p></div>"
+        )
+    if (state.running or state.interrupted) and state.volunteers and group.max_volunteers > 1:
+        lines = [render_team(group, state, base, csrf)]
+    elif state.running and state.volunteers:
+        lines = [f'<p class="on">Permanence en cours sur le {phone_list(state.numbers)}</p>']
+        if state.volunteers[0].until:
+            lines.append(f"<p>Fin prévue à {escape(format_end(state.volunteers[0].until))}.</p>")
+    elif state.open_without_volunteer:
+        lines = ['<p class="off">La permanence est ouverte, mais aucun numéro ne reçoit les appels.</p>']
+    else:
+        lines = ['<p class="off">Pas de permanence en cours.</p>']
+    if state.conditions_off:
+        lines.append(message_box("warning", escape(CONDITIONS_OFF_NOTICE)))
+    if group.kind == "redirect" and not state.running:
+        sip_line = escape(format_phone(state.sip_line))
+        lines.append(f'<p>Les appels arrivent sur la ligne SIP du groupe <span class="tel">({sip_line}).</span></p>')
+    else:
+        lines.append(f"<p>Si quelqu'un appelle maintenant, {what_a_call_does(state)}</p>")
+    if group.kind == "queue":
+        lines.append(render_calls(state.calls))
+    return "\n".join(lines)
+
+
+CONDITIONS_OFF_NOTICE = (
+    "Les plages horaires de cette ligne sont désactivées chez OVH : la page ne peut ni ouvrir ni fermer "
+    "la ligne. Les numéros des bénévoles sonnent à toute heure tant qu'ils reçoivent les appels de la file "
+    "(jusqu'à « Terminer »). L'informatique a été prévenue par courriel."
+)
+CLOSED_LINE = {
+    "voicemail": "l'appel va sur la messagerie de la ligne.",
+    "": "l'appelant entend le message de fermeture de la ligne ; ça ne sonne chez personne.",
+}
+
+
+def what_a_call_does(state):
+    """The end of « Si quelqu'un appelle maintenant, … », as OVH decides: who rings and how, or where the call goes."""
+    numbers = state.rings_now
+    if state.elsewhere is not None:
+        return CLOSED_LINE.get(state.elsewhere) or f"l'appel est renvoyé vers le {phone_list([state.elsewhere])}"
+    if not numbers:
+        return "ça ne sonne chez personne."
+    if len(numbers) == 1:
+        return f"ça sonne sur le {phone_list(numbers)}"
+    if state.strategy == "ringAll":
+        return f"ça sonne ensemble sur le {phone_list(numbers)}"
+    if state.strategy == "sequentiallyByAgentOrder":
+        turns = [f"sur le {phone_span(mask_phone(n))}" for n in numbers]
+        return f"ça sonne d'abord {turns[0]}, puis " + ", puis ".join(turns[1:]) + "."
+    return f"ça sonne tour à tour, dans l'ordre que choisit OVH, sur le {phone_list(numbers)}"
+
+
+def render_team(group, state, base, csrf):
+    """The volunteers answering together: name, masked number, their call, and a button to remove each."""
+    count = len(state.volunteers)
+    items = []
+    for volunteer in state.volunteers:
+        who = phone_span(mask_phone(volunteer.number))
+        if volunteer.name:
+            who = f"{escape(volunteer.name)}, {who}"
+        call = volunteer.call
+        since = call and (call.answered or call.begin)
+        doing = (f"en appel depuis {since:%H:%M}" if since else "en appel") if call else "libre"
+        if volunteer.until:
+            doing += f", jusqu'à {format_end(volunteer.until)}"
+        label = escape(f"Retirer le {mask_phone(volunteer.number)}")
+        items.append(
+            f"<li><span>{who} : {doing}</span>\n"
+            f'<form method="post" action="{escape(base)}/{escape(group.slug)}/remove" class="inline">{csrf}'
+            f'<input type="hidden" name="volunteer" value="{escape(volunteer.mark)}">'
+            f'<button type="submit" class="remove" aria-label="{label}">Retirer</button></form></li>'
+        )
+    heading = f"{count} bénévole{'s' if count > 1 else ''} sur {group.max_volunteers} au plus"
+    team = '<ul class="team">\n' + "\n".join(items) + "\n</ul>"
+    if state.interrupted:
+        return f'<p class="off">Permanence interrompue : {heading}.</p>\n{team}\n<p>{escape(INTERRUPTED)}</p>'
+    return f'<p class="on">Permanence en cours : {heading}.</p>\n{team}'
+
+
+INTERRUPTED = (
+    "OVH a échoué pendant un changement : la ligne est fermée, les appels n'arrivent pas sur ces numéros "
+    "pour l'instant. Pour reprendre la permanence, retapez votre numéro ci-dessous et appuyez de nouveau "
+    "sur « Ajouter mon numéro » ; ou retirez un numéro, ou terminez la permanence."
+)
+
+
+def phone_span(shown):
+    """A number as shown (whole or masked), kept on one line."""
+    return f'<span class="tel">{escape(shown)}</span>'
+
+
+def phone_list(numbers):
+    """Masked numbers separated by commas and ending with a full stop, each kept on one line."""
+    last = len(numbers) - 1
+    return " ".join(phone_span(mask_phone(n) + ("." if i == last else ",")) for i, n in enumerate(numbers))
+
+
+def render_calls(calls):
+    """The calls in progress and waiting in a queue."""
+    if not calls:
+        return "<p>Aucun appel en cours ni en attente.</p>"
+    items = []
+    for call in calls:
+        since = f"{call.begin:%H:%M}" if call.begin else "?"
+        if call.waiting:
+            items.append(f"<li>Appel en attente depuis {since}</li>")
+        else:
+            answered = f"{call.answered:%H:%M}" if call.answered else since
+            items.append(f"<li>Appel en cours depuis {answered} avec le {phone_span(mask_phone(call.agent))}</li>")
+    return "<p>Appels :</p>\n<ul>\n" + "\n".join(items) + "\n</ul>"
+
+
+def render_handover(actions):
+    """The group's last actions, so that a volunteer sees who had the line before them."""
+    if not actions:
+        return ""
+    items = []
+    for moment, action, number, succeeded, detail in actions:
+        what = HANDOVER_ACTIONS[action] + ("" if succeeded else " (échec)")
+        on = f", {phone_span(mask_phone(number))}" if number else ""
+        more = f", {escape(detail)}" if detail else ""
+        items.append(f"<li>{escape(format_short_day_time(moment))} : {escape(what)}{on}{more}</li>")
+    return "<h2>Dernières actions</h2>\n<ul>\n" + "\n".join(items) + "\n</ul>"
+
+
+def csrf_field(token):
+    """The hidden field that proves a form came from this site."""
+    return f'<input type="hidden" name="csrf" value="{escape(token)}">'
+
+
+def render_access(settings, group, base, token, messages, error=""):
+    """The page that asks for a group's access code."""
+    errors = {"code": error} if error else {}
+    body = ACCESS_BODY.substitute(
+        name=escape(group.name),
+        messages="\n".join(messages),
+        access_url=escape(f"{base}/{group.slug}/access"),
+        csrf=csrf_field(token),
+        field=input_field("code", "Code d'accès", "password", "current-password", {}, errors),
+        contact=f"<p>Contact du groupe : {escape(group.contact)}</p>" if group.contact else "",
+        home_url=escape(f"{base}/"),
+    )
+    return render_page(f"Permanence {group.name}", body)
+
+
+def render_group(settings, group, base, moment, state, failure, messages, token, typed=None, errors=None, actions=()):
+    """A group's page: its state, the last actions, the form to start, change or join, the form to finish."""
+    typed, errors = typed or {}, errors or {}
+    url = f"{base}/{group.slug}"
+    team = group.max_volunteers > 1
+    on_duty = state.numbers if state and (state.running or state.interrupted) else []
+    fields = []
+    if team:
+        fields.append(input_field("name", "Votre prénom (facultatif)", "text", "given-name", typed, errors))
+    fields.append(input_field("number", "Votre numéro de téléphone", "tel", "tel", typed, errors))
+    proposed = {"ends": default_end(group, moment)[:5], **typed}
+    fields.append(input_field("ends", "Jusqu'à quelle heure ?", "time", "off", proposed, errors))
+    if on_duty:
+        kept_name = " (prénom laissé vide : celui que vous aviez donné reste)" if team else ""
+        fields.append(
+            "<p>Prolonger / avancer la fin : déjà de permanence, retapez votre numéro "
+            f"avec la nouvelle heure{kept_name}.</p>"
+        )
+    start_label = "Ajouter mon numéro" if team and on_duty else "Répondre sur ce numéro"
+    if team and len(on_duty) >= group.max_volunteers:
+        only_them = ""  # Interrupted: those on duty resume it with « Ajouter mon numéro », as the state above says.
+        if state.running:
+            start_label = "Changer mon heure de fin"  # Only those on duty can use it.
+            only_them = (
+                "Le bouton ci-dessous sert seulement aux bénévoles de permanence, pour changer leur heure de fin "
+                "ou leur prénom. "
+            )
+        start_note = (
+            f"<p>La permanence est complète ({len(on_duty)} bénévoles). {only_them}"
+            "Pour répondre à la place de quelqu'un, retirez d'abord son numéro.</p>"
+        )
+    elif on_duty and not team:
+        start_note = f"<p>{escape(ONE_NUMBER_ONLY[group.kind])}</p>"
+    else:
+        start_note = ""
+    contact = f"<p>Contact du groupe : {escape(group.contact)}</p>" if group.contact else ""
+    finish_warning = (
+        "<p>Les appels déjà en attente dans la file peuvent encore arriver sur votre numéro après la fin.</p>"
+        if group.kind == "queue"
+        else ""
+    )
+    body = GROUP_BODY.substitute(
+        name=escape(group.name),
+        public_number=escape(format_phone(group.number)),
+        time=escape(format_day_time(moment)),
+        messages="\n".join(messages),
+        state=render_state(group, state, failure, settings.contact, base, csrf_field(token)),
+        handover=render_handover(actions),
+        csrf=csrf_field(token),
+        start_url=escape(f"{url}/start"),
+        fields="\n".join(fields),
+        start_note=start_note,
+        start_label=start_label,
+        finish=FINISH_FORM.substitute(
+            finish_url=escape(f"{url}/finish"),
+            csrf=csrf_field(token),
+            finish_warning=finish_warning,
+            finish_label="Terminer la permanence pour tout le monde" if team else "Terminer la permanence",
+        )
+        if state is None or state.running or state.leftover
+        else "",
+        contact=contact,
+        stats_link=(
+            f'<p><a href="{escape(url)}/stats">Statistiques des {STATS_DAYS} derniers jours</a></p>'
+            if group.kind == "queue"
+            else ""
+        ),
+        home_url=escape(f"{base}/"),
+    )
+    return render_page(f"Permanence {group.name}", body)
+
+
+ONE_NUMBER_ONLY = {
+    "redirect": "Cette ligne renvoie les appels vers un seul numéro à la fois : "
+    "le vôtre remplacera celui de la permanence en cours.",
+    "queue": "Ce groupe reçoit les appels sur un seul numéro à la fois : "
+    "le vôtre remplacera celui de la permanence en cours.",
+}
+
+
+def input_field(name, label, kind, autocomplete, typed, errors):
+    """A labelled text input, keeping what was typed, with its error if any."""
+    error = errors.get(name)
+    attributes = f'type="{kind}" autocomplete="{autocomplete}"' + (' inputmode="tel"' if kind == "tel" else "")
+    if error:
+        attributes += f' aria-invalid="true" aria-describedby="{name}-error"'
+    html_text = (
+        f'<label for="{name}">{escape(label)}</label>\n'
+        f'<input id="{name}" name="{name}" {attributes} value="{escape(typed.get(name, ""))}">'
+    )
+    if error:
+        html_text += f'\n<p id="{name}-error" class="field-error">{escape(error)}</p>'
+    return html_text
+
+
+def message_box(kind, text):
+    """A coloured box with one message."""
+    return f'<div class="box {kind}"><p>{text}</p></div>'
+
+
+def favicon():
+    """A 16×16 icon (a red disc), drawn as a Windows icon file."""
+    size = 16
+    pixels = b"".join(
+        (b"\x1a\x16\xa4\xff" if (x - 7.5) ** 2 + (y - 7.5) ** 2 <= 56 else b"\x00\x00\x00\x00")
+        for y in range(size)
+        for x in range(size)
+    )
+    bitmap = struct.pack("<IiiHHIIiiII", 40, size, size * 2, 1, 32, 0, 0, 0, 0, 0, 0)
+    bitmap += pixels + b"\x00" * (4 * size)  # The colour pixels, then the (unused) transparency mask.
+    header = struct.pack("<HHHBBBBHHII", 0, 1, 1, size, size, 0, 0, 1, 32, len(bitmap), 22)
+    return header + bitmap
+
+
+def read_flash(value):
+    """Parse a flash cookie into (code, number, explanation), or None when it is not one of ours.
+
+    The cookie is the browser's to change: its explanation is kept only if it is one of the page's own.
+    """
+    code, _, rest = value.partition(":")
+    number, _, explanation = rest.partition(":")
+    known = code in FLASH_TEXTS or code.removeprefix("error-") in OVH_FAILURES
+    if not known or not re.fullmatch(r"(00\d{6,15})?", number) or (explanation and not is_explanation(explanation)):
+        return None
+    return code, number, explanation
+
+
+def flash_message(flash, contact, state_shown, interrupted=False):
+    """The box that tells the volunteer how their action went; after a failure, the state shown is what OVH has.
+
+    `interrupted`: the state shown is a permanence a failed change left closed; pressing again resumes it.
+    """
+    code, number, explanation = flash
+    if code in FLASH_TEXTS:
+        # Whole for the volunteer who just set their number; masked when someone removed another's.
+        phone = phone_span(mask_phone(number) if code == "remove" else format_phone(number))
+        return message_box("ok", Template(escape(FLASH_TEXTS[code])).substitute(number=phone))
+    failure = OvhFailure(code.removeprefix("error-"), "", explanation)
+    explanation, advice = describe_failure(failure, contact)
+    if interrupted and OVH_FAILURES[failure.reason][1] == RETRY_LATER:
+        advice = Template(RESUME).safe_substitute(contact=contact)
+    shown = " L'état ci-dessous est celui qu'OVH a maintenant." if state_shown else ""
+    text = f"{escape(explanation)}{escape(shown)} {escape(advice)}"
+    return message_box("error", f"<strong>La demande n'a pas abouti, ou en partie seulement.</strong> {text}")

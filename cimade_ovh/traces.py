@@ -1,0 +1,111 @@
+"""Traces of what the page did: the activity log, the last actions shown on a group's page, mail to IT."""
+
+import hashlib
+import logging
+import os
+import time
+from datetime import timedelta
+
+from . import clock
+from .clock import parse_ovh_datetime
+from .config import script_command
+
+log = logging.getLogger("cimade-ovh")
+
+
+def log_activity(settings, group, action, number, client, result):
+    """Append one line to the activity log: time, group, action, number, client address, result."""
+    fields = [
+        clock.now(settings.timezone).isoformat(timespec="seconds"),
+        group.slug,
+        action,
+        number or "-",
+        client,
+        result,
+    ]
+    line = "\t".join(" ".join(str(f or "-").split()) for f in fields)
+    try:
+        settings.activity_log.parent.mkdir(parents=True, exist_ok=True)
+        with open(settings.activity_log, "a", encoding="utf-8") as file:
+            file.write(line + "\n")
+    except OSError as error:
+        log.error("cannot write the activity log %s: %s; line was: %s", settings.activity_log, error, line)
+
+
+HANDOVER_ACTIONS = {
+    "start": "début", "change": "changement de numéro", "add": "numéro ajouté", "resume": "permanence reprise",
+    "ends": "fin prévue changée",
+    "name": "prénom changé", "name-ends": "prénom et fin prévue changés",
+    "remove": "numéro retiré", "finish": "fin", "auto-finish": "fin automatique",
+}  # fmt: skip
+
+
+def recent_actions(settings, group, count=5):
+    """The group's last actions in the activity log, newest first, as (time, action, number, succeeded, detail).
+
+    A result is "ok", or "ok, " and a detail such as the planned end; anything else is a failure.
+    """
+    try:
+        with open(settings.activity_log, "rb") as file:
+            size = file.seek(0, os.SEEK_END)
+            file.seek(max(0, size - 65536))
+            tail = file.read().decode("utf-8", "replace").splitlines()[1 if size > 65536 else 0 :]
+    except OSError:
+        return []
+    found = []
+    for line in reversed(tail):
+        fields = line.split("\t")
+        if len(fields) != 6 or fields[1] != group.slug or fields[2] not in HANDOVER_ACTIONS:
+            continue
+        moment = parse_ovh_datetime(fields[0], settings.timezone)
+        if moment:
+            succeeded = fields[5] == "ok" or fields[5].startswith("ok, ")
+            found.append((moment, fields[2], fields[3].strip("-"), succeeded, fields[5][4:] if succeeded else ""))
+        if len(found) == count:
+            break
+    return found
+
+
+def notify_it(settings, subject, body):
+    """Mail IT through the configured sendmail command; a failure is logged, never raised."""
+    if not settings.notify or not settings.sendmail:
+        return
+    import email.message  # Here, not for every request: a CGI process starts faster.
+    import subprocess
+
+    message = email.message.EmailMessage()
+    message["To"] = ", ".join(settings.notify)
+    message["Subject"] = f"[cimade-ovh] {subject}"
+    message.set_content(body)
+    try:
+        subprocess.run(settings.sendmail, input=message.as_bytes(), capture_output=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError) as error:
+        log.error("cannot mail %s with %s: %s", settings.notify, settings.sendmail, error)
+
+
+def notify_it_once(settings, key, every, subject, body):
+    """Mail IT about `key` at most once per `every` (a timedelta), across processes."""
+    stamp = settings.data_dir / "notified" / key
+    try:
+        if time.time() - stamp.stat().st_mtime < every.total_seconds():
+            return
+    except FileNotFoundError:
+        pass
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+    except OSError as error:
+        log.error("cannot write %s: %s", stamp, error)
+    notify_it(settings, subject, body)
+
+
+def keep_last_good(settings, error):
+    """Say in the error log, and once by mail to IT, that lines.ini is broken and the page keeps its last good one."""
+    log.error("configuration error: %s; the page keeps serving the configuration it read before", error)
+    digest = hashlib.sha256(str(error).encode("utf-8")).hexdigest()[:16]
+    notify_it_once(
+        settings, f"lines-ini-{digest}", timedelta(days=7), "Erreur dans lines.ini",
+        f"{error}\n\nLa page garde la configuration lue avant cette modification, jusqu'à ce que l'erreur soit "
+        f"corrigée (ou jusqu'au prochain redémarrage d'Apache, qui mettrait toutes les pages en erreur).\n"
+        f"Vérifiez avec : {script_command('index.py', '--check')}",
+    )  # fmt: skip
