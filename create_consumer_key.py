@@ -15,7 +15,6 @@ import configparser
 import getpass
 import os
 import re
-import stat
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 from cimade_ovh import ROOT  # The package sets up the virtualenv.
 from cimade_ovh.cli import french_parser, number_argument
 from cimade_ovh.config import ConfigError, load_settings, read_ini, script_command
-from cimade_ovh.files import keep_owner, os_error_text, replace_file
+from cimade_ovh.files import os_error_text, replace_keeping
 from cimade_ovh.ovhapi import (
     CURRENT_CREDENTIAL,
     connect_ovh,
@@ -85,13 +84,7 @@ def write_private(path, text):
     root:www-data 0640, so that the web server reads it; forcing 0600 there
     would lock the page out.
     """
-    path = Path(path)
-    try:
-        old = path.stat()
-    except FileNotFoundError:
-        replace_file(path, text, 0o600)
-    else:
-        replace_file(path, text, stat.S_IMODE(old.st_mode) & 0o770, keep_owner(old))
+    replace_keeping(Path(path), text, 0o600, kept=0o770)
 
 
 # --- Creating a key -------------------------------------------------------------

@@ -48,7 +48,7 @@ from cimade_ovh.ends import todays_ends, write_ends
 from cimade_ovh.figures import STATS_DAYS, daily_figures, read_records
 from cimade_ovh.files import Reloaded, group_lock
 from cimade_ovh.lines import LINE_KINDS
-from cimade_ovh.ovhapi import DEADLINE, as_failure, describe_failure, parallel
+from cimade_ovh.ovhapi import DEADLINE, LazyClient, as_failure, describe_failure, parallel
 from cimade_ovh.pages import (
     escape,
     favicon,
@@ -90,16 +90,6 @@ log = logging.getLogger("cimade-ovh")
 
 
 # --- The application: its state between requests ------------------------------------
-
-
-class LazyClient:
-    """The ovh client, made on first use: a CGI page that shows a shared read never imports it."""
-
-    def __init__(self, make):
-        self._make = make
-
-    def __getattr__(self, name):
-        return getattr(self._make(), name)
 
 
 class App:

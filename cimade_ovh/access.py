@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from . import files
 from .config import ConfigError, read_ini
-from .files import keep_owner, locked_file, own_like_data, replace_file
+from .files import locked_file, own_like_data, replace_file, replace_keeping
 
 log = logging.getLogger("cimade-ovh")
 
@@ -85,11 +85,7 @@ def write_access_code(path, slug, stored, share=None):
     text = io.StringIO()
     text.write("# Codes d'accès des groupes (empreintes), écrits par : python3 index.py --set-code <groupe>\n\n")
     parser.write(text)
-    if path.exists():  # Keep the owner, group and mode IT gave the file.
-        info = path.stat()
-        replace_file(path, text.getvalue(), info.st_mode & 0o777, keep_owner(info))
-    else:
-        replace_file(path, text.getvalue(), 0o640, share)
+    replace_keeping(path, text.getvalue(), 0o640, share)
 
 
 def coded_groups_path(settings):

@@ -56,6 +56,17 @@ def replace_file(path, data, mode, own=None, link=False):
         draft.unlink(missing_ok=True)
 
 
+def replace_keeping(path, data, mode, own=None, kept=0o777):
+    """replace_file for a file IT owns (ovh.conf, access-codes.ini): an existing one keeps its owner and group, and
+    the bits `kept` of its mode; a new one gets `mode` and `own`."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        replace_file(path, data, mode, own)
+        return
+    replace_file(path, data, info.st_mode & kept, keep_owner(info))
+
+
 def keep_owner(info):
     """An `own` for replace_file: the owner and group of `info` (a stat result), where we may give them."""
 

@@ -99,6 +99,16 @@ def connect_ovh(endpoint, application_key, application_secret, consumer_key, tim
     return client
 
 
+class LazyClient:
+    """The ovh client, made on first use: a CGI page that shows a shared read never imports it."""
+
+    def __init__(self, make):
+        self._make = make
+
+    def __getattr__(self, name):
+        return getattr(self._make(), name)
+
+
 def deadline_adapter(base):
     """A requests adapter class whose requests end by the DEADLINE of the action, if one is set."""
     import requests

@@ -40,13 +40,18 @@ CREDENTIAL_CACHE_SECONDS = 3600  # How long they trust the key's expiry that one
 # --- Files of data/shared/ ------------------------------------------------------
 
 
-def shared_folder(settings):
-    """data/shared/, made if needed."""
-    folder = settings.data_dir / "shared"
+def data_folder(settings, name):
+    """A folder of data/ (shared, last-action), made if needed with data/'s owner, as every file written in it."""
+    folder = settings.data_dir / name
     if not folder.is_dir():
         folder.mkdir(parents=True, exist_ok=True)
         own_like_data(settings, folder, 0o750)
     return folder
+
+
+def write_data_file(settings, path, text):
+    """Write a file of a data_folder for every process of the page, whole or not at all, owned like data/."""
+    replace_file(path, text, 0o640, lambda draft: own_like_data(settings, draft, 0o640))
 
 
 def read_shared(settings, name):
@@ -64,8 +69,7 @@ def read_shared(settings, name):
 def write_shared(settings, name, record):
     """Write a record of data/shared/ for every process of the page, whole or not at all."""
     try:
-        folder = shared_folder(settings)
-        replace_file(folder / name, json.dumps(record), 0o640, lambda draft: own_like_data(settings, draft, 0o640))
+        write_data_file(settings, data_folder(settings, "shared") / name, json.dumps(record))
     except OSError as error:
         log.error("cannot write %s in %s: %s", name, settings.data_dir / "shared", error)
 
@@ -90,11 +94,10 @@ def read_stamp(settings, group):
 
 
 def change_stamp(settings, group):
-    """Give the group a new stamp, so that no process reuses a read that began before."""
+    """Give the group a new stamp, so that no process reuses a read that began before; run by root, still data/'s."""
     path = stamp_path(settings, group)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        replace_file(path, os.urandom(8).hex(), 0o640)
+        write_data_file(settings, data_folder(settings, path.parent.name) / path.name, os.urandom(8).hex())
     except OSError as error:
         log.error("cannot write %s: %s; other processes may show the state before the action", path, error)
 
@@ -193,7 +196,7 @@ class SharedRead:
         """Let one process at a time read the group from OVH for the others; after LOCK_TIMEOUT, go on without."""
         with contextlib.ExitStack() as held:
             try:
-                path = shared_folder(settings) / f"{group.slug}.lock"
+                path = data_folder(settings, "shared") / f"{group.slug}.lock"
                 own = lambda descriptor: own_like_data(settings, descriptor, 0o640)  # noqa: E731
                 held.enter_context(locked_file(path, poll=0.005, own=own))  # Waiting pages take the read at once.
             except OSError as error:

@@ -244,16 +244,11 @@ class Apache(Browser):
     def forget_reads(self):
         """Make the page's processes forget the OVH reads they share, as an action does: for a test that changed OVH.
 
-        Each group's stamp in data/last-action/ changes; as root, the files stay the web server's.
+        Each group's stamp in data/last-action/ changes (as root, the files stay the web server's, as data/ is).
         """
         settings = load_settings(self.lines_ini)
         for group in settings.groups.values():
             change_stamp(settings, group)
-        folder = settings.data_dir / "last-action"
-        for path in (folder, *folder.iterdir()):
-            path.chmod(0o750 if path.is_dir() else 0o640)
-            if os.geteuid() == 0:
-                os.chown(path, pwd.getpwnam(WEB_USER).pw_uid, grp.getgrnam(WEB_USER).gr_gid)
 
     def error_log(self):
         path = self.folder / "error.log"
