@@ -1,5 +1,7 @@
 """The scripts' command lines in French: argparse's words, and numbers bounded with a sentence saying what is expected."""
 
+import difflib
+import sys
 from contextlib import contextmanager
 
 # argparse's own words (the messages it looks up through gettext), in French.
@@ -37,7 +39,20 @@ def french_parser(**kwargs):
 
         def parse_args(self, args=None, namespace=None):
             with in_french():
+                self.refuse_unknown_options(sys.argv[1:] if args is None else args)
                 return super().parse_args(args, namespace)
+
+        def refuse_unknown_options(self, args):
+            """Name a mistyped option first, with the nearest known one: before « il manque … » would hide it."""
+            known = list(self._option_string_actions)
+            commands = {name for action in self._actions for name in getattr(action, "_name_parser_map", ())}
+            for arg in args:
+                if arg in commands or arg == "--":
+                    break  # What follows is the command's (stats.py report --days), or not an option.
+                name = arg.partition("=")[0]
+                if name.startswith("--") and not any(option.startswith(name) for option in known):  # Abbreviations.
+                    near = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+                    self.error(f"option inconnue : {name}" + (f" (vouliez-vous dire {near[0]} ?)" if near else ""))
 
         def error(self, message):
             """One sentence, with where the help is; exit status 2, as argparse's."""

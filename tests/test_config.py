@@ -269,6 +269,10 @@ USAGE_MISTAKES = {
     "index.py --demo --port abc": "index.py : --port : « abc » n'est pas un numéro de port (0 à 65535) ; "
     "voir index.py --help.",
     "index.py --check --bogus": "index.py : option inconnue : --bogus ; voir index.py --help.",
+    "index.py --chek": "index.py : option inconnue : --chek (vouliez-vous dire --check ?) ; voir index.py --help.",
+    "index.py --unlok lyon": "index.py : option inconnue : --unlok (vouliez-vous dire --unlock ?) ; "
+    "voir index.py --help.",
+    "stats.py --dyas 3": "stats.py : option inconnue : --dyas ; voir stats.py --help.",
     "index.py --demo --check": "index.py : --check : ne va pas avec --demo ; voir index.py --help.",
     "create_consumer_key.py --timeout x": "create_consumer_key.py : --timeout : « x » n'est pas un nombre "
     "entier de secondes de 1 à 86400 (un jour) ; voir create_consumer_key.py --help.",
