@@ -8,6 +8,7 @@ data/last-action/<group> is the group's stamp: every action changes it.
 """
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -24,6 +25,7 @@ from .files import locked_file, own_like_data, replace_file
 from .lines import SNAPSHOT_KINDS
 from .ovhapi import (
     CURRENT_CREDENTIAL,
+    OVH_FAILURES,
     OvhFailure,
     as_failure,
     connect_ovh,
@@ -55,15 +57,51 @@ def write_data_file(settings, path, text):
 
 
 def read_shared(settings, name):
-    """A record of data/shared/, or {} when there is none (or it cannot be read)."""
+    """A record of data/shared/: a JSON object, or {} when there is none, it cannot be read or it is not an object."""
     path = settings.data_dir / "shared" / name
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:
         log.error("cannot read %s: %s", path, error)
         return {}
+    if not isinstance(record, dict):
+        log.error("%s is not a record of the page (%s): taken as none", path, type(record).__name__)
+        return {}
+    return record
+
+
+NUMBER = (int, float)
+
+
+def has_shape(record, shape):
+    """Whether `record` is a JSON object with the keys of `shape`, each of its type(s).
+
+    A record of another shape (cut, edited, or written by another version) is taken as
+    none: the page then asks OVH, as if the file were not there.
+    """
+    return isinstance(record, dict) and all(isinstance(record.get(key), kinds) for key, kinds in shape.items())
+
+
+def snapshot_in(record, kind):
+    """The snapshot of a `kind` line that a group's record holds, or None when it holds none of the right shape."""
+    snapshot_class = SNAPSHOT_KINDS[kind]
+    shape = {field.name: field.type for field in dataclasses.fields(snapshot_class)}
+    data = record.get("snapshot")
+    if not has_shape(record, {"began": NUMBER}) or not has_shape(data, shape) or set(data) != set(shape):
+        return None
+    return snapshot_class(**data)
+
+
+def failure_in(record):
+    """The failure of OVH that a group's record holds, or None when it holds none of the right shape."""
+    data = record.get("failure")
+    if not has_shape(record, {"ended": NUMBER}) or not has_shape(data, {"reason": str, "detail": str}):
+        return None
+    if data["reason"] not in OVH_FAILURES or not isinstance(data.get("explanation"), (str, type(None))):
+        return None
+    return OvhFailure(data["reason"], data["detail"], data.get("explanation"))
 
 
 def write_shared(settings, name, record):
@@ -176,10 +214,11 @@ class SharedRead:
         with self.read_lock(settings, group):
             latest = read_shared(settings, f"{group.slug}.json")
             if latest.get("stamp") == stamp and latest.get("kind") == group.kind:
-                if "snapshot" in latest and 0 <= time.time() - latest["began"] <= self.seconds:
-                    return SNAPSHOT_KINDS[group.kind](**latest["snapshot"])
-                if "failure" in latest and latest["ended"] >= arrived:
-                    raise OvhFailure(**latest["failure"])
+                snap, failure = snapshot_in(latest, group.kind), failure_in(latest)
+                if snap and 0 <= time.time() - latest["began"] <= self.seconds:
+                    return snap
+                if failure and latest["ended"] >= arrived:
+                    raise failure
             began = time.time()
             try:
                 snap = read()
@@ -233,8 +272,10 @@ class SharedRead:
         with self.lock:
             memory = self.memories.setdefault(group.slug, {})
             if not memory:
-                latest = read_shared(settings, f"{group.slug}.json").get("snapshot", {})
-                memory.update((key, latest[key]) for key in ("queue_id", "sip_line") if latest.get(key))
+                latest = read_shared(settings, f"{group.slug}.json").get("snapshot")
+                kinds = {"queue_id": int, "sip_line": str}
+                if isinstance(latest, dict):
+                    memory.update((k, latest[k]) for k, kind in kinds.items() if isinstance(latest.get(k), kind))
             return memory
 
     def forget(self):
@@ -255,7 +296,8 @@ def open_client(settings, path):
     conf = read_ovh_conf(path)
     client = connect_ovh(**conf)
     known = read_shared(settings, "clock.json")
-    if known.get("endpoint") == conf["endpoint"] and 0 <= time.time() - known.get("asked", 0) <= CLOCK_SECONDS:
+    fresh = has_shape(known, {"endpoint": str, "asked": NUMBER, "offset": int})
+    if fresh and known["endpoint"] == conf["endpoint"] and 0 <= time.time() - known["asked"] <= CLOCK_SECONDS:
         client._time_delta = known["offset"]  # What the ovh client would have asked OVH for.
     else:
         record = {"endpoint": conf["endpoint"], "asked": time.time(), "offset": client.time_delta}
@@ -278,7 +320,9 @@ class KeyExpiry:
         except OSError:
             key = None
         known = read_shared(settings, "credential.json")
-        if key and known.get("key") == key and 0 <= time.time() - known.get("asked", 0) <= CREDENTIAL_CACHE_SECONDS:
+        shape = {"key": str, "asked": NUMBER, "expiration": (str, type(None))}
+        fresh = has_shape(known, shape) and 0 <= time.time() - known["asked"] <= CREDENTIAL_CACHE_SECONDS
+        if fresh and key == known["key"]:
             self.fetched, self.expiration = known["asked"], parse_ovh_datetime(known["expiration"], ZoneInfo("UTC"))
             return self.expiration
         try:
