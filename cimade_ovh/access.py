@@ -14,6 +14,7 @@ import re
 import secrets
 import time
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 from . import files
@@ -239,10 +240,11 @@ class WrongCodes:
 
 
 def write_times(file, times):
-    """Replace the times a count file holds (under its lock)."""
-    file.seek(0)
-    file.truncate()
-    file.write(json.dumps(times))
+    """Replace the times a count file holds, under its lock, whole or not at all: a crash leaves the former count.
+
+    The new file takes the place of the locked one: those waiting for the lock open it afresh (locked_file).
+    """
+    replace_file(Path(file.name), json.dumps(times), 0o640)
 
 
 def client_network(address):

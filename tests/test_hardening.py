@@ -205,6 +205,21 @@ def test_an_unreadable_count_locks_rather_than_opens(guarded):
     assert "access=" not in response.headers.get("Set-Cookie", "")
 
 
+def test_a_count_cut_while_it_is_written_keeps_the_lockout(guarded, mocker):
+    """A crash while a count is written leaves the former count whole: the lockout holds."""
+    guarded.get("/lyon")
+    for _ in range(access.MAX_WRONG_CODES - 1):
+        assert try_code(guarded, "guess", "10.2.0.1")[0] == 403
+    dumps = json.dumps
+    mocker.patch("cimade_ovh.access.json.dumps", side_effect=OSError("killed while writing"))
+    assert try_code(guarded, "guess", "10.2.0.1")[0] == 500
+    mocker.patch("cimade_ovh.access.json.dumps", dumps)
+    assert try_code(guarded, "guess", "10.2.0.1")[0] == 403
+    assert try_code(guarded, CODE, "10.2.0.1")[0] == 429, "the wrong codes before the crash still count"
+    for path in (guarded.folder / "data" / "attempts").iterdir():
+        assert path.read_text(encoding="utf-8"), f"{path.name} is empty"
+
+
 # --- Items deleted while the page reads them -------------------------------------------
 
 HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
