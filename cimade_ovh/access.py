@@ -3,6 +3,7 @@
 import base64
 import configparser
 import contextlib
+import errno
 import hashlib
 import hmac
 import io
@@ -95,11 +96,14 @@ def coded_groups_path(settings):
 
 
 def read_coded_groups(settings):
-    """The slugs of the groups known to have an access code."""
+    """The slugs of the groups known to have an access code; OSError when the file cannot be read (fail closed)."""
+    path = coded_groups_path(settings)
     try:
-        return set(coded_groups_path(settings).read_text(encoding="utf-8").split())
+        return set(path.read_text(encoding="utf-8").split())
     except FileNotFoundError:
         return set()
+    except UnicodeDecodeError as error:  # Not written by the page: which groups had a code is unknown.
+        raise OSError(errno.EILSEQ, f"pas en UTF-8 ({error.reason})", str(path)) from None
 
 
 def write_coded_groups(settings, slugs):

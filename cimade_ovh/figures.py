@@ -62,15 +62,18 @@ class Record:
 
 
 def read_day(path, zone):
-    """The records of one file, in time order; a line that cannot be read (a run killed while writing) is skipped."""
+    """The records of one file, in time order; a line that cannot be read (a run killed while writing, another
+    encoding) is skipped."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_bytes().split(b"\n")
     except FileNotFoundError:
         return []
     records = []
     for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
         try:
-            data = json.loads(line)
+            data = json.loads(line.decode("utf-8"))
             statistics = data["statistics"]
             records.append(
                 Record(

@@ -40,3 +40,12 @@ def test_check_reads_past_an_odd_record_of_data_shared(site, capsys, record):
     check(index.App(lines_ini=site.lines_ini))
     out = capsys.readouterr().out
     assert "Error" not in out and "ok     [lyon]" in out and "ok     [lille]" in out
+
+
+def test_a_list_of_coded_groups_in_another_encoding_is_a_data_folder_error(site):
+    (site.folder / "data" / "access-codes.groups").write_bytes("lyon\nlille\xe9\n".encode("latin-1"))
+    for path in ("/", "/lyon"):
+        response = site.get(path)
+        assert response.status_code == 500
+        assert "La page ne peut pas écrire dans son dossier de données" in text(response)
+        assert "inattendue" not in text(response)

@@ -252,6 +252,21 @@ def test_a_line_cut_short_is_skipped(site, monkeypatch):
     assert numbers(figures(site)[THURSDAY])[:3] == (3, 2, 2)
 
 
+def test_a_line_in_another_encoding_is_skipped_on_the_page_and_in_the_report(site, monkeypatch, capsys):
+    run_at(site, monkeypatch, at(26, 9))
+    path = site.folder / "data" / "stats" / "lyon" / "2026-11-26.jsonl"
+    with open(path, "ab") as file:
+        file.write('{"time": "2026-11-26T09:30:00+01:00", "note": "réunion"}\n'.encode("latin-1"))
+    site.fake.add_statistics(LYON_NUMBER, answered=1)
+    run_at(site, monkeypatch, at(26, 10))
+    assert numbers(figures(site)[THURSDAY])[:3] == (2, 1, 1)
+    page = site.get("/lyon/stats")
+    assert page.status_code == 200 and "En tout : 1 appel, dont 1 répondu" in text(page)
+    capsys.readouterr()
+    assert run_stats(site, monkeypatch, "report", "--days", "1") == 0
+    assert "jeu. 26/11/2026  lyon" in capsys.readouterr().out
+
+
 REPORT_HEADER = "jour             groupe  appels  répondus  perdus  attente  conversation  qui a répondu"
 
 
