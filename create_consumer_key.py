@@ -25,8 +25,10 @@ from cimade_ovh.config import ConfigError, load_settings, read_ini, script_comma
 from cimade_ovh.files import os_error_text, replace_keeping
 from cimade_ovh.ovhapi import (
     CURRENT_CREDENTIAL,
+    PLACEHOLDERS,
     connect_ovh,
     explain_for_it,
+    misplaced,
     ovh_conf_section,
     read_ovh_conf,
 )
@@ -34,7 +36,6 @@ from cimade_ovh.rights import share_with_web_server
 from cimade_ovh.rules import check_coverage, required_rules, resolve_sip_lines
 
 EXAMPLE_CONF = ROOT / "ovh-example.conf"
-PLACEHOLDERS = {"", "votre-application-key", "votre-application-secret", "votre-consumer-key"}
 
 
 # --- Rules ----------------------------------------------------------------------
@@ -108,6 +109,10 @@ def application_keys(args, conf_path):
         secret = os.environ.get("OVH_APPLICATION_SECRET", "").strip()
     if secret in PLACEHOLDERS and application_key not in PLACEHOLDERS and sys.stdin.isatty():
         secret = getpass.getpass("Application secret (ne s'affiche pas) : ").strip()
+    if application_key in PLACEHOLDERS and conf_path.exists():
+        wrong_place = misplaced(read_ini(conf_path), endpoint, section, "application_key")
+        if wrong_place:
+            raise Failure(f"{conf_path}, section [{section}] : l'application OVH n'y est pas{wrong_place}.")
     if application_key in PLACEHOLDERS:
         raise Failure(
             f"{conf_path} ne contient pas encore l'application OVH dans la section [{section}], celle de "

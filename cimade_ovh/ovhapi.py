@@ -1,4 +1,4 @@
-"""Talking to OVH: the ovh client with deadlines, parallel requests, and why a request failed, for the page and for IT."""
+"""Talking to OVH: the ovh client with deadlines, parallel requests, and why a request failed (for the page, for IT)."""
 
 import contextvars
 import re
@@ -133,6 +133,7 @@ def deadline_adapter(base):
 
 
 OVH_KEYS = ("application_key", "application_secret", "consumer_key")
+PLACEHOLDERS = {"", "votre-application-key", "votre-application-secret", "votre-consumer-key"}  # ovh-example.conf's.
 
 
 def ovh_conf_section(parser):
@@ -149,8 +150,21 @@ def read_ovh_conf(path, required=OVH_KEYS):
     for key in OVH_KEYS:
         conf[key] = parser.get(section, key, fallback="").strip()
         if key in required and not conf[key]:
-            raise ConfigError(f"{path}, section [{section}] : la clé « {key} » manque ou est vide")
+            raise ConfigError(f"{path}, section [{section}] : la clé « {key} » manque ou est vide"
+                              + misplaced(parser, endpoint, section, key))  # fmt: skip
     return conf
+
+
+def misplaced(parser, endpoint, section, key):
+    """When another section of ovh.conf holds `key`, the end of a sentence saying where it must go; else ""."""
+    others = [s for s in parser.sections() if parser.get(s, key, fallback="").strip() not in PLACEHOLDERS]
+    others = [s for s in others if s != section]
+    if not others:
+        return ""
+    return (
+        f" ; elle est dans la section [{others[0]}], que endpoint = {endpoint} ne lit pas : déplacez les clés de "
+        f"l'application dans [{section}], puis relancez"
+    )
 
 
 def ovh_cause(error):

@@ -365,8 +365,13 @@ def test_keys_left_in_another_section_than_the_endpoints_are_named_where_they_sh
     )
     status, output = run_script("--lines-ini", site.lines_ini)
     assert status == 1 and site.fake.requests == []
-    where = f"ne contient pas encore l'application OVH dans la section [default], celle de endpoint = {site.fake.url}."
-    assert where in output
+    assert output == (
+        f"ERREUR : {conf}, section [default] : l'application OVH n'y est pas ; elle est dans la section [ovh-eu], "
+        f"que endpoint = {site.fake.url} ne lit pas : déplacez les clés de l'application dans [default], puis "
+        "relancez.\n"
+    )
+    status, output = run_script("--lines-ini", site.lines_ini, "--check")
+    assert status == 1 and "dans la section [ovh-eu], que endpoint" in output and "createApp" not in output
 
 
 def test_a_missing_secret_is_named_with_the_ways_to_give_it(site):
