@@ -67,7 +67,7 @@ from cimade_ovh.phones import (
 )
 from cimade_ovh.queues import CONDITIONS_OFF_STEP
 from cimade_ovh.rights import become_web_user
-from cimade_ovh.servers import is_fastcgi, run_cgi, run_fastcgi, serve
+from cimade_ovh.servers import is_fastcgi, log_to_stderr, run_cgi, run_fastcgi, serve
 from cimade_ovh.sharing import SHARE_SECONDS, KeyExpiry, SharedRead, open_client
 from cimade_ovh.state import OWN_LINE, Refusal
 from cimade_ovh.stats_page import render_stats
@@ -79,6 +79,7 @@ from cimade_ovh.traces import (
     recent_actions,
 )
 from cimade_ovh.web import (
+    CLIENT,
     COMMON_HEADERS,
     STATUS_TEXTS,
     Request,
@@ -111,6 +112,7 @@ class App:
 
     def __call__(self, environ, start_response):
         request = Request(environ)
+        CLIENT.set(request.client)
         try:
             response = self.route(request)
         except Exception:
@@ -619,7 +621,7 @@ def main(argv=None):
 
 if __name__ == "__main__":
     os.umask(0o027)  # What the page writes (volunteers' numbers) is never readable by other local users.
-    logging.basicConfig(level=logging.INFO, format="cimade-ovh: %(levelname)s: %(message)s")
+    log_to_stderr()
     if is_fastcgi():
         run_fastcgi(application)
     elif "GATEWAY_INTERFACE" in os.environ:

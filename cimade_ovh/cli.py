@@ -1,4 +1,4 @@
-"""The scripts' command lines in French: argparse's words, and numbers bounded with a sentence saying what is expected."""
+"""The command lines in French: argparse's words, and bounded numbers with a sentence saying what is expected."""
 
 import difflib
 import sys

@@ -1,10 +1,27 @@
 """The servers the page runs under: FastCGI through flup, plain CGI, or a local server from the command line."""
 
 import errno
+import logging
 import os
 import socket
 
 from .files import os_error_text
+from .web import CLIENT
+
+
+def log_to_stderr():
+    """Log to standard error, which Apache writes to its error log: each line with its time and the client's address."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s cimade-ovh: %(levelname)s: %(client)s%(message)s"))
+    handler.addFilter(with_client)
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
+def with_client(record):
+    """Give a log record the address of the request being answered, if any ("[client 192.0.2.7] ")."""
+    client = CLIENT.get()
+    record.client = f"[client {client}] " if client else ""
+    return True
 
 
 def is_fastcgi():

@@ -1,6 +1,7 @@
 """HTTP: the request as the page reads it, the response it makes, and the headers every answer carries."""
 
 import base64
+import contextvars
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ COMMON_HEADERS = [
         "frame-ancestors 'none'; base-uri 'none'",
     ),
 ]
+CLIENT = contextvars.ContextVar("client", default=None)  # The address of the request being answered, for the log.
 STATUS_TEXTS = {
     200: "OK", 303: "See Other", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 429: "Too Many Requests",

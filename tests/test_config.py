@@ -451,6 +451,15 @@ def test_cgi_runs_an_action(fake_ovh, tmp_path):
     assert "\tlille\tstart\t0033639980001\t192.0.2.7\tok" in (tmp_path / "data" / "activity.log").read_text()
 
 
+def test_the_page_s_lines_in_apache_s_error_log_carry_their_time_and_client(fake_ovh, tmp_path):
+    lines_ini = write_lines_ini(tmp_path, fake_ovh)
+    (tmp_path / "ovh.conf").unlink()  # The page logs why it cannot read the line.
+    headers, _, result = cgi(lines_ini, "GET", "/lille")
+    assert headers.startswith("Status: 200 OK"), result.stdout + result.stderr
+    logged = [line for line in result.stderr.splitlines() if "reading lille failed" in line]
+    assert logged and re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} cimade-ovh: ERROR: \[client 192\.0\.2\.7\] ", logged[0])
+
+
 # --- OVH failures on the command line -------------------------------------------
 
 BROKEN_OVH = {
