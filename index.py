@@ -68,7 +68,7 @@ from cimade_ovh.phones import (
 from cimade_ovh.queues import CONDITIONS_OFF_STEP
 from cimade_ovh.rights import become_web_user
 from cimade_ovh.servers import is_fastcgi, log_to_stderr, run_cgi, run_fastcgi, serve
-from cimade_ovh.sharing import SHARE_SECONDS, KeyExpiry, SharedRead, open_client
+from cimade_ovh.sharing import EXPIRY_NOTICE, SHARE_SECONDS, KeyExpiry, SharedRead, open_client
 from cimade_ovh.state import OWN_LINE, Refusal
 from cimade_ovh.stats_page import render_stats
 from cimade_ovh.traces import (
@@ -350,8 +350,8 @@ class App:
         return visit.respond(response)
 
     def expiration_warnings(self, settings, expiration, moment):
-        """Warn on the page when the OVH key expires within 2 days; mail IT within 7."""
-        if expiration is None or expiration - moment > timedelta(days=7):
+        """Warn on the page when the OVH key expires within 2 days; mail IT within EXPIRY_NOTICE (7 days)."""
+        if expiration is None or expiration - moment > EXPIRY_NOTICE:
             return []
         when = format_day_time(expiration.astimezone(settings.timezone))
         notify_it_once(

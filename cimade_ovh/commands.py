@@ -4,7 +4,6 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from . import clock
 from .access import (
@@ -15,7 +14,7 @@ from .access import (
     write_coded_groups,
 )
 from .clock import format_day_time, parse_ovh_datetime
-from .config import LINES_INI, SETTINGS_SECTION, ConfigError, load_settings, read_ini
+from .config import LINES_INI, SETTINGS_SECTION, ConfigError, load_settings, read_ini, script_command
 from .figures import append_record, record_path
 from .files import os_error_text
 from .ovhapi import CURRENT_CREDENTIAL, explain_for_it
@@ -25,6 +24,7 @@ from .redirect import RedirectLine
 from .rights import share_with_web_server, web_user_problems
 from .rules import check_coverage
 from .servers import serve
+from .sharing import EXPIRY_NOTICE
 from .snapshot import snapshot_problem, write_snapshot
 
 
@@ -164,11 +164,20 @@ def check(app, snapshot=None):
     if not check_coverage(client, settings, verbose=False):
         problems += 1
     if credential is not None:
-        expiration = parse_ovh_datetime(credential.get("expiration"), ZoneInfo("UTC"))
-        print("Clé OVH : " + (f"expire le {format_day_time(expiration)}" if expiration else "sans date d'expiration"))
+        print_expiration(credential, settings.timezone, moment)
     if snapshot:
         problems += write_snapshot(client, settings, snapshot)
     return 1 if problems else 0
+
+
+def print_expiration(credential, zone, moment):
+    """Say when the key expires, in the groups' time zone, and warn when it is close, as the page mails IT."""
+    expiration = parse_ovh_datetime(credential.get("expiration"), zone)
+    print("Clé OVH : " + (f"expire le {format_day_time(expiration)}" if expiration else "sans date d'expiration"))
+    if expiration and expiration - moment <= EXPIRY_NOTICE:
+        days = EXPIRY_NOTICE.days
+        print(f"Attention : la clé OVH expire dans moins de {days} jours ; créez-en une : "
+              + script_command("create_consumer_key.py"))  # fmt: skip
 
 
 def command_group(app, slug):

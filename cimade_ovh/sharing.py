@@ -17,6 +17,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,7 @@ log = logging.getLogger("cimade-ovh")
 SHARE_SECONDS = 1.5  # How long the pages of a group may reuse one OVH read, if no action came since.
 CLOCK_SECONDS = 300  # How long the processes trust OVH's clock offset that one of them asked OVH for.
 CREDENTIAL_CACHE_SECONDS = 3600  # How long they trust the key's expiry that one of them read.
+EXPIRY_NOTICE = timedelta(days=7)  # IT is told this long before the key expires (by mail, and by --check).
 
 
 # --- Files of data/shared/ ------------------------------------------------------

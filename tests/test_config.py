@@ -11,13 +11,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
 from apache import APACHE_ENV, free_port
-from webpage import text, write_lines_ini
+from webpage import PARIS, text, write_lines_ini
 
+from cimade_ovh.clock import format_day_time
 from cimade_ovh.config import ConfigError, load_settings
 from cimade_ovh.rules import required_rules
 from cimade_ovh.simulator import DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY, LILLE_NUMBER
@@ -217,6 +219,18 @@ def test_check_reports_each_group(fake_ovh, tmp_path):
     assert "ok     [lyon] 04 65 71 00 00 : file d'appels n° 5001" in result.stdout
     assert "ok     [lille] 03 53 01 00 00 : renvoi vers la ligne SIP 03 53 01 00 01" in result.stdout
     assert "Clé OVH : sans date d'expiration" in result.stdout
+
+
+def test_check_shows_the_key_s_expiry_in_paris_time_and_warns_when_it_is_close(fake_ovh, tmp_path):
+    lines_ini = write_lines_ini(tmp_path, fake_ovh)
+    expiration = (datetime.now(PARIS) + timedelta(days=3)).replace(hour=0, minute=30, second=0, microsecond=0)
+    key = fake_ovh.create_credential(required_rules(load_settings(lines_ini)), expiration=expiration)
+    conf = tmp_path / "ovh.conf"
+    conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
+    result = run_index("--check", env={"LINES_INI": str(lines_ini)})
+    assert f"Clé OVH : expire le {format_day_time(expiration)}" in result.stdout, result.stdout  # 00:30 in Paris.
+    assert "Attention : la clé OVH expire dans moins de 7 jours ; créez-en une : python3 " in result.stdout
+    assert result.returncode == 0
 
 
 def test_check_names_a_group_ovh_does_not_know(fake_ovh, tmp_path):
