@@ -36,7 +36,7 @@ from cimade_ovh.lines import LINE_KINDS
 from cimade_ovh.ovhapi import explain_for_it, parallel
 from cimade_ovh.phones import format_phone
 from cimade_ovh.queues import QueueLine
-from cimade_ovh.rights import become_web_user
+from cimade_ovh.rights import become_web_user, exposed_secrets
 from cimade_ovh.sharing import change_stamp, open_client
 from cimade_ovh.traces import log_activity, notify_it
 
@@ -141,6 +141,8 @@ def collect_all(settings):
     """Do every group's housekeeping and record every queue group, concurrently; return the exit status."""
     for section, error in settings.broken.items():
         print(f"stats.py : [{section.lower()}] {error}", file=sys.stderr)
+    for exposed in exposed_secrets(settings):
+        print(f"stats.py : Attention : {exposed}", file=sys.stderr)
     try:
         client = open_client(settings, settings.ovh_conf)
     except Exception as error:

@@ -21,7 +21,7 @@ from .ovhapi import CURRENT_CREDENTIAL, explain_for_it
 from .phones import format_phone
 from .queues import CONDITIONS_OFF_STEP, QueueLine
 from .redirect import RedirectLine
-from .rights import share_with_web_server, web_user_problems
+from .rights import exposed_secrets, page_can_read, share_with_web_server, web_user_problems
 from .rules import check_coverage
 from .servers import serve
 from .sharing import EXPIRY_NOTICE
@@ -144,6 +144,9 @@ def check(app, snapshot=None):
     for problem in web_user_problems(settings):
         print(f"ERREUR : {problem}")
         problems += 1
+    for exposed in exposed_secrets(settings):
+        print(f"Attention : {exposed}")
+    page_blind = not page_can_read(settings, app.ovh_conf or settings.ovh_conf)
     credential = None
     try:
         client = app.client(settings)
@@ -156,6 +159,8 @@ def check(app, snapshot=None):
     moment = clock.now(settings.timezone)
     for group in settings.groups.values():
         described, group_problems = check_group(client, group, moment)
+        if page_blind:  # Root reads the line, the page cannot: nothing works for the volunteers.
+            group_problems.append(f"la page ne peut pas lire {app.ovh_conf or settings.ovh_conf} (voir plus haut)")
         for problem in group_problems:
             print(f"ERREUR [{group.slug}] {format_phone(group.number)} : {problem}")
         if not group_problems:

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 
 
@@ -34,6 +35,26 @@ def permitted(user, path, bits):
         return all(allows(folder.stat(), 1) for folder in path.parents) and allows(path.stat(), bits)
     except OSError:  # Not even this command may look: the web server surely cannot either.
         return False
+
+
+def page_can_read(settings, path):
+    """Whether the web server's user may read `path` (True when it is unknown: nothing to say then)."""
+    user = web_user(settings)
+    return user is None or permitted(user, Path(path), 4)
+
+
+def exposed_secrets(settings):
+    """The secrets every local user may read (ovh.conf, access-codes.ini), each in a French sentence with its fix."""
+    found = []
+    for path in (Path(settings.ovh_conf), settings.access_codes):
+        with contextlib.suppress(OSError):
+            mode = path.stat().st_mode
+            if mode & 0o007:
+                found.append(
+                    f"{path} est lisible par tous les utilisateurs de ce serveur ({stat.filemode(mode)[1:]}) : "
+                    f"chmod o-rwx {path}"
+                )
+    return found
 
 
 def whose(user, groups, info):

@@ -17,6 +17,7 @@ import http
 import http.server
 import ipaddress
 import json
+import os
 import random
 import re
 import secrets
@@ -918,8 +919,9 @@ class FakeOVH:
         )
 
     def write_ovh_conf(self, path):
-        """Write ovh_conf_text() to a file."""
+        """Write ovh_conf_text() to a file that only its owner reads, as a secret should be."""
         Path(path).write_text(self.ovh_conf_text(), encoding="utf-8")
+        os.chmod(path, 0o600)
 
     @property
     def requests(self):

@@ -534,6 +534,29 @@ def installed(fake_ovh):
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def test_an_ovh_conf_every_local_user_can_read_is_named_with_its_fix(fake_ovh, tmp_path):
+    lines_ini = write_lines_ini(tmp_path, fake_ovh)
+    conf = tmp_path / "ovh.conf"
+    conf.chmod(0o644)
+    warning = f"Attention : {conf} est lisible par tous les utilisateurs de ce serveur (rw-r--r--) : chmod o-rwx {conf}"
+    check = run_index("--check", env={"LINES_INI": str(lines_ini)})
+    assert warning in check.stdout.splitlines(), check.stdout
+    stats = run_script("stats.py", lines_ini=lines_ini)
+    assert f"stats.py : {warning}" in stats.stderr.splitlines(), stats.stderr
+    conf.chmod(0o640)
+    assert "lisible par tous" not in run_index("--check", env={"LINES_INI": str(lines_ini)}).stdout
+
+
+@AS_ROOT
+def test_check_says_no_group_is_ok_while_the_web_server_cannot_read_ovh_conf(installed):
+    conf = installed.parent / "ovh.conf"
+    conf.chmod(0o600)
+    check = run_index("--check", env={"LINES_INI": str(installed)})
+    assert check.returncode == 1
+    assert "ok     [" not in check.stdout, check.stdout
+    assert "ERREUR [lille] 03 53 01 00 00 : la page ne peut pas lire " in check.stdout
+
+
 @AS_ROOT
 def test_set_code_as_root_leaves_access_codes_readable_by_the_web_server(installed):
     result = run_index("--set-code", "lille", env={"LINES_INI": str(installed)}, input="un code assez long\n")

@@ -4,6 +4,7 @@ import datetime
 import hashlib
 import json
 import os
+import pwd
 import re
 import subprocess
 import sys
@@ -817,7 +818,8 @@ def test_command_line_adds_a_queue_and_a_redirect_for_a_new_group(tmp_path):
             f"\n[{slug}]\nname = {slug}\nkind = {kind}\nbilling_account = {DEMO_BILLING_ACCOUNT}\nnumber = {number}\n"
             for slug, kind, number in (("grenoble", "queue", "0033465719000"), ("nantes", "redirect", "0033465719500"))
         )
-        (tmp_path / "lines.ini").write_text("[settings]\n" + groups, encoding="utf-8")
+        web_user = pwd.getpwuid(os.geteuid()).pw_name  # The page runs as this test does.
+        (tmp_path / "lines.ini").write_text(f"[settings]\nweb_user = {web_user}\n" + groups, encoding="utf-8")
         result = subprocess.run(
             [sys.executable, str(Path(index.__file__)), "--check"], env={**os.environ, "LINES_INI": str(tmp_path / "lines.ini")},
             capture_output=True, text=True, timeout=60,
