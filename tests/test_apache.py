@@ -114,7 +114,7 @@ def test_get_on_an_action_redirects_without_acting(web, fake_ovh):
 # --- Files Apache must never serve --------------------------------------------
 
 PRIVATE_FILES = [
-    "ovh.conf", "lines.ini", "data/activity.log", ".git/config", "tests/conftest.py", "cimade_ovh/simulator.py",
+    "ovh.conf", "lines.ini", "data/activity.log", ".git/config", "tests/conftest.py", "cimade_ovh/simulator/fake.py",
     "cimade_ovh/config.py", "cimade_ovh/__init__.py",
     "requirements.txt", "README.md", ".htaccess", "stats.py", "index.py",
 ]  # fmt: skip

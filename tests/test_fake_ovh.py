@@ -36,7 +36,7 @@ from cimade_ovh.simulator import (
     longest_chain,
 )
 
-SIMULATOR = Path(simulator.__file__)  # Run by IT as a script, from a shell.
+SIMULATOR = Path(simulator.__file__).parent  # The folder, run by its path as IT may, from a shell.
 LYON = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
 LILLE_OPTIONS = f"/telephony/{DEMO_BILLING_ACCOUNT}/line/{LILLE_SIP_LINE}/options"
 MONDAY_15H = datetime.datetime(2024, 5, 6, 15, 0, 0)  # a Monday, naive = Paris time
