@@ -321,7 +321,7 @@ class App:
             for volunteer in state.volunteers:
                 planned = ends.get(volunteer.number, volunteer.until)
                 # A queue's line closes at its period's end, even if an end stored for a failed action is later.
-                volunteer.until = min(planned, volunteer.until) if volunteer.until else planned
+                volunteer.until = planned if volunteer.until is None else min(planned, volunteer.until)
                 volunteer.mark = visit.mark(volunteer.number)
         except Exception as error:
             failure = as_failure(error)
@@ -471,7 +471,7 @@ class App:
             raise
         finally:
             DEADLINE.reset(deadline)
-        default = outcome.state.until or END_OF_DAY
+        default = END_OF_DAY if outcome.state.until is None else outcome.state.until
         write_ends(settings, group, moment, {n: ends.get(n, default) for n in outcome.state.numbers})
         done = outcome.action
         if done == "on-duty":  # Say what changed: the name, the planned end, both or nothing.
@@ -490,7 +490,7 @@ class Asked:
 
     number: str = ""
     name: str = ""
-    end: str = ""  # HH:MM:SS
+    end: int = None  # "start": the planned end, a time of day in seconds.
     mark: str = ""  # "remove": the keyed mark of the volunteer's number.
 
 
@@ -521,10 +521,10 @@ def read_action_form(action, form, settings, group, moment):
 def report_success(visit, done, number, end):
     """Log a done action and phrase it: (the flash cookie's value, the mail to IT's subject and body)."""
     settings, group = visit.settings, visit.group
-    planned = f"jusqu'à {format_end(end)}" if end else ""
+    planned = f"jusqu'à {format_end(end)}" if end is not None else ""
     log_activity(settings, group, done, number, visit.request.client, f"ok, {planned}" if planned else "ok")
     subject = f"{group.name} : {ACTION_SUBJECTS[done]} {format_phone(number)}".strip()
-    body = f"Fin prévue : {format_end(end)}" if end else ""
+    body = f"Fin prévue : {format_end(end)}" if end is not None else ""
     return f"{done}:{number}", (f"{subject}, {planned}" if planned else subject, body)
 
 

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from cimade_ovh import clock  # The package sets up the virtualenv.
 from cimade_ovh.cli import french_parser, number_argument
-from cimade_ovh.clock import end_moment, format_duration, format_end, format_short_day
+from cimade_ovh.clock import end_moment, format_duration, format_end, format_short_day, time_of_day
 from cimade_ovh.config import ConfigError, load_settings
 from cimade_ovh.ends import read_ends, write_ends
 from cimade_ovh.figures import append_record, daily_figures, read_records, record_path
@@ -107,7 +107,7 @@ def end_planned(client, settings, group, moment):
             write_ends(settings, group, moment, {n: e for n, e in ends.items() if n not in due})
         finally:
             change_stamp(settings, group)
-    applied = format_end(f"{moment:%H:%M}:00")
+    applied = format_end(time_of_day(moment))
     for volunteer in leaving:
         planned = format_end(due[volunteer.number])
         detail = f"fin prévue à {planned}, appliquée à {applied}"

@@ -1,4 +1,4 @@
-"""Time: the current moment, planned ends ("HH:MM:SS"), and days and hours written the French way."""
+"""Time: the current moment, times of day (seconds since midnight), planned ends, days and hours the French way."""
 
 import re
 from datetime import datetime, timedelta
@@ -34,14 +34,33 @@ def format_day_time(moment):
     )
 
 
-END_OF_DAY = "23:59:59"  # The end of a permanence nobody chose: the end of the day.
+HOUR = 3600  # A time of day is a number of seconds since midnight.
+END_OF_DAY = 24 * HOUR  # The end of a permanence nobody chose: the next midnight, 24:00.
 MIN_AHEAD = timedelta(minutes=15)  # A planned end comes at least that long after now.
 
 
-def parse_end(text):
-    """An hour as typed or configured (« 18:00 », « 18h », « 18 h 30 ») as "HH:MM:SS"; else ValueError.
+def time_of_day(moment):
+    """The time of day of a moment, in whole seconds since midnight."""
+    return moment.hour * HOUR + moment.minute * 60 + moment.second
 
-    23:59, 24:00 and 00:00 (midnight in a phone's time picker) mean the end of the day (23:59:59).
+
+def parse_hms(text):
+    """A time of day as OVH writes it, "HH:MM:SS", in seconds; else ValueError."""
+    found = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d):([0-5]\d)", text)
+    if not found:
+        raise ValueError(text)
+    return int(found[1]) * HOUR + int(found[2]) * 60 + int(found[3])
+
+
+def format_hms(seconds):
+    """A time of day in seconds, "HH:MM:SS" as OVH writes it; the end of the day, which OVH never holds, is 24:00:00."""
+    return f"{seconds // HOUR:02}:{seconds // 60 % 60:02}:{seconds % 60:02}"
+
+
+def parse_end(text):
+    """An hour as typed or configured (« 18:00 », « 18h », « 18 h 30 ») as a time of day; else ValueError.
+
+    23:59, 24:00 and 00:00 (midnight in a phone's time picker) mean the end of the day (END_OF_DAY).
     """
     found = re.fullmatch(r"\s*(\d{1,2})\s*(?:[:hH.]\s*(\d{2})?(?::[0-5]\d)?)?\s*", text or "")
     if not found:
@@ -51,22 +70,25 @@ def parse_end(text):
         return END_OF_DAY
     if hour > 23 or minute > 59:
         raise ValueError(text)
-    return f"{hour:02}:{minute:02}:00"
+    return hour * HOUR + minute * 60
 
 
 def format_end(end):
     """A planned end the French way: « 18 h », « 18 h 30 », « minuit »."""
     if end == END_OF_DAY:
         return "minuit"
-    hour, minute = int(end[:2]), int(end[3:5])
+    hour, minute = end // HOUR, end // 60 % 60
     return f"{hour} h" + (f" {minute:02}" if minute else "")
 
 
+def format_field_end(end):
+    """A planned end as the form's time field holds it, "HH:MM": the end of the day is 23:59, the latest it takes."""
+    return "23:59" if end == END_OF_DAY else format_hms(end)[:5]
+
+
 def end_moment(day, end):
-    """The moment a planned end ("HH:MM:SS") falls on `day` (an aware datetime); END_OF_DAY is the next midnight."""
-    if end == END_OF_DAY:
-        return datetime.combine(day.date() + timedelta(days=1), datetime.min.time(), day.tzinfo)
-    return day.replace(hour=int(end[:2]), minute=int(end[3:5]), second=0, microsecond=0)
+    """The moment a planned end falls on `day` (an aware datetime): END_OF_DAY is the next midnight."""
+    return datetime.combine(day.date(), datetime.min.time(), day.tzinfo) + timedelta(seconds=end)
 
 
 def parse_ovh_datetime(text, zone):
@@ -80,7 +102,7 @@ def parse_ovh_datetime(text, zone):
     return moment.astimezone(zone) if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
-PERIOD_FROM = "02:00:00"  # The page opens a queue's period from this hour: its planned ends come later.
+PERIOD_FROM = 2 * HOUR  # The page opens a queue's period from this hour: its planned ends come later.
 
 
 def default_end(group, moment):
@@ -89,7 +111,7 @@ def default_end(group, moment):
 
 
 def chosen_end(text, group, moment):
-    """The planned end a volunteer chose, "HH:MM:SS" (the group's when the form has none); else ValueError in French."""
+    """The planned end a volunteer chose (the group's when the form has none); else ValueError in French."""
     if text is None:
         return default_end(group, moment)
     if not text.strip():  # The volunteer emptied the field: ask, rather than guess the end of the day.

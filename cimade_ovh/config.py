@@ -50,7 +50,7 @@ class Group:
     max_volunteers: int = 1
     agent_description: str = ""
     contact: str = ""
-    ends_at: str = "23:59:59"  # The planned end a volunteer's form proposes, HH:MM:SS.
+    ends_at: int = END_OF_DAY  # The planned end a volunteer's form proposes, a time of day in seconds.
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def load_settings(path=None):
             f"« {access_hours} » n'est pas un nombre d'heures (1 à {24 * 31})"
         )
 
-    default_end = parse_ends_at(value(SETTINGS_SECTION, "ends_at", END_OF_DAY), f"{path}, section [{SETTINGS_SECTION}]")
+    default_end = parse_ends_at(value(SETTINGS_SECTION, "ends_at", ""), f"{path}, section [{SETTINGS_SECTION}]")
 
     groups, broken = {}, {}
     for section in parser.sections():
@@ -223,12 +223,14 @@ def load_group(parser, path, section, value, default_end):
         max_volunteers=int(max_volunteers),
         agent_description=value(section, "agent_description", f"Bénévole {name} (cimade-ovh)"),
         contact=value(section, "contact", ""),
-        ends_at=parse_ends_at(value(section, "ends_at", default_end), where),
+        ends_at=parse_ends_at(value(section, "ends_at", ""), where, default_end),
     )
 
 
-def parse_ends_at(text, where):
-    """The planned end `ends_at` of lines.ini as "HH:MM:SS"; else ConfigError naming `where`."""
+def parse_ends_at(text, where, default=END_OF_DAY):
+    """The planned end `ends_at` of lines.ini as a time of day (`default` if empty); else ConfigError naming `where`."""
+    if not text:
+        return default
     try:
         end = parse_end(text)
     except ValueError:

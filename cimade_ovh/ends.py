@@ -1,23 +1,29 @@
-"""The volunteers' planned ends of today, stored in data/ends/<group>.json."""
+"""The volunteers' planned ends of today, stored in data/ends/<group>.json.
+
+The file holds {"day": "YYYY-MM-DD", "ends": {number: "HH:MM:SS"}}, the end of the day written 24:00:00.
+It is read with parse_end, which takes 24:00:00 as well as the 23:59:59 that earlier versions wrote for
+the end of the day (and those versions read 24:00:00 as the end of the day too): a file written before
+an upgrade, or after one that is then rolled back, keeps its ends.
+"""
 
 import json
 import logging
 import re
 from datetime import date
 
-from .clock import parse_end
+from .clock import format_hms, parse_end
 from .files import replace_file
 
 log = logging.getLogger("cimade-ovh")
 
 
 def ends_path(settings, group):
-    """The file of the planned ends of a group's volunteers: {"day": "YYYY-MM-DD", "ends": {number: "HH:MM:SS"}}."""
+    """The file of the planned ends of a group's volunteers."""
     return settings.data_dir / "ends" / f"{group.slug}.json"
 
 
 def read_ends(settings, group):
-    """The planned ends stored for a group, as (day, {number: "HH:MM:SS"}); (None, {}) when none or unreadable."""
+    """The planned ends stored for a group, as (day, {number: time of day}); (None, {}) when none or unreadable."""
     path = ends_path(settings, group)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -39,9 +45,9 @@ def todays_ends(settings, group, moment):
 
 def write_ends(settings, group, moment, ends):
     """Store today's planned ends of the group's volunteers (under the group's lock), whole or not at all."""
-    path = ends_path(settings, group)
+    path, stored = ends_path(settings, group), {n: format_hms(e) for n, e in ends.items()}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        replace_file(path, json.dumps({"day": moment.date().isoformat(), "ends": ends}), 0o640)
+        replace_file(path, json.dumps({"day": moment.date().isoformat(), "ends": stored}), 0o640)
     except OSError as error:
-        log.error("cannot write the planned ends %s: %s (%s)", path, error, ends)
+        log.error("cannot write the planned ends %s: %s (%s)", path, error, stored)

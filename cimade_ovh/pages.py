@@ -5,7 +5,7 @@ import re
 import struct
 from string import Template
 
-from .clock import default_end, format_day_time, format_end, format_short_day_time
+from .clock import default_end, format_day_time, format_end, format_field_end, format_short_day_time
 from .figures import STATS_DAYS
 from .ovhapi import (
     OVH_FAILURES,
@@ -188,7 +188,7 @@ def render_state(group, state, failure, contact, base, csrf):
         lines = [render_team(group, state, base, csrf)]
     elif state.running and state.volunteers:
         lines = [f'<p class="on">Permanence en cours sur le {phone_list(state.numbers)}</p>']
-        if state.volunteers[0].until:
+        if state.volunteers[0].until is not None:
             lines.append(f"<p>Fin prévue à {escape(format_end(state.volunteers[0].until))}.</p>")
     elif state.open_without_volunteer:
         lines = ['<p class="off">La permanence est ouverte, mais aucun numéro ne reçoit les appels.</p>']
@@ -245,7 +245,7 @@ def render_team(group, state, base, csrf):
         call = volunteer.call
         since = call and (call.answered or call.begin)
         doing = (f"en appel depuis {since:%H:%M}" if since else "en appel") if call else "libre"
-        if volunteer.until:
+        if volunteer.until is not None:
             doing += f", jusqu'à {format_end(volunteer.until)}"
         label = escape(f"Retirer le {mask_phone(volunteer.number)}")
         items.append(
@@ -337,7 +337,7 @@ def render_group(settings, group, base, moment, state, failure, messages, token,
     if team:
         fields.append(input_field("name", "Votre prénom (facultatif)", "text", "given-name", typed, errors))
     fields.append(input_field("number", "Votre numéro de téléphone", "tel", "tel", typed, errors))
-    proposed = {"ends": default_end(group, moment)[:5], **typed}
+    proposed = {"ends": format_field_end(default_end(group, moment)), **typed}
     fields.append(input_field("ends", "Jusqu'à quelle heure ?", "time", "off", proposed, errors))
     if on_duty:
         kept_name = " (prénom laissé vide : celui que vous aviez donné reste)" if team else ""

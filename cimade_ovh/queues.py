@@ -1,13 +1,14 @@
 """A queue group's line: an OVH easyHunting queue, whose available agents are the volunteers.
 
 The page opens a period for the day (a time condition) and recognises its own periods by their shape
-(see is_page_period): policy available, from 02:00:00 to one second before the planned end.
+alone: policy available, from exactly 02:00:00 (PERIOD_FROM), to a timeTo after 02:00 that ends in :59
+seconds, one second before the planned end (18:00 → 17:59:59, the end of the day → 23:59:59). Inside,
+times of day are seconds since midnight; OVH's "HH:MM:SS" is read and written only at its requests.
 """
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 
-from .clock import END_OF_DAY, OVH_WEEKDAYS, PERIOD_FROM, parse_ovh_datetime
+from .clock import END_OF_DAY, OVH_WEEKDAYS, PERIOD_FROM, format_hms, parse_hms, parse_ovh_datetime, time_of_day
 from .ovhapi import QUEUE_COUNT, OvhFailure, as_failure, get_all, parallel, unless_gone
 from .state import Call, LineState, Outcome, Refusal, Volunteer, verify
 
@@ -15,31 +16,24 @@ PERIOD_POLICY = "available"  # The policy of the periods the page opens: calls g
 
 
 def is_page_period(condition):
-    """True for a time condition the page opened: available, from exactly 02:00:00 to a time ending in :59 seconds.
-
-    Its end is one second before the planned end (18:00 → 17:59:59), the end of the day being 23:59:59.
-    """
+    """True for a time condition the page opened, by the shape the module's docstring states."""
+    time_to = parse_hms(condition["timeTo"])
     return (
-        (condition["timeFrom"], condition["policy"]) == (PERIOD_FROM, PERIOD_POLICY)
-        and condition["timeTo"].endswith(":59")
-        and condition["timeTo"] > PERIOD_FROM
+        condition["policy"] == PERIOD_POLICY
+        and parse_hms(condition["timeFrom"]) == PERIOD_FROM
+        and time_to % 60 == 59
+        and time_to > PERIOD_FROM
     )
 
 
 def period_to(end):
-    """The timeTo of the page's period for a planned end: one second before (the end of the day stays 23:59:59)."""
-    if end == END_OF_DAY:
-        return END_OF_DAY
-    moment = datetime.strptime(end, "%H:%M:%S") - timedelta(seconds=1)
-    return f"{moment:%H:%M:%S}"
+    """The timeTo, as OVH writes it, of the page's period for a planned end: one second before it."""
+    return format_hms(end - 1)
 
 
 def period_end(period):
-    """The planned end a period of the page carries: its timeTo plus one second (23:59:59 stays the end of day)."""
-    if period["timeTo"] == END_OF_DAY:
-        return END_OF_DAY
-    moment = datetime.strptime(period["timeTo"], "%H:%M:%S") + timedelta(seconds=1)
-    return f"{moment:%H:%M:%S}"
+    """The planned end a period of the page carries: one second after its timeTo."""
+    return parse_hms(period["timeTo"]) + 1
 
 
 NAME_SEPARATOR = " – "  # Between the group's agent description and a volunteer's first name.
@@ -168,8 +162,8 @@ class QueueLine:
         ]
         elsewhere = self.elsewhere(snap)
         period = self.todays_period(snap)
-        running = period is not None and f"{self.moment:%H:%M:%S}" <= period["timeTo"]  # Ended: not running.
-        until = period_end(period) if period else ""
+        until = period_end(period) if period else None
+        running = period is not None and time_of_day(self.moment) < until  # Ended: not running.
         for volunteer in volunteers:
             volunteer.until = until
         return LineState(
@@ -196,9 +190,11 @@ class QueueLine:
         """
         if not snap.settings.get("enable"):
             return None
-        clock = f"{self.moment:%H:%M:%S}"
+        clock = time_of_day(self.moment)
         policies = {
-            c["policy"] for c in snap.conditions if c["weekDay"] == self.today and c["timeFrom"] <= clock <= c["timeTo"]
+            c["policy"]
+            for c in snap.conditions
+            if c["weekDay"] == self.today and parse_hms(c["timeFrom"]) <= clock <= parse_hms(c["timeTo"])
         }
         if "available" in policies:
             return None
@@ -241,7 +237,7 @@ class QueueLine:
 
         With one volunteer at a time, a new number replaces the one on duty.
         With several, it joins them, up to the group's max_volunteers.
-        `ends` gives the volunteers' planned ends today ({number: "HH:MM:SS"}, `number`'s
+        `ends` gives the volunteers' planned ends today ({number: time of day}, `number`'s
         included): today's period closes at the latest of those on duty.
         """
         ends = ends or {}
@@ -251,7 +247,7 @@ class QueueLine:
         current = next((v.name for v in before.volunteers if v.number == number), "")
         name = name or current  # No name typed: a volunteer on duty, or waiting for the line to reopen, keeps theirs.
         if number in on_duty and before.running and (self.group.max_volunteers > 1 or on_duty == [number]):
-            same_end = self.todays_period(snap)["timeTo"] == period_to(self.until(snap, on_duty, ends))
+            same_end = period_end(self.todays_period(snap)) == self.until(snap, on_duty, ends)
             if same_end and name == current:
                 return Outcome("on-duty", number, before, snap)
             changing = "-".join((["name"] if name != current else []) + ([] if same_end else ["ends"]))
@@ -331,11 +327,11 @@ class QueueLine:
             return self.finish(snap)
         period = self.todays_period(snap) if before.running else None
         until = self.until(snap, staying, ends or {})
-        if period and period_to(until) < f"{self.moment:%H:%M:%S}":
+        if period and until <= time_of_day(self.moment):
             return self.finish(snap)
         agent = next(a for a in snap.agents if a["agentId"] == leaving.agent_id)
         self.set_status(agent, "loggedOut")
-        moved = period is not None and period["timeTo"] != period_to(until)
+        moved = period is not None and period_end(period) != until
         if moved:
             self.client.put(f"{self.conditions_path}/{period['conditionId']}", timeTo=period_to(until))
         after = self.read_back(snap, [leaving.agent_id], conditions=[period["conditionId"]] if moved else [])
@@ -343,8 +339,8 @@ class QueueLine:
         verify(
             state.running == before.running
             and sorted(state.numbers) == sorted(staying)
-            and state.until == (until if period else ""),
-            f"expected {staying} on duty until {until}, reads {state}",
+            and state.until == (until if period else None),
+            f"expected {staying} on duty until {format_hms(until)}, reads {state}",
         )
         return Outcome("remove", leaving.number, state, after)
 
@@ -382,7 +378,7 @@ class QueueLine:
         conditions, created = [], []
         if changing or period is None:
             created = [c for c in [self.open_period(until)] if c is not None]
-        elif period["timeTo"] != period_to(until):
+        elif period_end(period) != until:
             self.client.put(f"{self.conditions_path}/{period['conditionId']}", timeTo=period_to(until))
             conditions = [period["conditionId"]]
         attached = any(i not in snap.attached for i in written)
@@ -390,7 +386,7 @@ class QueueLine:
         state = self.state(after)
         verify(
             state.running and sorted(state.numbers) == sorted(numbers) and state.until == until,
-            f"expected {numbers} on duty until {until}, reads {state}",
+            f"expected {numbers} on duty until {format_hms(until)}, reads {state}",
         )
         return after
 
@@ -456,7 +452,8 @@ class QueueLine:
         """Open today's period until the planned end `until`; return it as OVH made it (None: it was there)."""
         import ovh.exceptions
 
-        period = {"weekDay": self.today, "timeFrom": PERIOD_FROM, "timeTo": period_to(until), "policy": PERIOD_POLICY}
+        start = format_hms(PERIOD_FROM)
+        period = {"weekDay": self.today, "timeFrom": start, "timeTo": period_to(until), "policy": PERIOD_POLICY}
         try:
             return self.client.post(self.conditions_path, **period)
         except ovh.exceptions.BadParametersError:

@@ -135,7 +135,7 @@ def line_summary(state):
         "en cours": state.running, "bénévoles": len(state.volunteers), "sonnent": len(state.rings_now),
         "stratégie": state.strategy,
         "ailleurs": state.elsewhere if state.elsewhere in (None, "voicemail", "") else "un numéro",
-        "plages désactivées": state.conditions_off, "fin": state.until,
+        "plages désactivées": state.conditions_off, "fin": "" if state.until is None else clock.format_hms(state.until),
     }  # fmt: skip
 
 

@@ -24,7 +24,7 @@ class Volunteer:
     name: str = ""  # The first name the volunteer typed, if any.
     agent_id: int = None  # Queue: the OVH agent that rings this number.
     call: Call = None  # Queue: the call this volunteer is on, if any.
-    until: str = ""  # The planned end of their permanence today, HH:MM:SS ("" when unknown).
+    until: int = None  # The planned end of their permanence today, a time of day in seconds (None when unknown).
     mark: str = ""  # Queue: the page's keyed fingerprint of the number, that the volunteer's "Retirer" button sends.
 
 
@@ -41,7 +41,7 @@ class LineState:
     strategy: str = ""  # Queue: how several numbers ring (OVH's strategy: ringAll, sequentiallyByAgentOrder…).
     elsewhere: str = None  # Queue closed now: "voicemail", a number, or "" (the closing message); None when open.
     conditions_off: bool = False  # Queue: IT left the time conditions disabled; periods then change nothing.
-    until: str = ""  # Queue: the planned end today's period carries (HH:MM:SS).
+    until: int = None  # Queue: the planned end today's period carries, a time of day in seconds.
     interrupted: bool = False  # Queue: a change closed the period and did not reopen it; the volunteers wait for it.
     leftover: bool = False  # Something of the page's is left at OVH (a forward, a period, an available agent).
 
