@@ -40,6 +40,7 @@ from cimade_ovh.access import (
     secret_key,
     write_coded_groups,
 )
+from cimade_ovh.actions import ACTIONS
 from cimade_ovh.cli import french_parser, number_argument
 from cimade_ovh.clock import END_OF_DAY, chosen_end, format_day_time, format_end
 from cimade_ovh.commands import check, demo, set_code, unlock
@@ -531,7 +532,7 @@ def report_success(visit, done, number, end):
     settings, group = visit.settings, visit.group
     planned = f"jusqu'à {format_end(end)}" if end else ""
     log_activity(settings, group, done, number, visit.request.client, f"ok, {planned}" if planned else "ok")
-    subject = f"{group.name} : {ACTION_SUBJECTS[done]} {format_phone(number)}".strip()
+    subject = f"{group.name} : {ACTIONS[done].subject} {format_phone(number)}".strip()
     body = f"Fin prévue : {format_end(end)}" if end else ""
     return f"{done}:{number}", (f"{subject}, {planned}" if planned else subject, body)
 
@@ -567,22 +568,6 @@ def actions_of(group, codes):
         + (("stats",) if group.kind == "queue" else ())
         + (("access",) if group.slug in codes else ())
     )
-
-
-ACTION_SUBJECTS = {
-    "start": "permanence commencée sur le",
-    "change": "permanence passée sur le",
-    "finish": "permanence terminée",
-    "nothing": "« Terminer » sans permanence en cours",
-    "same": "numéro déjà en permanence :",
-    "add": "numéro ajouté à la permanence :",
-    "resume": "permanence reprise par le",
-    "remove": "numéro retiré de la permanence :",
-    "gone": "« Retirer » un numéro qui ne répondait plus",
-    "ends": "fin prévue changée pour le",
-    "name": "prénom changé pour le",
-    "name-ends": "prénom et fin prévue changés pour le",
-}
 
 
 # --- Servers and command line ----------------------------------------------------------

@@ -5,6 +5,7 @@ import re
 import struct
 from string import Template
 
+from .actions import ACTIONS, FLASHED
 from .clock import default_end, format_day_time, format_end, format_short_day_time
 from .figures import STATS_DAYS
 from .ovhapi import (
@@ -16,7 +17,6 @@ from .ovhapi import (
     is_explanation,
 )
 from .phones import format_phone, mask_phone
-from .traces import HANDOVER_ACTIONS
 
 STYLE = """
 body{margin:0;font:1.125rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;background:#fff}
@@ -133,21 +133,6 @@ $finish_warning
 <button type="submit" class="finish">$finish_label</button>
 </form>"""
 )
-
-FLASH_TEXTS = {
-    "start": "C'est fait : les appels arrivent maintenant sur le $number.",
-    "change": "C'est fait : le numéro a changé, les appels arrivent maintenant sur le $number.",
-    "finish": "La permanence est terminée : les appels n'arrivent plus sur le numéro du bénévole.",
-    "nothing": "Il n'y avait pas de permanence en cours ; rien n'a changé.",
-    "same": "Le $number reçoit déjà les appels ; rien n'a changé.",
-    "add": "C'est fait : le $number reçoit aussi les appels.",
-    "resume": "C'est fait : la permanence reprend, les appels arrivent de nouveau sur les numéros ci-dessous.",
-    "remove": "C'est fait : le $number ne reçoit plus les appels.",
-    "gone": "Ce numéro ne recevait déjà plus les appels ; rien n'a changé.",
-    "ends": "C'est fait : la fin prévue du $number a changé (voir ci-dessous).",
-    "name": "C'est fait : le prénom du $number a changé (voir ci-dessous).",
-    "name-ends": "C'est fait : le prénom et la fin prévue du $number ont changé (voir ci-dessous).",
-}
 
 
 def escape(text):
@@ -300,7 +285,7 @@ def render_handover(actions):
         return ""
     items = []
     for moment, action, number, succeeded, detail in actions:
-        what = HANDOVER_ACTIONS[action] + ("" if succeeded else " (échec)")
+        what = ACTIONS[action].handover + ("" if succeeded else " (échec)")
         on = f", {phone_span(mask_phone(number))}" if number else ""
         more = f", {escape(detail)}" if detail else ""
         items.append(f"<li>{escape(format_short_day_time(moment))} : {escape(what)}{on}{more}</li>")
@@ -448,7 +433,7 @@ def read_flash(value):
     """
     code, _, rest = value.partition(":")
     number, _, explanation = rest.partition(":")
-    known = code in FLASH_TEXTS or code.removeprefix("error-") in OVH_FAILURES
+    known = code in FLASHED or code.removeprefix("error-") in OVH_FAILURES
     if not known or not re.fullmatch(r"(00\d{6,15})?", number) or (explanation and not is_explanation(explanation)):
         return None
     return code, number, explanation
@@ -460,10 +445,10 @@ def flash_message(flash, contact, state_shown, interrupted=False):
     `interrupted`: the state shown is a permanence a failed change left closed; pressing again resumes it.
     """
     code, number, explanation = flash
-    if code in FLASH_TEXTS:
+    if code in FLASHED:
         # Whole for the volunteer who just set their number; masked when someone removed another's.
         phone = phone_span(mask_phone(number) if code == "remove" else format_phone(number))
-        return message_box("ok", Template(escape(FLASH_TEXTS[code])).substitute(number=phone))
+        return message_box("ok", Template(escape(ACTIONS[code].flash)).substitute(number=phone))
     failure = OvhFailure(code.removeprefix("error-"), "", explanation)
     explanation, advice = describe_failure(failure, contact)
     if interrupted and OVH_FAILURES[failure.reason][1] == RETRY_LATER:

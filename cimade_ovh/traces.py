@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 from . import clock
+from .actions import HANDED_OVER
 from .clock import parse_ovh_datetime
 from .config import script_command
 
@@ -32,14 +33,6 @@ def log_activity(settings, group, action, number, client, result):
         log.error("cannot write the activity log %s: %s; line was: %s", settings.activity_log, error, line)
 
 
-HANDOVER_ACTIONS = {
-    "start": "début", "change": "changement de numéro", "add": "numéro ajouté", "resume": "permanence reprise",
-    "ends": "fin prévue changée",
-    "name": "prénom changé", "name-ends": "prénom et fin prévue changés",
-    "remove": "numéro retiré", "finish": "fin", "auto-finish": "fin automatique",
-}  # fmt: skip
-
-
 def recent_actions(settings, group, count=5):
     """The group's last actions in the activity log, newest first, as (time, action, number, succeeded, detail).
 
@@ -55,7 +48,7 @@ def recent_actions(settings, group, count=5):
     found = []
     for line in reversed(tail):
         fields = line.split("\t")
-        if len(fields) != 6 or fields[1] != group.slug or fields[2] not in HANDOVER_ACTIONS:
+        if len(fields) != 6 or fields[1] != group.slug or fields[2] not in HANDED_OVER:
             continue
         moment = parse_ovh_datetime(fields[0], settings.timezone)
         if moment:
