@@ -51,7 +51,7 @@ from cimade_ovh.files import Reloaded, group_lock
 from cimade_ovh.lines import LINE_KINDS
 from cimade_ovh.ovhapi import DEADLINE, as_failure, describe_failure, parallel
 from cimade_ovh.pages import (
-    escape,
+    GroupView,
     favicon,
     flash_message,
     message_box,
@@ -349,11 +349,11 @@ class App:
         if flash and not errors:
             interrupted = state is not None and state.interrupted
             messages.insert(0, flash_message(flash, settings.contact, failure is None, interrupted))
-        body = render_group(
+        view = GroupView(
             settings, group, request.base, moment, state, failure, messages, visit.token(),
-            typed, errors, recent_actions(settings, group),
+            typed or {}, errors or {}, recent_actions(settings, group),
         )  # fmt: skip
-        response = Response.page(body, status)
+        response = Response.page(render_group(view), status)
         if flash:
             response.headers.append(("Set-Cookie", visit.cookie("flash", "", max_age=0)))
         return visit.respond(response)
@@ -371,7 +371,7 @@ class App:
         if expiration - moment > timedelta(days=2):
             return []
         text = f"La clé d'accès à OVH de cette page expire le {when}. Prévenez {settings.contact}."
-        return [message_box("warning", escape(text))]
+        return [message_box("warning", text)]
 
     def stats_page(self, request, settings, group):
         """The statistics page of a queue group, read from the records alone: it makes no OVH request."""
@@ -395,7 +395,7 @@ class App:
             "La page avait expiré, ou votre navigateur refuse les cookies de ce site : rien n'a été fait. "
             "Vérifiez ci-dessous, puis recommencez."
         )
-        messages = [message_box("warning", escape(text))]
+        messages = [message_box("warning", text)]
         if not visit.allowed():
             return self.access_page(visit, status=403, messages=messages)
         return self.group_page(visit, typed_in(form), status=403, messages=messages)
@@ -440,7 +440,7 @@ class App:
         with group_lock(settings, group) as lock:
             if lock is None:
                 text = "Quelqu'un d'autre modifie cette permanence en ce moment : rien n'a été fait. Réessayez."
-                messages = [message_box("warning", escape(text))]
+                messages = [message_box("warning", text)]
                 return self.group_page(visit, typed_in(form), status=503, messages=messages)
             try:
                 done, number = self.perform(visit, action, asked, moment)
