@@ -7,9 +7,11 @@ import time
 from datetime import timedelta
 
 from . import clock
-from .actions import HANDED_OVER
-from .clock import parse_ovh_datetime
+from .actions import ACTIONS, HANDED_OVER
+from .clock import format_end, parse_ovh_datetime
 from .config import script_command
+from .ovhapi import as_failure, describe_failure
+from .phones import format_phone
 
 log = logging.getLogger("cimade-ovh")
 
@@ -31,6 +33,29 @@ def log_activity(settings, group, action, number, client, result):
             file.write(line + "\n")
     except OSError as error:
         log.error("cannot write the activity log %s: %s; line was: %s", settings.activity_log, error, line)
+
+
+def report_success(settings, group, client, done, number, end):
+    """Log a done action and phrase it: (the flash cookie's value, the mail to IT's subject and body)."""
+    planned = f"jusqu'à {format_end(end)}" if end else ""
+    log_activity(settings, group, done, number, client, f"ok, {planned}" if planned else "ok")
+    subject = f"{group.name} : {ACTIONS[done].subject} {format_phone(number)}".strip()
+    body = f"Fin prévue : {format_end(end)}" if end else ""
+    return f"{done}:{number}", (f"{subject}, {planned}" if planned else subject, body)
+
+
+def report_failure(settings, group, client, action, number, error):
+    """Log a failed action and phrase it: (the flash cookie's value, the mail to IT's subject and body)."""
+    failure = as_failure(error)
+    attempted = failure.action or action
+    log.error("%s on %s failed: %s", attempted, group.slug, failure)
+    log_activity(settings, group, attempted, number, client, f"erreur {failure.reason}: {failure.detail}")
+    explanation, _ = describe_failure(failure, settings.contact)
+    mail = (
+        f"{group.name} : échec ({attempted}, {format_phone(number) or 'sans numéro'})",
+        f"{explanation}\n\nDétail : {failure.detail}\nAdresse du bénévole : {client}",
+    )
+    return f"error-{failure.reason}:{number}:{failure.explanation or ''}", mail
 
 
 def recent_actions(settings, group, count=5):
