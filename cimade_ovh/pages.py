@@ -25,7 +25,6 @@ from .ovhapi import (
 from .phones import format_phone, mask_phone
 
 
-
 class HTML(str):
     """Text that is HTML already: escape() and the templates put it in a page as it is."""
 
@@ -199,8 +198,8 @@ def render_message(title, message, base, kind="error"):
 class GroupView:
     """What a group's page shows: the line as read at `moment` (or the failure to read it), messages and forms."""
 
-    settings: object
-    group: object
+    settings: object  # lines.ini's settings: whom to tell of a failure.
+    group: object  # The group of lines.ini.
     base: str  # The site's address before the group's slug.
     moment: datetime
     state: object  # The LineState read; None when reading failed.
