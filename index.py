@@ -23,7 +23,6 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -41,16 +40,17 @@ from cimade_ovh.access import (
     write_coded_groups,
 )
 from cimade_ovh.cli import french_parser, number_argument
-from cimade_ovh.clock import END_OF_DAY, chosen_end, format_day_time, format_end
+from cimade_ovh.clock import END_OF_DAY, format_day_time
 from cimade_ovh.commands import check, demo, set_code, unlock
 from cimade_ovh.config import DEFAULT_CONTACT, ConfigError, Group, load_settings
 from cimade_ovh.ends import todays_ends, write_ends
 from cimade_ovh.figures import STATS_DAYS, daily_figures, read_records
 from cimade_ovh.files import Reloaded, group_lock
+from cimade_ovh.forms import read_action_form, typed_in
 from cimade_ovh.lines import LINE_KINDS
-from cimade_ovh.ovhapi import DEADLINE, LazyClient, as_failure, describe_failure, parallel
+from cimade_ovh.ovhapi import DEADLINE, LazyClient, as_failure, parallel
 from cimade_ovh.pages import (
-    escape,
+    GroupView,
     favicon,
     flash_message,
     message_box,
@@ -58,18 +58,11 @@ from cimade_ovh.pages import (
     render_access,
     render_group,
 )
-from cimade_ovh.phones import (
-    FirstNameError,
-    PhoneError,
-    clean_first_name,
-    format_phone,
-    normalize_phone,
-)
 from cimade_ovh.queues import CONDITIONS_OFF_STEP
 from cimade_ovh.rights import become_web_user
 from cimade_ovh.servers import is_fastcgi, log_to_stderr, run_cgi, run_fastcgi, serve
 from cimade_ovh.sharing import EXPIRY_NOTICE, SHARE_SECONDS, KeyExpiry, SharedRead, open_client
-from cimade_ovh.state import OWN_LINE, Refusal
+from cimade_ovh.state import Refusal
 from cimade_ovh.stats_page import render_stats
 from cimade_ovh.traces import (
     keep_last_good,
@@ -77,6 +70,8 @@ from cimade_ovh.traces import (
     notify_it,
     notify_it_once,
     recent_actions,
+    report_failure,
+    report_success,
 )
 from cimade_ovh.web import (
     CLIENT,
@@ -340,11 +335,11 @@ class App:
         if flash and not errors:
             interrupted = state is not None and state.interrupted
             messages.insert(0, flash_message(flash, settings.contact, failure is None, interrupted))
-        body = render_group(
+        view = GroupView(
             settings, group, request.base, moment, state, failure, messages, visit.token(),
-            typed, errors, recent_actions(settings, group),
+            typed or {}, errors or {}, recent_actions(settings, group),
         )  # fmt: skip
-        response = Response.page(body, status)
+        response = Response.page(render_group(view), status)
         if flash:
             response.headers.append(("Set-Cookie", visit.cookie("flash", "", max_age=0)))
         return visit.respond(response)
@@ -362,7 +357,7 @@ class App:
         if expiration - moment > timedelta(days=2):
             return []
         text = f"La clé d'accès à OVH de cette page expire le {when}. Prévenez {settings.contact}."
-        return [message_box("warning", escape(text))]
+        return [message_box("warning", text)]
 
     def stats_page(self, request, settings, group):
         """The statistics page of a queue group, read from the records alone: it makes no OVH request."""
@@ -386,7 +381,7 @@ class App:
             "La page avait expiré, ou votre navigateur refuse les cookies de ce site : rien n'a été fait. "
             "Vérifiez ci-dessous, puis recommencez."
         )
-        messages = [message_box("warning", escape(text))]
+        messages = [message_box("warning", text)]
         if not visit.allowed():
             return self.access_page(visit, status=403, messages=messages)
         return self.group_page(visit, typed_in(form), status=403, messages=messages)
@@ -431,16 +426,16 @@ class App:
         with group_lock(settings, group) as lock:
             if lock is None:
                 text = "Quelqu'un d'autre modifie cette permanence en ce moment : rien n'a été fait. Réessayez."
-                messages = [message_box("warning", escape(text))]
+                messages = [message_box("warning", text)]
                 return self.group_page(visit, typed_in(form), status=503, messages=messages)
             try:
                 done, number = self.perform(visit, action, asked, moment)
             except Refusal as refusal:
                 return self.group_page(visit, typed_in(form), {"number": str(refusal)}, status=409)
             except Exception as error:
-                flash, mail = report_failure(visit, action, asked.number, error)
+                flash, mail = report_failure(settings, group, request.client, action, asked.number, error)
             else:
-                flash, mail = report_success(visit, done, number, asked.end)
+                flash, mail = report_success(settings, group, request.client, done, number, asked.end)
         notify_it(settings, *mail)  # Once the lock is released: sendmail may take seconds.
         response = Response.redirect(visit.group_url)
         response.headers.append(("Set-Cookie", visit.cookie("flash", flash, max_age=60)))
@@ -481,76 +476,6 @@ class App:
         return done, outcome.number
 
 
-# --- What an action reads and reports ----------------------------------------------------
-
-
-@dataclass
-class Asked:
-    """What a volunteer's form asks for: their number, first name and planned end ("start"), or whom to remove."""
-
-    number: str = ""
-    name: str = ""
-    end: int = None  # "start": the planned end, a time of day in seconds.
-    mark: str = ""  # "remove": the keyed mark of the volunteer's number.
-
-
-def read_action_form(action, form, settings, group, moment):
-    """What the form of `action` asks for, and the mistakes found in it by field, in French."""
-    if action == "remove":
-        return Asked(mark=form.get("volunteer", "")), {}
-    if action != "start":
-        return Asked(), {}
-    asked, errors, typed = Asked(), {}, typed_in(form)
-    try:
-        asked.end = chosen_end(form.get("ends"), group, moment)
-    except ValueError as error:
-        errors["ends"] = str(error)
-    try:
-        asked.number = normalize_phone(typed["number"])
-    except PhoneError as error:
-        errors["number"] = str(error)
-    if asked.number in {g.number for g in settings.groups.values()}:
-        errors["number"] = OWN_LINE
-    try:
-        asked.name = clean_first_name(typed["name"])
-    except FirstNameError as error:
-        errors["name"] = str(error)
-    return asked, errors
-
-
-def report_success(visit, done, number, end):
-    """Log a done action and phrase it: (the flash cookie's value, the mail to IT's subject and body)."""
-    settings, group = visit.settings, visit.group
-    planned = f"jusqu'à {format_end(end)}" if end is not None else ""
-    log_activity(settings, group, done, number, visit.request.client, f"ok, {planned}" if planned else "ok")
-    subject = f"{group.name} : {ACTION_SUBJECTS[done]} {format_phone(number)}".strip()
-    body = f"Fin prévue : {format_end(end)}" if end is not None else ""
-    return f"{done}:{number}", (f"{subject}, {planned}" if planned else subject, body)
-
-
-def report_failure(visit, action, number, error):
-    """Log a failed action and phrase it: (the flash cookie's value, the mail to IT's subject and body)."""
-    settings, group = visit.settings, visit.group
-    failure = as_failure(error)
-    attempted = failure.action or action
-    log.error("%s on %s failed: %s", attempted, group.slug, failure)
-    log_activity(settings, group, attempted, number, visit.request.client, f"erreur {failure.reason}: {failure.detail}")
-    explanation, _ = describe_failure(failure, settings.contact)
-    mail = (
-        f"{group.name} : échec ({attempted}, {format_phone(number) or 'sans numéro'})",
-        f"{explanation}\n\nDétail : {failure.detail}\nAdresse du bénévole : {visit.request.client}",
-    )
-    return f"error-{failure.reason}:{number}:{failure.explanation or ''}", mail
-
-
-def typed_in(form):
-    """What a volunteer typed in the form, to show it again: number, name, and the end if the form had one."""
-    typed = {"number": form.get("number", ""), "name": form.get("name", "")}
-    if "ends" in form:
-        typed["ends"] = form["ends"]
-    return typed
-
-
 def actions_of(group, codes):
     """What may follow a group's address: "remove" (several volunteers), "stats" (a queue), "access" (a code)."""
     return (
@@ -559,22 +484,6 @@ def actions_of(group, codes):
         + (("stats",) if group.kind == "queue" else ())
         + (("access",) if group.slug in codes else ())
     )
-
-
-ACTION_SUBJECTS = {
-    "start": "permanence commencée sur le",
-    "change": "permanence passée sur le",
-    "finish": "permanence terminée",
-    "nothing": "« Terminer » sans permanence en cours",
-    "same": "numéro déjà en permanence :",
-    "add": "numéro ajouté à la permanence :",
-    "resume": "permanence reprise par le",
-    "remove": "numéro retiré de la permanence :",
-    "gone": "« Retirer » un numéro qui ne répondait plus",
-    "ends": "fin prévue changée pour le",
-    "name": "prénom changé pour le",
-    "name-ends": "prénom et fin prévue changés pour le",
-}
 
 
 # --- Servers and command line ----------------------------------------------------------

@@ -1,10 +1,17 @@
-"""HTML: the templates and the rendering of the group, access and message pages."""
+"""HTML: the templates and the rendering of the group, access and message pages.
+
+Escaping is the default: a text becomes HTML by escape(), and the templates escape each value
+that is not marked HTML already. A function that builds a fragment itself returns it as HTML.
+"""
 
 import html
 import re
 import struct
+from dataclasses import dataclass, field
+from datetime import datetime
 from string import Template
 
+from .actions import ACTIONS, FLASHED
 from .clock import default_end, format_day_time, format_end, format_field_end, format_short_day_time
 from .figures import STATS_DAYS
 from .ovhapi import (
@@ -16,7 +23,34 @@ from .ovhapi import (
     is_explanation,
 )
 from .phones import format_phone, mask_phone
-from .traces import HANDOVER_ACTIONS
+
+
+class HTML(str):
+    """Text that is HTML already: escape() and the templates put it in a page as it is."""
+
+    __slots__ = ()
+
+
+def escape(value):
+    """`value` for a page: an HTML as it is, anything else as text, escaped."""
+    return value if isinstance(value, HTML) else HTML(html.escape(str(value), quote=True))
+
+
+def join(parts, separator="\n"):
+    """Parts one after the other, each escaped unless it is HTML already."""
+    return HTML(separator.join(escape(part) for part in parts))
+
+
+class HTMLTemplate:
+    """HTML with $names: render() fills them, escaping each value that is not HTML already."""
+
+    def __init__(self, text):
+        self.template = Template(text)
+
+    def render(self, **values):
+        """The HTML filled with `values`; one missing is a KeyError."""
+        return HTML(self.template.substitute({name: escape(value) for name, value in values.items()}))
+
 
 STYLE = """
 body{margin:0;font:1.125rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;background:#fff}
@@ -56,7 +90,7 @@ tbody th{font-weight:400}
 footer{margin-top:2rem;font-size:1rem}
 """.strip()
 
-PAGE = Template(
+PAGE = HTMLTemplate(
     """<!DOCTYPE html>
 <html lang="fr">
 <head>
@@ -74,7 +108,7 @@ $body
 """
 )
 
-INDEX_BODY = Template(
+INDEX_BODY = HTMLTemplate(
     """<h1>Permanences téléphoniques de la Cimade</h1>
 <p>Choisissez votre groupe :</p>
 <ul>
@@ -82,7 +116,7 @@ $groups
 </ul>"""
 )
 
-GROUP_BODY = Template(
+GROUP_BODY = HTMLTemplate(
     """<h1>Permanence téléphonique<br>$name</h1>
 <p class="muted">Numéro du groupe : <span class="tel">$public_number</span><br>$time</p>
 $messages
@@ -104,7 +138,7 @@ $stats_link
 </footer>"""
 )
 
-ACCESS_BODY = Template(
+ACCESS_BODY = HTMLTemplate(
     """<h1>Permanence téléphonique<br>$name</h1>
 $messages
 <p>Cette page est réservée aux bénévoles du groupe. Entrez le code d'accès que la coordination vous a donné.</p>
@@ -119,13 +153,13 @@ $contact
 </footer>"""
 )
 
-MESSAGE_BODY = Template(
+MESSAGE_BODY = HTMLTemplate(
     """<h1>$title</h1>
-<div class="box $kind"><p>$message</p></div>
+$box
 <p><a href="$home_url">Retour à la liste des groupes</a></p>"""
 )
 
-FINISH_FORM = Template(
+FINISH_FORM = HTMLTemplate(
     """<h2>Terminer</h2>
 <form method="post" action="$finish_url">
 $csrf
@@ -134,76 +168,79 @@ $finish_warning
 </form>"""
 )
 
-FLASH_TEXTS = {
-    "start": "C'est fait : les appels arrivent maintenant sur le $number.",
-    "change": "C'est fait : le numéro a changé, les appels arrivent maintenant sur le $number.",
-    "finish": "La permanence est terminée : les appels n'arrivent plus sur le numéro du bénévole.",
-    "nothing": "Il n'y avait pas de permanence en cours ; rien n'a changé.",
-    "same": "Le $number reçoit déjà les appels ; rien n'a changé.",
-    "add": "C'est fait : le $number reçoit aussi les appels.",
-    "resume": "C'est fait : la permanence reprend, les appels arrivent de nouveau sur les numéros ci-dessous.",
-    "remove": "C'est fait : le $number ne reçoit plus les appels.",
-    "gone": "Ce numéro ne recevait déjà plus les appels ; rien n'a changé.",
-    "ends": "C'est fait : la fin prévue du $number a changé (voir ci-dessous).",
-    "name": "C'est fait : le prénom du $number a changé (voir ci-dessous).",
-    "name-ends": "C'est fait : le prénom et la fin prévue du $number ont changé (voir ci-dessous).",
-}
-
-
-def escape(text):
-    """Escape text for HTML."""
-    return html.escape(str(text), quote=True)
+MESSAGE_BOX = HTMLTemplate('<div class="box $kind"><p>$text</p></div>')
+FAILED = HTMLTemplate("<strong>La demande n'a pas abouti, ou en partie seulement.</strong> $explanation$shown $advice")
 
 
 def render_page(title, body):
     """The whole HTML document around a body."""
-    return PAGE.substitute(title=escape(title), style=STYLE, body=body)
+    return PAGE.render(title=title, style=HTML(STYLE), body=body)
 
 
 def render_index(settings, base):
     """The list of groups."""
-    groups = "\n".join(
-        f'<li><a href="{escape(base)}/{escape(g.slug)}">{escape(g.name)}</a> '
-        f'<span class="muted tel">({escape(format_phone(g.number))})</span></li>'
+    groups = join(
+        HTML(
+            f'<li><a href="{escape(base)}/{escape(g.slug)}">{escape(g.name)}</a> '
+            f'<span class="muted tel">({escape(format_phone(g.number))})</span></li>'
+        )
         for g in sorted(settings.groups.values(), key=lambda g: g.name.lower())
     )
-    return render_page("Permanences téléphoniques de la Cimade", INDEX_BODY.substitute(groups=groups))
+    return render_page("Permanences téléphoniques de la Cimade", INDEX_BODY.render(groups=groups))
 
 
 def render_message(title, message, base, kind="error"):
     """A page that only says something, such as an error or a page not found."""
-    body = MESSAGE_BODY.substitute(title=escape(title), kind=kind, message=escape(message), home_url=f"{base}/")
-    return render_page(title, body)
+    return render_page(title, MESSAGE_BODY.render(title=title, box=message_box(kind, message), home_url=f"{base}/"))
 
 
-def render_state(group, state, failure, contact, base, csrf):
+@dataclass
+class GroupView:
+    """What a group's page shows: the line as read at `moment` (or the failure to read it), messages and forms."""
+
+    settings: object  # lines.ini's settings: whom to tell of a failure.
+    group: object  # The group of lines.ini.
+    base: str  # The site's address before the group's slug.
+    moment: datetime
+    state: object  # The LineState read; None when reading failed.
+    failure: object  # The OvhFailure when reading failed, else None.
+    messages: list  # HTML boxes above the state.
+    token: str  # The forms' token.
+    typed: dict = field(default_factory=dict)  # What the volunteer typed, shown again.
+    errors: dict = field(default_factory=dict)  # The form's mistakes by field, in French.
+    actions: list = ()  # The group's last actions (traces.recent_actions).
+
+
+def render_state(view):
     """The "En ce moment" part of a group page: permanence, where a call would ring, calls."""
-    if failure:
-        explanation, advice = describe_failure(failure, contact)
-        return (
+    group, state = view.group, view.state
+    if view.failure:
+        explanation, advice = describe_failure(view.failure, view.settings.contact)
+        return HTML(
             '<div class="box error"><p><strong>Impossible de lire l\'état de la ligne chez OVH.</strong></p>'
             f"<p>{escape(explanation)} {escape(advice)}</p></div>"
         )
     if (state.running or state.interrupted) and state.volunteers and group.max_volunteers > 1:
-        lines = [render_team(group, state, base, csrf)]
+        lines = [render_team(view)]
     elif state.running and state.volunteers:
-        lines = [f'<p class="on">Permanence en cours sur le {phone_list(state.numbers)}</p>']
+        lines = [HTML(f'<p class="on">Permanence en cours sur le {phone_list(state.numbers)}</p>')]
         if state.volunteers[0].until is not None:
-            lines.append(f"<p>Fin prévue à {escape(format_end(state.volunteers[0].until))}.</p>")
+            lines.append(HTML(f"<p>Fin prévue à {escape(format_end(state.volunteers[0].until))}.</p>"))
     elif state.open_without_volunteer:
-        lines = ['<p class="off">La permanence est ouverte, mais aucun numéro ne reçoit les appels.</p>']
+        lines = [HTML('<p class="off">La permanence est ouverte, mais aucun numéro ne reçoit les appels.</p>')]
     else:
-        lines = ['<p class="off">Pas de permanence en cours.</p>']
+        lines = [HTML('<p class="off">Pas de permanence en cours.</p>')]
     if state.conditions_off:
-        lines.append(message_box("warning", escape(CONDITIONS_OFF_NOTICE)))
+        lines.append(message_box("warning", CONDITIONS_OFF_NOTICE))
     if group.kind == "redirect" and not state.running:
         sip_line = escape(format_phone(state.sip_line))
-        lines.append(f'<p>Les appels arrivent sur la ligne SIP du groupe <span class="tel">({sip_line}).</span></p>')
+        where = f'la ligne SIP du groupe <span class="tel">({sip_line}).</span>'
+        lines.append(HTML(f"<p>Les appels arrivent sur {where}</p>"))
     else:
-        lines.append(f"<p>Si quelqu'un appelle maintenant, {what_a_call_does(state)}</p>")
+        lines.append(HTML(f"<p>Si quelqu'un appelle maintenant, {what_a_call_does(state)}</p>"))
     if group.kind == "queue":
         lines.append(render_calls(state.calls))
-    return "\n".join(lines)
+    return join(lines)
 
 
 CONDITIONS_OFF_NOTICE = (
@@ -212,8 +249,8 @@ CONDITIONS_OFF_NOTICE = (
     "(jusqu'à « Terminer »). L'informatique a été prévenue par courriel."
 )
 CLOSED_LINE = {
-    "voicemail": "l'appel va sur la messagerie de la ligne.",
-    "": "l'appelant entend le message de fermeture de la ligne ; ça ne sonne chez personne.",
+    "voicemail": HTML("l'appel va sur la messagerie de la ligne."),
+    "": HTML("l'appelant entend le message de fermeture de la ligne ; ça ne sonne chez personne."),
 }
 
 
@@ -221,21 +258,22 @@ def what_a_call_does(state):
     """The end of « Si quelqu'un appelle maintenant, … », as OVH decides: who rings and how, or where the call goes."""
     numbers = state.rings_now
     if state.elsewhere is not None:
-        return CLOSED_LINE.get(state.elsewhere) or f"l'appel est renvoyé vers le {phone_list([state.elsewhere])}"
+        return CLOSED_LINE.get(state.elsewhere) or HTML(f"l'appel est renvoyé vers le {phone_list([state.elsewhere])}")
     if not numbers:
-        return "ça ne sonne chez personne."
+        return HTML("ça ne sonne chez personne.")
     if len(numbers) == 1:
-        return f"ça sonne sur le {phone_list(numbers)}"
+        return HTML(f"ça sonne sur le {phone_list(numbers)}")
     if state.strategy == "ringAll":
-        return f"ça sonne ensemble sur le {phone_list(numbers)}"
+        return HTML(f"ça sonne ensemble sur le {phone_list(numbers)}")
     if state.strategy == "sequentiallyByAgentOrder":
         turns = [f"sur le {phone_span(mask_phone(n))}" for n in numbers]
-        return f"ça sonne d'abord {turns[0]}, puis " + ", puis ".join(turns[1:]) + "."
-    return f"ça sonne tour à tour, dans l'ordre que choisit OVH, sur le {phone_list(numbers)}"
+        return HTML(f"ça sonne d'abord {turns[0]}, puis " + ", puis ".join(turns[1:]) + ".")
+    return HTML(f"ça sonne tour à tour, dans l'ordre que choisit OVH, sur le {phone_list(numbers)}")
 
 
-def render_team(group, state, base, csrf):
+def render_team(view):
     """The volunteers answering together: name, masked number, their call, and a button to remove each."""
+    group, state, csrf = view.group, view.state, csrf_field(view.token)
     count = len(state.volunteers)
     items = []
     for volunteer in state.volunteers:
@@ -250,15 +288,15 @@ def render_team(group, state, base, csrf):
         label = escape(f"Retirer le {mask_phone(volunteer.number)}")
         items.append(
             f"<li><span>{who} : {doing}</span>\n"
-            f'<form method="post" action="{escape(base)}/{escape(group.slug)}/remove" class="inline">{csrf}'
+            f'<form method="post" action="{escape(view.base)}/{escape(group.slug)}/remove" class="inline">{csrf}'
             f'<input type="hidden" name="volunteer" value="{escape(volunteer.mark)}">'
             f'<button type="submit" class="remove" aria-label="{label}">Retirer</button></form></li>'
         )
     heading = f"{count} bénévole{'s' if count > 1 else ''} sur {group.max_volunteers} au plus"
     team = '<ul class="team">\n' + "\n".join(items) + "\n</ul>"
     if state.interrupted:
-        return f'<p class="off">Permanence interrompue : {heading}.</p>\n{team}\n<p>{escape(INTERRUPTED)}</p>'
-    return f'<p class="on">Permanence en cours : {heading}.</p>\n{team}'
+        return HTML(f'<p class="off">Permanence interrompue : {heading}.</p>\n{team}\n<p>{escape(INTERRUPTED)}</p>')
+    return HTML(f'<p class="on">Permanence en cours : {heading}.</p>\n{team}')
 
 
 INTERRUPTED = (
@@ -270,80 +308,88 @@ INTERRUPTED = (
 
 def phone_span(shown):
     """A number as shown (whole or masked), kept on one line."""
-    return f'<span class="tel">{escape(shown)}</span>'
+    return HTML(f'<span class="tel">{escape(shown)}</span>')
 
 
 def phone_list(numbers):
     """Masked numbers separated by commas and ending with a full stop, each kept on one line."""
     last = len(numbers) - 1
-    return " ".join(phone_span(mask_phone(n) + ("." if i == last else ",")) for i, n in enumerate(numbers))
+    return join((phone_span(mask_phone(n) + ("." if i == last else ",")) for i, n in enumerate(numbers)), " ")
 
 
 def render_calls(calls):
     """The calls in progress and waiting in a queue."""
     if not calls:
-        return "<p>Aucun appel en cours ni en attente.</p>"
+        return HTML("<p>Aucun appel en cours ni en attente.</p>")
     items = []
     for call in calls:
         since = f"{call.begin:%H:%M}" if call.begin else "?"
         if call.waiting:
-            items.append(f"<li>Appel en attente depuis {since}</li>")
+            items.append(HTML(f"<li>Appel en attente depuis {since}</li>"))
         else:
             answered = f"{call.answered:%H:%M}" if call.answered else since
-            items.append(f"<li>Appel en cours depuis {answered} avec le {phone_span(mask_phone(call.agent))}</li>")
-    return "<p>Appels :</p>\n<ul>\n" + "\n".join(items) + "\n</ul>"
+            agent = phone_span(mask_phone(call.agent))
+            items.append(HTML(f"<li>Appel en cours depuis {answered} avec le {agent}</li>"))
+    return HTML(f"<p>Appels :</p>\n<ul>\n{join(items)}\n</ul>")
 
 
 def render_handover(actions):
     """The group's last actions, so that a volunteer sees who had the line before them."""
     if not actions:
-        return ""
+        return HTML("")
     items = []
     for moment, action, number, succeeded, detail in actions:
-        what = HANDOVER_ACTIONS[action] + ("" if succeeded else " (échec)")
+        what = ACTIONS[action].handover + ("" if succeeded else " (échec)")
         on = f", {phone_span(mask_phone(number))}" if number else ""
         more = f", {escape(detail)}" if detail else ""
-        items.append(f"<li>{escape(format_short_day_time(moment))} : {escape(what)}{on}{more}</li>")
-    return "<h2>Dernières actions</h2>\n<ul>\n" + "\n".join(items) + "\n</ul>"
+        items.append(HTML(f"<li>{escape(format_short_day_time(moment))} : {escape(what)}{on}{more}</li>"))
+    return HTML(f"<h2>Dernières actions</h2>\n<ul>\n{join(items)}\n</ul>")
 
 
 def csrf_field(token):
     """The hidden field that proves a form came from this site."""
-    return f'<input type="hidden" name="csrf" value="{escape(token)}">'
+    return HTML(f'<input type="hidden" name="csrf" value="{escape(token)}">')
+
+
+def contact_line(group):
+    """The group's contact, if lines.ini gives one."""
+    return HTML(f"<p>Contact du groupe : {escape(group.contact)}</p>" if group.contact else "")
 
 
 def render_access(settings, group, base, token, messages, error=""):
     """The page that asks for a group's access code."""
     errors = {"code": error} if error else {}
-    body = ACCESS_BODY.substitute(
-        name=escape(group.name),
-        messages="\n".join(messages),
-        access_url=escape(f"{base}/{group.slug}/access"),
+    body = ACCESS_BODY.render(
+        name=group.name,
+        messages=join(messages),
+        access_url=f"{base}/{group.slug}/access",
         csrf=csrf_field(token),
         field=input_field("code", "Code d'accès", "password", "current-password", {}, errors),
-        contact=f"<p>Contact du groupe : {escape(group.contact)}</p>" if group.contact else "",
-        home_url=escape(f"{base}/"),
+        contact=contact_line(group),
+        home_url=f"{base}/",
     )
     return render_page(f"Permanence {group.name}", body)
 
 
-def render_group(settings, group, base, moment, state, failure, messages, token, typed=None, errors=None, actions=()):
+def render_group(view):
     """A group's page: its state, the last actions, the form to start, change or join, the form to finish."""
-    typed, errors = typed or {}, errors or {}
-    url = f"{base}/{group.slug}"
+    group, state, typed, errors = view.group, view.state, view.typed, view.errors
+    url = f"{view.base}/{group.slug}"
     team = group.max_volunteers > 1
     on_duty = state.numbers if state and (state.running or state.interrupted) else []
     fields = []
     if team:
         fields.append(input_field("name", "Votre prénom (facultatif)", "text", "given-name", typed, errors))
     fields.append(input_field("number", "Votre numéro de téléphone", "tel", "tel", typed, errors))
-    proposed = {"ends": format_field_end(default_end(group, moment)), **typed}
+    proposed = {"ends": format_field_end(default_end(group, view.moment)), **typed}
     fields.append(input_field("ends", "Jusqu'à quelle heure ?", "time", "off", proposed, errors))
     if on_duty:
         kept_name = " (prénom laissé vide : celui que vous aviez donné reste)" if team else ""
         fields.append(
-            "<p>Prolonger / avancer la fin : déjà de permanence, retapez votre numéro "
-            f"avec la nouvelle heure{kept_name}.</p>"
+            HTML(
+                "<p>Prolonger / avancer la fin : déjà de permanence, retapez votre numéro "
+                f"avec la nouvelle heure{kept_name}.</p>"
+            )
         )
     start_label = "Ajouter mon numéro" if team and on_duty else "Répondre sur ce numéro"
     if team and len(on_duty) >= group.max_volunteers:
@@ -354,47 +400,46 @@ def render_group(settings, group, base, moment, state, failure, messages, token,
                 "Le bouton ci-dessous sert seulement aux bénévoles de permanence, pour changer leur heure de fin "
                 "ou leur prénom. "
             )
-        start_note = (
+        start_note = HTML(
             f"<p>La permanence est complète ({len(on_duty)} bénévoles). {only_them}"
             "Pour répondre à la place de quelqu'un, retirez d'abord son numéro.</p>"
         )
     elif on_duty and not team:
-        start_note = f"<p>{escape(ONE_NUMBER_ONLY[group.kind])}</p>"
+        start_note = HTML(f"<p>{escape(ONE_NUMBER_ONLY[group.kind])}</p>")
     else:
         start_note = ""
-    contact = f"<p>Contact du groupe : {escape(group.contact)}</p>" if group.contact else ""
-    finish_warning = (
+    finish_warning = HTML(
         "<p>Les appels déjà en attente dans la file peuvent encore arriver sur votre numéro après la fin.</p>"
         if group.kind == "queue"
         else ""
     )
-    body = GROUP_BODY.substitute(
-        name=escape(group.name),
-        public_number=escape(format_phone(group.number)),
-        time=escape(format_day_time(moment)),
-        messages="\n".join(messages),
-        state=render_state(group, state, failure, settings.contact, base, csrf_field(token)),
-        handover=render_handover(actions),
-        csrf=csrf_field(token),
-        start_url=escape(f"{url}/start"),
-        fields="\n".join(fields),
+    body = GROUP_BODY.render(
+        name=group.name,
+        public_number=format_phone(group.number),
+        time=format_day_time(view.moment),
+        messages=join(view.messages),
+        state=render_state(view),
+        handover=render_handover(view.actions),
+        csrf=csrf_field(view.token),
+        start_url=f"{url}/start",
+        fields=join(fields),
         start_note=start_note,
         start_label=start_label,
-        finish=FINISH_FORM.substitute(
-            finish_url=escape(f"{url}/finish"),
-            csrf=csrf_field(token),
+        finish=FINISH_FORM.render(
+            finish_url=f"{url}/finish",
+            csrf=csrf_field(view.token),
             finish_warning=finish_warning,
             finish_label="Terminer la permanence pour tout le monde" if team else "Terminer la permanence",
         )
         if state is None or state.running or state.leftover
         else "",
-        contact=contact,
-        stats_link=(
+        contact=contact_line(group),
+        stats_link=HTML(
             f'<p><a href="{escape(url)}/stats">Statistiques des {STATS_DAYS} derniers jours</a></p>'
             if group.kind == "queue"
             else ""
         ),
-        home_url=escape(f"{base}/"),
+        home_url=f"{view.base}/",
     )
     return render_page(f"Permanence {group.name}", body)
 
@@ -419,12 +464,12 @@ def input_field(name, label, kind, autocomplete, typed, errors):
     )
     if error:
         html_text += f'\n<p id="{name}-error" class="field-error">{escape(error)}</p>'
-    return html_text
+    return HTML(html_text)
 
 
 def message_box(kind, text):
-    """A coloured box with one message."""
-    return f'<div class="box {kind}"><p>{text}</p></div>'
+    """A coloured box with one message: `text` is escaped, unless it is HTML already."""
+    return MESSAGE_BOX.render(kind=kind, text=text)
 
 
 def favicon():
@@ -448,7 +493,7 @@ def read_flash(value):
     """
     code, _, rest = value.partition(":")
     number, _, explanation = rest.partition(":")
-    known = code in FLASH_TEXTS or code.removeprefix("error-") in OVH_FAILURES
+    known = code in FLASHED or code.removeprefix("error-") in OVH_FAILURES
     if not known or not re.fullmatch(r"(00\d{6,15})?", number) or (explanation and not is_explanation(explanation)):
         return None
     return code, number, explanation
@@ -460,14 +505,13 @@ def flash_message(flash, contact, state_shown, interrupted=False):
     `interrupted`: the state shown is a permanence a failed change left closed; pressing again resumes it.
     """
     code, number, explanation = flash
-    if code in FLASH_TEXTS:
+    if code in FLASHED:
         # Whole for the volunteer who just set their number; masked when someone removed another's.
         phone = phone_span(mask_phone(number) if code == "remove" else format_phone(number))
-        return message_box("ok", Template(escape(FLASH_TEXTS[code])).substitute(number=phone))
+        return message_box("ok", HTMLTemplate(escape(ACTIONS[code].flash)).render(number=phone))
     failure = OvhFailure(code.removeprefix("error-"), "", explanation)
     explanation, advice = describe_failure(failure, contact)
     if interrupted and OVH_FAILURES[failure.reason][1] == RETRY_LATER:
         advice = Template(RESUME).safe_substitute(contact=contact)
     shown = " L'état ci-dessous est celui qu'OVH a maintenant." if state_shown else ""
-    text = f"{escape(explanation)}{escape(shown)} {escape(advice)}"
-    return message_box("error", f"<strong>La demande n'a pas abouti, ou en partie seulement.</strong> {text}")
+    return message_box("error", FAILED.render(explanation=explanation, shown=shown, advice=advice))

@@ -53,11 +53,10 @@ class LineState:
 
 @dataclass
 class Outcome:
-    """What an action did: "start", "change", "add", "resume", "on-duty", "remove", "gone", "finish", "nothing".
+    """What an action did: `action` is a word of actions.ACTIONS ("start", "finish", "gone"…), or "on-duty".
 
-    "nothing": « Terminer » with nothing to end; "on-duty": the number was on duty already (`changed` says
-    what OVH changed for it: "name", "ends" for the period's end); "resume": it was waiting for an
-    interrupted permanence, which reopened.
+    "on-duty": the number was on duty already; `changed` says what OVH changed for it ("name", "ends"
+    for the period's end), which names the action in the log ("same", "name", "ends", "name-ends").
     """
 
     action: str

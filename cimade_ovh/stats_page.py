@@ -1,12 +1,10 @@
 """The statistics page of a queue group: a summary, a chart of answered and lost calls per day, a table."""
 
-from string import Template
-
 from .clock import format_duration, format_short_day
-from .pages import escape, message_box, phone_span, render_page
+from .pages import HTML, HTMLTemplate, escape, join, message_box, phone_span, render_page
 from .phones import mask_phone
 
-STATS_BODY = Template(
+STATS_BODY = HTMLTemplate(
     """<h1>Statistiques<br>$name</h1>
 <p class="muted">Les $days derniers jours, du $first au $last.</p>
 $content
@@ -27,29 +25,29 @@ def render_stats(group, base, figures):
     known = [f for f in figures if f.records]
     if known:
         missing = len(figures) - len(known)
-        summary = (
+        summary = HTML(
             f"<p>En tout : {plural(sum(f.calls for f in known), 'appel')}, "
             f"dont {plural(sum(f.answered for f in known), 'répondu')} "
             f"et {plural(sum(f.lost for f in known), 'perdu')}."
             + (f" {plural(missing, 'jour')} sans relevé." if missing else "")
             + "</p>"
         )
-        note = (
+        note = HTML(
             '<p class="muted">Les chiffres viennent des compteurs de la file d\'appels chez OVH, relevés '
             "régulièrement. « Qui a répondu » ne connaît que les appels en cours lors d'un relevé.</p>"
         )
-        content = "\n".join([summary, render_chart(figures), render_stats_table(figures), note])
+        content = join([summary, render_chart(figures), render_stats_table(figures), note])
     else:
         text = "Pas encore de statistiques pour ce groupe : aucun relevé ces derniers jours."
-        content = message_box("warning", escape(text))
-    body = STATS_BODY.substitute(
-        name=escape(group.name),
+        content = message_box("warning", text)
+    body = STATS_BODY.render(
+        name=group.name,
         days=len(figures),
-        first=escape(format_short_day(figures[0].day)),
-        last=escape(format_short_day(figures[-1].day)),
+        first=format_short_day(figures[0].day),
+        last=format_short_day(figures[-1].day),
         content=content,
-        group_url=escape(f"{base}/{group.slug}"),
-        home_url=escape(f"{base}/"),
+        group_url=f"{base}/{group.slug}",
+        home_url=f"{base}/",
     )
     return render_page(f"Statistiques {group.name}", body)
 
@@ -122,7 +120,7 @@ def render_chart(figures):
                 f'<text x="{x + width / 2:.1f}" y="{CHART_HEIGHT - 6}" text-anchor="middle">{figure.day:%d/%m}</text>'
             )
     parts.append("</svg>")
-    return "\n".join(parts)
+    return HTML("\n".join(parts))
 
 
 def render_stats_table(figures):
@@ -139,7 +137,7 @@ def render_stats_table(figures):
             f"<td>{format_duration(figure.waiting_seconds)}</td><td>{format_duration(figure.talk_seconds)}</td>"
             f'<td class="left">{agents}</td></tr>'
         )
-    return (
+    return HTML(
         '<div class="scroll" role="region" aria-labelledby="table-caption" tabindex="0">\n<table>\n'
         '<caption id="table-caption">Appels par jour</caption>\n'
         '<thead><tr><th scope="col" class="left">Jour</th><th scope="col">Répondus</th><th scope="col">Perdus</th>'

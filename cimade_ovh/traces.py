@@ -7,8 +7,11 @@ import time
 from datetime import timedelta
 
 from . import clock
-from .clock import parse_ovh_datetime
+from .actions import ACTIONS, HANDED_OVER
+from .clock import format_end, parse_ovh_datetime
 from .config import script_command
+from .ovhapi import as_failure, describe_failure
+from .phones import format_phone
 
 log = logging.getLogger("cimade-ovh")
 
@@ -32,12 +35,27 @@ def log_activity(settings, group, action, number, client, result):
         log.error("cannot write the activity log %s: %s; line was: %s", settings.activity_log, error, line)
 
 
-HANDOVER_ACTIONS = {
-    "start": "début", "change": "changement de numéro", "add": "numéro ajouté", "resume": "permanence reprise",
-    "ends": "fin prévue changée",
-    "name": "prénom changé", "name-ends": "prénom et fin prévue changés",
-    "remove": "numéro retiré", "finish": "fin", "auto-finish": "fin automatique",
-}  # fmt: skip
+def report_success(settings, group, client, done, number, end):
+    """Log a done action and phrase it: (the flash cookie's value, the mail to IT's subject and body)."""
+    planned = f"jusqu'à {format_end(end)}" if end is not None else ""
+    log_activity(settings, group, done, number, client, f"ok, {planned}" if planned else "ok")
+    subject = f"{group.name} : {ACTIONS[done].subject} {format_phone(number)}".strip()
+    body = f"Fin prévue : {format_end(end)}" if end is not None else ""
+    return f"{done}:{number}", (f"{subject}, {planned}" if planned else subject, body)
+
+
+def report_failure(settings, group, client, action, number, error):
+    """Log a failed action and phrase it: (the flash cookie's value, the mail to IT's subject and body)."""
+    failure = as_failure(error)
+    attempted = failure.action or action
+    log.error("%s on %s failed: %s", attempted, group.slug, failure)
+    log_activity(settings, group, attempted, number, client, f"erreur {failure.reason}: {failure.detail}")
+    explanation, _ = describe_failure(failure, settings.contact)
+    mail = (
+        f"{group.name} : échec ({attempted}, {format_phone(number) or 'sans numéro'})",
+        f"{explanation}\n\nDétail : {failure.detail}\nAdresse du bénévole : {client}",
+    )
+    return f"error-{failure.reason}:{number}:{failure.explanation or ''}", mail
 
 
 def recent_actions(settings, group, count=5):
@@ -55,7 +73,7 @@ def recent_actions(settings, group, count=5):
     found = []
     for line in reversed(tail):
         fields = line.split("\t")
-        if len(fields) != 6 or fields[1] != group.slug or fields[2] not in HANDOVER_ACTIONS:
+        if len(fields) != 6 or fields[1] != group.slug or fields[2] not in HANDED_OVER:
             continue
         moment = parse_ovh_datetime(fields[0], settings.timezone)
         if moment:

@@ -25,7 +25,7 @@ from webpage import THURSDAY_AFTERNOON, write_lines_ini
 import index
 from cimade_ovh import clock
 from cimade_ovh.ovhapi import OVH_FAILURES
-from cimade_ovh.pages import FLASH_TEXTS
+from cimade_ovh.actions import FLASHED
 from cimade_ovh.phones import mask_phone, normalize_phone
 from cimade_ovh.simulator import LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER
 from cimade_ovh.web import MAX_BODY, MAX_DRAIN, STATUS_TEXTS
@@ -278,7 +278,7 @@ HEADER_KEYS = [
 ]  # fmt: skip
 other_headers = st.dictionaries(st.sampled_from(HEADER_KEYS), odd_header, max_size=4)
 
-FLASH_CODES = [*FLASH_TEXTS, *(f"error-{reason}" for reason in OVH_FAILURES), "error-", "unknown"]
+FLASH_CODES = [*FLASHED, *(f"error-{reason}" for reason in OVH_FAILURES), "error-", "unknown"]
 flash_value = st.one_of(
     st.tuples(st.sampled_from(FLASH_CODES), st.sampled_from(["", "0033639980001", "0033", "06 39", MARKER_TAG])).map(
         lambda t: quote(f"{t[0]}:{t[1]}")

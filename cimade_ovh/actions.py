@@ -1,0 +1,101 @@
+"""The words of the activity log, each declared once with what the page and the mail to IT say of it.
+
+A volunteer's button ends in one of the words that have a flash text: the line's Outcome
+gives it ("on-duty" becomes "same", "name", "ends" or "name-ends": what changed). A failed
+action is logged under the word it attempted. The other words are written by the page or
+by stats.py, never flashed: "auto-finish" is shown with the last actions, "access" (a code
+typed) and "housekeeping" (stats.py tidying a queue) only stay in the log.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Action:
+    """One word of the activity log and its texts; "" where the word is never shown there."""
+
+    word: str
+    flash: str = ""  # The box on the page after the button; $number stands for the volunteer's number.
+    subject: str = ""  # The mail to IT's subject, between the group's name and the number.
+    handover: str = ""  # « Dernières actions » on the group's page.
+
+
+ACTIONS = {
+    action.word: action
+    for action in (
+        Action(
+            "start",
+            "C'est fait : les appels arrivent maintenant sur le $number.",
+            "permanence commencée sur le",
+            "début",
+        ),
+        Action(
+            "change",
+            "C'est fait : le numéro a changé, les appels arrivent maintenant sur le $number.",
+            "permanence passée sur le",
+            "changement de numéro",
+        ),
+        Action(
+            "finish",
+            "La permanence est terminée : les appels n'arrivent plus sur le numéro du bénévole.",
+            "permanence terminée",
+            "fin",
+        ),
+        Action(
+            "nothing",
+            "Il n'y avait pas de permanence en cours ; rien n'a changé.",
+            "« Terminer » sans permanence en cours",
+        ),
+        Action(
+            "same",
+            "Le $number reçoit déjà les appels ; rien n'a changé.",
+            "numéro déjà en permanence :",
+        ),
+        Action(
+            "add",
+            "C'est fait : le $number reçoit aussi les appels.",
+            "numéro ajouté à la permanence :",
+            "numéro ajouté",
+        ),
+        Action(
+            "resume",
+            "C'est fait : la permanence reprend, les appels arrivent de nouveau sur les numéros ci-dessous.",
+            "permanence reprise par le",
+            "permanence reprise",
+        ),
+        Action(
+            "remove",
+            "C'est fait : le $number ne reçoit plus les appels.",
+            "numéro retiré de la permanence :",
+            "numéro retiré",
+        ),
+        Action(
+            "gone",
+            "Ce numéro ne recevait déjà plus les appels ; rien n'a changé.",
+            "« Retirer » un numéro qui ne répondait plus",
+        ),
+        Action(
+            "ends",
+            "C'est fait : la fin prévue du $number a changé (voir ci-dessous).",
+            "fin prévue changée pour le",
+            "fin prévue changée",
+        ),
+        Action(
+            "name",
+            "C'est fait : le prénom du $number a changé (voir ci-dessous).",
+            "prénom changé pour le",
+            "prénom changé",
+        ),
+        Action(
+            "name-ends",
+            "C'est fait : le prénom et la fin prévue du $number ont changé (voir ci-dessous).",
+            "prénom et fin prévue changés pour le",
+            "prénom et fin prévue changés",
+        ),
+        Action("auto-finish", handover="fin automatique"),  # stats.py, at the planned end.
+        Action("access"),
+        Action("housekeeping"),
+    )
+}
+FLASHED = tuple(word for word, action in ACTIONS.items() if action.flash)  # What a volunteer's button ends in.
+HANDED_OVER = tuple(word for word, action in ACTIONS.items() if action.handover)  # Listed in « Dernières actions ».
