@@ -250,6 +250,35 @@ def test_check_with_a_narrow_key_says_a_wrong_kind_may_be_the_cause(fake_ovh, tm
     assert "si oui, kind = redirect ?" in result.stdout
 
 
+def test_check_says_when_the_compiled_code_is_missing_or_stale(fake_ovh, tmp_path):
+    """The web server cannot write __pycache__ in a checkout root owns: without compileall, CGI starts slower."""
+    copy = tmp_path / "site"
+    shutil.copytree(ROOT / "cimade_ovh", copy / "cimade_ovh", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "index.py", copy)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(copy / "cimade_ovh")], check=True)
+
+    def check():  # As root runs it, without writing bytecode itself.
+        return subprocess.run(
+            [sys.executable, str(copy / "index.py"), "--check"], capture_output=True, text=True, timeout=60,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "LINES_INI": str(write_lines_ini(tmp_path, fake_ovh))},
+        )  # fmt: skip
+
+    compiled = check()
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    assert "compil" not in compiled.stdout
+    later = (copy / "cimade_ovh" / "config.py").stat().st_mtime + 10
+    os.utime(copy / "cimade_ovh" / "config.py", (later, later))  # Changed since it was compiled.
+    (copy / "cimade_ovh" / "__pycache__" / f"pages.{sys.implementation.cache_tag}.pyc").unlink()
+    stale = check()
+    assert stale.returncode == 0, stale.stdout  # The page works, only slower.
+    assert (
+        "Attention : le code compilé de cimade_ovh manque ou n'est plus à jour (config.py, pages.py) : la page marche, "
+        "mais chaque page servie en CGI le recompile et s'affiche plus lentement ; "
+        f"en root : {sys.executable} -m compileall -q {copy / 'cimade_ovh'}\n"
+    ) in stale.stdout
+    assert "ok     [lyon]" in stale.stdout
+
+
 def test_check_reports_a_broken_lines_ini(tmp_path):
     result = run_index("--check", env={"LINES_INI": str(write(tmp_path, "[lyon]\n"))})
     assert result.returncode == 1
