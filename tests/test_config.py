@@ -464,6 +464,20 @@ def test_cgi_serves_the_index_without_importing_the_ovh_client(fake_ovh, tmp_pat
     assert 'href="/lyon"' in page
 
 
+def test_cgi_index_imports_only_what_a_page_needs(fake_ovh, tmp_path):
+    """A CGI process starts for every request: what only the command line or an OVH read needs waits for them."""
+    env = {"GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET", "PATH_INFO": "/", "SERVER_NAME": "localhost",
+           "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "LINES_INI": str(write_lines_ini(tmp_path, fake_ovh)),
+           "PYTHONPROFILEIMPORTTIME": "1"}  # fmt: skip
+    result = run_index(env=env)
+    assert result.stdout.startswith("Status: 200 OK"), result.stdout + result.stderr
+    imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "cimade_ovh.config" in imported
+    unneeded = {"cimade_ovh.commands", "cimade_ovh.cli", "cimade_ovh.simulator", "cimade_ovh.snapshot", "argparse",
+                "concurrent.futures", "difflib", "secrets"}  # fmt: skip
+    assert imported & unneeded == set()
+
+
 def test_cgi_runs_an_action(fake_ovh, tmp_path):
     lines_ini = write_lines_ini(tmp_path, fake_ovh)
     headers, page, _ = cgi(lines_ini, "GET", "/lille")
