@@ -39,9 +39,7 @@ from cimade_ovh.access import (
     secret_key,
     write_coded_groups,
 )
-from cimade_ovh.cli import french_parser, number_argument
 from cimade_ovh.clock import END_OF_DAY, format_day_time
-from cimade_ovh.commands import check, demo, set_code, unlock
 from cimade_ovh.config import DEFAULT_CONTACT, ConfigError, Group, load_settings
 from cimade_ovh.ends import todays_ends, write_ends
 from cimade_ovh.figures import STATS_DAYS, daily_figures, read_records
@@ -493,6 +491,9 @@ application = App()
 
 def main(argv=None):
     """The command line for IT: --demo, --serve, --check, --set-code, --remove-code or --unlock."""
+    from cimade_ovh.cli import french_parser, number_argument  # Here: a CGI request does not need them.
+    from cimade_ovh.commands import check, demo, set_code, unlock
+
     parser = french_parser(description="cimade-ovh : la page qui envoie les appels d'une permanence au bénévole.")
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--demo", action="store_true", help="la page sur un compte OVH simulé")

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -38,6 +37,8 @@ GROUP_LOCKOUT = timedelta(hours=1)
 
 def hash_code(code):
     """A salted scrypt hash of an access code, as stored in access-codes.ini."""
+    import secrets
+
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(code.encode("utf-8"), salt=salt, **SCRYPT)
     encode = base64.b64encode
@@ -129,6 +130,8 @@ def secret_key(settings):
                 log.error("%s holds %d bytes, fewer than %d: replaced by a new key, everyone must enter again",
                           path, len(key), SECRET_KEY_BYTES)  # fmt: skip
                 path.unlink()
+    import secrets
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):  # When two processes race, the first key wins for both.
         replace_file(path, secrets.token_bytes(SECRET_KEY_BYTES), 0o600, link=True)
@@ -279,6 +282,8 @@ class Visit:
         self.new_cookies = []
         self.csrf = self.read_cookie("csrf")
         if not re.fullmatch(r"[A-Za-z0-9_-]{24}", self.csrf):
+            import secrets
+
             self.csrf = secrets.token_urlsafe(18)
             self.new_cookies.append(self.cookie("csrf", self.csrf, path=f"{request.base}/"))
 

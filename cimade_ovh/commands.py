@@ -1,6 +1,7 @@
 """What IT runs from a shell with index.py: --demo, --check, --set-code, --remove-code, --unlock."""
 
 import json
+import shlex
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -123,6 +124,51 @@ def check_group(client, group, moment):
         return "", [explain_for_it(error)]
 
 
+PACKAGE = Path(__file__).resolve().parent
+
+
+def stale_bytecode(package=PACKAGE):
+    """The modules of the package whose compiled bytecode, for this python3, is missing or older than their source.
+
+    Python saves the bytecode of the modules it imports in __pycache__, but the web server cannot
+    write there in a checkout that root owns: without `python3 -m compileall` (README, "Installer"),
+    every CGI process compiles the package again, and starts several times slower.
+    """
+    return [source for source in sorted(package.rglob("*.py")) if not fresh_bytecode(source)]
+
+
+def fresh_bytecode(source):
+    """Whether Python runs the bytecode saved for `source` as it is, without compiling the source again."""
+    import importlib.util
+
+    try:
+        with open(importlib.util.cache_from_source(source), "rb") as file:
+            header = file.read(16)
+        info = source.stat()
+    except OSError:
+        return False
+    if len(header) < 16 or header[:4] != importlib.util.MAGIC_NUMBER:
+        return False  # Compiled by another version of Python.
+    if int.from_bytes(header[4:8], "little") & 1:  # Keyed by the source's hash (SOURCE_DATE_EPOCH builds).
+        return header[8:16] == importlib.util.source_hash(source.read_bytes())
+    mtime, size = int.from_bytes(header[8:12], "little"), int.from_bytes(header[12:16], "little")
+    return (mtime, size) == (int(info.st_mtime) & 0xFFFFFFFF, info.st_size & 0xFFFFFFFF)
+
+
+def bytecode_warning(package=PACKAGE):
+    """The warning --check prints when the package's bytecode is missing or stale, with the command that fixes it."""
+    stale = stale_bytecode(package)
+    if not stale:
+        return None
+    names = ", ".join(str(source.relative_to(package)) for source in stale[:3])
+    more = f" et {len(stale) - 3} autre(s)" if len(stale) > 3 else ""
+    command = f"{shlex.quote(sys.executable)} -m compileall -q {shlex.quote(str(package))}"
+    return (
+        f"Attention : le code compilé de {package.name} manque ou n'est plus à jour ({names}{more}) : la page "
+        f"marche, mais chaque page servie en CGI le recompile et s'affiche plus lentement ; en root : {command}"
+    )
+
+
 def check(app, snapshot=None):
     """Check lines.ini, the web server's rights and each group on OVH, copied to `snapshot`; print what is wrong.
 
@@ -147,6 +193,9 @@ def check(app, snapshot=None):
     for exposed in exposed_secrets(settings):
         print(f"Attention : {exposed}")
     page_blind = not page_can_read(settings, app.ovh_conf or settings.ovh_conf)
+    warning = bytecode_warning()
+    if warning:
+        print(warning)
     credential = None
     try:
         client = app.client(settings)

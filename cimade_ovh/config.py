@@ -99,10 +99,10 @@ def read_ini(path):
 
 def unknown_keys(parser, path, section, known):
     """Raise ConfigError for a key of `section` that the page does not know, suggesting the nearest known one."""
-    import difflib
-
     for key in parser[section]:
         if key not in known and key not in parser.defaults():
+            import difflib
+
             near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             hint = f" : vouliez-vous dire « {near[0]} » ?" if near else f" (clés connues : {', '.join(known)})"
             raise ConfigError(f"{path}, section [{section}] : clé inconnue « {key} »{hint}")

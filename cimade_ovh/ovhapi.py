@@ -3,7 +3,6 @@
 import contextvars
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from string import Template
 
 from .config import ConfigError, read_ini, script_command
@@ -210,6 +209,8 @@ def parallel(*calls):
     """Run independent OVH calls at once and return their results in order."""
     if len(calls) <= 1:
         return [call() for call in calls]
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         futures = [pool.submit(contextvars.copy_context().run, call) for call in calls]  # With the DEADLINE.
         return [future.result() for future in futures]

@@ -15,7 +15,6 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import Future
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -151,6 +150,8 @@ class Read:
     def __init__(self, stamp):
         self.stamp = stamp  # The group's stamp when the read began.
         self.started = time.monotonic()
+        from concurrent.futures import Future
+
         self.result = Future()
 
     def run(self, read):

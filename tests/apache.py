@@ -3,7 +3,8 @@
 The copy gets the project's real .htaccess, a lines.ini and ovh.conf pointing at the OVH
 simulator, a data folder written by the web server, and a .venv3 with requirements.txt.
 Apache runs in the foreground as a child of the tests, with its own configuration file,
-in FastCGI mode (mod_fcgid) or CGI mode (mod_cgid).
+in FastCGI mode (mod_fcgid) or CGI mode (mod_cgid); rewrite=False leaves mod_rewrite out, to
+check that the .htaccess then serves nothing.
 """
 
 import fcntl
@@ -137,9 +138,10 @@ def build_virtualenv(python, venv):
 class Apache(Browser):
     """A running private Apache serving a copy of the checkout on the OVH simulator."""
 
-    def __init__(self, mode, fake, venv):
+    def __init__(self, mode, fake, venv, rewrite=True):
         self.mode = mode
         self.fake = fake
+        self.modules = [m for m in COMMON_MODULES + MODE_MODULES[mode] if rewrite or m != "rewrite"]
         self.folder = Path(tempfile.mkdtemp(prefix=f"cimade-ovh-apache-{mode}-"))
         self.site = self.folder / "site"
         self.port = free_port()
@@ -155,6 +157,10 @@ class Apache(Browser):
 
     def install_site(self, venv):
         shutil.copytree(ROOT, self.site, symlinks=True, ignore=NOT_COPIED)
+        # As the README says: root compiles the package with the python3 Apache runs, since the web server
+        # cannot write __pycache__ in a checkout that root owns.
+        python = shutil.which("python3", path=APACHE_ENV["PATH"])
+        subprocess.run([python, "-m", "compileall", "-q", str(self.site / "cimade_ovh")], env=APACHE_ENV, check=True)
         (self.site / ".venv3").symlink_to(venv, target_is_directory=True)
         self.lines_ini = write_lines_ini(self.site, self.fake, **({"web_user": WEB_USER} if os.geteuid() == 0 else {}))
         (self.folder / "run").mkdir()
@@ -172,9 +178,7 @@ class Apache(Browser):
             os.chmod(self.site / "ovh.conf", 0o600)
 
     def write_configuration(self):
-        modules = "\n".join(
-            f"LoadModule {name}_module {module_path(name)}" for name in COMMON_MODULES + MODE_MODULES[self.mode]
-        )
+        modules = "\n".join(f"LoadModule {name}_module {module_path(name)}" for name in self.modules)
         mime_types = Path("/etc/mime.types")
         if not mime_types.exists():
             mime_types = self.folder / "mime.types"

@@ -5,6 +5,7 @@ except in CI (the environment variable CI is set), where that is a failure.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -115,33 +116,74 @@ def test_get_on_an_action_redirects_without_acting(web, fake_ovh):
 
 PRIVATE_FILES = [
     "ovh.conf", "lines.ini", "data/activity.log", ".git/config", "tests/conftest.py", "cimade_ovh/simulator/fake.py",
-    "cimade_ovh/config.py", "cimade_ovh/__init__.py",
+    "cimade_ovh/config.py", "cimade_ovh/__init__.py", "cimade_ovh/__pycache__/config.*.pyc",
     "requirements.txt", "README.md", ".htaccess", "stats.py", "index.py",
 ]  # fmt: skip
+PRIVATE_FOLDERS = [
+    "/data", "/data/", "/tests", "/tests/", "/.git", "/.git/", "/.venv3/", "/cimade_ovh", "/cimade_ovh/",
+    "/cimade_ovh/__pycache__/",
+]  # fmt: skip
+
+
+def private_file(site, name):
+    """The file of the site `name` stands for (a compiled module: the one the site's python3 wrote)."""
+    [path] = site.glob(name) if "*" in name else [site / name]
+    assert path.is_file(), f"{path} should exist for this test to mean something"
+    return path
+
+
+def assert_not_revealed(path, response):
+    """Nothing of the file `path` is in the response."""
+    if path.suffix == ".pyc":  # Bytecode: neither the file nor a piece of it.
+        data = path.read_bytes()
+        assert data not in response.content and data[16:80] not in response.content
+        return
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if len(line.strip()) >= 12]
+    lines = [line for line in lines if not re.fullmatch(r"(</?\w+>)+", line)]  # Any error page has "</body></html>".
+    assert not [line for line in lines if line in response.text]
+    assert DEMO_APPLICATION_SECRET not in response.text and DEMO_CONSUMER_KEY not in response.text
 
 
 @pytest.mark.parametrize("name", PRIVATE_FILES)
 def test_files_are_never_served(web, name):
     if name == "data/activity.log":
         web.act("/lille/finish")  # The page writes its log.
-    path = web.site / name
-    assert path.is_file(), f"{path} should exist for this test to mean something"
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if len(line.strip()) >= 12]
+    path = private_file(web.site, name)
+    name = str(path.relative_to(web.site))
     response = web.get("/" + name) if name != "index.py" else web.get("/index.py/")
-    body = response.text
     if name == "index.py":  # /index.py runs the page: its source never shows.
-        assert response.status_code == 200 and "import" not in body
+        assert response.status_code == 200 and "import" not in response.text
         return
     assert response.status_code in (403, 404)
-    assert not [line for line in lines if line in body]
-    assert DEMO_APPLICATION_SECRET not in body and DEMO_CONSUMER_KEY not in body
+    assert_not_revealed(path, response)
 
 
-@pytest.mark.parametrize("path", ["/data", "/data/", "/tests", "/tests/", "/.git", "/.git/", "/.venv3/"])
+@pytest.mark.parametrize("path", PRIVATE_FOLDERS)
 def test_folders_are_not_listed_nor_revealed(web, path):
     response = web.get(path)
     assert response.status_code == 404
     assert "Page introuvable" in text(response)
+
+
+def test_without_mod_rewrite_nothing_is_served(fake_ovh_server, site_venv):
+    """The .htaccess denies everything when mod_rewrite is not loaded: no file, no folder, not even the page."""
+    reason = apache.unavailable("cgi")
+    if reason:
+        apache.require(reason)
+    server = apache.Apache("cgi", fake_ovh_server, site_venv, rewrite=False)
+    try:
+        assert "rewrite_module" not in server.configuration.read_text(encoding="utf-8")
+        for name in PRIVATE_FILES:
+            if name == "data/activity.log":  # The page cannot write it here: a line as it writes them.
+                (server.site / name).write_text("2026-12-03 10:00:00\tlille\tfinish\t-\t127.0.0.1\tok\n")
+            path = private_file(server.site, name)
+            response = server.get("/" + str(path.relative_to(server.site)))
+            assert response.status_code == 403, (name, response.status_code)
+            assert_not_revealed(path, response)
+        for path in ["/", "/lyon", *PRIVATE_FOLDERS]:
+            assert server.get(path).status_code == 403, path
+    finally:
+        server.stop()
 
 
 # --- Start, change, finish ----------------------------------------------------

@@ -264,6 +264,35 @@ def test_check_with_a_narrow_key_says_a_wrong_kind_may_be_the_cause(fake_ovh, tm
     assert "si oui, kind = redirect ?" in result.stdout
 
 
+def test_check_says_when_the_compiled_code_is_missing_or_stale(fake_ovh, tmp_path):
+    """The web server cannot write __pycache__ in a checkout root owns: without compileall, CGI starts slower."""
+    copy = tmp_path / "site"
+    shutil.copytree(ROOT / "cimade_ovh", copy / "cimade_ovh", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "index.py", copy)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(copy / "cimade_ovh")], check=True)
+
+    def check():  # As root runs it, without writing bytecode itself.
+        return subprocess.run(
+            [sys.executable, str(copy / "index.py"), "--check"], capture_output=True, text=True, timeout=60,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "LINES_INI": str(write_lines_ini(tmp_path, fake_ovh))},
+        )  # fmt: skip
+
+    compiled = check()
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    assert "compil" not in compiled.stdout
+    later = (copy / "cimade_ovh" / "config.py").stat().st_mtime + 10
+    os.utime(copy / "cimade_ovh" / "config.py", (later, later))  # Changed since it was compiled.
+    (copy / "cimade_ovh" / "__pycache__" / f"pages.{sys.implementation.cache_tag}.pyc").unlink()
+    stale = check()
+    assert stale.returncode == 0, stale.stdout  # The page works, only slower.
+    assert (
+        "Attention : le code compilé de cimade_ovh manque ou n'est plus à jour (config.py, pages.py) : la page marche, "
+        "mais chaque page servie en CGI le recompile et s'affiche plus lentement ; "
+        f"en root : {sys.executable} -m compileall -q {copy / 'cimade_ovh'}\n"
+    ) in stale.stdout
+    assert "ok     [lyon]" in stale.stdout
+
+
 def test_check_reports_a_broken_lines_ini(tmp_path):
     result = run_index("--check", env={"LINES_INI": str(write(tmp_path, "[lyon]\n"))})
     assert result.returncode == 1
@@ -451,6 +480,20 @@ def test_cgi_serves_the_index_without_importing_the_ovh_client(fake_ovh, tmp_pat
     headers, page, result = cgi(write_lines_ini(tmp_path, fake_ovh), "GET", "/", extra_path=[str(poison)])
     assert headers.startswith("Status: 200 OK"), result.stdout + result.stderr
     assert 'href="/lyon"' in page
+
+
+def test_cgi_index_imports_only_what_a_page_needs(fake_ovh, tmp_path):
+    """A CGI process starts for every request: what only the command line or an OVH read needs waits for them."""
+    env = {"GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET", "PATH_INFO": "/", "SERVER_NAME": "localhost",
+           "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "LINES_INI": str(write_lines_ini(tmp_path, fake_ovh)),
+           "PYTHONPROFILEIMPORTTIME": "1"}  # fmt: skip
+    result = run_index(env=env)
+    assert result.stdout.startswith("Status: 200 OK"), result.stdout + result.stderr
+    imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "cimade_ovh.config" in imported
+    unneeded = {"cimade_ovh.commands", "cimade_ovh.cli", "cimade_ovh.simulator", "cimade_ovh.snapshot", "argparse",
+                "concurrent.futures", "difflib", "secrets"}  # fmt: skip
+    assert imported & unneeded == set()
 
 
 def test_cgi_runs_an_action(fake_ovh, tmp_path):

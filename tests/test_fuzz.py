@@ -24,8 +24,8 @@ from webpage import THURSDAY_AFTERNOON, write_lines_ini
 
 import index
 from cimade_ovh import clock
-from cimade_ovh.ovhapi import OVH_FAILURES
 from cimade_ovh.actions import FLASHED
+from cimade_ovh.ovhapi import OVH_FAILURES
 from cimade_ovh.phones import mask_phone, normalize_phone
 from cimade_ovh.simulator import LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER
 from cimade_ovh.web import MAX_BODY, MAX_DRAIN, STATUS_TEXTS
