@@ -65,13 +65,11 @@ def read_day(path, zone):
     """The records of one file, in time order; a line that cannot be read (a run killed while writing, another
     encoding) is skipped."""
     try:
-        lines = path.read_bytes().split(b"\n")
+        lines = path.read_bytes().splitlines()
     except FileNotFoundError:
         return []
     records = []
     for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
         try:
             data = json.loads(line.decode("utf-8"))
             statistics = data["statistics"]

@@ -57,7 +57,12 @@ def write_lines_ini(folder, fake, groups=None, **settings):
     parser["settings"].update(settings)
     for section, values in (groups or {}).items():
         parser[section].update(values)
-    fake.write_ovh_conf(folder / "ovh.conf")
+    conf = folder / "ovh.conf"
+    before = conf.stat() if conf.exists() else None
+    fake.write_ovh_conf(conf)
+    if before:  # Written again (a test changing its site): the owner and mode the site gave it stay.
+        os.chown(conf, before.st_uid, before.st_gid)
+        os.chmod(conf, before.st_mode & 0o777)
     path = folder / "lines.ini"
     with open(path, "w", encoding="utf-8") as file:
         parser.write(file)
