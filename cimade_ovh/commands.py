@@ -6,7 +6,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from . import clock
+from . import ROOT, clock
 from .access import (
     CODE_MIN_LENGTH,
     hash_code,
@@ -22,7 +22,7 @@ from .ovhapi import CURRENT_CREDENTIAL, explain_for_it
 from .phones import format_phone
 from .queues import CONDITIONS_OFF_STEP, QueueLine
 from .redirect import RedirectLine
-from .rights import exposed_secrets, page_can_read, share_with_web_server, web_user_problems
+from .rights import exposed_secrets, page_can_read, share_with_web_server, web_user, web_user_problems
 from .rules import check_coverage
 from .servers import serve
 from .sharing import EXPIRY_NOTICE
@@ -169,6 +169,46 @@ def bytecode_warning(package=PACKAGE):
     )
 
 
+# How the README builds .venv3: with Debian's python3, which every user may run (never a pyenv or /usr/local one).
+VENV_COMMAND = "/usr/bin/python3 -m venv .venv3 && .venv3/bin/pip install -r requirements.txt"
+
+
+def virtualenv_problem(settings, venv=ROOT / ".venv3"):
+    """Why the web server's user cannot run .venv3's python with the page's packages, as cron does; None when it can.
+
+    Run by root, the python of .venv3 is started as the web server's user: one made by a python3
+    in a folder that user cannot enter (a pyenv in /root) works for root only.
+    """
+    import os
+    import subprocess
+
+    user = web_user(settings) if os.geteuid() == 0 else None
+    as_user, who = {}, "cette commande"
+    if user is not None and user.pw_uid != 0:
+        groups = os.getgrouplist(user.pw_name, user.pw_gid)
+        as_user = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": groups}
+        who = f"le serveur web ({user.pw_name})"
+    python = venv / "bin" / "python"
+    try:
+        ran = subprocess.run(
+            [str(python), "-c", "import ovh, flup"], env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, cwd="/",
+            capture_output=True, text=True, timeout=60, **as_user,
+        )  # fmt: skip
+    except OSError as error:
+        why = os_error_text(error)
+    except subprocess.TimeoutExpired:
+        why = "pas de réponse en 60 s"
+    else:
+        if ran.returncode == 0:
+            return None
+        lines = ran.stderr.strip().splitlines()
+        why = lines[-1] if lines else f"code de sortie {ran.returncode}"
+    return (
+        f"{who} ne peut pas lancer {python} ({why}), que cron lance pour stats.py : recréez .venv3 avec le python3 "
+        f"de Debian, en root : cd {venv.parent} && rm -rf .venv3 && {VENV_COMMAND}"
+    )
+
+
 def check(app, snapshot=None):
     """Check lines.ini, the web server's rights and each group on OVH, copied to `snapshot`; print what is wrong.
 
@@ -189,6 +229,10 @@ def check(app, snapshot=None):
         problems += 1
     for problem in web_user_problems(settings):
         print(f"ERREUR : {problem}")
+        problems += 1
+    venv_problem = virtualenv_problem(settings)
+    if venv_problem:
+        print(f"ERREUR : {venv_problem}")
         problems += 1
     for exposed in exposed_secrets(settings):
         print(f"Attention : {exposed}")

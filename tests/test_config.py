@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import apache
 from apache import APACHE_ENV, free_port
 from webpage import PARIS, text, write_lines_ini
 
@@ -683,6 +684,38 @@ def test_check_names_a_folder_the_web_server_cannot_enter_and_its_fix(installed)
     assert "chown" not in check.stdout, "the files' rights are already right"
     subprocess.run(["chmod", "o+x", str(folder)], check=True)  # The fix, as printed.
     assert "ne peut pas" not in run_index("--check", env={"LINES_INI": str(installed)}).stdout
+
+
+@AS_ROOT
+def test_check_says_when_the_web_server_cannot_run_the_virtualenvs_python(installed):
+    """A .venv3 made by a python3 in a folder www-data cannot enter (a pyenv in /root): root runs it, cron cannot."""
+    site = installed.parent
+    for name in ("index.py", "requirements.txt"):
+        shutil.copy(ROOT / name, site / name)
+    shutil.copytree(ROOT / "cimade_ovh", site / "cimade_ovh", ignore=shutil.ignore_patterns("__pycache__"))
+    closed = site / "pyenv"
+    closed.mkdir(mode=0o700)
+    (closed / "python3").symlink_to(os.path.realpath(SYSTEM_PYTHON))
+    (site / ".venv3" / "bin").mkdir(parents=True)
+    (site / ".venv3" / "bin" / "python").symlink_to(closed / "python3")
+    assert subprocess.run([site / ".venv3" / "bin" / "python", "-c", "pass"]).returncode == 0, "root runs it"
+    check = subprocess.run(
+        [sys.executable, str(site / "index.py"), "--check"], env={**os.environ, "LINES_INI": str(installed)},
+        cwd="/", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert check.returncode == 1
+    assert (
+        f"ERREUR : le serveur web (www-data) ne peut pas lancer {site}/.venv3/bin/python (droits insuffisants), que "
+        f"cron lance pour stats.py : recréez .venv3 avec le python3 de Debian, en root : cd {site} && rm -rf .venv3 && "
+        "/usr/bin/python3 -m venv .venv3 && .venv3/bin/pip install -r requirements.txt\n"
+    ) in check.stdout, check.stdout
+    shutil.rmtree(site / ".venv3")
+    (site / ".venv3").symlink_to(apache.site_virtualenv())  # Built by the system's python3, as the README says.
+    check = subprocess.run(
+        [sys.executable, str(site / "index.py"), "--check"], env={**os.environ, "LINES_INI": str(installed)},
+        cwd="/", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "ne peut pas lancer" not in check.stdout and check.returncode == 0, check.stdout
 
 
 def test_check_says_a_new_group_needs_a_new_key(fake_ovh, tmp_path):
