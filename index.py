@@ -159,7 +159,8 @@ class App:
         """The groups' hashed access codes, read again whenever access-codes.ini changes.
 
         A group that had a code and has none now (the file lost, moved, cut) is closed: its
-        code is None. Only --remove-code opens it. Groups with a code are remembered in data_dir.
+        code is None. Only --remove-code opens it. Groups with a code are remembered in data_dir, and marked
+        access_code = yes in lines.ini by --set-code: losing data_dir too leaves them closed.
         """
         codes = dict(self._codes.get(settings.access_codes))
         known = read_coded_groups(settings)
@@ -168,7 +169,8 @@ class App:
                 write_coded_groups(settings, known | set(codes))
             except OSError as error:
                 log.error("cannot remember the groups with a code in %s: %s", coded_groups_path(settings), error)
-        return {slug: None for slug in known if slug in settings.groups} | codes
+        marked = {group.slug for group in settings.groups.values() if group.access_code}
+        return {slug: None for slug in known | marked if slug in settings.groups} | codes
 
     def key(self, settings):
         """The secret key of data_dir, read again when the file changes (deleting it logs everyone out)."""

@@ -15,7 +15,7 @@ from .access import (
     write_coded_groups,
 )
 from .clock import format_day_time, parse_ovh_datetime
-from .config import LINES_INI, SETTINGS_SECTION, ConfigError, load_settings, read_ini, script_command
+from .config import LINES_INI, SETTINGS_SECTION, ConfigError, load_settings, mark_access_code, read_ini, script_command
 from .figures import append_record, record_path
 from .files import os_error_text
 from .ovhapi import CURRENT_CREDENTIAL, explain_for_it
@@ -309,6 +309,7 @@ def set_code(app, slug, remove=False):
         if remove:
             write_access_code(settings.access_codes, group.slug, None)
             write_coded_groups(settings, read_coded_groups(settings) - {group.slug})
+            mark_access_code(settings.path, group.slug, False)
             print(f"{group.name} : plus de code d'accès ({settings.access_codes}).")
             return 0
         if sys.stdin.isatty():
@@ -333,6 +334,7 @@ def set_code(app, slug, remove=False):
 
         write_access_code(settings.access_codes, group.slug, hash_code(code), share)
         write_coded_groups(settings, read_coded_groups(settings) | {group.slug})
+        mark_access_code(settings.path, group.slug, True)
     except OSError as error:
         where = error.filename or settings.access_codes
         print(f"ERREUR : {where} : écriture impossible ({os_error_text(error)}) ; relancez la commande en root.")

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import ROOT
 from .clock import END_OF_DAY, PERIOD_FROM, parse_end
-from .files import os_error_text
+from .files import os_error_text, replace_keeping
 
 LINES_INI = Path(os.environ.get("LINES_INI") or ROOT / "lines.ini")
 SETTINGS_SECTION = "settings"
@@ -25,7 +25,7 @@ SETTINGS_KEYS = (
 )  # fmt: skip
 GROUP_KEYS = (
     "name", "kind", "billing_account", "number", "ring_timeout", "max_volunteers", "agent_description", "contact",
-    "ends_at",
+    "ends_at", "access_code",
 )  # fmt: skip
 
 
@@ -51,6 +51,7 @@ class Group:
     agent_description: str = ""
     contact: str = ""
     ends_at: int = END_OF_DAY  # The planned end a volunteer's form proposes, a time of day in seconds.
+    access_code: bool = False  # Written by --set-code: without its code, the page stays closed, whatever data/ holds.
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,9 @@ def load_group(parser, path, section, value, default_end):
             f"{where}, clé « max_volunteers » : un renvoi (kind = redirect) ne sonne que sur un numéro ; "
             "pour plusieurs bénévoles, il faut une file d'appels (kind = queue)"
         )
+    access_code = value(section, "access_code", "no")
+    if access_code not in ("yes", "no"):
+        raise ConfigError(f"{where}, clé « access_code » : « {access_code} » : yes ou no (écrit par --set-code)")
     name = value(section, "name")
     return Group(
         slug=slug,
@@ -224,7 +228,24 @@ def load_group(parser, path, section, value, default_end):
         agent_description=value(section, "agent_description", f"Bénévole {name} (cimade-ovh)"),
         contact=value(section, "contact", ""),
         ends_at=parse_ends_at(value(section, "ends_at", ""), where, default_end),
+        access_code=access_code == "yes",
     )
+
+
+def mark_access_code(path, slug, has_code):
+    """Write access_code = yes in a group's section of lines.ini (or take it out), changing no other line.
+
+    lines.ini is the one file without which there is no page: a group marked there stays closed
+    when its code is lost, even with a wiped data folder. The file keeps its owner and mode.
+    """
+    lines = Path(path).read_text(encoding="utf-8").splitlines(keepends=True)
+    headers = [i for i, line in enumerate(lines) if re.fullmatch(r"\s*\[[^\]]+\]\s*", line)]
+    start = next(i for i in headers if lines[i].strip()[1:-1].strip().lower() == slug)
+    end = next((i for i in headers if i > start), len(lines))
+    kept = [line for line in lines[start + 1 : end] if not re.match(r"\s*access_code\s*[=:]", line)]
+    header = lines[start] if lines[start].endswith("\n") else lines[start] + "\n"
+    marked = ["access_code = yes\n"] if has_code else []
+    replace_keeping(Path(path), "".join(lines[:start] + [header] + marked + kept + lines[end:]), 0o644)
 
 
 def parse_ends_at(text, where, default=END_OF_DAY):

@@ -4,6 +4,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -289,6 +290,26 @@ def test_a_lost_access_codes_file_closes_the_groups_it_guarded(guarded):
     assert guarded.get("/lille").status_code == 200, "a group that never had a code stays open"
     assert any("code d'accès introuvable" in mail["Subject"] for mail in guarded.mails())
     assert remove_code(guarded.lines_ini, "lyon").returncode == 0
+    assert guarded.get("/lyon").status_code == 200, "--remove-code opens it on purpose"
+
+
+def test_losing_the_codes_and_the_data_folder_keeps_a_coded_group_closed(guarded):
+    """A partial restore: lines.ini and ovh.conf are back, access-codes.ini is not, data/ is empty."""
+    before = guarded.lines_ini.read_text(encoding="utf-8")
+    lyon = before.split("[lyon]\n")[1].split("\n[")[0]
+    assert lyon.splitlines()[0] == "access_code = yes", "--set-code marks the group in lines.ini"
+    assert before.replace("[lyon]\naccess_code = yes\n", "[lyon]\n").count("access_code") == 0, "no other line"
+    (guarded.folder / "access-codes.ini").unlink()
+    shutil.rmtree(guarded.folder / "data")
+    (guarded.folder / "data").mkdir(mode=0o750)
+    response = guarded.get("/lyon")
+    assert response.status_code == 503
+    assert "La page de ce groupe est fermée : son code d'accès est introuvable." in text(response)
+    assert guarded.post("/lyon/start", {"number": "0639980001"}).status_code == 503
+    assert guarded.writes() == []
+    assert guarded.get("/lille").status_code == 200, "a group that never had a code stays open"
+    assert remove_code(guarded.lines_ini, "lyon").returncode == 0
+    assert "access_code" not in guarded.lines_ini.read_text(encoding="utf-8")
     assert guarded.get("/lyon").status_code == 200, "--remove-code opens it on purpose"
 
 
