@@ -22,7 +22,14 @@ from .ovhapi import CURRENT_CREDENTIAL, explain_for_it
 from .phones import format_phone
 from .queues import CONDITIONS_OFF_STEP, QueueLine
 from .redirect import RedirectLine
-from .rights import exposed_secrets, page_can_read, share_with_web_server, web_user, web_user_problems
+from .rights import (
+    VENV_COMMAND,
+    exposed_secrets,
+    page_can_read,
+    share_with_web_server,
+    web_user,
+    web_user_problems,
+)
 from .rules import check_coverage
 from .servers import serve
 from .sharing import EXPIRY_NOTICE
@@ -167,10 +174,6 @@ def bytecode_warning(package=PACKAGE):
         f"Attention : le code compilé de {package.name} manque ou n'est plus à jour ({names}{more}) : la page "
         f"marche, mais chaque page servie en CGI le recompile et s'affiche plus lentement ; en root : {command}"
     )
-
-
-# How the README builds .venv3: with Debian's python3, which every user may run (never a pyenv or /usr/local one).
-VENV_COMMAND = "/usr/bin/python3 -m venv .venv3 && .venv3/bin/pip install -r requirements.txt"
 
 
 def virtualenv_problem(settings, venv=ROOT / ".venv3"):
