@@ -10,6 +10,7 @@ from . import ROOT, clock
 from .access import (
     CODE_MIN_LENGTH,
     hash_code,
+    read_access_codes,
     read_coded_groups,
     write_access_code,
     write_coded_groups,
@@ -212,6 +213,12 @@ def virtualenv_problem(settings, venv=ROOT / ".venv3"):
     )
 
 
+def lost_codes(settings):
+    """The groups closed because their code is lost: they had one (lines.ini, data/), access-codes.ini has none."""
+    had = {group.slug for group in settings.groups.values() if group.access_code} | read_coded_groups(settings)
+    return had & set(settings.groups) - set(read_access_codes(settings.access_codes))
+
+
 def check(app, snapshot=None):
     """Check lines.ini, the web server's rights and each group on OVH, copied to `snapshot`; print what is wrong.
 
@@ -240,6 +247,12 @@ def check(app, snapshot=None):
     for exposed in exposed_secrets(settings):
         print(f"Attention : {exposed}")
     page_blind = not page_can_read(settings, app.ovh_conf or settings.ovh_conf)
+    try:
+        closed = lost_codes(settings)
+    except (ConfigError, OSError) as error:
+        print(f"ERREUR : {error}")
+        problems += 1
+        closed = set()
     warning = bytecode_warning()
     if warning:
         print(warning)
@@ -255,6 +268,12 @@ def check(app, snapshot=None):
     moment = clock.now(settings.timezone)
     for group in settings.groups.values():
         described, group_problems = check_group(client, group, moment)
+        if group.slug in closed:
+            set_again = script_command("index.py", "--set-code", group.slug)
+            group_problems.append(
+                f"le groupe avait un code d'accès et {settings.access_codes} n'en a plus : sa page est fermée ; "
+                f"remettez ce fichier (sauvegarde) ou redonnez un code : {set_again}"
+            )
         if page_blind:  # Root reads the line, the page cannot: nothing works for the volunteers.
             group_problems.append(f"la page ne peut pas lire {app.ovh_conf or settings.ovh_conf} (voir plus haut)")
         for problem in group_problems:

@@ -308,6 +308,17 @@ def test_losing_the_codes_and_the_data_folder_keeps_a_coded_group_closed(guarded
     assert guarded.post("/lyon/start", {"number": "0639980001"}).status_code == 503
     assert guarded.writes() == []
     assert guarded.get("/lille").status_code == 200, "a group that never had a code stays open"
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "index.py"), "--check"], env={**os.environ, "LINES_INI": str(guarded.lines_ini)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert check.returncode == 1
+    assert (
+        f"ERREUR [lyon] 04 65 71 00 00 : le groupe avait un code d'accès et {guarded.folder / 'access-codes.ini'} "
+        "n'en a plus : sa page est fermée ; remettez ce fichier (sauvegarde) ou redonnez un code : python3 "
+        f"{ROOT / 'index.py'} --set-code lyon\n"
+    ) in check.stdout, check.stdout
+    assert "ok     [lille]" in check.stdout
     assert remove_code(guarded.lines_ini, "lyon").returncode == 0
     assert "access_code" not in guarded.lines_ini.read_text(encoding="utf-8")
     assert guarded.get("/lyon").status_code == 200, "--remove-code opens it on purpose"
