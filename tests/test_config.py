@@ -270,6 +270,7 @@ def test_check_says_when_the_compiled_code_is_missing_or_stale(fake_ovh, tmp_pat
     copy = tmp_path / "site"
     shutil.copytree(ROOT / "cimade_ovh", copy / "cimade_ovh", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "index.py", copy)
+    (copy / ".venv3").symlink_to(sys.prefix)  # The virtualenv running the tests: the site's .venv3.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(copy / "cimade_ovh")], check=True)
 
     def check():  # As root runs it, without writing bytecode itself.
