@@ -136,10 +136,11 @@ def build_virtualenv(python, venv):
 class Apache(Browser):
     """A running private Apache serving a copy of the checkout on the OVH simulator."""
 
-    def __init__(self, mode, fake, venv, rewrite=True):
+    def __init__(self, mode, fake, venv, rewrite=True, also=()):
         self.mode = mode
         self.fake = fake
-        self.modules = [m for m in COMMON_MODULES + MODE_MODULES[mode] if rewrite or m != "rewrite"]
+        self.modules = [m for m in COMMON_MODULES + MODE_MODULES[mode] + tuple(also) if rewrite or m != "rewrite"]
+        self.modes = [mode] + [m for m, needs in MODE_MODULES.items() if set(needs) <= set(also)]  # Their settings.
         self.folder = Path(tempfile.mkdtemp(prefix=f"cimade-ovh-apache-{mode}-"))
         self.site = self.folder / "site"
         self.port = free_port()
@@ -189,7 +190,7 @@ class Apache(Browser):
                 modules=modules,
                 user=f"User {WEB_USER}\nGroup {WEB_USER}" if os.geteuid() == 0 else "",
                 mime_types=mime_types,
-                mode_settings=MODE_SETTINGS[self.mode].format(**values),
+                mode_settings="\n".join(MODE_SETTINGS[mode].format(**values) for mode in self.modes),
             ),
             encoding="utf-8",
         )
