@@ -213,10 +213,14 @@ def virtualenv_problem(settings, venv=ROOT / ".venv3"):
     )
 
 
-def lost_codes(settings):
-    """The groups closed because their code is lost: they had one (lines.ini, data/), access-codes.ini has none."""
-    had = {group.slug for group in settings.groups.values() if group.access_code} | read_coded_groups(settings)
-    return had & set(settings.groups) - set(read_access_codes(settings.access_codes))
+def code_marks(settings):
+    """(the groups closed because their code is lost, the groups with a code that lines.ini does not mark).
+
+    A group had a code when lines.ini (access_code = yes) or data/access-codes.groups says so.
+    """
+    marked = {group.slug for group in settings.groups.values() if group.access_code}
+    coded = set(read_access_codes(settings.access_codes)) & set(settings.groups)
+    return (marked | read_coded_groups(settings)) & set(settings.groups) - coded, coded - marked
 
 
 def check(app, snapshot=None):
@@ -248,11 +252,15 @@ def check(app, snapshot=None):
         print(f"Attention : {exposed}")
     page_blind = not page_can_read(settings, app.ovh_conf or settings.ovh_conf)
     try:
-        closed = lost_codes(settings)
+        closed, unmarked = code_marks(settings)
     except (ConfigError, OSError) as error:
         print(f"ERREUR : {error}")
         problems += 1
-        closed = set()
+        closed, unmarked = set(), set()
+    for slug in sorted(unmarked):  # Coded before lines.ini was marked, or the mark lost with a copy put in place.
+        print(f"Attention [{slug}] : ce groupe a un code d'accès que {settings.path} ne marque pas : perdre "
+              "access-codes.ini et data/ ouvrirait sa page à tous ; ajoutez la ligne « access_code = yes » "
+              "à sa section")  # fmt: skip
     warning = bytecode_warning()
     if warning:
         print(warning)

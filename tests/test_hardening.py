@@ -308,10 +308,7 @@ def test_losing_the_codes_and_the_data_folder_keeps_a_coded_group_closed(guarded
     assert guarded.post("/lyon/start", {"number": "0639980001"}).status_code == 503
     assert guarded.writes() == []
     assert guarded.get("/lille").status_code == 200, "a group that never had a code stays open"
-    check = subprocess.run(
-        [sys.executable, str(ROOT / "index.py"), "--check"], env={**os.environ, "LINES_INI": str(guarded.lines_ini)},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    check = run_check(guarded)
     assert check.returncode == 1
     assert (
         f"ERREUR [lyon] 04 65 71 00 00 : le groupe avait un code d'accès et {guarded.folder / 'access-codes.ini'} "
@@ -322,6 +319,27 @@ def test_losing_the_codes_and_the_data_folder_keeps_a_coded_group_closed(guarded
     assert remove_code(guarded.lines_ini, "lyon").returncode == 0
     assert "access_code" not in guarded.lines_ini.read_text(encoding="utf-8")
     assert guarded.get("/lyon").status_code == 200, "--remove-code opens it on purpose"
+
+
+def test_check_names_a_group_whose_code_lines_ini_does_not_mark(guarded):
+    """A code set before lines.ini was marked (an upgrade), or the mark lost with an older copy put in place."""
+    marked = guarded.lines_ini.read_text(encoding="utf-8")
+    guarded.lines_ini.write_text(marked.replace("access_code = yes\n", ""), encoding="utf-8")
+    check = run_check(guarded)
+    assert (
+        f"Attention [lyon] : ce groupe a un code d'accès que {guarded.lines_ini} ne marque pas : perdre "
+        "access-codes.ini et data/ ouvrirait sa page à tous ; ajoutez la ligne « access_code = yes » à sa section\n"
+    ) in check.stdout, check.stdout
+    guarded.lines_ini.write_text(marked, encoding="utf-8")
+    assert "Attention [lyon]" not in run_check(guarded).stdout
+
+
+def run_check(site):
+    """index.py --check on a test site, as IT runs it."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "index.py"), "--check"], env={**os.environ, "LINES_INI": str(site.lines_ini)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
 
 
 def test_a_closed_group_names_the_contact_of_lines_ini(guarded):
