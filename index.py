@@ -19,7 +19,6 @@ per concern. From a shell:
     python3 index.py --unlock lyon     forget a group's wrong codes: nobody waits any more
 """
 
-import logging
 import os
 import sys
 import time
@@ -46,6 +45,7 @@ from cimade_ovh.figures import STATS_DAYS, daily_figures, read_records
 from cimade_ovh.files import Reloaded, group_lock
 from cimade_ovh.forms import read_action_form, typed_in
 from cimade_ovh.lines import LINE_KINDS
+from cimade_ovh.log import CLIENT, log, log_to_stderr
 from cimade_ovh.ovhapi import DEADLINE, LazyClient, as_failure, parallel
 from cimade_ovh.pages import (
     GroupView,
@@ -58,7 +58,7 @@ from cimade_ovh.pages import (
 )
 from cimade_ovh.queues import CONDITIONS_OFF_STEP
 from cimade_ovh.rights import become_web_user
-from cimade_ovh.servers import is_fastcgi, log_to_stderr, run_cgi, run_fastcgi, serve
+from cimade_ovh.servers import is_fastcgi, run_cgi, run_fastcgi, serve
 from cimade_ovh.sharing import EXPIRY_NOTICE, SHARE_SECONDS, KeyExpiry, SharedRead, open_client
 from cimade_ovh.state import Refusal
 from cimade_ovh.stats_page import render_stats
@@ -71,17 +71,7 @@ from cimade_ovh.traces import (
     report_failure,
     report_success,
 )
-from cimade_ovh.web import (
-    CLIENT,
-    COMMON_HEADERS,
-    STATUS_TEXTS,
-    Request,
-    Response,
-    method_not_allowed,
-)
-
-log = logging.getLogger("cimade-ovh")
-
+from cimade_ovh.web import COMMON_HEADERS, STATUS_TEXTS, Request, Response, method_not_allowed
 
 # --- The application: its state between requests ------------------------------------
 

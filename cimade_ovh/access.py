@@ -9,7 +9,6 @@ import hmac
 import io
 import ipaddress
 import json
-import logging
 import os
 import re
 import time
@@ -20,9 +19,7 @@ from urllib.parse import quote
 from . import files
 from .config import ConfigError, read_ini
 from .files import locked_file, own_like_data, replace_file, replace_keeping
-
-log = logging.getLogger("cimade-ovh")
-
+from .log import log
 
 CODE_MIN_LENGTH = 6
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # About 50 ms and 16 MB a try: slow for guessing, quick for a person.

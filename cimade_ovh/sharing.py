@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 import threading
 import time
@@ -23,6 +22,7 @@ from zoneinfo import ZoneInfo
 from .clock import parse_ovh_datetime
 from .files import locked_file, own_like_data, replace_file
 from .lines import SNAPSHOT_KINDS
+from .log import log
 from .ovhapi import (
     CURRENT_CREDENTIAL,
     OVH_FAILURES,
@@ -31,8 +31,6 @@ from .ovhapi import (
     connect_ovh,
     read_ovh_conf,
 )
-
-log = logging.getLogger("cimade-ovh")
 
 SHARE_SECONDS = 1.5  # How long the pages of a group may reuse one OVH read, if no action came since.
 CLOCK_SECONDS = 300  # How long the processes trust OVH's clock offset that one of them asked OVH for.

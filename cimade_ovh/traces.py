@@ -1,7 +1,6 @@
 """Traces of what the page did: the activity log, the last actions shown on a group's page, mail to IT."""
 
 import hashlib
-import logging
 import os
 import time
 from datetime import timedelta
@@ -10,10 +9,9 @@ from . import clock
 from .actions import ACTIONS, HANDED_OVER
 from .clock import format_end, parse_ovh_datetime
 from .config import script_command
+from .log import log
 from .ovhapi import as_failure, describe_failure
 from .phones import format_phone
-
-log = logging.getLogger("cimade-ovh")
 
 
 def log_activity(settings, group, action, number, client, result):

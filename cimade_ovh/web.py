@@ -1,16 +1,12 @@
 """HTTP: the request as the page reads it, the response it makes, and the headers every answer carries."""
 
 import base64
-import contextvars
 import hashlib
-import logging
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, unquote
 
+from .log import log
 from .pages import STYLE, render_message
-
-log = logging.getLogger("cimade-ovh")
-
 
 MAX_BODY = 4096  # Bytes: our forms are tiny.
 MAX_DRAIN = 1 << 20  # Bytes of a larger body still read (and thrown away), so that the 413 page reaches the browser.
@@ -27,7 +23,6 @@ COMMON_HEADERS = [
         "frame-ancestors 'none'; base-uri 'none'",
     ),
 ]
-CLIENT = contextvars.ContextVar("client", default=None)  # The address of the request being answered, for the log.
 STATUS_TEXTS = {
     200: "OK", 303: "See Other", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 429: "Too Many Requests",
