@@ -4,24 +4,21 @@ Under Apache, the page runs in several processes (FastCGI), or one per request (
 Files of data/shared/ let them ask OVH once for all: each group's latest read
 (<group>.json, and <group>.lock, held by the process reading OVH for the others),
 OVH's clock offset (clock.json) and when the key expires (credential.json).
-data/last-action/<group> is the group's stamp: every action changes it.
+data/last-action/<group> is the group's stamp: every action changes it. The lines, dataclasses
+and hashlib are imported where a snapshot or the key is read: a CGI process for / needs none.
 """
 
 import contextlib
-import dataclasses
-import hashlib
 import json
 import os
 import threading
 import time
-from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .clock import parse_ovh_datetime
 from .files import locked_file, own_like_data, replace_file
-from .lines import SNAPSHOT_KINDS
 from .log import log
 from .ovhapi import (
     CURRENT_CREDENTIAL,
@@ -85,12 +82,23 @@ def has_shape(record, shape):
 
 def snapshot_in(record, kind):
     """The snapshot of a `kind` line that a group's record holds, or None when it holds none of the right shape."""
+    import dataclasses
+
+    from .lines import SNAPSHOT_KINDS
+
     snapshot_class = SNAPSHOT_KINDS[kind]
     shape = {field.name: field.type for field in dataclasses.fields(snapshot_class)}
     data = record.get("snapshot")
     if not has_shape(record, {"began": NUMBER}) or not has_shape(data, shape) or set(data) != set(shape):
         return None
     return snapshot_class(**data)
+
+
+def as_record(snap):
+    """A line's snapshot as a JSON object, for the other processes."""
+    import dataclasses
+
+    return dataclasses.asdict(snap)
 
 
 def failure_in(record):
@@ -228,7 +236,7 @@ class SharedRead:
                 record = {"reason": failure.reason, "detail": failure.detail, "explanation": failure.explanation}
                 self.write(settings, group, stamp, began, failure=record)
                 raise
-            self.write(settings, group, stamp, began, snapshot=asdict(snap))
+            self.write(settings, group, stamp, began, snapshot=as_record(snap))
             return snap
 
     @contextlib.contextmanager
@@ -256,7 +264,7 @@ class SharedRead:
         with self.lock:
             self.reads[group.slug] = shared
         if stamp is not None and self.seconds > 0:
-            self.write(settings, group, stamp, began, snapshot=asdict(snap))
+            self.write(settings, group, stamp, began, snapshot=as_record(snap))
 
     @contextlib.contextmanager
     def changing(self, settings, group):
@@ -316,6 +324,8 @@ class KeyExpiry:
         """The key's expiry, as a UTC datetime or None; `ovh_conf` is the path of the key's file."""
         if 0 <= time.time() - self.fetched <= CREDENTIAL_CACHE_SECONDS:
             return self.expiration
+        import hashlib
+
         try:
             key = hashlib.sha256(Path(ovh_conf).read_bytes()).hexdigest()[:16]  # A new key is a new ovh.conf.
         except OSError:

@@ -2,7 +2,6 @@
 
 import base64
 import hashlib
-from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, unquote
 
 from .log import log
@@ -30,14 +29,14 @@ STATUS_TEXTS = {
 }  # fmt: skip
 
 
-@dataclass
 class Response:
     """What the application answers: a status, headers and a body."""
 
-    status: int
-    body: bytes = b""
-    content_type: str = "text/html; charset=utf-8"
-    headers: list = field(default_factory=list)
+    def __init__(self, status, body=b"", content_type="text/html; charset=utf-8", headers=None):
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers if headers is not None else []
 
     @classmethod
     def page(cls, html_text, status=200):
