@@ -5,11 +5,12 @@ that is not marked HTML already. A function that builds a fragment itself return
 A group's page is group_page.py's, its statistics stats_page.py's.
 """
 
-import html
 import struct
 from string import Template
 
 from .phones import format_phone
+
+ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})  # html.escape's.
 
 
 class HTML(str):
@@ -20,7 +21,7 @@ class HTML(str):
 
 def escape(value):
     """`value` for a page: an HTML as it is, anything else as text, escaped."""
-    return value if isinstance(value, HTML) else HTML(html.escape(str(value), quote=True))
+    return value if isinstance(value, HTML) else HTML(str(value).translate(ESCAPES))
 
 
 def join(parts, separator="\n"):

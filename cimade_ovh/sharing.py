@@ -4,12 +4,11 @@ Under Apache, the page runs in several processes (FastCGI), or one per request (
 Files of data/shared/ let them ask OVH once for all: each group's latest read
 (<group>.json, and <group>.lock, held by the process reading OVH for the others),
 OVH's clock offset (clock.json) and when the key expires (credential.json).
-data/last-action/<group> is the group's stamp: every action changes it. The lines, dataclasses
-and hashlib are imported where a snapshot or the key is read: a CGI process for / needs none.
+data/last-action/<group> is the group's stamp: every action changes it. The lines, dataclasses,
+json and hashlib are imported where a snapshot, a record or the key is read: a CGI process for / needs none.
 """
 
 import contextlib
-import json
 import os
 import threading
 import time
@@ -54,6 +53,8 @@ def write_data_file(settings, path, text):
 
 def read_shared(settings, name):
     """A record of data/shared/: a JSON object, or {} when there is none, it cannot be read or it is not an object."""
+    import json
+
     path = settings.data_dir / "shared" / name
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -113,6 +114,8 @@ def failure_in(record):
 
 def write_shared(settings, name, record):
     """Write a record of data/shared/ for every process of the page, whole or not at all."""
+    import json
+
     try:
         write_data_file(settings, data_folder(settings, "shared") / name, json.dumps(record))
     except OSError as error:

@@ -1,6 +1,5 @@
 """Traces of what the page did: the activity log, the last actions shown on a group's page, mail to IT."""
 
-import hashlib
 import os
 import time
 from datetime import timedelta
@@ -117,6 +116,8 @@ def notify_it_once(settings, key, every, subject, body):
 
 def keep_last_good(settings, error):
     """Say in the error log, and once by mail to IT, that lines.ini is broken and the page keeps its last good one."""
+    import hashlib
+
     log.error("configuration error: %s; the page keeps serving the configuration it read before", error)
     digest = hashlib.sha256(str(error).encode("utf-8")).hexdigest()[:16]
     notify_it_once(
