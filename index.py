@@ -45,7 +45,6 @@ from cimade_ovh.files import Reloaded, group_lock
 from cimade_ovh.log import CLIENT, log, log_to_stderr
 from cimade_ovh.ovhapi import DEADLINE, LazyClient, as_failure, parallel
 from cimade_ovh.pages import favicon, message_box, render_access
-from cimade_ovh.rights import become_web_user
 from cimade_ovh.servers import is_fastcgi, run_cgi, run_fastcgi, serve
 from cimade_ovh.sharing import EXPIRY_NOTICE, SHARE_SECONDS, KeyExpiry, SharedRead, open_client
 from cimade_ovh.traces import (
@@ -486,6 +485,7 @@ def main(argv=None):
     """The command line for IT: --demo, --serve, --check, --set-code, --remove-code or --unlock."""
     from cimade_ovh.cli import french_parser, number_argument  # Here: a CGI request does not need them.
     from cimade_ovh.commands import check, demo, set_code, unlock
+    from cimade_ovh.rights import become_web_user
 
     parser = french_parser(description="cimade-ovh : la page qui envoie les appels d'une permanence au bénévole.")
     action = parser.add_mutually_exclusive_group(required=True)
