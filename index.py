@@ -8,8 +8,9 @@ are described in lines.ini, one section each.
 This file is the script Apache runs, as FastCGI (through flup), or as plain CGI
 when no FastCGI server started it: the WSGI application's routing and its
 request handlers. What they call lives in the package cimade_ovh, one module
-per concern; a handler imports the modules of group pages (lines, ends, forms,
-figures) when it runs, so that a CGI process for / starts without them. From a shell:
+per concern. The handlers of group pages import what only they use (lines,
+ends, forms, figures, group_page, stats_page) when they run: a CGI process for
+/ starts without them. From a shell:
 
     python3 index.py --demo            the page on a simulated OVH account
     python3 index.py --serve [--port]  the page on the OVH account of ovh.conf
