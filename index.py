@@ -8,7 +8,9 @@ are described in lines.ini, one section each.
 This file is the script Apache runs, as FastCGI (through flup), or as plain CGI
 when no FastCGI server started it: the WSGI application's routing and its
 request handlers. What they call lives in the package cimade_ovh, one module
-per concern. From a shell:
+per concern. The handlers of group pages import what only they use (lines,
+ends, forms, figures, group_page, stats_page) when they run: a CGI process for
+/ starts without them. From a shell:
 
     python3 index.py --demo            the page on a simulated OVH account
     python3 index.py --serve [--port]  the page on the OVH account of ovh.conf
@@ -19,7 +21,6 @@ per concern. From a shell:
     python3 index.py --unlock lyon     forget a group's wrong codes: nobody waits any more
 """
 
-import logging
 import os
 import sys
 import time
@@ -41,27 +42,12 @@ from cimade_ovh.access import (
 )
 from cimade_ovh.clock import END_OF_DAY, format_day_time
 from cimade_ovh.config import DEFAULT_CONTACT, ConfigError, Group, load_settings
-from cimade_ovh.ends import todays_ends, write_ends
-from cimade_ovh.figures import STATS_DAYS, daily_figures, read_records
 from cimade_ovh.files import Reloaded, group_lock
-from cimade_ovh.forms import read_action_form, typed_in
-from cimade_ovh.lines import LINE_KINDS
+from cimade_ovh.log import CLIENT, log, log_to_stderr
 from cimade_ovh.ovhapi import DEADLINE, LazyClient, as_failure, parallel
-from cimade_ovh.pages import (
-    GroupView,
-    favicon,
-    flash_message,
-    message_box,
-    read_flash,
-    render_access,
-    render_group,
-)
-from cimade_ovh.queues import CONDITIONS_OFF_STEP
-from cimade_ovh.rights import become_web_user
-from cimade_ovh.servers import is_fastcgi, log_to_stderr, run_cgi, run_fastcgi, serve
+from cimade_ovh.pages import favicon, message_box, render_access
+from cimade_ovh.servers import is_fastcgi, run_cgi, run_fastcgi, serve
 from cimade_ovh.sharing import EXPIRY_NOTICE, SHARE_SECONDS, KeyExpiry, SharedRead, open_client
-from cimade_ovh.state import Refusal
-from cimade_ovh.stats_page import render_stats
 from cimade_ovh.traces import (
     keep_last_good,
     log_activity,
@@ -71,17 +57,7 @@ from cimade_ovh.traces import (
     report_failure,
     report_success,
 )
-from cimade_ovh.web import (
-    CLIENT,
-    COMMON_HEADERS,
-    STATUS_TEXTS,
-    Request,
-    Response,
-    method_not_allowed,
-)
-
-log = logging.getLogger("cimade-ovh")
-
+from cimade_ovh.web import COMMON_HEADERS, STATUS_TEXTS, Request, Response, method_not_allowed
 
 # --- The application: its state between requests ------------------------------------
 
@@ -178,6 +154,8 @@ class App:
 
     def line(self, settings, group, moment):
         """The group's line on OVH, with what this process remembers of it (at first, what the latest read saw)."""
+        from cimade_ovh.lines import LINE_KINDS
+
         client = LazyClient(lambda: self.client(settings))
         return LINE_KINDS[group.kind](client, group, moment, self.reads.memory(settings, group))
 
@@ -300,6 +278,10 @@ class App:
 
     def group_page(self, visit, typed=None, errors=None, status=200, messages=()):
         """Read the line's state from OVH and show it with the last actions and the forms."""
+        from cimade_ovh.ends import todays_ends
+        from cimade_ovh.group_page import GroupView, flash_message, read_flash, render_group
+        from cimade_ovh.queues import CONDITIONS_OFF_STEP
+
         request, settings, group = visit.request, visit.settings, visit.group
         moment = clock.now(settings.timezone)
         messages = list(messages)
@@ -361,6 +343,9 @@ class App:
 
     def stats_page(self, request, settings, group):
         """The statistics page of a queue group, read from the records alone: it makes no OVH request."""
+        from cimade_ovh.figures import STATS_DAYS, daily_figures, read_records
+        from cimade_ovh.stats_page import render_stats
+
         if request.method == "POST":
             return method_not_allowed(request, "GET, HEAD")
         last_day = clock.now(settings.timezone).date()
@@ -377,6 +362,8 @@ class App:
 
     def expired(self, visit, form):
         """A form without a valid token: do nothing, and show the page again with what was typed."""
+        from cimade_ovh.forms import typed_in
+
         text = (
             "La page avait expiré, ou votre navigateur refuse les cookies de ce site : rien n'a été fait. "
             "Vérifiez ci-dessous, puis recommencez."
@@ -415,6 +402,9 @@ class App:
 
     def act(self, visit, action, form):
         """Start, change, join, remove or finish a permanence: read the form, perform under the lock, report."""
+        from cimade_ovh.forms import read_action_form, typed_in
+        from cimade_ovh.state import Refusal
+
         request, settings, group = visit.request, visit.settings, visit.group
         moment = clock.now(settings.timezone)
         asked, errors = read_action_form(action, form, settings, group, moment)
@@ -446,6 +436,9 @@ class App:
 
         The planned ends are stored first: a write that OVH applies but never confirms still ends on time.
         """
+        from cimade_ovh.ends import todays_ends, write_ends
+        from cimade_ovh.state import Refusal
+
         settings, group = visit.settings, visit.group
         deadline = DEADLINE.set(time.monotonic() + ovhapi.ACTION_SECONDS)
         before = todays_ends(settings, group, moment)
@@ -495,6 +488,7 @@ def main(argv=None):
     """The command line for IT: --demo, --serve, --check, --set-code, --remove-code or --unlock."""
     from cimade_ovh.cli import french_parser, number_argument  # Here: a CGI request does not need them.
     from cimade_ovh.commands import check, demo, set_code, unlock
+    from cimade_ovh.rights import become_web_user
 
     parser = french_parser(description="cimade-ovh : la page qui envoie les appels d'une permanence au bénévole.")
     action = parser.add_mutually_exclusive_group(required=True)

@@ -4,7 +4,7 @@ import configparser
 import os
 import re
 import shlex
-from dataclasses import dataclass, field
+from collections import namedtuple
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,40 +37,35 @@ class ConfigError(Exception):
         self.unreadable = unreadable  # The file is there, but its rights keep this process from reading it.
 
 
-@dataclass(frozen=True)
-class Group:
-    """A local group and its help line, as described by one section of lines.ini."""
-
-    slug: str
-    name: str
-    kind: str
-    billing_account: str
-    number: str
-    ring_timeout: int = DEFAULT_RING_TIMEOUT
-    max_volunteers: int = 1
-    agent_description: str = ""
-    contact: str = ""
-    ends_at: int = END_OF_DAY  # The planned end a volunteer's form proposes, a time of day in seconds.
-    access_code: bool = False  # Written by --set-code: without its code, the page stays closed, whatever data/ holds.
+GROUP_FIELDS = (
+    "slug name kind billing_account number ring_timeout max_volunteers agent_description contact ends_at access_code"
+)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything lines.ini says: the global settings and the groups by slug."""
+class Group(namedtuple("Group", GROUP_FIELDS, defaults=(DEFAULT_RING_TIMEOUT, 1, "", "", END_OF_DAY, False))):
+    """A local group and its help line, as described by one section of lines.ini.
 
-    path: Path
-    ovh_conf: Path
-    data_dir: Path
-    activity_log: Path
-    notify: tuple
-    sendmail: tuple
-    contact: str
-    timezone: ZoneInfo
-    groups: dict
-    access_codes: Path = None
-    access_hours: int = 12
-    broken: dict = field(default_factory=dict)  # By section name: why that group cannot be served.
-    web_user: str = ""
+    ends_at is the planned end a volunteer's form proposes, a time of day in seconds. access_code is written by
+    --set-code: without its code, the page stays closed, whatever data/ holds.
+    """
+
+    __slots__ = ()
+
+
+SETTINGS_FIELDS = (
+    "path ovh_conf data_dir activity_log notify sendmail contact timezone groups access_codes access_hours broken "
+    "web_user"
+)
+
+
+class Settings(namedtuple("Settings", SETTINGS_FIELDS, defaults=(None, 12, {}, ""))):
+    """Everything lines.ini says: the global settings and the groups by slug.
+
+    Paths are Path, notify and sendmail tuples, timezone a ZoneInfo, access_hours an int; broken gives,
+    by section name, why that group cannot be served.
+    """
+
+    __slots__ = ()
 
 
 def read_ini(path):
