@@ -132,11 +132,29 @@ def test_a_broken_section_breaks_only_its_own_group(tmp_path):
     assert list(settings.broken) == ["lille"]
 
 
-def test_two_groups_on_one_number_are_refused(tmp_path):
+def test_two_new_groups_on_one_number_are_both_refused(tmp_path):
     path = write(tmp_path, GOOD + GOOD.split("contact = IT")[1].replace("[lyon]", "[lyon2]"))
     settings = load_settings(path)
-    assert list(settings.groups) == ["lyon"], "the group already there keeps working"
-    assert re.search(r"\[lyon2\], clé « number » : 0033465710000 est déjà le numéro du groupe \[lyon\]", settings.broken["lyon2"])
+    assert list(settings.groups) == [], "no way to tell which one was there first: neither is served"
+    assert re.search(r"\[lyon2\], clé « number » : 0033465710000 est aussi le numéro du groupe \[lyon\]", settings.broken["lyon2"])
+    assert re.search(r"\[lyon\], clé « number » : 0033465710000 est aussi le numéro du groupe \[lyon2\]", settings.broken["lyon"])
+
+
+def test_a_new_section_above_a_group_on_the_same_number_breaks_only_itself(site, ovh_client):
+    site.act("/lyon/start", {"number": "06 39 98 00 01"})
+    before = site.lines_ini.read_text(encoding="utf-8")
+    above = "[lyon-nord]\nname = Lyon Nord\nkind = queue\nbilling_account = ab12345-ovh-1\nnumber = 0033465710000\n\n"
+    site.lines_ini.write_text(before.replace("[lyon]", above + "[lyon]"), encoding="utf-8")
+    os.utime(site.lines_ini, (1, 1))
+    page = site.get("/lyon")
+    assert page.status_code == 200
+    assert "Lyon Nord" not in page.text and "Permanence en cours" in text(page)
+    broken = site.get("/lyon-nord")
+    assert broken.status_code == 500
+    assert "0033465710000 est déjà le numéro du groupe [lyon], qui a servi" in text(broken)
+    result = run_index("--check", env={"LINES_INI": str(site.lines_ini)})
+    assert "ok     [lyon] 04 65 71 00 00" in result.stdout
+    assert "ERREUR [lyon-nord]" in result.stdout and "donnez son propre numéro à [lyon-nord]" in result.stdout
 
 
 def test_duplicate_slugs_are_refused_whatever_their_case(tmp_path):
