@@ -65,6 +65,7 @@ from cimade_ovh.stats_page import render_stats
 from cimade_ovh.traces import (
     keep_last_good,
     log_activity,
+    log_begun,
     notify_it,
     notify_it_once,
     recent_actions,
@@ -426,6 +427,7 @@ class App:
                 text = "Quelqu'un d'autre modifie cette permanence en ce moment : rien n'a été fait. Réessayez."
                 messages = [message_box("warning", text)]
                 return self.group_page(visit, typed_in(form), status=503, messages=messages)
+            log_begun(settings, group, action, asked.number, request.client)
             try:
                 done, number = self.perform(visit, action, asked, moment)
             except Refusal as refusal:

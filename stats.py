@@ -38,7 +38,7 @@ from cimade_ovh.phones import format_phone
 from cimade_ovh.queues import QueueLine
 from cimade_ovh.rights import become_web_user, exposed_secrets
 from cimade_ovh.sharing import change_stamp, open_client
-from cimade_ovh.traces import log_activity, notify_it
+from cimade_ovh.traces import log_activity, log_begun, notify_it
 
 
 def collect(client, settings, group, moment):
@@ -98,6 +98,8 @@ def end_planned(client, settings, group, moment):
             snap = line.snapshot(with_calls=False) if group.kind == "queue" else line.snapshot()  # Calls: no use here.
             state = line.state(snap)
             leaving = [v for v in state.volunteers if v.number in due]
+            for volunteer in leaving:  # Before OVH is written: a run killed midway leaves its trace.
+                log_begun(settings, group, "auto-finish", volunteer.number, "stats.py")
             if leaving and len(leaving) == len(state.volunteers):
                 line.finish(snap)
             else:

@@ -35,6 +35,14 @@ def log_activity(settings, group, action, number, client, result):
         log.error("cannot write the activity log %s: %s; line was: %s", settings.activity_log, error, line)
 
 
+BEGUN = "en cours"  # The result of an action's first line, written before OVH is: its end follows on another line.
+
+
+def log_begun(settings, group, action, number, client):
+    """Log that an action begins, before it writes to OVH: a process killed midway still leaves its trace."""
+    log_activity(settings, group, action, number, client, BEGUN)
+
+
 def report_success(settings, group, client, done, number, end):
     """Log a done action and phrase it: (the flash cookie's value, the mail to IT's subject and body)."""
     planned = f"jusqu'à {format_end(end)}" if end is not None else ""
@@ -61,7 +69,8 @@ def report_failure(settings, group, client, action, number, error):
 def recent_actions(settings, group, count=5):
     """The group's last actions in the activity log, newest first, as (time, action, number, succeeded, detail).
 
-    A result is "ok", or "ok, " and a detail such as the planned end; anything else is a failure.
+    A result is "ok", or "ok, " and a detail such as the planned end; BEGUN is an action's start, not shown
+    (its end has a line of its own); anything else is a failure.
     """
     try:
         with open(settings.activity_log, "rb") as file:
@@ -73,7 +82,7 @@ def recent_actions(settings, group, count=5):
     found = []
     for line in reversed(tail):
         fields = line.split("\t")
-        if len(fields) != 6 or fields[1] != group.slug or fields[2] not in HANDED_OVER:
+        if len(fields) != 6 or fields[1] != group.slug or fields[2] not in HANDED_OVER or fields[5] == BEGUN:
             continue
         moment = parse_ovh_datetime(fields[0], settings.timezone)
         if moment:

@@ -136,8 +136,8 @@ def test_two_new_groups_on_one_number_are_both_refused(tmp_path):
     path = write(tmp_path, GOOD + GOOD.split("contact = IT")[1].replace("[lyon]", "[lyon2]"))
     settings = load_settings(path)
     assert list(settings.groups) == [], "no way to tell which one was there first: neither is served"
-    assert re.search(r"\[lyon2\], clé « number » : 0033465710000 est aussi le numéro du groupe \[lyon\]", settings.broken["lyon2"])
-    assert re.search(r"\[lyon\], clé « number » : 0033465710000 est aussi le numéro du groupe \[lyon2\]", settings.broken["lyon"])
+    also = "clé « number » : 0033465710000 est aussi le numéro du groupe"
+    assert f"[lyon2], {also} [lyon]" in settings.broken["lyon2"] and f"[lyon], {also} [lyon2]" in settings.broken["lyon"]
 
 
 def test_a_new_section_above_a_group_on_the_same_number_breaks_only_itself(site, ovh_client):

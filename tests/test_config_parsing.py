@@ -263,7 +263,8 @@ def test_two_new_groups_on_one_number_are_both_broken_and_each_names_the_other(t
         "[lyon] ; deux groupes sur un même numéro se remplaceraient leurs bénévoles, et rien ne dit lequel était là "
         "le premier (aucun n'a encore servi) : aucun n'est servi ; gardez une seule section pour ce numéro"
     )
-    assert "section [lyon], clé « number » : 0033465710000 est aussi le numéro du groupe [lyon2]" in settings.broken["lyon"]
+    also = "section [lyon], clé « number » : 0033465710000 est aussi le numéro du groupe [lyon2]"
+    assert also in settings.broken["lyon"]
 
 
 @pytest.mark.parametrize("trace", ["last-action/lyon", "stats/lyon/2026-11-26.jsonl", "ends/lyon.json"])
