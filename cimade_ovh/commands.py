@@ -26,7 +26,7 @@ from .rights import exposed_secrets, page_can_read, share_with_web_server, web_u
 from .rules import check_coverage
 from .servers import serve
 from .sharing import EXPIRY_NOTICE
-from .snapshot import snapshot_problem, write_snapshot
+from .snapshot import copied_accounts, snapshot_problem, write_snapshot
 
 
 def demo(make_app, host, port, state=None):
@@ -53,7 +53,7 @@ def demo(make_app, host, port, state=None):
     fake = FakeOVH(account).start()
     try:
         with tempfile.TemporaryDirectory(prefix="cimade-ovh-demo-") as folder:
-            lines_ini = write_demo_folder(Path(folder), fake)
+            lines_ini = write_demo_folder(Path(folder), fake, account)
             print(f"Démo : compte OVH simulé sur {fake.url} (rien n'est envoyé à OVH)", flush=True)
             print(f"Démo : journal et statistiques simulées dans {folder}", flush=True)
             return serve(make_app(lines_ini=lines_ini), host, port)
@@ -61,9 +61,10 @@ def demo(make_app, host, port, state=None):
         fake.stop()
 
 
-def write_demo_folder(folder, fake):
+def write_demo_folder(folder, fake, copy=None):
     """Copy lines.ini into `folder` with an ovh.conf on the simulator and a data folder there; return the copy.
 
+    On a `copy` of the account, each group takes the fictional billing account of its number there.
     The queue groups get a month of simulated records: the checkout's data/
     keeps only real ones.
     """
@@ -71,6 +72,11 @@ def write_demo_folder(folder, fake):
 
     parser = read_ini(LINES_INI)
     parser[SETTINGS_SECTION].update(ovh_conf="ovh.conf", data_dir="data", activity_log="data/activity.log")
+    accounts = copied_accounts(copy) if copy else {}
+    for section in parser.sections():
+        number = parser.get(section, "number", fallback="").strip()
+        if number in accounts:
+            parser[section]["billing_account"] = accounts[number]
     lines_ini = folder / "lines.ini"
     with open(lines_ini, "w", encoding="utf-8") as file:
         parser.write(file)
