@@ -49,13 +49,15 @@ def snapshot_problem(state):
 
 
 FORWARDS = tuple(
-    f"forward{kind}{what}" for kind in ("Unconditional", "NoReply", "Busy", "Backup") for what in ("", "Nature", "Number")
-) + ("forwardNoReplyDelay",)
+    f"forward{kind}{what}"
+    for kind in ("Unconditional", "NoReply", "Busy", "Backup")
+    for what in ("", "Nature", "Number")
+)
 # What a copy keeps of each OVH object: the fields the page and the simulator use, and settings without a
 # person in them. Everything else stays at OVH: descriptions, e-mails, IP addresses, passwords, offers.
 KEPT = {
     "line": ("serviceName", "serviceType"),
-    "options": (*FORWARDS, "defaultVoicemail"),
+    "options": (*FORWARDS, "forwardNoReplyDelay", "defaultVoicemail"),
     "redirect": ("serviceName", "featureType", "serviceType", "destination"),
     "service": (
         "serviceName", "featureType", "serviceType", "strategy", "maxWaitTime", "queueSize", "isCCS",

@@ -59,7 +59,8 @@ def test_the_demo_on_a_copy_names_each_group_by_its_copy_s_billing_account(site,
         (tmp_path / "demo").mkdir()
         settings = load_settings(write_demo_folder(tmp_path / "demo", fake, state))
         assert settings.groups["lyon"].billing_account == copied_accounts(state)[LYON_NUMBER] != DEMO_BILLING_ACCOUNT
-        assert index.App(lines_ini=settings.path).line(settings, settings.groups["lille"], THURSDAY_AFTERNOON).read_state()
+        lille = index.App(lines_ini=settings.path).line(settings, settings.groups["lille"], THURSDAY_AFTERNOON)
+        assert lille.read_state().sip_line, "the demo reads Lille's line on the copy"
     finally:
         fake.stop()
 
