@@ -663,6 +663,35 @@ def test_stats_run_by_root_writes_as_the_web_server_whatever_the_umask(installed
     assert not any(path.stat().st_mode & 0o007 for path in made), "other local users read nothing"
 
 
+ENGLISH = re.compile(r"\b(cannot|error|not served|denied|failed|group|write|read)\b", re.IGNORECASE)
+
+
+@AS_ROOT
+def test_stats_py_names_a_data_folder_it_cannot_write_once_with_its_fix_and_only_in_french(installed):
+    data = installed.parent / "data"
+    os.chown(data, 0, 0)  # As a root-only copy or restore leaves it.
+    with open(installed, "a", encoding="utf-8") as file:
+        file.write("\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\nnumbre = 0033465719999\n")
+    ends = data / "ends"
+    ends.mkdir()
+    today = datetime.now(PARIS).date().isoformat()
+    (ends / "lille.json").write_text(f'{{"day": "{today}", "ends": {{"0033639980001": "02:01:00"}}}}', encoding="utf-8")
+    result = subprocess.run(
+        [SYSTEM_PYTHON, str(ROOT / "stats.py")], env={**os.environ, "LINES_INI": str(installed)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert all(line.startswith("stats.py : ") for line in lines), lines
+    assert [line for line in lines if ENGLISH.search(line.split(" : ", 1)[1].split("« ")[0])] == [], "French only"
+    about_data = [line for line in lines if str(data) in line]
+    assert about_data == [
+        f"stats.py : le serveur web (www-data) ne peut pas écrire dans {data} ({data}) : "
+        f"chown -R www-data:www-data {data} ; rien n'est relevé ni terminé tant que ce n'est pas corrigé."
+    ]
+    assert any("section [grenoble] : clé inconnue « numbre »" in line for line in lines)
+
+
 @pytest.mark.parametrize("script", [["create_consumer_key.py", "--check"], ["stats.py", "report", "--days", "1"]])
 def test_scripts_find_the_virtualenv_with_the_systems_python3(fake_ovh, tmp_path, script):
     if not SYSTEM_PYTHON:

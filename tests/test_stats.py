@@ -47,6 +47,17 @@ def test_each_run_appends_one_record_per_queue_group(site, monkeypatch, capsys):
     assert capsys.readouterr() == ("", "")
 
 
+def test_ovh_unreachable_is_one_sentence_for_all_the_groups(site, monkeypatch, capsys):
+    site.act("/lille/start", {"number": "0639980001", "ends": "17:00"})
+    site.moment = THURSDAY_AFTERNOON.replace(hour=17, minute=5)  # Lille's end is due: both groups ask OVH.
+    site.fake.fail("GET", "/telephony/*", kind="drop", times=100)  # OVH's clock answers, then nothing more.
+    assert run_stats(site, monkeypatch) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "stats.py : Impossible de joindre OVH depuis ce serveur (ConnectionError) : vérifiez sa connexion à Internet "
+        "et l'endpoint de ovh.conf (pour le simulateur : qu'il tourne), puis relancez."
+    ]
+
+
 def test_a_failing_group_does_not_stop_the_others(site, monkeypatch, capsys):
     with open(site.lines_ini, "a", encoding="utf-8") as file:
         file.write("\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\n")
@@ -64,7 +75,7 @@ def test_a_record_that_cannot_be_written_is_one_french_sentence(site, monkeypatc
     stats_folder.write_text("", encoding="utf-8")  # A file where the records' folder goes.
     assert run_stats(site, monkeypatch) == 1
     assert capsys.readouterr().err.splitlines() == [
-        f"stats.py : [lyon] {stats_folder / 'lyon'} : un élément du chemin n'est pas un dossier ; vérifiez ce chemin "
+        f"stats.py : {stats_folder / 'lyon'} : un élément du chemin n'est pas un dossier ; vérifiez ce chemin "
         f"et les droits des fichiers : python3 {ROOT / 'index.py'} --check"
     ]
 
