@@ -45,7 +45,7 @@ from cimade_ovh.ends import todays_ends, write_ends
 from cimade_ovh.figures import STATS_DAYS, daily_figures, read_records
 from cimade_ovh.files import Reloaded, group_lock
 from cimade_ovh.forms import read_action_form, typed_in
-from cimade_ovh.lines import LINE_KINDS
+from cimade_ovh.lines import LINE_KINDS, named_mistake
 from cimade_ovh.ovhapi import DEADLINE, LazyClient, as_failure, parallel
 from cimade_ovh.pages import (
     GroupView,
@@ -307,7 +307,7 @@ class App:
         try:
             line = self.line(settings, group, moment)
             snap, expiration = parallel(
-                lambda: self.reads.get(settings, group, line.snapshot),
+                lambda: self.reads.get(settings, group, lambda: named_mistake(line.client, group, line.snapshot)),
                 lambda: self.expiry.get(settings, line.client, self.ovh_conf or settings.ovh_conf),
             )
             state = line.state(snap)
@@ -455,11 +455,13 @@ class App:
             line = self.line(settings, group, moment)
             with self.reads.changing(settings, group):
                 if action == "start":
-                    outcome = line.start(asked.number, asked.name, ends)
+                    outcome = named_mistake(line.client, group, line.start, asked.number, asked.name, ends)
                 elif action == "remove":
-                    outcome = line.remove(lambda n: same_text(asked.mark, visit.mark(n)), ends)
+                    outcome = named_mistake(
+                        line.client, group, line.remove, lambda n: same_text(asked.mark, visit.mark(n)), ends
+                    )
                 else:
-                    outcome = line.finish()
+                    outcome = named_mistake(line.client, group, line.finish)
             self.reads.publish(settings, group, outcome.snap)
         except Refusal:
             write_ends(settings, group, moment, before)  # Refused: the number typed has no end to keep.

@@ -34,10 +34,11 @@ from cimade_ovh.config import ConfigError, load_settings, script_command
 from cimade_ovh.ends import read_ends, write_ends
 from cimade_ovh.figures import append_record, daily_figures, read_records, record_path
 from cimade_ovh.files import group_lock
-from cimade_ovh.lines import LINE_KINDS
+from cimade_ovh.lines import LINE_KINDS, named_mistake
 from cimade_ovh.ovhapi import explain_for_it, ovh_cause, parallel
 from cimade_ovh.phones import format_phone
 from cimade_ovh.queues import QueueLine
+from cimade_ovh.redirect import RedirectLine
 from cimade_ovh.rights import become_web_user, exposed_secrets, web_user_problems
 from cimade_ovh.sharing import change_stamp, open_client
 from cimade_ovh.traces import log_activity, log_begun, notify_it
@@ -128,9 +129,15 @@ def due_ends(settings, group, moment):
 
 
 def run_group(client, settings, group, moment):
-    """What cron does for one group: record a queue's statistics (and tidy it), then end what was planned to end."""
-    recorded = failure_of(collect, client, settings, group, moment) if group.kind == "queue" else None
-    return failure_of(end_planned, client, settings, group, moment) or recorded
+    """What cron does for one group: record a queue's statistics (and tidy it), then end what was planned to end.
+
+    A redirect group's line is read too (one request), so that a mistake of lines.ini is said the day it is made.
+    """
+    if group.kind == "queue":
+        read = failure_of(named_mistake, client, group, collect, client, settings, group, moment)
+    else:
+        read = failure_of(named_mistake, client, group, RedirectLine(client, group, moment).sip_line)
+    return failure_of(named_mistake, client, group, end_planned, client, settings, group, moment) or read
 
 
 CALL_KEYS = ("id", "state", "agent", "begin", "answered", "end")  # Never the caller's number or name.

@@ -21,7 +21,7 @@ from webpage import PARIS, text, write_lines_ini
 
 from cimade_ovh.clock import format_day_time
 from cimade_ovh.config import ConfigError, load_settings
-from cimade_ovh.rules import required_rules
+from cimade_ovh.rules import mistake_rules, required_rules
 from cimade_ovh.simulator import DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY, LILLE_NUMBER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,8 +258,8 @@ def test_check_names_a_group_ovh_does_not_know(fake_ovh, tmp_path):
         file.write("number = 0033465719999\n")
     result = run_index("--check", env={"LINES_INI": str(lines_ini)})
     assert result.returncode == 1
-    assert "ERREUR [grenoble] 04 65 71 99 99 : OVH ne connaît pas la ligne de ce groupe" in result.stdout
-    assert "vérifiez billing_account et number dans lines.ini." in result.stdout
+    assert "ERREUR [grenoble] 04 65 71 99 99 : OVH ne connaît pas le numéro 04 65 71 99 99 dans le compte de " \
+        "facturation ab12345-ovh-1 : vérifiez number (et billing_account) dans lines.ini" in result.stdout  # fmt: skip
 
 
 def test_check_names_a_wrong_kind(fake_ovh, tmp_path):
@@ -270,10 +270,10 @@ def test_check_names_a_wrong_kind(fake_ovh, tmp_path):
     assert "ERREUR [lille] 03 53 01 00 00 : ce numéro est une redirection chez OVH : kind = redirect ?" in result.stdout
 
 
-def test_check_with_a_narrow_key_says_a_wrong_kind_may_be_the_cause(fake_ovh, tmp_path):
+def test_check_with_a_narrow_key_of_an_earlier_version_says_a_wrong_kind_may_be_the_cause(fake_ovh, tmp_path):
     lines_ini = write_lines_ini(tmp_path, fake_ovh, {"lille": {"kind": "queue"}})
     settings = load_settings(lines_ini)
-    key = fake_ovh.create_credential(required_rules(settings))
+    key = fake_ovh.create_credential([r for r in required_rules(settings) if r not in mistake_rules(settings)])
     conf = tmp_path / "ovh.conf"
     conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
     result = run_index("--check", env={"LINES_INI": str(lines_ini)})

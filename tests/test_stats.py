@@ -58,6 +58,23 @@ def test_ovh_unreachable_is_one_sentence_for_all_the_groups(site, monkeypatch, c
     ]
 
 
+@pytest.mark.parametrize(
+    "change, said",
+    [
+        ({"number": "0033465719000"}, "[lille] ce numéro est une file d'appels chez OVH : kind = queue ?"),
+        ({"number": "0033353019999"}, "[lille] OVH ne connaît pas le numéro 03 53 01 99 99 dans le compte de "
+                                      f"facturation {DEMO_BILLING_ACCOUNT}"),
+        ({"billing_account": "ab12345-ovh-9"}, "[lille] OVH ne connaît pas le compte de facturation « ab12345-ovh-9 »"),
+    ],
+)  # fmt: skip
+def test_a_redirect_group_that_lines_ini_gets_wrong_is_named(site, monkeypatch, capsys, change, said):
+    site.fake.add_queue("0033465719000")
+    site.configure("lille", **change)
+    assert run_stats(site, monkeypatch) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"stats.py : {said}"), line
+
+
 def test_a_failing_group_does_not_stop_the_others(site, monkeypatch, capsys):
     with open(site.lines_ini, "a", encoding="utf-8") as file:
         file.write("\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\n")
@@ -65,8 +82,9 @@ def test_a_failing_group_does_not_stop_the_others(site, monkeypatch, capsys):
     assert run_stats(site, monkeypatch) == 1
     assert len(records(site)) == 1
     assert capsys.readouterr().err.splitlines() == [
-        "stats.py : [grenoble] OVH ne connaît pas la ligne de ce groupe (The requested object "
-        "(serviceName = 0033465719999) does not exist) : vérifiez billing_account et number dans lines.ini."
+        "stats.py : [grenoble] OVH ne connaît pas le numéro 04 65 71 99 99 dans le compte de facturation "
+        f"{DEMO_BILLING_ACCOUNT} : vérifiez number (et billing_account) dans lines.ini, puis relancez python3 "
+        f"{ROOT / 'index.py'} --check."
     ]
 
 
