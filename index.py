@@ -429,20 +429,21 @@ class App:
                 return self.group_page(visit, typed_in(form), status=503, messages=messages)
             log_begun(settings, group, action, asked.number, request.client)
             try:
-                done, number = self.perform(visit, action, asked, moment)
+                done, number, name_dropped = self.perform(visit, action, asked, moment)
             except Refusal as refusal:
                 return self.group_page(visit, typed_in(form), {"number": str(refusal)}, status=409)
             except Exception as error:
                 flash, mail = report_failure(settings, group, request.client, action, asked.number, error)
             else:
-                flash, mail = report_success(settings, group, request.client, done, number, asked.end)
+                flash, mail = report_success(settings, group, request.client, done, number, asked.end, name_dropped)
         notify_it(settings, *mail)  # Once the lock is released: sendmail may take seconds.
         response = Response.redirect(visit.group_url)
         response.headers.append(("Set-Cookie", visit.cookie("flash", flash, max_age=60)))
         return visit.respond(response)
 
     def perform(self, visit, action, asked, moment):
-        """Do an action on the group's line, under its lock; return what was done (see report_success) and the number.
+        """Do an action on the group's line, under its lock; return what was done (see report_success), the number,
+        and whether the first name typed was dropped (an agent of IT's, whose description the page never changes).
 
         The planned ends are stored first: a write that OVH applies but never confirms still ends on time.
         """
@@ -475,7 +476,9 @@ class App:
             stored = before.get(outcome.number) != asked.end  # A retry after a failure has it stored already.
             changed = [c for c in ("name", "ends") if c in outcome.changed or c == "ends" and stored]
             done = "-".join(changed) or "same"
-        return done, outcome.number
+        shown = [v.name for v in outcome.state.volunteers if v.number == outcome.number]
+        name_dropped = group.kind == "queue" and bool(asked.name) and asked.name not in shown
+        return done, outcome.number, name_dropped
 
 
 def actions_of(group, codes):

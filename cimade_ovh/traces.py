@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 from . import clock
-from .actions import ACTIONS, HANDED_OVER
+from .actions import ACTIONS, HANDED_OVER, NAME_NOT_KEPT, NAME_NOT_KEPT_LOGGED
 from .clock import format_end, parse_ovh_datetime
 from .config import script_command
 from .ovhapi import as_failure, describe_failure
@@ -43,13 +43,18 @@ def log_begun(settings, group, action, number, client):
     log_activity(settings, group, action, number, client, BEGUN)
 
 
-def report_success(settings, group, client, done, number, end):
-    """Log a done action and phrase it: (the flash cookie's value, the mail to IT's subject and body)."""
+def report_success(settings, group, client, done, number, end, name_dropped=False):
+    """Log a done action and phrase it: (the flash cookie's value, the mail to IT's subject and body).
+
+    `name_dropped`: the first name typed could not be kept (an agent of IT's); the volunteer is told.
+    """
     planned = f"jusqu'à {format_end(end)}" if end is not None else ""
-    log_activity(settings, group, done, number, client, f"ok, {planned}" if planned else "ok")
+    details = [planned] * bool(planned) + [NAME_NOT_KEPT_LOGGED] * name_dropped
+    log_activity(settings, group, done, number, client, ", ".join(["ok", *details]))
     subject = f"{group.name} : {ACTIONS[done].subject} {format_phone(number)}".strip()
     body = f"Fin prévue : {format_end(end)}" if end is not None else ""
-    return f"{done}:{number}", (f"{subject}, {planned}" if planned else subject, body)
+    flash = f"{done}:{number}:{NAME_NOT_KEPT}" if name_dropped else f"{done}:{number}"
+    return flash, (f"{subject}, {planned}" if planned else subject, body)
 
 
 def report_failure(settings, group, client, action, number, error):
