@@ -294,15 +294,18 @@ def main(argv=()):
     except ConfigError as error:
         print(f"stats.py : {error}", file=sys.stderr)
         return 1
-    incidents = Incidents()
-    logging.getLogger("cimade-ovh").addHandler(incidents)  # Instead of Python's own output, in English.
-    if args.command == "report":
+    incidents, log = Incidents(), logging.getLogger("cimade-ovh")
+    log.addHandler(incidents)  # Instead of Python's own output, in English.
+    try:
+        if args.command != "report":
+            return collect_all(settings, incidents)
         status = report(settings, args.group, args.days)
         for record in incidents.skipped:
             path, number, _ = record.args
             print(f"stats.py : {path}, ligne {number} illisible : sautée.", file=sys.stderr)
         return status
-    return collect_all(settings, incidents)
+    finally:
+        log.removeHandler(incidents)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from cimade_ovh.commands import check
 from cimade_ovh.config import load_settings
 from cimade_ovh.ovhapi import connect_ovh, read_ovh_conf
 from cimade_ovh.phones import format_phone
-from cimade_ovh.rules import missing_rules, required_rules, rule, rule_matches
+from cimade_ovh.rules import missing_rules, mistake_rules, required_rules, rule, rule_matches
 from cimade_ovh.simulator import (
     DEMO_APPLICATION_KEY,
     DEMO_APPLICATION_SECRET,
@@ -494,3 +494,17 @@ def test_a_group_that_is_right_but_new_to_the_key_still_asks_for_a_new_key(narro
     narrow.fake.add_queue(NEW_QUEUE)
     add_group(narrow, "grenoble", "queue", NEW_QUEUE)
     assert "La clé d'accès à OVH n'a pas les droits nécessaires pour ce groupe." in text(narrow.get("/grenoble"))
+
+
+def test_with_a_key_of_an_earlier_version_the_new_key_names_the_wrong_kind(site):
+    """The key in place cannot list the account's numbers: the new one can, and the script says at once."""
+    site.fake.add_queue(NEW_QUEUE)
+    settings = settings_of(site)
+    old_key = site.fake.create_credential([r for r in required_rules(settings) if r not in mistake_rules(settings)])
+    conf = site.folder / "ovh.conf"
+    conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, old_key), encoding="utf-8")
+    add_group(site, "grenoble", "redirect", NEW_QUEUE)
+    status, output = run_script("--lines-ini", site.lines_ini, validate=validate_remotely)
+    assert status == 1, output
+    assert "ERREUR [grenoble] ce numéro est une file d'appels chez OVH : kind = queue ?" in output
+    assert "puis relancez ce script : la clé doit couvrir les groupes tels qu'ils sont." in output

@@ -293,7 +293,9 @@ def test_a_line_in_another_encoding_is_skipped_on_the_page_and_in_the_report(sit
     assert page.status_code == 200 and "En tout : 1 appel, dont 1 répondu" in text(page)
     capsys.readouterr()
     assert run_stats(site, monkeypatch, "report", "--days", "1") == 0
-    assert "jeu. 26/11/2026  lyon" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "jeu. 26/11/2026  lyon" in out
+    assert err == f"stats.py : {path}, ligne 2 illisible : sautée.\n", "said in French, once"
 
 
 REPORT_HEADER = "jour             groupe  appels  répondus  perdus  attente  conversation  qui a répondu"
