@@ -137,7 +137,8 @@ def test_two_new_groups_on_one_number_are_both_refused(tmp_path):
     settings = load_settings(path)
     assert list(settings.groups) == [], "no way to tell which one was there first: neither is served"
     also = "clé « number » : 0033465710000 est aussi le numéro du groupe"
-    assert f"[lyon2], {also} [lyon]" in settings.broken["lyon2"] and f"[lyon], {also} [lyon2]" in settings.broken["lyon"]
+    assert f"[lyon2], {also} [lyon]" in settings.broken["lyon2"]
+    assert f"[lyon], {also} [lyon2]" in settings.broken["lyon"]
 
 
 def test_a_new_section_above_a_group_on_the_same_number_breaks_only_itself(site, ovh_client):
@@ -671,7 +672,8 @@ def test_stats_py_names_a_data_folder_it_cannot_write_once_with_its_fix_and_only
     data = installed.parent / "data"
     os.chown(data, 0, 0)  # As a root-only copy or restore leaves it.
     with open(installed, "a", encoding="utf-8") as file:
-        file.write("\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\nnumbre = 0033465719999\n")
+        file.write("\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\n")
+        file.write("numbre = 0033465719999\n")
     ends = data / "ends"
     ends.mkdir()
     today = datetime.now(PARIS).date().isoformat()
