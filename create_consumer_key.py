@@ -23,6 +23,7 @@ from cimade_ovh import ROOT  # The package sets up the virtualenv.
 from cimade_ovh.cli import french_parser, number_argument
 from cimade_ovh.config import ConfigError, load_settings, read_ini, script_command
 from cimade_ovh.files import os_error_text, replace_keeping
+from cimade_ovh.lines import line_mistake
 from cimade_ovh.ovhapi import (
     CURRENT_CREDENTIAL,
     PLACEHOLDERS,
@@ -30,6 +31,7 @@ from cimade_ovh.ovhapi import (
     explain_for_it,
     misplaced,
     ovh_conf_section,
+    parallel,
     read_ovh_conf,
 )
 from cimade_ovh.rights import share_with_web_server
@@ -181,6 +183,8 @@ def create_key(args):
     conf_path = Path(args.ovh_conf or settings.ovh_conf)
     endpoint, application_key, secret, old_key = application_keys(args, conf_path)
     old_client, old_credential = current_key(endpoint, application_key, secret, old_key)
+    if old_credential and print_mistakes(old_client, settings):
+        raise Failure(f"Corrigez {settings.path}, puis relancez : ovh.conf n'a pas changé.")
     sip_lines = resolve_sip_lines(old_client, settings) if old_credential else {}
     rules = required_rules(settings, sip_lines)
 
@@ -238,7 +242,19 @@ def create_key(args):
         )
     if expiration:
         print("Avant cette date, relancez ce script pour créer la clé suivante.")
+    if print_mistakes(connect_ovh(endpoint, application_key, secret, request["consumerKey"]), settings):
+        print(f"Corrigez {settings.path}, puis relancez ce script : la clé doit couvrir les groupes tels qu'ils sont.")
+        return 1
     return 0
+
+
+def print_mistakes(client, settings):
+    """Say what lines.ini gets wrong about each group, as far as the key of `client` can tell; True if anything."""
+    mistakes = parallel(*[lambda g=g: line_mistake(client, g) for g in settings.groups.values()])
+    for group, mistake in zip(settings.groups.values(), mistakes, strict=True):
+        if mistake:
+            print(f"ERREUR [{group.slug}] {mistake.detail}")
+    return any(mistakes)
 
 
 def conf_section(text):

@@ -51,6 +51,7 @@ from cimade_ovh.sharing import EXPIRY_NOTICE, SHARE_SECONDS, KeyExpiry, SharedRe
 from cimade_ovh.traces import (
     keep_last_good,
     log_activity,
+    log_begun,
     notify_it,
     notify_it_once,
     recent_actions,
@@ -280,6 +281,7 @@ class App:
         """Read the line's state from OVH and show it with the last actions and the forms."""
         from cimade_ovh.ends import todays_ends
         from cimade_ovh.group_page import GroupView, flash_message, read_flash, render_group
+        from cimade_ovh.lines import named_mistake
         from cimade_ovh.queues import CONDITIONS_OFF_STEP
 
         request, settings, group = visit.request, visit.settings, visit.group
@@ -290,7 +292,7 @@ class App:
         try:
             line = self.line(settings, group, moment)
             snap, expiration = parallel(
-                lambda: self.reads.get(settings, group, line.snapshot),
+                lambda: self.reads.get(settings, group, lambda: named_mistake(line.client, group, line.snapshot)),
                 lambda: self.expiry.get(settings, line.client, self.ovh_conf or settings.ovh_conf),
             )
             state = line.state(snap)
@@ -418,25 +420,28 @@ class App:
                 text = "Quelqu'un d'autre modifie cette permanence en ce moment : rien n'a été fait. Réessayez."
                 messages = [message_box("warning", text)]
                 return self.group_page(visit, typed_in(form), status=503, messages=messages)
+            log_begun(settings, group, action, asked.number, request.client)
             try:
-                done, number = self.perform(visit, action, asked, moment)
+                done, number, name_dropped = self.perform(visit, action, asked, moment)
             except Refusal as refusal:
                 return self.group_page(visit, typed_in(form), {"number": str(refusal)}, status=409)
             except Exception as error:
                 flash, mail = report_failure(settings, group, request.client, action, asked.number, error)
             else:
-                flash, mail = report_success(settings, group, request.client, done, number, asked.end)
+                flash, mail = report_success(settings, group, request.client, done, number, asked.end, name_dropped)
         notify_it(settings, *mail)  # Once the lock is released: sendmail may take seconds.
         response = Response.redirect(visit.group_url)
         response.headers.append(("Set-Cookie", visit.cookie("flash", flash, max_age=60)))
         return visit.respond(response)
 
     def perform(self, visit, action, asked, moment):
-        """Do an action on the group's line, under its lock; return what was done (see report_success) and the number.
+        """Do an action on the group's line, under its lock; return what was done (see report_success), the number,
+        and whether the first name typed was dropped (an agent of IT's, whose description the page never changes).
 
         The planned ends are stored first: a write that OVH applies but never confirms still ends on time.
         """
         from cimade_ovh.ends import todays_ends, write_ends
+        from cimade_ovh.lines import named_mistake
         from cimade_ovh.state import Refusal
 
         settings, group = visit.settings, visit.group
@@ -448,11 +453,13 @@ class App:
             line = self.line(settings, group, moment)
             with self.reads.changing(settings, group):
                 if action == "start":
-                    outcome = line.start(asked.number, asked.name, ends)
+                    outcome = named_mistake(line.client, group, line.start, asked.number, asked.name, ends)
                 elif action == "remove":
-                    outcome = line.remove(lambda n: same_text(asked.mark, visit.mark(n)), ends)
+                    outcome = named_mistake(
+                        line.client, group, line.remove, lambda n: same_text(asked.mark, visit.mark(n)), ends
+                    )
                 else:
-                    outcome = line.finish()
+                    outcome = named_mistake(line.client, group, line.finish)
             self.reads.publish(settings, group, outcome.snap)
         except Refusal:
             write_ends(settings, group, moment, before)  # Refused: the number typed has no end to keep.
@@ -466,7 +473,9 @@ class App:
             stored = before.get(outcome.number) != asked.end  # A retry after a failure has it stored already.
             changed = [c for c in ("name", "ends") if c in outcome.changed or c == "ends" and stored]
             done = "-".join(changed) or "same"
-        return done, outcome.number
+        shown = [v.name for v in outcome.state.volunteers if v.number == outcome.number]
+        name_dropped = group.kind == "queue" and bool(asked.name) and asked.name not in shown
+        return done, outcome.number, name_dropped
 
 
 def actions_of(group, codes):

@@ -13,14 +13,16 @@ the volunteers of such a permanence. For every group, it ends what volunteers
 planned to end by now (the page's "Jusqu'à quelle heure ?"): a redirect's
 forward, or a queue volunteer whose end comes before the others' (OVH closes a
 queue's period itself at the latest end), and logs it as an automatic end. It
-prints nothing when all is well; one line per failing group otherwise, and
-exits with status 1.
+prints nothing when all is well; otherwise, in French, one line per failing
+group, one for what fails for all of them (OVH unreachable, the key), one for
+a data folder it cannot use (with its fix), and exits with status 1.
 
 The report reads those files only (no OVH request); the package computes the
 figures, the same ones as the statistics page. Works from any current directory.
 """
 
 import contextlib
+import logging
 import os
 import sys
 from datetime import datetime, timedelta
@@ -28,17 +30,18 @@ from datetime import datetime, timedelta
 from cimade_ovh import clock  # The package sets up the virtualenv.
 from cimade_ovh.cli import french_parser, number_argument
 from cimade_ovh.clock import end_moment, format_duration, format_end, format_short_day, time_of_day
-from cimade_ovh.config import ConfigError, load_settings
+from cimade_ovh.config import ConfigError, load_settings, script_command
 from cimade_ovh.ends import read_ends, write_ends
 from cimade_ovh.figures import append_record, daily_figures, read_records, record_path
 from cimade_ovh.files import group_lock
-from cimade_ovh.lines import LINE_KINDS
-from cimade_ovh.ovhapi import explain_for_it, parallel
+from cimade_ovh.lines import LINE_KINDS, named_mistake
+from cimade_ovh.ovhapi import explain_for_it, ovh_cause, parallel
 from cimade_ovh.phones import format_phone
 from cimade_ovh.queues import QueueLine
-from cimade_ovh.rights import become_web_user, exposed_secrets
+from cimade_ovh.redirect import RedirectLine
+from cimade_ovh.rights import become_web_user, exposed_secrets, web_user_problems
 from cimade_ovh.sharing import change_stamp, open_client
-from cimade_ovh.traces import log_activity, notify_it
+from cimade_ovh.traces import log_activity, log_begun, notify_it
 
 
 def collect(client, settings, group, moment):
@@ -98,6 +101,8 @@ def end_planned(client, settings, group, moment):
             snap = line.snapshot(with_calls=False) if group.kind == "queue" else line.snapshot()  # Calls: no use here.
             state = line.state(snap)
             leaving = [v for v in state.volunteers if v.number in due]
+            for volunteer in leaving:  # Before OVH is written: a run killed midway leaves its trace.
+                log_begun(settings, group, "auto-finish", volunteer.number, "stats.py")
             if leaving and len(leaving) == len(state.volunteers):
                 line.finish(snap)
             else:
@@ -124,9 +129,15 @@ def due_ends(settings, group, moment):
 
 
 def run_group(client, settings, group, moment):
-    """What cron does for one group: record a queue's statistics (and tidy it), then end what was planned to end."""
-    recorded = failure_of(collect, client, settings, group, moment) if group.kind == "queue" else None
-    return failure_of(end_planned, client, settings, group, moment) or recorded
+    """What cron does for one group: record a queue's statistics (and tidy it), then end what was planned to end.
+
+    A redirect group's line is read too (one request), so that a mistake of lines.ini is said the day it is made.
+    """
+    if group.kind == "queue":
+        read = failure_of(named_mistake, client, group, collect, client, settings, group, moment)
+    else:
+        read = failure_of(named_mistake, client, group, RedirectLine(client, group, moment).sip_line)
+    return failure_of(named_mistake, client, group, end_planned, client, settings, group, moment) or read
 
 
 CALL_KEYS = ("id", "state", "agent", "begin", "answered", "end")  # Never the caller's number or name.
@@ -137,7 +148,27 @@ def kept(call):
     return {key: call.get(key) for key in CALL_KEYS}
 
 
-def collect_all(settings):
+# Causes of failure that are OVH's or the key's, not a group's: said once, whatever the number of groups.
+ACCOUNT_WIDE = {"unreachable", "timeout", "credential", "key", "signature", "region"}
+
+
+class Incidents(logging.Handler):
+    """The package's log lines (in English, for Apache's error log), kept for stats.py to say in French once."""
+
+    def __init__(self):
+        super().__init__()
+        self.mails, self.skipped, self.files = [], [], []
+
+    def emit(self, record):
+        if record.msg.startswith("cannot mail"):
+            self.mails.append(record)
+        elif record.msg.endswith("skipped: %r"):
+            self.skipped.append(record)
+        else:  # A file of data/ that cannot be read or written, or that the page did not write.
+            self.files.append(record)
+
+
+def collect_all(settings, incidents):
     """Do every group's housekeeping and record every queue group, concurrently; return the exit status."""
     for section, error in settings.broken.items():
         print(f"stats.py : [{section.lower()}] {error}", file=sys.stderr)
@@ -151,10 +182,36 @@ def collect_all(settings):
     moment = clock.now(settings.timezone)
     groups = list(settings.groups.values())
     outcomes = parallel(*[lambda g=g: run_group(client, settings, g, moment) for g in groups])
+    once, files = [], [failure for failure in outcomes if isinstance(failure, OSError)]
     for group, failure in zip(groups, outcomes, strict=True):
-        if failure:
+        if failure is None or failure in files:
+            continue
+        if ovh_cause(failure) in ACCOUNT_WIDE:
+            once.append(explain_for_it(failure))
+        else:
             print(f"stats.py : [{group.slug}] {explain_for_it(failure)}", file=sys.stderr)
-    return 1 if any(outcomes) or settings.broken else 0
+    for sentence in dict.fromkeys(once):
+        print(f"stats.py : {sentence}", file=sys.stderr)
+    if files or incidents.files:
+        for problem in data_problems(settings, files):
+            print(f"stats.py : {problem}", file=sys.stderr)
+    if incidents.mails:
+        print("stats.py : le courriel à l'informatique n'a pas pu partir : vérifiez notify et sendmail dans "
+              f"{settings.path}.", file=sys.stderr)  # fmt: skip
+    return 1 if any(outcomes) or settings.broken or incidents.files or incidents.mails else 0
+
+
+def data_problems(settings, failures):
+    """What keeps the web server's user from using data/, each with its fix; else what went wrong with a file there."""
+    problems = web_user_problems(settings)
+    if problems:
+        return [f"{problem} ; rien n'est relevé ni terminé tant que ce n'est pas corrigé." for problem in problems]
+    if failures:
+        return [explain_for_it(failures[0])]
+    return [
+        f"des fichiers de {settings.data_dir} ne peuvent pas être lus ou écrits, ou n'ont pas la forme attendue : "
+        f"vérifiez avec {script_command('index.py', '--check')}."
+    ]
 
 
 def failure_of(function, *args):
@@ -237,9 +294,18 @@ def main(argv=()):
     except ConfigError as error:
         print(f"stats.py : {error}", file=sys.stderr)
         return 1
-    if args.command == "report":
-        return report(settings, args.group, args.days)
-    return collect_all(settings)
+    incidents, log = Incidents(), logging.getLogger("cimade-ovh")
+    log.addHandler(incidents)  # Instead of Python's own output, in English.
+    try:
+        if args.command != "report":
+            return collect_all(settings, incidents)
+        status = report(settings, args.group, args.days)
+        for record in incidents.skipped:
+            path, number, _ = record.args
+            print(f"stats.py : {path}, ligne {number} illisible : sautée.", file=sys.stderr)
+        return status
+    finally:
+        log.removeHandler(incidents)
 
 
 if __name__ == "__main__":

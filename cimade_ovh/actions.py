@@ -100,3 +100,10 @@ ACTIONS = {
 }
 FLASHED = tuple(word for word, action in ACTIONS.items() if action.flash)  # What a volunteer's button ends in.
 HANDED_OVER = tuple(word for word, action in ACTIONS.items() if action.handover)  # Listed in « Dernières actions ».
+# Said after a start when the volunteer's first name could not be kept: the page writes it only in its own agents'
+# descriptions, never in those of the agents IT created at OVH.
+NAME_NOT_KEPT = (
+    "Votre prénom n'a pas été enregistré : ce numéro est un agent que l'informatique a créé chez OVH, dont la page "
+    "ne change pas la description."
+)
+NAME_NOT_KEPT_LOGGED = "prénom non enregistré (agent de l'informatique)"  # The activity log's words for it.

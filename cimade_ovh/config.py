@@ -143,24 +143,21 @@ def load_settings(path=None):
 
     default_end = parse_ends_at(value(SETTINGS_SECTION, "ends_at", ""), f"{path}, section [{SETTINGS_SECTION}]")
 
-    groups, broken = {}, {}
+    groups, broken, sections = {}, {}, {}
     for section in parser.sections():
         if section == SETTINGS_SECTION:
             continue
         try:
             group = load_group(parser, path, section, value, default_end)
-            twin = next((g for g in groups.values() if g.number == group.number), None)
             if group.slug in groups:
                 raise ConfigError(f"{path}, section [{section}] : le groupe « {group.slug} » est déjà défini")
-            if twin:
-                raise ConfigError(
-                    f"{path}, section [{section}], clé « number » : {group.number} est déjà le numéro du groupe "
-                    f"[{twin.slug}] ; deux groupes sur un même numéro se remplaceraient leurs bénévoles"
-                )
         except ConfigError as error:
             broken[section.lower()] = str(error)  # By the address its page would have.
         else:
-            groups[group.slug] = group
+            groups[group.slug], sections[group.slug] = group, section
+    for slug, error in shared_numbers(path, data_dir, groups, sections).items():
+        del groups[slug]
+        broken[slug] = error
 
     return Settings(
         path=path,
@@ -177,6 +174,45 @@ def load_settings(path=None):
         broken=broken,
         web_user=value(SETTINGS_SECTION, "web_user", ""),
     )
+
+
+def shared_numbers(path, data_dir, groups, sections):
+    """The groups to break because another section has their number: {slug: why}, naming both sections.
+
+    The one group of a number that served already (its traces in data_dir) keeps working: a section added
+    for the same number, above or below it, breaks only itself. When none or several served, there is no
+    telling which one was there first: none of them is served.
+    """
+    by_number = {}
+    for group in groups.values():
+        by_number.setdefault(group.number, []).append(group)
+    errors = {}
+    for number, twins in by_number.items():
+        if len(twins) < 2:
+            continue
+        served = [group for group in twins if has_served(data_dir, group.slug)]
+        for group in twins:
+            where = f"{path}, section [{sections[group.slug]}], clé « number » : {number}"
+            if len(served) == 1 and group is not served[0]:
+                errors[group.slug] = (
+                    f"{where} est déjà le numéro du groupe [{served[0].slug}], qui a servi ; deux groupes sur un "
+                    f"même numéro se remplaceraient leurs bénévoles : donnez son propre numéro à [{group.slug}]"
+                )
+            elif len(served) != 1:
+                others = ", ".join(f"[{other.slug}]" for other in twins if other is not group)
+                why = "plusieurs ont déjà servi" if served else "aucun n'a encore servi"
+                errors[group.slug] = (
+                    f"{where} est aussi le numéro du groupe {others} ; deux groupes sur un même numéro se "
+                    f"remplaceraient leurs bénévoles, et rien ne dit lequel était là le premier ({why}) : aucun "
+                    "n'est servi ; gardez une seule section pour ce numéro"
+                )
+    return errors
+
+
+def has_served(data_dir, slug):
+    """Whether the page or stats.py left traces of the group in data_dir: an action's stamp, planned ends, records."""
+    traces = (data_dir / "last-action" / slug, data_dir / "ends" / f"{slug}.json", data_dir / "stats" / slug)
+    return any(trace.exists() for trace in traces)
 
 
 def load_group(parser, path, section, value, default_end):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from string import Template
 
-from .actions import ACTIONS, FLASHED
+from .actions import ACTIONS, FLASHED, NAME_NOT_KEPT
 from .clock import default_end, format_day_time, format_end, format_field_end, format_short_day_time
 from .figures import STATS_DAYS
 from .ovhapi import (
@@ -303,7 +303,8 @@ def read_flash(value):
     code, _, rest = value.partition(":")
     number, _, explanation = rest.partition(":")
     known = code in FLASHED or code.removeprefix("error-") in OVH_FAILURES
-    if not known or not re.fullmatch(r"(00\d{6,15})?", number) or (explanation and not is_explanation(explanation)):
+    ours = not explanation or (explanation == NAME_NOT_KEPT if code in FLASHED else is_explanation(explanation))
+    if not known or not re.fullmatch(r"(00\d{6,15})?", number) or not ours:
         return None
     return code, number, explanation
 
@@ -317,7 +318,8 @@ def flash_message(flash, contact, state_shown, interrupted=False):
     if code in FLASHED:
         # Whole for the volunteer who just set their number; masked when someone removed another's.
         phone = phone_span(mask_phone(number) if code == "remove" else format_phone(number))
-        return message_box("ok", HTMLTemplate(escape(ACTIONS[code].flash)).render(number=phone))
+        told = " ".join(filter(None, (ACTIONS[code].flash, explanation)))  # NAME_NOT_KEPT, if the name was lost.
+        return message_box("ok", HTMLTemplate(escape(told)).render(number=phone))
     failure = OvhFailure(code.removeprefix("error-"), "", explanation)
     explanation, advice = describe_failure(failure, contact)
     if interrupted and OVH_FAILURES[failure.reason][1] == RETRY_LATER:

@@ -52,6 +52,18 @@ OVH_FAILURES = {
         "OVH ne connaît pas la ligne de ce groupe.",
         "Prévenez $contact : la configuration du groupe dans lines.ini est sans doute erronée.",
     ),
+    "wrong_kind": (
+        "La ligne de ce groupe n'est pas du type que lines.ini lui donne (kind).",
+        "Prévenez $contact : il faut corriger le type du groupe (kind) dans lines.ini.",
+    ),
+    "unknown_account": (
+        "OVH ne connaît pas le compte de facturation de ce groupe.",
+        "Prévenez $contact : il faut corriger billing_account dans lines.ini.",
+    ),
+    "unknown_number": (
+        "OVH ne connaît pas le numéro de ce groupe dans son compte de facturation.",
+        "Prévenez $contact : il faut corriger number dans lines.ini.",
+    ),
     "refused": ("OVH a refusé la demande.", "Réessayez ; si cela dure, prévenez $contact."),
     "signature": (
         "OVH refuse la signature des demandes de la page : sa configuration (ovh.conf) est erronée.",
@@ -71,6 +83,8 @@ OVH_FAILURES = {
     ),
     "internal": ("Une erreur inattendue s'est produite dans la page.", "Réessayez ; si cela dure, prévenez $contact."),
 }
+# A mistake of lines.ini that OVH's answers reveal (see lines.line_mistake): its detail is IT's sentence.
+LINE_MISTAKES = ("wrong_kind", "unknown_account", "unknown_number")
 NOT_A_REDIRECT = "Le numéro public de ce groupe ne renvoie pas vers une ligne SIP."
 QUEUE_COUNT = "La ligne de ce groupe devrait avoir exactement une file d'appels ; OVH en montre {count}."
 EXPLANATIONS = (NOT_A_REDIRECT, QUEUE_COUNT)  # The page's own explanations of a failure, besides OVH_FAILURES'.
@@ -287,6 +301,8 @@ def explain_for_it(error):
     """One French sentence for IT on the command line: why OVH did not do what was asked, and what to do next."""
     if isinstance(error, ConfigError):
         return f"{error} (voir « Créer les clés OVH » dans le README)."
+    if isinstance(error, OvhFailure) and error.reason in LINE_MISTAKES:
+        return error.detail
     if isinstance(error, OvhFailure):
         explanation, _ = describe_failure(error, "l'informatique")
         return f"{explanation} ({error.detail.strip().splitlines()[-1]})"

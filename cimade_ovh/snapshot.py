@@ -47,6 +47,35 @@ def snapshot_problem(state):
     return None
 
 
+FORWARDS = tuple(
+    f"forward{kind}{what}"
+    for kind in ("Unconditional", "NoReply", "Busy", "Backup")
+    for what in ("", "Nature", "Number")
+)
+# What a copy keeps of each OVH object: the fields the page and the simulator use, and settings without a
+# person in them. Everything else stays at OVH: descriptions, e-mails, IP addresses, passwords, offers.
+KEPT = {
+    "line": ("serviceName", "serviceType"),
+    "options": (*FORWARDS, "forwardNoReplyDelay", "defaultVoicemail"),
+    "redirect": ("serviceName", "featureType", "serviceType", "destination"),
+    "service": (
+        "serviceName", "featureType", "serviceType", "strategy", "maxWaitTime", "queueSize", "isCCS",
+        "anonymousRejection", "showCallerNumber", "statusIvrEnabled", "toneOnOpening", "toneOnClosing", "toneOnHold",
+        "voicemail",
+    ),
+    "queue": (
+        "queueId", "strategy", "maxMember", "maxWaitTime", "actionOnClosure", "actionOnClosureParam",
+        "actionOnOverflow", "actionOnOverflowParam", "followCallForwards", "soundOnHold", "statistics",
+    ),
+    "agent": ("agentId", "number", "status", "timeout", "simultaneousLines", "wrapUpTime", "type", "breakStatus"),
+}  # fmt: skip
+
+
+def kept(kind, item):
+    """The fields of an OVH object that a copy keeps (KEPT); the simulator answers null for the others."""
+    return {key: item[key] for key in KEPT[kind] if key in item}
+
+
 FICTIONAL_PREFIXES = ("003319900", "003326191", "003335301", "003346571", "003353649", "003363998")  # ARCEP's.
 
 
@@ -66,11 +95,24 @@ class Fictional:
             return {self(k): None if "assword" in k else self(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self(v) for v in value]
-        if not isinstance(value, str) or not re.fullmatch(r"00\d{6,15}", value) or value in self.kept:
+        if not isinstance(value, str):
             return value
-        if value.startswith(FICTIONAL_PREFIXES):
+        if not re.fullmatch(r"00\d{6,15}", value):
+            return self.other_form(value)
+        if value in self.kept or value.startswith(FICTIONAL_PREFIXES):
             return value
         return self.given.setdefault(value, f"0033639981{len(self.given):03}")
+
+    def other_form(self, value):
+        """A text that is a French number written otherwise (+33 6…, 06.…) made fictional; any other text as is."""
+        from .phones import PhoneError, normalize_phone
+
+        if not re.fullmatch(r"[+(]?\d[\d .()/-]{7,}", value.strip()):
+            return value
+        try:
+            return self(normalize_phone(value))
+        except PhoneError:
+            return value
 
 
 def snapshot_group(client, group):
@@ -82,7 +124,10 @@ def snapshot_group(client, group):
         line, options = parallel(
             lambda: client.get(f"{account}/line/{sip_line}"), lambda: client.get(f"{account}/line/{sip_line}/options")
         )
-        return {"redirect": {group.number: redirect}, "line": {sip_line: {"line": line, "options": options}}}
+        return {
+            "redirect": {group.number: kept("redirect", redirect)},
+            "line": {sip_line: {"line": kept("line", line), "options": kept("options", options)}},
+        }
     service = f"{account}/easyHunting/{group.number}"
     hunting = f"{service}/hunting"
     seed, queue_ids, agents, conditions, settings = parallel(
@@ -105,10 +150,10 @@ def snapshot_group(client, group):
     return {
         "easyHunting": {
             group.number: {
-                "service": seed,
-                "hunting": {"name": seed.get("description") or group.name},
-                "queues": queues,
-                "agents": [{**a, "description": anonymous_description(group, a)} for a in agents],
+                "service": kept("service", seed),
+                "hunting": {"name": group.name},
+                "queues": [kept("queue", queue) for queue in queues],
+                "agents": [{**kept("agent", a), "description": anonymous_description(group, a)} for a in agents],
                 "agentQueues": [
                     {"agentId": a["agentId"], "queueId": link["queueId"], "position": link["position"]}
                     for a, found in zip(agents, links, strict=True)
@@ -152,10 +197,10 @@ def replay_departures(client, settings, state):
     try:
         copy = connect_ovh(fake.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY)
         moment, departures = clock.now(settings.timezone), []
-        for group in settings.groups.values():
+        for group, copied_group in zip(settings.groups.values(), on_the_copy(settings, state), strict=True):
             try:
-                real, copied = (line_summary(LINE_KINDS[group.kind](c, group, moment).read_state())
-                                for c in (client, copy))  # fmt: skip
+                real, copied = (line_summary(LINE_KINDS[group.kind](c, g, moment).read_state())
+                                for c, g in ((client, group), (copy, copied_group)))  # fmt: skip
             except Exception as error:  # OVH failing now, or a copy the simulator cannot read.
                 departures.append((group.slug, f"relecture impossible : {explain_for_it(error)}"))
                 continue
@@ -168,15 +213,38 @@ def replay_departures(client, settings, state):
         fake.stop()
 
 
+def copied_accounts(state):
+    """The billing account of each public number in a copy: {number: account}, to serve lines.ini's groups on it."""
+    return {
+        number: name
+        for name, account in state["billingAccounts"].items()
+        for kind in ("redirect", "easyHunting")
+        for number in account[kind]
+    }
+
+
+def on_the_copy(settings, state):
+    """The groups of `settings` as they are named in the copy `state` (its fictional billing accounts)."""
+    accounts = copied_accounts(state)
+    return [
+        group._replace(billing_account=accounts.get(group.number, group.billing_account))
+        for group in settings.groups.values()
+    ]
+
+
 def write_snapshot(client, settings, path):
-    """Write what OVH has of every group's line (read only) to `path` in the simulator's state format; return 0 or 1."""
+    """Write what OVH has of every group's line (read only) to `path` in the simulator's state format; return 0 or 1.
+
+    Billing accounts, named after the OVH customer's handle, get fictional names (copied_accounts finds them).
+    """
     fictional = Fictional(g.number for g in settings.groups.values())
-    accounts = {}
+    accounts, names = {}, {}
     for group in settings.groups.values():
+        name = names.setdefault(group.billing_account, f"cp{len(names) + 1:05}-ovh-1")
         account = accounts.setdefault(
-            group.billing_account,
-            {"info": {"billingAccount": group.billing_account, "description": group.billing_account,
-                      "status": "enabled"}, "line": {}, "redirect": {}, "easyHunting": {}},
+            name,
+            {"info": {"billingAccount": name, "description": f"Copie {len(names)}", "status": "enabled"},
+             "line": {}, "redirect": {}, "easyHunting": {}},
         )  # fmt: skip
         try:
             for kind, services in snapshot_group(client, group).items():

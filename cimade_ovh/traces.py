@@ -5,7 +5,7 @@ import time
 from datetime import timedelta
 
 from . import clock
-from .actions import ACTIONS, HANDED_OVER
+from .actions import ACTIONS, HANDED_OVER, NAME_NOT_KEPT, NAME_NOT_KEPT_LOGGED
 from .clock import format_end, parse_ovh_datetime
 from .config import script_command
 from .log import log
@@ -32,13 +32,26 @@ def log_activity(settings, group, action, number, client, result):
         log.error("cannot write the activity log %s: %s; line was: %s", settings.activity_log, error, line)
 
 
-def report_success(settings, group, client, done, number, end):
-    """Log a done action and phrase it: (the flash cookie's value, the mail to IT's subject and body)."""
+BEGUN = "en cours"  # The result of an action's first line, written before OVH is: its end follows on another line.
+
+
+def log_begun(settings, group, action, number, client):
+    """Log that an action begins, before it writes to OVH: a process killed midway still leaves its trace."""
+    log_activity(settings, group, action, number, client, BEGUN)
+
+
+def report_success(settings, group, client, done, number, end, name_dropped=False):
+    """Log a done action and phrase it: (the flash cookie's value, the mail to IT's subject and body).
+
+    `name_dropped`: the first name typed could not be kept (an agent of IT's); the volunteer is told.
+    """
     planned = f"jusqu'à {format_end(end)}" if end is not None else ""
-    log_activity(settings, group, done, number, client, f"ok, {planned}" if planned else "ok")
+    details = [planned] * bool(planned) + [NAME_NOT_KEPT_LOGGED] * name_dropped
+    log_activity(settings, group, done, number, client, ", ".join(["ok", *details]))
     subject = f"{group.name} : {ACTIONS[done].subject} {format_phone(number)}".strip()
     body = f"Fin prévue : {format_end(end)}" if end is not None else ""
-    return f"{done}:{number}", (f"{subject}, {planned}" if planned else subject, body)
+    flash = f"{done}:{number}:{NAME_NOT_KEPT}" if name_dropped else f"{done}:{number}"
+    return flash, (f"{subject}, {planned}" if planned else subject, body)
 
 
 def report_failure(settings, group, client, action, number, error):
@@ -58,7 +71,8 @@ def report_failure(settings, group, client, action, number, error):
 def recent_actions(settings, group, count=5):
     """The group's last actions in the activity log, newest first, as (time, action, number, succeeded, detail).
 
-    A result is "ok", or "ok, " and a detail such as the planned end; anything else is a failure.
+    A result is "ok", or "ok, " and a detail such as the planned end; BEGUN is an action's start, not shown
+    (its end has a line of its own); anything else is a failure.
     """
     try:
         with open(settings.activity_log, "rb") as file:
@@ -70,7 +84,7 @@ def recent_actions(settings, group, count=5):
     found = []
     for line in reversed(tail):
         fields = line.split("\t")
-        if len(fields) != 6 or fields[1] != group.slug or fields[2] not in HANDED_OVER:
+        if len(fields) != 6 or fields[1] != group.slug or fields[2] not in HANDED_OVER or fields[5] == BEGUN:
             continue
         moment = parse_ovh_datetime(fields[0], settings.timezone)
         if moment:

@@ -22,7 +22,7 @@ from webpage import PARIS, text, write_lines_ini
 
 from cimade_ovh.clock import format_day_time
 from cimade_ovh.config import ConfigError, load_settings
-from cimade_ovh.rules import required_rules
+from cimade_ovh.rules import mistake_rules, required_rules
 from cimade_ovh.simulator import DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY, LILLE_NUMBER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,11 +133,30 @@ def test_a_broken_section_breaks_only_its_own_group(tmp_path):
     assert list(settings.broken) == ["lille"]
 
 
-def test_two_groups_on_one_number_are_refused(tmp_path):
+def test_two_new_groups_on_one_number_are_both_refused(tmp_path):
     path = write(tmp_path, GOOD + GOOD.split("contact = IT")[1].replace("[lyon]", "[lyon2]"))
     settings = load_settings(path)
-    assert list(settings.groups) == ["lyon"], "the group already there keeps working"
-    assert re.search(r"\[lyon2\], clé « number » : 0033465710000 est déjà le numéro du groupe \[lyon\]", settings.broken["lyon2"])
+    assert list(settings.groups) == [], "no way to tell which one was there first: neither is served"
+    also = "clé « number » : 0033465710000 est aussi le numéro du groupe"
+    assert f"[lyon2], {also} [lyon]" in settings.broken["lyon2"]
+    assert f"[lyon], {also} [lyon2]" in settings.broken["lyon"]
+
+
+def test_a_new_section_above_a_group_on_the_same_number_breaks_only_itself(site, ovh_client):
+    site.act("/lyon/start", {"number": "06 39 98 00 01"})
+    before = site.lines_ini.read_text(encoding="utf-8")
+    above = "[lyon-nord]\nname = Lyon Nord\nkind = queue\nbilling_account = ab12345-ovh-1\nnumber = 0033465710000\n\n"
+    site.lines_ini.write_text(before.replace("[lyon]", above + "[lyon]"), encoding="utf-8")
+    os.utime(site.lines_ini, (1, 1))
+    page = site.get("/lyon")
+    assert page.status_code == 200
+    assert "Lyon Nord" not in page.text and "Permanence en cours" in text(page)
+    broken = site.get("/lyon-nord")
+    assert broken.status_code == 500
+    assert "0033465710000 est déjà le numéro du groupe [lyon], qui a servi" in text(broken)
+    result = run_index("--check", env={"LINES_INI": str(site.lines_ini)})
+    assert "ok     [lyon] 04 65 71 00 00" in result.stdout
+    assert "ERREUR [lyon-nord]" in result.stdout and "donnez son propre numéro à [lyon-nord]" in result.stdout
 
 
 def test_duplicate_slugs_are_refused_whatever_their_case(tmp_path):
@@ -241,8 +260,8 @@ def test_check_names_a_group_ovh_does_not_know(fake_ovh, tmp_path):
         file.write("number = 0033465719999\n")
     result = run_index("--check", env={"LINES_INI": str(lines_ini)})
     assert result.returncode == 1
-    assert "ERREUR [grenoble] 04 65 71 99 99 : OVH ne connaît pas la ligne de ce groupe" in result.stdout
-    assert "vérifiez billing_account et number dans lines.ini." in result.stdout
+    assert "ERREUR [grenoble] 04 65 71 99 99 : OVH ne connaît pas le numéro 04 65 71 99 99 dans le compte de " \
+        "facturation ab12345-ovh-1 : vérifiez number (et billing_account) dans lines.ini" in result.stdout  # fmt: skip
 
 
 def test_check_names_a_wrong_kind(fake_ovh, tmp_path):
@@ -253,10 +272,10 @@ def test_check_names_a_wrong_kind(fake_ovh, tmp_path):
     assert "ERREUR [lille] 03 53 01 00 00 : ce numéro est une redirection chez OVH : kind = redirect ?" in result.stdout
 
 
-def test_check_with_a_narrow_key_says_a_wrong_kind_may_be_the_cause(fake_ovh, tmp_path):
+def test_check_with_a_narrow_key_of_an_earlier_version_says_a_wrong_kind_may_be_the_cause(fake_ovh, tmp_path):
     lines_ini = write_lines_ini(tmp_path, fake_ovh, {"lille": {"kind": "queue"}})
     settings = load_settings(lines_ini)
-    key = fake_ovh.create_credential(required_rules(settings))
+    key = fake_ovh.create_credential([r for r in required_rules(settings) if r not in mistake_rules(settings)])
     conf = tmp_path / "ovh.conf"
     conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
     result = run_index("--check", env={"LINES_INI": str(lines_ini)})
@@ -645,6 +664,36 @@ def test_stats_run_by_root_writes_as_the_web_server_whatever_the_umask(installed
     assert any(path.suffix == ".jsonl" for path in made)
     assert {pwd.getpwuid(path.stat().st_uid).pw_name for path in made} == {"www-data"}
     assert not any(path.stat().st_mode & 0o007 for path in made), "other local users read nothing"
+
+
+ENGLISH = re.compile(r"\b(cannot|error|not served|denied|failed|group|write|read)\b", re.IGNORECASE)
+
+
+@AS_ROOT
+def test_stats_py_names_a_data_folder_it_cannot_write_once_with_its_fix_and_only_in_french(installed):
+    data = installed.parent / "data"
+    os.chown(data, 0, 0)  # As a root-only copy or restore leaves it.
+    with open(installed, "a", encoding="utf-8") as file:
+        file.write("\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\n")
+        file.write("numbre = 0033465719999\n")
+    ends = data / "ends"
+    ends.mkdir()
+    today = datetime.now(PARIS).date().isoformat()
+    (ends / "lille.json").write_text(f'{{"day": "{today}", "ends": {{"0033639980001": "02:01:00"}}}}', encoding="utf-8")
+    result = subprocess.run(
+        [SYSTEM_PYTHON, str(ROOT / "stats.py")], env={**os.environ, "LINES_INI": str(installed)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert all(line.startswith("stats.py : ") for line in lines), lines
+    assert [line for line in lines if ENGLISH.search(line.split(" : ", 1)[1].split("« ")[0])] == [], "French only"
+    about_data = [line for line in lines if str(data) in line]
+    assert about_data == [
+        f"stats.py : le serveur web (www-data) ne peut pas écrire dans {data} ({data}) : "
+        f"chown -R www-data:www-data {data} ; rien n'est relevé ni terminé tant que ce n'est pas corrigé."
+    ]
+    assert any("section [grenoble] : clé inconnue « numbre »" in line for line in lines)
 
 
 @pytest.mark.parametrize("script", [["create_consumer_key.py", "--check"], ["stats.py", "report", "--days", "1"]])

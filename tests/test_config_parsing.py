@@ -256,12 +256,29 @@ def test_a_broken_group_goes_to_broken_and_the_others_load(tmp_path):
     assert "section [Nantes], clé « kind » : « queu » inconnu" in settings.broken["nantes"]
 
 
-def test_the_second_group_on_a_number_is_broken_and_the_first_kept(tmp_path):
+def test_two_new_groups_on_one_number_are_both_broken_and_each_names_the_other(tmp_path):
+    """Neither has a history in data/: there is no way to tell which one was there first."""
     settings = load_settings(write(tmp_path, SETTINGS + LYON + section("lyon2", number="0033465710000")))
-    assert list(settings.groups) == ["lyon"]
+    assert list(settings.groups) == []
     assert settings.broken["lyon2"] == (
-        f"{tmp_path / 'lines.ini'}, section [lyon2], clé « number » : 0033465710000 est déjà le numéro du groupe "
-        "[lyon] ; deux groupes sur un même numéro se remplaceraient leurs bénévoles"
+        f"{tmp_path / 'lines.ini'}, section [lyon2], clé « number » : 0033465710000 est aussi le numéro du groupe "
+        "[lyon] ; deux groupes sur un même numéro se remplaceraient leurs bénévoles, et rien ne dit lequel était là "
+        "le premier (aucun n'a encore servi) : aucun n'est servi ; gardez une seule section pour ce numéro"
+    )
+    also = "section [lyon], clé « number » : 0033465710000 est aussi le numéro du groupe [lyon2]"
+    assert also in settings.broken["lyon"]
+
+
+@pytest.mark.parametrize("trace", ["last-action/lyon", "stats/lyon/2026-11-26.jsonl", "ends/lyon.json"])
+def test_a_new_section_above_a_group_that_served_breaks_only_itself(tmp_path, trace):
+    (tmp_path / "data" / trace).parent.mkdir(parents=True)
+    (tmp_path / "data" / trace).write_text("x", encoding="utf-8")
+    settings = load_settings(write(tmp_path, SETTINGS + section("lyon2", number="0033465710000") + LYON))
+    assert list(settings.groups) == ["lyon"], "the group that served (its traces in data/) keeps working"
+    assert list(settings.broken) == ["lyon2"]
+    assert settings.broken["lyon2"].endswith(
+        "section [lyon2], clé « number » : 0033465710000 est déjà le numéro du groupe [lyon], qui a servi ; "
+        "deux groupes sur un même numéro se remplaceraient leurs bénévoles : donnez son propre numéro à [lyon2]"
     )
 
 

@@ -18,7 +18,8 @@ import index
 from cimade_ovh.commands import check
 from cimade_ovh.config import load_settings
 from cimade_ovh.ovhapi import connect_ovh, read_ovh_conf
-from cimade_ovh.rules import missing_rules, required_rules, rule, rule_matches
+from cimade_ovh.phones import format_phone
+from cimade_ovh.rules import missing_rules, mistake_rules, required_rules, rule, rule_matches
 from cimade_ovh.simulator import (
     DEMO_APPLICATION_KEY,
     DEMO_APPLICATION_SECRET,
@@ -97,8 +98,12 @@ def test_rules_for_the_demo_groups_are_narrow():
     settings = load_settings(ROOT / "lines.ini")
     rules = required_rules(settings, {"lille": LILLE_SIP_LINE})
     paths = {r["path"] for r in rules}
-    assert not paths & {"/", "/*", "/telephony", "/telephony/*"}
-    assert all(p == "/auth/currentCredential" or p.startswith(f"/telephony/{DEMO_BILLING_ACCOUNT}/") for p in paths)
+    assert not paths & {"/", "/*", "/telephony/*"}
+    assert [r["method"] for r in rules if r["path"] == "/telephony"] == ["GET"], "the billing accounts' names only"
+    assert all(p in ("/auth/currentCredential", "/telephony") or p.startswith(f"/telephony/{DEMO_BILLING_ACCOUNT}/")
+               for p in paths)  # fmt: skip
+    lists = [r for r in rules if r["path"].count("/") == 3]
+    assert lists == [rule("GET", f"/telephony/{DEMO_BILLING_ACCOUNT}/{s}") for s in ("easyHunting", "redirect")]
     assert {"method": "GET", "path": "/auth/currentCredential"} in rules
     lille = f"/telephony/{DEMO_BILLING_ACCOUNT}/line/{LILLE_SIP_LINE}"
     assert {"method": "PUT", "path": f"{lille}/options"} in rules
@@ -221,7 +226,7 @@ def test_calls_outside_the_rules_are_refused(narrow):
     other = f"/telephony/{OTHER_BILLING_ACCOUNT}"
     refused = [
         lambda: client.get("/me"),
-        lambda: client.get("/telephony"),
+        lambda: client.get(f"{other}/redirect"),
         lambda: client.get("/me/api/credential"),
         lambda: client.delete("/me/api/credential/3001"),
         lambda: client.get(f"{other}/redirect/{OTHER_REDIRECT_NUMBER}"),
@@ -419,3 +424,87 @@ def test_check_script_fails_when_the_key_cannot_describe_itself(site):
     assert status == 1
     assert "la clé OVH ne peut pas lire ses propres droits" in output
     assert f"créez-en une nouvelle : python3 {ROOT / 'create_consumer_key.py'}" in output
+
+
+# --- A group whose kind, billing account or number is wrong ---------------------
+
+NEW_QUEUE, NEW_REDIRECT, NEW_SIP_LINE = "0033465719000", "0033465719500", "0033465719501"
+
+
+def add_group(site, slug, kind, number, billing_account=DEMO_BILLING_ACCOUNT):
+    """Add a group to the site's lines.ini, as IT does after preparing its number at OVH."""
+    with open(site.lines_ini, "a", encoding="utf-8") as file:
+        file.write(f"\n[{slug}]\nname = {slug.capitalize()}\nkind = {kind}\nbilling_account = {billing_account}\n"
+                   f"number = {number}\n")  # fmt: skip
+
+
+def told_by_check(site, slug):
+    """The lines index.py --check prints about a group."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "index.py"), "--check"], env={**os.environ, "LINES_INI": str(site.lines_ini)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return [line for line in result.stdout.splitlines() if f"[{slug}]" in line]
+
+
+@pytest.mark.parametrize(
+    "kind, prepare, number, said",
+    [
+        ("redirect", lambda fake: fake.add_queue(NEW_QUEUE), NEW_QUEUE, "une file d'appels chez OVH : kind = queue ?"),
+        ("queue", lambda fake: fake.add_redirect(NEW_REDIRECT, NEW_SIP_LINE), NEW_REDIRECT,
+         "une redirection chez OVH : kind = redirect ?"),
+    ],
+)  # fmt: skip
+def test_a_group_of_the_wrong_kind_is_named_before_any_new_key(narrow, kind, prepare, number, said):
+    prepare(narrow.fake)
+    add_group(narrow, "grenoble", kind, number)
+    page = text(narrow.get("/grenoble"))
+    assert "La ligne de ce groupe n'est pas du type que lines.ini lui donne (kind)." in page
+    assert "droits" not in page and "nouvelle clé" not in page
+    [line] = told_by_check(narrow, "grenoble")
+    assert line.startswith(f"ERREUR [grenoble] {format_phone(number)} : ce numéro est {said}")
+    asked = len(narrow.fake.snapshot()["credentials"])
+    status, output = run_script("--lines-ini", narrow.lines_ini, validate=validate_remotely)
+    assert status == 1, output
+    assert f"ERREUR [grenoble] ce numéro est {said}" in output and "ovh.conf n'a pas changé" in output
+    assert len(narrow.fake.snapshot()["credentials"]) == asked, "no key asked for a lines.ini that is wrong"
+
+
+def test_an_unknown_billing_account_is_named_before_any_new_key(narrow):
+    add_group(narrow, "grenoble", "queue", NEW_QUEUE, billing_account="ab12345-ovh-9")
+    page = text(narrow.get("/grenoble"))
+    assert "OVH ne connaît pas le compte de facturation de ce groupe." in page
+    assert "droits" not in page and "nouvelle clé" not in page
+    [line] = told_by_check(narrow, "grenoble")
+    assert "OVH ne connaît pas le compte de facturation « ab12345-ovh-9 » (billing_account dans lines.ini)" in line
+    assert "créez-en une" not in line
+    status, output = run_script("--lines-ini", narrow.lines_ini, validate=validate_remotely)
+    assert status == 1 and "« ab12345-ovh-9 »" in output, output
+
+
+def test_a_number_unknown_in_its_billing_account_is_named(narrow):
+    add_group(narrow, "grenoble", "queue", NEW_QUEUE)
+    [line] = told_by_check(narrow, "grenoble")
+    assert f"OVH ne connaît pas le numéro {format_phone(NEW_QUEUE)} dans le compte de facturation " \
+        f"{DEMO_BILLING_ACCOUNT}" in line  # fmt: skip
+    assert "créez-en une" not in line
+
+
+def test_a_group_that_is_right_but_new_to_the_key_still_asks_for_a_new_key(narrow):
+    narrow.fake.add_queue(NEW_QUEUE)
+    add_group(narrow, "grenoble", "queue", NEW_QUEUE)
+    assert "La clé d'accès à OVH n'a pas les droits nécessaires pour ce groupe." in text(narrow.get("/grenoble"))
+
+
+def test_with_a_key_of_an_earlier_version_the_new_key_names_the_wrong_kind(site):
+    """The key in place cannot list the account's numbers: the new one can, and the script says at once."""
+    site.fake.add_queue(NEW_QUEUE)
+    settings = settings_of(site)
+    old_key = site.fake.create_credential([r for r in required_rules(settings) if r not in mistake_rules(settings)])
+    conf = site.folder / "ovh.conf"
+    conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, old_key), encoding="utf-8")
+    add_group(site, "grenoble", "redirect", NEW_QUEUE)
+    status, output = run_script("--lines-ini", site.lines_ini, validate=validate_remotely)
+    assert status == 1, output
+    assert "ERREUR [grenoble] ce numéro est une file d'appels chez OVH : kind = queue ?" in output
+    assert "puis relancez ce script : la clé doit couvrir les groupes tels qu'ils sont." in output

@@ -338,3 +338,22 @@ def test_an_unexpected_error_gives_a_french_page_without_traceback(site, mocker)
     assert response.status_code == 500
     assert "Une erreur inattendue s'est produite" in text(response)
     assert "Traceback" not in response.text and "boom" not in response.text
+
+
+class Killed(BaseException):
+    """What kill -9 does to the page's process in the middle of an action: nothing after it runs."""
+
+
+def test_an_action_killed_between_two_ovh_writes_leaves_its_start_in_the_activity_log(site, mocker):
+    site.act("/lyon/start", {"number": "0639980002"})
+    written = len(site.writes())
+    mocker.patch("cimade_ovh.queues.QueueLine.open_period", side_effect=Killed)  # Once the agents are switched.
+    killed = site.post("/lyon/start", {"number": "06 39 98 00 01"})
+    assert killed.status_code == 500, "the server answers for the dead process, as Apache does"
+    assert "DELETE" in [r["method"] for r in site.writes()[written:]], "killed after OVH's first writes"
+    *_, done, started = site.activity(begun=True)
+    assert done[2:6] == ["start", "0033639980002", "127.0.0.1", "ok, jusqu'à minuit"]
+    assert started[2:6] == ["start", "0033639980001", "127.0.0.1", "en cours"], "the start is written before OVH is"
+    page = text(site.get("/lyon"))
+    assert "Dernières actions" in page
+    assert page.count("début") == 1, "an action begun is not shown as done among the last actions"

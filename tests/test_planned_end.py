@@ -115,6 +115,7 @@ def test_a_volunteer_ending_earlier_is_taken_off_by_the_cron_job(site, ovh_clien
     assert run_cron(site, monkeypatch, at(18, 2)) == 0
     assert site.fake.who_rings(LYON_NUMBER, at=at(18, 2)) == [OTHER_VOLUNTEER]
     assert site.activity()[-1][2:6] == ["auto-finish", VOLUNTEER, "stats.py", f"ok, {PLANNED} 18 h 02"]
+    assert site.activity(begun=True)[-2][2:6] == ["auto-finish", VOLUNTEER, "stats.py", "en cours"], "before OVH"
     page = text(site.get("/lyon"))
     assert "1 bénévole sur 2 au plus. Inès, 06 •• •• •• 02 : libre, jusqu'à 20 h" in page
     assert "fin automatique, 06 •• •• •• 01, fin prévue à 18 h, appliquée à 18 h 02" in page
@@ -180,7 +181,8 @@ def test_a_redirect_is_ended_by_the_cron_job_after_its_planned_end(site, monkeyp
     before = len(site.fake.requests)
     assert run_cron(site, monkeypatch, at(17, 58)) == 0
     lille_calls = [r for r in site.fake.requests[before:] if "/line/" in r["path"] or "/redirect/" in r["path"]]
-    assert lille_calls == [], "no OVH call before the end"
+    read = [(r["method"], r["path"].rsplit("/", 2)[-2:]) for r in lille_calls]
+    assert read == [("GET", ["redirect", LILLE_NUMBER])], "before the end, only the redirect: lines.ini checked"
     assert site.fake.who_rings(LILLE_NUMBER) == [VOLUNTEER], "not before the end"
     assert run_cron(site, monkeypatch, at(18, 3)) == 0
     assert site.fake.who_rings(LILLE_NUMBER) == [LILLE_SIP_LINE]

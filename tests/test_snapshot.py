@@ -9,10 +9,11 @@ from webpage import ROOT, THURSDAY_AFTERNOON, text
 
 import index
 from cimade_ovh import snapshot
-from cimade_ovh.commands import check
+from cimade_ovh.commands import check, write_demo_folder
+from cimade_ovh.config import load_settings
 from cimade_ovh.phones import format_phone, normalize_phone
 from cimade_ovh.simulator import DEMO_BILLING_ACCOUNT, LILLE_NUMBER, LYON_NUMBER, FakeOVH
-from cimade_ovh.snapshot import snapshot_problem
+from cimade_ovh.snapshot import copied_accounts, snapshot_problem
 
 EASY_HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
 
@@ -34,11 +35,34 @@ def test_a_snapshot_of_the_demo_account_replays_to_the_same_pages(site, ovh_clie
     assert f"python3 index.py --demo --state {copy}" in capsys.readouterr().out
     assert [r for r in site.fake.requests[first:] if r["method"] != "GET"] == [], "read only"
     assert snapshot_problem(json.loads(copy.read_text(encoding="utf-8"))) is None, "--demo --state takes it"
-    site.fake.reset(json.loads(copy.read_text(encoding="utf-8")))
+    state = json.loads(copy.read_text(encoding="utf-8"))
+    site.fake.reset(state)
+    serve_on_the_copy(site, state)
     assert pages(site) == before
     assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON).together
     site.act("/lyon/finish")
     assert "Pas de permanence en cours." in text(site.get("/lyon"))
+
+
+def serve_on_the_copy(site, state):
+    """Name the site's groups by their copy's billing accounts, as --demo --state does."""
+    for slug, number in (("lyon", LYON_NUMBER), ("lille", LILLE_NUMBER)):
+        site.configure(slug, billing_account=copied_accounts(state)[number])
+
+
+def test_the_demo_on_a_copy_names_each_group_by_its_copy_s_billing_account(site, tmp_path):
+    copy = tmp_path / "copie.json"
+    assert check(site.app, snapshot=copy) == 0
+    state = json.loads(copy.read_text(encoding="utf-8"))
+    fake = FakeOVH(state).start()
+    try:
+        (tmp_path / "demo").mkdir()
+        settings = load_settings(write_demo_folder(tmp_path / "demo", fake, state))
+        assert settings.groups["lyon"].billing_account == copied_accounts(state)[LYON_NUMBER] != DEMO_BILLING_ACCOUNT
+        lille = index.App(lines_ini=settings.path).line(settings, settings.groups["lille"], THURSDAY_AFTERNOON)
+        assert lille.read_state().sip_line, "the demo reads Lille's line on the copy"
+    finally:
+        fake.stop()
 
 
 def test_a_snapshot_makes_every_number_but_the_public_ones_fictional(site, ovh_client, tmp_path, capsys):
@@ -52,10 +76,10 @@ def test_a_snapshot_makes_every_number_but_the_public_ones_fictional(site, ovh_c
     saved = copy.read_text(encoding="utf-8")
     assert "0033612345678" not in saved and "0033478123456" not in saved
     assert LYON_NUMBER in saved and LILLE_NUMBER in saved
-    assert DEMO_BILLING_ACCOUNT in saved and "applicationSecret" not in saved and "consumerKey" not in saved
+    assert DEMO_BILLING_ACCOUNT not in saved and "applicationSecret" not in saved and "consumerKey" not in saved
     assert "Inès" not in saved and "Marie Curie" not in saved, "no person's name"
     state = json.loads(saved)
-    hunting = state["billingAccounts"][DEMO_BILLING_ACCOUNT]["easyHunting"][LYON_NUMBER]
+    hunting = state["billingAccounts"][copied_accounts(state)[LYON_NUMBER]]["easyHunting"][LYON_NUMBER]
     agent = next(a for a in hunting["agents"] if a["agentId"] == 4001)
     assert agent["number"].startswith("003363998")
     assert hunting["timeConditions"]["unavailableNumber"].startswith("003363998")
@@ -141,3 +165,45 @@ def test_ovh_failing_while_the_copy_is_compared_is_one_french_sentence(site, tmp
     assert "ERREUR [lille] le simulateur ne lit pas la copie comme OVH lit la ligne : relecture impossible : " \
         "OVH a rencontré une erreur de son côté" in out  # fmt: skip
     assert "Traceback" not in out
+
+
+PRIVATE_ACCOUNT = "pv77777-ovh-1"  # A billing account is named after the OVH customer's handle (pv77777-ovh).
+
+
+def plant_private_values(fake):
+    """Put a private value in every free text and setting of the demo account that a copy could carry away."""
+    state = fake.snapshot()
+    account = state["billingAccounts"].pop(DEMO_BILLING_ACCOUNT)
+    state["billingAccounts"][PRIVATE_ACCOUNT] = account
+    account["info"].update(billingAccount=PRIVATE_ACCOUNT, description="Compte de Mme Privée")
+    hunting = account["easyHunting"][LYON_NUMBER]
+    hunting["service"]["description"] = "Service privé de Mme Privée"
+    hunting["hunting"]["name"] = "Nom privé du groupe"
+    queue = hunting["queues"][0]
+    queue.update(description="File privée de Mme Privée", actionOnClosure="voicemail",
+                 actionOnClosureParam="+33 6 11 22 33 44", actionOnOverflow="playback",
+                 actionOnOverflowParam="06.55.66.77.88")  # fmt: skip
+    account["redirect"][LILLE_NUMBER]["description"] = "Renvoi privé de Mme Privée"
+    line = account["line"][account["redirect"][LILLE_NUMBER]["destination"]]
+    line["line"]["description"] = "Ligne privée de Mme Privée"
+    line["line"]["notifications"]["logs"]["email"] = "mme.privee@example.org"
+    line["options"]["ipRestrictions"] = ["203.0.113.77/32"]
+    fake.reset(state)
+    return ["Privée", "privé", "mme.privee", "203.0.113.77", "pv77777", "11 22 33 44", "0033611223344",
+            "55.66.77.88", "0033655667788"]  # fmt: skip
+
+
+def test_a_snapshot_carries_away_no_private_value(site, tmp_path, capsys):
+    private = plant_private_values(site.fake)
+    for slug in ("lyon", "lille"):
+        site.configure(slug, billing_account=PRIVATE_ACCOUNT)
+    site.act("/lille/start", {"number": "0639980003"})
+    copy = tmp_path / "copie.json"
+    assert check(site.app, snapshot=copy) == 0, capsys.readouterr().out
+    saved = copy.read_text(encoding="utf-8")
+    assert [value for value in private if value in saved] == []
+    assert LYON_NUMBER in saved and LILLE_NUMBER in saved, "the public numbers stay: the copy serves lines.ini"
+    state = json.loads(saved)
+    site.fake.reset(state)
+    serve_on_the_copy(site, state)
+    assert "Permanence en cours sur le 06 •• •• •• 03" in text(site.get("/lille")), "the copy serves the page"

@@ -47,6 +47,34 @@ def test_each_run_appends_one_record_per_queue_group(site, monkeypatch, capsys):
     assert capsys.readouterr() == ("", "")
 
 
+def test_ovh_unreachable_is_one_sentence_for_all_the_groups(site, monkeypatch, capsys):
+    site.act("/lille/start", {"number": "0639980001", "ends": "17:00"})
+    site.moment = THURSDAY_AFTERNOON.replace(hour=17, minute=5)  # Lille's end is due: both groups ask OVH.
+    site.fake.fail("GET", "/telephony/*", kind="drop", times=100)  # OVH's clock answers, then nothing more.
+    assert run_stats(site, monkeypatch) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "stats.py : Impossible de joindre OVH depuis ce serveur (ConnectionError) : vérifiez sa connexion à Internet "
+        "et l'endpoint de ovh.conf (pour le simulateur : qu'il tourne), puis relancez."
+    ]
+
+
+@pytest.mark.parametrize(
+    "change, said",
+    [
+        ({"number": "0033465719000"}, "[lille] ce numéro est une file d'appels chez OVH : kind = queue ?"),
+        ({"number": "0033353019999"}, "[lille] OVH ne connaît pas le numéro 03 53 01 99 99 dans le compte de "
+                                      f"facturation {DEMO_BILLING_ACCOUNT}"),
+        ({"billing_account": "ab12345-ovh-9"}, "[lille] OVH ne connaît pas le compte de facturation « ab12345-ovh-9 »"),
+    ],
+)  # fmt: skip
+def test_a_redirect_group_that_lines_ini_gets_wrong_is_named(site, monkeypatch, capsys, change, said):
+    site.fake.add_queue("0033465719000")
+    site.configure("lille", **change)
+    assert run_stats(site, monkeypatch) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"stats.py : {said}"), line
+
+
 def test_a_failing_group_does_not_stop_the_others(site, monkeypatch, capsys):
     with open(site.lines_ini, "a", encoding="utf-8") as file:
         file.write("\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\n")
@@ -54,8 +82,9 @@ def test_a_failing_group_does_not_stop_the_others(site, monkeypatch, capsys):
     assert run_stats(site, monkeypatch) == 1
     assert len(records(site)) == 1
     assert capsys.readouterr().err.splitlines() == [
-        "stats.py : [grenoble] OVH ne connaît pas la ligne de ce groupe (The requested object "
-        "(serviceName = 0033465719999) does not exist) : vérifiez billing_account et number dans lines.ini."
+        "stats.py : [grenoble] OVH ne connaît pas le numéro 04 65 71 99 99 dans le compte de facturation "
+        f"{DEMO_BILLING_ACCOUNT} : vérifiez number (et billing_account) dans lines.ini, puis relancez python3 "
+        f"{ROOT / 'index.py'} --check."
     ]
 
 
@@ -64,7 +93,7 @@ def test_a_record_that_cannot_be_written_is_one_french_sentence(site, monkeypatc
     stats_folder.write_text("", encoding="utf-8")  # A file where the records' folder goes.
     assert run_stats(site, monkeypatch) == 1
     assert capsys.readouterr().err.splitlines() == [
-        f"stats.py : [lyon] {stats_folder / 'lyon'} : un élément du chemin n'est pas un dossier ; vérifiez ce chemin "
+        f"stats.py : {stats_folder / 'lyon'} : un élément du chemin n'est pas un dossier ; vérifiez ce chemin "
         f"et les droits des fichiers : python3 {ROOT / 'index.py'} --check"
     ]
 
@@ -264,7 +293,9 @@ def test_a_line_in_another_encoding_is_skipped_on_the_page_and_in_the_report(sit
     assert page.status_code == 200 and "En tout : 1 appel, dont 1 répondu" in text(page)
     capsys.readouterr()
     assert run_stats(site, monkeypatch, "report", "--days", "1") == 0
-    assert "jeu. 26/11/2026  lyon" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "jeu. 26/11/2026  lyon" in out
+    assert err == f"stats.py : {path}, ligne 2 illisible : sautée.\n", "said in French, once"
 
 
 REPORT_HEADER = "jour             groupe  appels  répondus  perdus  attente  conversation  qui a répondu"

@@ -262,6 +262,24 @@ def test_a_name_given_to_an_agent_of_it_s_is_not_said_to_have_changed(team, ovh_
     assert agents(ovh_client)["0033639980011"]["description"] == "Volunteer 1"
 
 
+NAME_NOT_KEPT = (
+    "Votre prénom n'a pas été enregistré : ce numéro est un agent que l'informatique a créé chez OVH, dont la page "
+    "ne change pas la description."
+)
+
+
+@pytest.mark.parametrize("before", [[], ["0639980011"]])
+def test_a_first_name_given_to_an_agent_of_it_s_is_said_not_to_be_kept(team, ovh_client, before):
+    for number in before:
+        team.act("/lyon/start", {"number": number})
+    page = text(team.act("/lyon/start", {"number": "06 39 98 00 11", "name": "Awa"}))
+    assert NAME_NOT_KEPT in page
+    assert "Awa" not in page.split(NAME_NOT_KEPT)[1], "no name shown that OVH does not hold"
+    assert team.activity()[-1][5].endswith("prénom non enregistré (agent de l'informatique)")
+    page = text(team.act("/lyon/start", {"number": "06 39 98 00 02", "name": "Léa"}))
+    assert NAME_NOT_KEPT not in page and "Léa, 06 •• •• •• 02" in page, "the page's own agents keep their name"
+
+
 def test_a_full_permanence_s_button_says_it_changes_one_s_end(team, ovh_client):
     team.act("/lyon/start", {"number": "0639980001"})
     page = team.act("/lyon/start", {"number": "0639980002"})

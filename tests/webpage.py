@@ -18,6 +18,7 @@ import requests
 
 import index
 from cimade_ovh.phones import mask_phone
+from cimade_ovh.traces import BEGUN
 
 ROOT = Path(__file__).resolve().parent.parent
 PARIS = ZoneInfo("Europe/Paris")
@@ -119,12 +120,16 @@ class Browser:
     def explain(self):
         return ""
 
-    def activity(self):
-        """The activity log of the site (next to its lines.ini), a list of fields per line."""
+    def activity(self, begun=False):
+        """The activity log of the site (next to its lines.ini), a list of fields per line.
+
+        Without `begun`, the lines that say an action begins (result BEGUN) are left out: what was done.
+        """
         path = self.lines_ini.parent / "data" / "activity.log"
         if not path.exists():
             return []
-        return [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+        lines = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+        return [fields for fields in lines if begun or fields[5:] != [BEGUN]]
 
     def mails(self):
         """The mails the site sent to IT, oldest first."""
