@@ -67,7 +67,7 @@ def tidy(settings, group, line):
     with group_lock(settings, group, blocking=False) as held:
         if held is None:
             return
-        snap = line.snapshot(with_calls=False)
+        snap = line.snapshot(with_calls=False, whole=True)
         stale = [p for p in line.page_periods(snap) if p["weekDay"] != line.today]
         forgotten = [] if line.todays_period(snap) else line.page_agents(snap)
         try:
@@ -95,7 +95,8 @@ def end_planned(client, settings, group, moment):
         ends, due = due_ends(settings, group, moment)  # Read again under the lock: an action may have changed them.
         line = LINE_KINDS[group.kind](client, group, moment)
         try:
-            snap = line.snapshot(with_calls=False) if group.kind == "queue" else line.snapshot()  # Calls: no use here.
+            # Whole, as for an action; the calls are of no use here.
+            snap = line.snapshot(with_calls=False, whole=True) if group.kind == "queue" else line.snapshot()
             state = line.state(snap)
             leaving = [v for v in state.volunteers if v.number in due]
             if leaving and len(leaving) == len(state.volunteers):

@@ -64,6 +64,11 @@ OVH_FAILURES = {
         "OVH répond trop lentement : la page s'est arrêtée avant d'avoir tout fait.",
         "Appuyez de nouveau sur le bouton pour finir ; si cela dure, prévenez $contact.",
     ),
+    "vanished": (
+        "OVH a perdu de vue un élément de la ligne pendant la lecture (un changement en cours dans l'espace client "
+        "OVH, ou un incident chez OVH) : rien n'a été changé.",
+        "Réessayez ; si cela dure, prévenez $contact.",
+    ),
     "mismatch": (
         "OVH a répondu, mais l'état relu ne correspond pas à ce qui a été demandé.",
         "Vérifiez l'état ci-dessous et réessayez ; si cela dure, prévenez $contact.",
@@ -216,9 +221,17 @@ def parallel(*calls):
         return [future.result() for future in futures]
 
 
-def get_all(client, path):
-    """GET a collection of ids, then every item of it in parallel; an item deleted in between is left out."""
-    items = parallel(*[lambda i=i: unless_gone(client.get, f"{path}/{i}") for i in client.get(path)])
+def get_all(client, path, whole=False):
+    """GET a collection of ids, then every item of it in parallel; an item deleted in between is left out.
+
+    `whole`: such an item fails the read instead ("vanished"): an action must not act on a partial
+    view, which a 404 of OVH's own (or a change in the manager at that instant) would give it.
+    """
+    ids = client.get(path)
+    items = parallel(*[lambda i=i: unless_gone(client.get, f"{path}/{i}") for i in ids])
+    lost = [i for i, item in zip(ids, items, strict=True) if item is None]
+    if whole and lost:
+        raise OvhFailure("vanished", f"{path} listed {lost}, then answered 404 for them")
     return [item for item in items if item is not None]
 
 

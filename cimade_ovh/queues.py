@@ -102,16 +102,18 @@ class QueueLine:
             lists = self.queue_lists(queue_id, with_calls)
         return queue_id, *lists
 
-    def snapshot(self, with_calls=True):
+    def snapshot(self, with_calls=True, whole=False):
         """Read agents, queue members, strategy, time conditions and their settings, live calls, in parallel.
 
         Nothing waits for the queue id. Actions read the live calls too: they neither use nor verify
         them, but the page that follows an action shows them without asking OVH again.
+        `whole` (actions): an agent or time condition listed, then not found, fails the read (see
+        get_all); a live call that ended in between is left out, as on the page.
         """
         (queue_id, attached, calls, strategy), agents, conditions, settings = parallel(
             lambda: self.read_queue(with_calls),
-            lambda: get_all(self.client, f"{self.hunting}/agent"),
-            lambda: get_all(self.client, self.conditions_path),
+            lambda: get_all(self.client, f"{self.hunting}/agent", whole),
+            lambda: get_all(self.client, self.conditions_path, whole),
             lambda: self.client.get(self.settings_path),
         )
         return QueueSnapshot(queue_id, agents, attached, conditions, calls, settings, strategy)
@@ -241,7 +243,7 @@ class QueueLine:
         included): today's period closes at the latest of those on duty.
         """
         ends = ends or {}
-        snap = self.snapshot()
+        snap = self.snapshot(whole=True)
         before = self.state(snap)
         on_duty = before.numbers if before.running else self.interrupted(snap)
         current = next((v.name for v in before.volunteers if v.number == number), "")
@@ -315,9 +317,9 @@ class QueueLine:
         start); when that end has passed, the permanence finishes. An
         interrupted permanence stays closed, waiting for its volunteers left.
         A page left open may show a number no longer on duty: then nothing is done.
-        `snap`: the snapshot just read, if any.
+        `snap`: the snapshot just read (whole, see snapshot), if any.
         """
-        snap = snap or self.snapshot()
+        snap = snap or self.snapshot(whole=True)
         before = self.state(snap)
         leaving = next((v for v in before.volunteers if is_leaving(v.number)), None)
         if leaving is None or not (before.running or before.interrupted):
@@ -359,9 +361,11 @@ class QueueLine:
         if changing:
             self.client.delete(f"{self.conditions_path}/{period['conditionId']}")
         others = [a for a in snap.agents if a["status"] == "available" and a["number"] not in numbers]
-        old_periods = [p for p in self.page_periods(snap) if p["weekDay"] != self.today]
+        # Every other period of the page goes: an earlier day's, and a second one of today (made by hand, or
+        # by an action that once missed today's), which would hide the planned end or keep the line open.
+        extra_periods = [p for p in self.page_periods(snap) if p is not period]
         logouts = [lambda a=a: self.set_status(a, "loggedOut") for a in others]
-        parallel(*logouts, lambda: self.remove_periods(old_periods))
+        parallel(*logouts, lambda: self.remove_periods(extra_periods))
         agents = {}
         for agent in snap.agents:
             agents.setdefault(agent["number"], agent)
@@ -428,9 +432,9 @@ class QueueLine:
 
         Agents go first: if OVH fails halfway, the period is open with nobody
         available, which the page shows, rather than volunteers left available.
-        `snap`: the snapshot just read, if any.
+        `snap`: the snapshot just read (whole, see snapshot), if any.
         """
-        snap = snap or self.snapshot()
+        snap = snap or self.snapshot(whole=True)
         before = self.state(snap)
         available = [a for a in snap.agents if a["status"] == "available"]
         parallel(*[lambda a=a: self.set_status(a, "loggedOut") for a in available])

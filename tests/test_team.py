@@ -367,3 +367,62 @@ def test_a_redirect_group_explains_it_rings_one_number(site):
     page = text(site.act("/lille/start", {"number": "0639980001"}))
     assert "Cette ligne renvoie les appels vers un seul numéro à la fois" in page
     assert site.post("/lille/remove", {"agent": "1"}).status_code == 404
+
+
+# --- An item OVH just listed answers 404 during an action: the action fails, it never acts on a partial view -----
+
+VANISHED = "OVH a perdu de vue un élément de la ligne pendant la lecture"
+
+
+def lose_once(site, path):
+    """OVH answers 404 once for `path` (its hiccup, or a change in the manager at that instant), the next GET."""
+    site.fake.fail("GET", path, kind="gone")
+
+
+def test_retirer_while_ovh_loses_the_other_volunteer_fails_and_ends_nothing(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.act("/lyon/start", {"number": "0639980002"})
+    form = team.remove_form("lyon", SECOND)
+    lose_once(team, f"{AGENTS}/{agents(ovh_client)[FIRST]['agentId']}")
+    page = text(team.act("/lyon/remove", form))
+    assert VANISHED in page and "rien n'a été changé" in page
+    assert rings(team) == [FIRST, SECOND], "the permanence is not ended"
+    page = text(team.act("/lyon/remove", form))  # The retry.
+    assert "C'est fait : le 06 •• •• •• 02 ne reçoit plus les appels." in page
+    assert rings(team) == [FIRST]
+
+
+def test_retirer_while_ovh_loses_the_leaving_volunteer_fails_instead_of_saying_they_had_left(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.act("/lyon/start", {"number": "0639980002"})
+    form = team.remove_form("lyon", SECOND)
+    lose_once(team, f"{AGENTS}/{agents(ovh_client)[SECOND]['agentId']}")
+    page = text(team.act("/lyon/remove", form))
+    assert VANISHED in page and "ne recevait déjà plus les appels" not in page
+    assert rings(team) == [FIRST, SECOND]
+    assert "C'est fait : le 06 •• •• •• 02 ne reçoit plus les appels." in text(team.act("/lyon/remove", form))
+    assert rings(team) == [FIRST]
+
+
+@pytest.mark.parametrize("second", [{"number": "0639980002"}, {"number": "0639980001", "ends": "18:00"}])
+def test_an_addition_or_a_new_end_while_ovh_loses_todays_period_fails_and_opens_no_second_one(team, ovh_client, second):
+    team.act("/lyon/start", {"number": "0639980001"})
+    [period] = todays_periods(ovh_client)
+    lose_once(team, f"{CONDITIONS}/{period['conditionId']}")
+    page = text(team.act("/lyon/start", second))
+    assert VANISHED in page
+    assert todays_periods(ovh_client) == [period] and rings(team) == [FIRST]
+    page = text(team.act("/lyon/start", second))
+    assert "C'est fait" in page and len(todays_periods(ovh_client)) == 1
+
+
+def test_a_second_period_of_the_page_today_is_cleared_by_a_change_of_end(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    [period] = todays_periods(ovh_client)
+    ovh_client.post(CONDITIONS, **{k: period[k] for k in ("weekDay", "timeFrom", "policy")}, timeTo="21:59:59")
+    page = text(team.act("/lyon/start", {"number": "0639980001", "ends": "18:00"}))
+    assert "C'est fait : la fin prévue du 06 39 98 00 01 a changé" in page
+    assert [p["timeTo"] for p in todays_periods(ovh_client)] == ["17:59:59"]
+    assert "jusqu'à 18 h" in page
+    page = text(team.act("/lyon/start", {"number": "0639980001", "ends": "19:00"}))  # Every later change works too.
+    assert [p["timeTo"] for p in todays_periods(ovh_client)] == ["18:59:59"] and "jusqu'à 19 h" in page
