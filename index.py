@@ -332,7 +332,8 @@ class App:
                 )  # fmt: skip
         if flash and not errors:
             interrupted = state is not None and state.interrupted
-            messages.insert(0, flash_message(flash, settings.contact, failure is None, interrupted))
+            opens_at = state.opens_at if state is not None else None
+            messages.insert(0, flash_message(flash, settings.contact, failure is None, interrupted, opens_at))
         view = GroupView(
             settings, group, request.base, moment, state, failure, messages, visit.token(),
             typed or {}, errors or {}, recent_actions(settings, group),

@@ -18,6 +18,7 @@ class Action:
     flash: str = ""  # The box on the page after the button; $number stands for the volunteer's number.
     subject: str = ""  # The mail to IT's subject, between the group's name and the number.
     handover: str = ""  # « Dernières actions » on the group's page.
+    later: str = ""  # The flash while the line opens later today ($opens: at 2 h): a queue's period before 02:00.
 
 
 ACTIONS = {
@@ -28,12 +29,14 @@ ACTIONS = {
             "C'est fait : les appels arrivent maintenant sur le $number.",
             "permanence commencée sur le",
             "début",
+            "C'est fait : les appels arriveront à partir de $opens sur le $number.",
         ),
         Action(
             "change",
             "C'est fait : le numéro a changé, les appels arrivent maintenant sur le $number.",
             "permanence passée sur le",
             "changement de numéro",
+            "C'est fait : le numéro a changé, les appels arriveront à partir de $opens sur le $number.",
         ),
         Action(
             "finish",
@@ -56,12 +59,14 @@ ACTIONS = {
             "C'est fait : le $number reçoit aussi les appels.",
             "numéro ajouté à la permanence :",
             "numéro ajouté",
+            "C'est fait : le $number recevra aussi les appels, à partir de $opens.",
         ),
         Action(
             "resume",
             "C'est fait : la permanence reprend, les appels arrivent de nouveau sur les numéros ci-dessous.",
             "permanence reprise par le",
             "permanence reprise",
+            "C'est fait : la permanence reprend, les appels arriveront à partir de $opens sur les numéros ci-dessous.",
         ),
         Action(
             "remove",

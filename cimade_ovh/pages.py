@@ -223,7 +223,7 @@ def render_state(view):
     if (state.running or state.interrupted) and state.volunteers and group.max_volunteers > 1:
         lines = [render_team(view)]
     elif state.running and state.volunteers:
-        lines = [HTML(f'<p class="on">Permanence en cours sur le {phone_list(state.numbers)}</p>')]
+        lines = [HTML(f'<p class="on">{permanence_heading(state)} sur le {phone_list(state.numbers)}</p>')]
         if state.volunteers[0].until is not None:
             lines.append(HTML(f"<p>Fin prévue à {escape(format_end(state.volunteers[0].until))}.</p>"))
     elif state.open_without_volunteer:
@@ -296,7 +296,14 @@ def render_team(view):
     team = '<ul class="team">\n' + "\n".join(items) + "\n</ul>"
     if state.interrupted:
         return HTML(f'<p class="off">Permanence interrompue : {heading}.</p>\n{team}\n<p>{escape(INTERRUPTED)}</p>')
-    return HTML(f'<p class="on">Permanence en cours : {heading}.</p>\n{team}')
+    return HTML(f'<p class="on">{permanence_heading(state)} : {heading}.</p>\n{team}')
+
+
+def permanence_heading(state):
+    """« Permanence en cours », or « prévue à partir de 2 h » while today's period waits for its opening."""
+    if state.opens_at is not None:
+        return f"Permanence prévue à partir de {escape(format_end(state.opens_at))}"
+    return "Permanence en cours"
 
 
 INTERRUPTED = (
@@ -499,16 +506,20 @@ def read_flash(value):
     return code, number, explanation
 
 
-def flash_message(flash, contact, state_shown, interrupted=False):
+def flash_message(flash, contact, state_shown, interrupted=False, opens_at=None):
     """The box that tells the volunteer how their action went; after a failure, the state shown is what OVH has.
 
     `interrupted`: the state shown is a permanence a failed change left closed; pressing again resumes it.
+    `opens_at`: the state shown waits for today's period to open at that time of day.
     """
     code, number, explanation = flash
     if code in FLASHED:
         # Whole for the volunteer who just set their number; masked when someone removed another's.
         phone = phone_span(mask_phone(number) if code == "remove" else format_phone(number))
-        return message_box("ok", HTMLTemplate(escape(ACTIONS[code].flash)).render(number=phone))
+        action = ACTIONS[code]
+        text = action.later if action.later and opens_at is not None else action.flash
+        opens = format_end(opens_at) if opens_at is not None else ""
+        return message_box("ok", HTMLTemplate(escape(text)).render(number=phone, opens=opens))
     failure = OvhFailure(code.removeprefix("error-"), "", explanation)
     explanation, advice = describe_failure(failure, contact)
     if interrupted and OVH_FAILURES[failure.reason][1] == RETRY_LATER:

@@ -166,6 +166,8 @@ class QueueLine:
         period = self.todays_period(snap)
         until = period_end(period) if period else None
         running = period is not None and time_of_day(self.moment) < until  # Ended: not running.
+        # Before 02:00 the period is not open yet: OVH sends calls out of hours (unless the conditions are off).
+        waiting = running and snap.settings.get("enable") and time_of_day(self.moment) < PERIOD_FROM
         for volunteer in volunteers:
             volunteer.until = until
         return LineState(
@@ -178,6 +180,7 @@ class QueueLine:
             elsewhere=elsewhere,
             conditions_off=not snap.settings.get("enable"),
             until=until,
+            opens_at=PERIOD_FROM if waiting else None,
             interrupted=bool(self.interrupted(snap)),
             leftover=bool(self.page_periods(snap) or self.page_agents(snap)),
         )

@@ -1,7 +1,7 @@
 """A planned end, « Jusqu'à quelle heure ? »: OVH closes a queue, stats.py a redirect or a volunteer leaving early."""
 
 import pytest
-from webpage import OTHER_VOLUNTEER, THURSDAY_AFTERNOON, VOLUNTEER, text
+from webpage import OTHER_VOLUNTEER, THURSDAY_AFTERNOON, VOLUNTEER, as_told, text, told
 
 import stats
 from cimade_ovh import config
@@ -317,3 +317,17 @@ def test_a_forward_ovh_applied_without_answering_still_ends_at_its_planned_end(s
     assert "La demande n'a pas abouti" in page and site.fake.who_rings(LILLE_NUMBER) == [VOLUNTEER]
     assert run_cron(site, monkeypatch, at(18, 3)) == 0
     assert site.fake.who_rings(LILLE_NUMBER, at=at(18, 3)) == [LILLE_SIP_LINE]
+
+
+@pytest.mark.parametrize("volunteers", ["1", "2"])
+def test_before_two_in_the_morning_a_queue_permanence_is_told_to_open_at_two(site, volunteers):
+    site.configure("lyon", max_volunteers=volunteers)
+    site.moment = at(1, 0)
+    page = text(site.act("/lyon/start", {"number": "0639980001", "ends": "12:00"}))
+    assert "Permanence en cours" not in page and "arrivent maintenant" not in page
+    assert "C'est fait : les appels arriveront à partir de 2 h sur le 06 39 98 00 01." in page
+    assert "Permanence prévue à partir de 2 h" in page and "12 h" in page
+    assert told(page) == as_told(site.fake.who_rings(LYON_NUMBER, at=at(1, 0))) == ([], "", "voicemail")
+    assert site.fake.who_rings(LYON_NUMBER, at=at(2, 1)) == [VOLUNTEER]
+    site.moment = at(2, 1)
+    assert "Permanence en cours" in text(site.get("/lyon"))
