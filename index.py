@@ -55,6 +55,7 @@ from cimade_ovh.pages import (
     read_flash,
     render_access,
     render_group,
+    start_button,
 )
 from cimade_ovh.queues import CONDITIONS_OFF_STEP
 from cimade_ovh.rights import become_web_user
@@ -331,7 +332,7 @@ class App:
                     f"{group.name} : plages horaires désactivées chez OVH", CONDITIONS_OFF_STEP,
                 )  # fmt: skip
         if flash and not errors:
-            interrupted = state is not None and state.interrupted
+            interrupted = start_button(group, True) if state is not None and state.interrupted else ""
             opens_at = state.opens_at if state is not None else None
             messages.insert(0, flash_message(flash, settings.contact, failure is None, interrupted, opens_at))
         view = GroupView(

@@ -222,6 +222,9 @@ def render_state(view):
         )
     if (state.running or state.interrupted) and state.volunteers and group.max_volunteers > 1:
         lines = [render_team(view)]
+    elif state.interrupted and state.volunteers:
+        numbers = phone_list(state.numbers)
+        lines = [HTML(f'<p class="off">Permanence interrompue sur le {numbers}</p>\n<p>{escape(INTERRUPTED_ONE)}</p>')]
     elif state.running and state.volunteers:
         lines = [HTML(f'<p class="on">{permanence_heading(state)} sur le {phone_list(state.numbers)}</p>')]
         if state.volunteers[0].until is not None:
@@ -306,6 +309,11 @@ def permanence_heading(state):
     return "Permanence en cours"
 
 
+INTERRUPTED_ONE = (
+    "OVH a échoué pendant un changement : la ligne est fermée, les appels n'arrivent pas sur ce numéro "
+    "pour l'instant. Pour reprendre la permanence, retapez le numéro ci-dessous et appuyez de nouveau "
+    "sur « Répondre sur ce numéro » ; ou terminez la permanence."
+)
 INTERRUPTED = (
     "OVH a échoué pendant un changement : la ligne est fermée, les appels n'arrivent pas sur ces numéros "
     "pour l'instant. Pour reprendre la permanence, retapez votre numéro ci-dessous et appuyez de nouveau "
@@ -378,6 +386,11 @@ def render_access(settings, group, base, token, messages, error=""):
     return render_page(f"Permanence {group.name}", body)
 
 
+def start_button(group, on_duty):
+    """The start form's button: « Ajouter mon numéro » to join a team on duty (or resume it), else « Répondre… »."""
+    return "Ajouter mon numéro" if group.max_volunteers > 1 and on_duty else "Répondre sur ce numéro"
+
+
 def render_group(view):
     """A group's page: its state, the last actions, the form to start, change or join, the form to finish."""
     group, state, typed, errors = view.group, view.state, view.typed, view.errors
@@ -398,7 +411,7 @@ def render_group(view):
                 f"avec la nouvelle heure{kept_name}.</p>"
             )
         )
-    start_label = "Ajouter mon numéro" if team and on_duty else "Répondre sur ce numéro"
+    start_label = start_button(group, on_duty)
     if team and len(on_duty) >= group.max_volunteers:
         only_them = ""  # Interrupted: those on duty resume it with « Ajouter mon numéro », as the state above says.
         if state.running:
@@ -506,10 +519,11 @@ def read_flash(value):
     return code, number, explanation
 
 
-def flash_message(flash, contact, state_shown, interrupted=False, opens_at=None):
+def flash_message(flash, contact, state_shown, interrupted="", opens_at=None):
     """The box that tells the volunteer how their action went; after a failure, the state shown is what OVH has.
 
-    `interrupted`: the state shown is a permanence a failed change left closed; pressing again resumes it.
+    `interrupted`: the state shown is a permanence a failed change left closed; pressing again the button it
+    names (« Ajouter mon numéro », « Répondre sur ce numéro ») resumes it; "" when it is not.
     `opens_at`: the state shown waits for today's period to open at that time of day.
     """
     code, number, explanation = flash
@@ -523,6 +537,6 @@ def flash_message(flash, contact, state_shown, interrupted=False, opens_at=None)
     failure = OvhFailure(code.removeprefix("error-"), "", explanation)
     explanation, advice = describe_failure(failure, contact)
     if interrupted and OVH_FAILURES[failure.reason][1] == RETRY_LATER:
-        advice = Template(RESUME).safe_substitute(contact=contact)
+        advice = Template(RESUME).safe_substitute(contact=contact, button=interrupted)
     shown = " L'état ci-dessous est celui qu'OVH a maintenant." if state_shown else ""
     return message_box("error", FAILED.render(explanation=explanation, shown=shown, advice=advice))

@@ -262,10 +262,11 @@ class QueueLine:
             outcome.action = "on-duty"
             outcome.changed = tuple(what for what, did in (("name", renamed), ("ends", not same_end)) if did)
             return outcome
+        if number in on_duty and not before.running:  # Interrupted, one of its volunteers presses again: it reopens.
+            resumed = on_duty if self.group.max_volunteers > 1 else [number]
+            return self.staffed("resume", snap, resumed, ends, number, name)
         if self.group.max_volunteers == 1 or not on_duty:
             return self.staffed("change" if on_duty else "start", snap, [number], ends, number, name)
-        if number in on_duty:  # Interrupted, and one of its volunteers presses again: the period reopens.
-            return self.staffed("resume", snap, on_duty, ends, number, name)
         if len(on_duty) >= self.group.max_volunteers:
             raise Refusal(
                 f"La permanence compte déjà {len(on_duty)} bénévoles, le maximum pour ce groupe. "
@@ -292,10 +293,11 @@ class QueueLine:
         """The volunteers of a permanence whose period an interrupted change closed and did not reopen.
 
         They are the page's agents (by their description) still available and
-        in the queue while no period of the page is open on any day; a period
-        left from an earlier day means a forgotten permanence, not one to resume.
+        in the queue while no period of the page is open on any day, whatever
+        the group's max_volunteers; a period left from an earlier day means a
+        forgotten permanence, not one to resume.
         """
-        if self.group.max_volunteers == 1 or self.page_periods(snap):
+        if self.page_periods(snap):
             return []
         return [a["number"] for a in self.page_agents(snap)]
 

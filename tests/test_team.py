@@ -426,3 +426,18 @@ def test_a_second_period_of_the_page_today_is_cleared_by_a_change_of_end(team, o
     assert "jusqu'à 18 h" in page
     page = text(team.act("/lyon/start", {"number": "0639980001", "ends": "19:00"}))  # Every later change works too.
     assert [p["timeTo"] for p in todays_periods(ovh_client)] == ["18:59:59"] and "jusqu'à 19 h" in page
+
+
+def test_a_one_volunteer_group_whose_change_fails_at_the_reopening_shows_it_interrupted_and_resumes(site, ovh_client):
+    site.act("/lyon/start", {"number": "0639980001"})
+    site.fake.fail("POST", CONDITIONS, kind="500")
+    response = site.act("/lyon/start", {"number": "0639980002"})
+    page = text(response)
+    assert todays_periods(ovh_client) == [] and rings(site) == []
+    assert "Pas de permanence en cours" not in page
+    assert "Permanence interrompue sur le 06 •• •• •• 02." in page
+    assert "Si quelqu'un appelle maintenant, l'appel va sur la messagerie de la ligne." in page
+    assert "Appuyez de nouveau sur « Répondre sur ce numéro » pour reprendre la permanence" in page
+    page = text(site.act("/lyon/start", {"number": "0639980002"}))
+    assert "C'est fait : la permanence reprend" in page and "Permanence en cours sur le 06 •• •• •• 02." in page
+    assert rings(site) == [SECOND] and len(todays_periods(ovh_client)) == 1
