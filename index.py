@@ -41,7 +41,7 @@ from cimade_ovh.access import (
 )
 from cimade_ovh.clock import END_OF_DAY, format_day_time
 from cimade_ovh.config import DEFAULT_CONTACT, ConfigError, Group, load_settings
-from cimade_ovh.ends import todays_ends, write_ends
+from cimade_ovh.ends import load_ends, todays_ends, write_ends
 from cimade_ovh.figures import STATS_DAYS, daily_figures, read_records
 from cimade_ovh.files import Reloaded, group_lock
 from cimade_ovh.forms import read_action_form, typed_in
@@ -429,29 +429,31 @@ class App:
                 messages = [message_box("warning", text)]
                 return self.group_page(visit, typed_in(form), status=503, messages=messages)
             try:
-                done, number = self.perform(visit, action, asked, moment)
+                done, number, ends_lost = self.perform(visit, action, asked, moment)
             except Refusal as refusal:
                 return self.group_page(visit, typed_in(form), {"number": str(refusal)}, status=409)
             except Exception as error:
                 flash, mail = report_failure(settings, group, request.client, action, asked.number, error)
             else:
-                flash, mail = report_success(settings, group, request.client, done, number, asked.end)
+                flash, mail = report_success(settings, group, request.client, done, number, asked.end, ends_lost)
         notify_it(settings, *mail)  # Once the lock is released: sendmail may take seconds.
         response = Response.redirect(visit.group_url)
         response.headers.append(("Set-Cookie", visit.cookie("flash", flash, max_age=60)))
         return visit.respond(response)
 
     def perform(self, visit, action, asked, moment):
-        """Do an action on the group's line, under its lock; return what was done (see report_success) and the number.
+        """Do an action on the group's line, under its lock; return what was done (see report_success), the number,
+        and whether planned ends of volunteers on duty afterwards could not be stored (nothing would end them).
 
         The planned ends are stored first: a write that OVH applies but never confirms still ends on time.
         """
         settings, group = visit.settings, visit.group
         deadline = DEADLINE.set(time.monotonic() + ovhapi.ACTION_SECONDS)
-        before = todays_ends(settings, group, moment)
+        day, stored, readable = load_ends(settings, group)
+        before = stored if day == moment.date() else {}
         ends = {**before, asked.number: asked.end} if action == "start" else before
         try:
-            write_ends(settings, group, moment, ends)
+            written = write_ends(settings, group, moment, ends)
             line = self.line(settings, group, moment)
             with self.reads.changing(settings, group):
                 if action == "start":
@@ -467,13 +469,16 @@ class App:
         finally:
             DEADLINE.reset(deadline)
         default = END_OF_DAY if outcome.state.until is None else outcome.state.until
-        write_ends(settings, group, moment, {n: ends.get(n, default) for n in outcome.state.numbers})
+        kept = {n: ends.get(n, default) for n in outcome.state.numbers}
+        written = write_ends(settings, group, moment, kept) and written
+        others = [n for n in outcome.state.numbers if n != asked.number]  # Their ends were in an unreadable file.
+        ends_lost = bool(outcome.state.numbers) and not (written and (readable or not others))
         done = outcome.action
         if done == "on-duty":  # Say what changed: the name, the planned end, both or nothing.
             stored = before.get(outcome.number) != asked.end  # A retry after a failure has it stored already.
             changed = [c for c in ("name", "ends") if c in outcome.changed or c == "ends" and stored]
             done = "-".join(changed) or "same"
-        return done, outcome.number
+        return done, outcome.number, ends_lost
 
 
 def actions_of(group, codes):

@@ -102,5 +102,11 @@ ACTIONS = {
         Action("housekeeping"),
     )
 }
+ENDS_NOT_KEPT = "ends-not-kept"  # Added to a flash whose planned ends could not be stored.
+ENDS_NOT_KEPT_TEXT = (
+    "Attention : la page n'a pas pu enregistrer la fin prévue (un problème de son dossier de données) : elle ne "
+    "terminera pas la permanence d'elle-même à l'heure prévue. Le moment venu, terminez la permanence vous-même "
+    "(ou retirez votre numéro). L'informatique est prévenue."
+)
 FLASHED = tuple(word for word, action in ACTIONS.items() if action.flash)  # What a volunteer's button ends in.
 HANDED_OVER = tuple(word for word, action in ACTIONS.items() if action.handover)  # Listed in « Dernières actions ».

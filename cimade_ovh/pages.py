@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from string import Template
 
-from .actions import ACTIONS, FLASHED
+from .actions import ACTIONS, ENDS_NOT_KEPT, ENDS_NOT_KEPT_TEXT, FLASHED
 from .clock import default_end, format_day_time, format_end, format_field_end, format_short_day_time
 from .figures import STATS_DAYS
 from .ovhapi import (
@@ -514,7 +514,8 @@ def read_flash(value):
     code, _, rest = value.partition(":")
     number, _, explanation = rest.partition(":")
     known = code in FLASHED or code.removeprefix("error-") in OVH_FAILURES
-    if not known or not re.fullmatch(r"(00\d{6,15})?", number) or (explanation and not is_explanation(explanation)):
+    ours = is_explanation(explanation) or code in FLASHED and explanation == ENDS_NOT_KEPT
+    if not known or not re.fullmatch(r"(00\d{6,15})?", number) or (explanation and not ours):
         return None
     return code, number, explanation
 
@@ -533,7 +534,8 @@ def flash_message(flash, contact, state_shown, interrupted="", opens_at=None):
         action = ACTIONS[code]
         text = action.later if action.later and opens_at is not None else action.flash
         opens = format_end(opens_at) if opens_at is not None else ""
-        return message_box("ok", HTMLTemplate(escape(text)).render(number=phone, opens=opens))
+        done = message_box("ok", HTMLTemplate(escape(text)).render(number=phone, opens=opens))
+        return join([done, message_box("warning", ENDS_NOT_KEPT_TEXT)]) if explanation == ENDS_NOT_KEPT else done
     failure = OvhFailure(code.removeprefix("error-"), "", explanation)
     explanation, advice = describe_failure(failure, contact)
     if interrupted and OVH_FAILURES[failure.reason][1] == RETRY_LATER:

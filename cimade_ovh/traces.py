@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 from . import clock
-from .actions import ACTIONS, HANDED_OVER
+from .actions import ACTIONS, ENDS_NOT_KEPT, HANDED_OVER
 from .clock import format_end, parse_ovh_datetime
 from .config import script_command
 from .ovhapi import as_failure, describe_failure
@@ -35,13 +35,24 @@ def log_activity(settings, group, action, number, client, result):
         log.error("cannot write the activity log %s: %s; line was: %s", settings.activity_log, error, line)
 
 
-def report_success(settings, group, client, done, number, end):
-    """Log a done action and phrase it: (the flash cookie's value, the mail to IT's subject and body)."""
+def report_success(settings, group, client, done, number, end, ends_lost=False):
+    """Log a done action and phrase it: (the flash cookie's value, the mail to IT's subject and body).
+
+    `ends_lost`: planned ends could not be stored in data/ends: the volunteer is asked to end by hand, IT told why.
+    """
     planned = f"jusqu'à {format_end(end)}" if end is not None else ""
-    log_activity(settings, group, done, number, client, f"ok, {planned}" if planned else "ok")
+    detail = ", ".join(["ok"] + ([planned] if planned else []) + (["fin prévue non enregistrée"] if ends_lost else []))
+    log_activity(settings, group, done, number, client, detail)
     subject = f"{group.name} : {ACTIONS[done].subject} {format_phone(number)}".strip()
     body = f"Fin prévue : {format_end(end)}" if end is not None else ""
-    return f"{done}:{number}", (f"{subject}, {planned}" if planned else subject, body)
+    if ends_lost:
+        body += (
+            f"\n\nATTENTION : fin prévue non enregistrée dans {settings.data_dir / 'ends'} (dossier remplacé, "
+            f"fichier abîmé ou droits) : rien ne terminera la permanence à l'heure prévue. Vérifiez : "
+            f"{script_command('index.py', '--check')}"
+        )
+    flash = f"{done}:{number}:{ENDS_NOT_KEPT}" if ends_lost else f"{done}:{number}"
+    return flash, (f"{subject}, {planned}" if planned else subject, body.strip())
 
 
 def report_failure(settings, group, client, action, number, error):
