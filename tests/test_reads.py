@@ -194,13 +194,16 @@ def shot(name):
     return QueueSnapshot(5001, [], [], [], [], {}, name)
 
 
-def held_read(value):
-    """A read that starts, then waits for release.set() before giving `value`; returns (read, started, release)."""
+def held_read(value, seconds=10):
+    """A read that starts, then waits for release.set() (`seconds` at most) before giving `value`.
+
+    Returns (read, started, release).
+    """
     started, release = threading.Event(), threading.Event()
 
     def read():
         started.set()
-        release.wait(10)
+        release.wait(seconds)
         return value
 
     return read, started, release
@@ -231,7 +234,7 @@ def test_a_page_of_another_process_waits_for_its_read_in_progress(site):
 
 
 def test_a_read_begun_before_an_action_ended_is_not_reused_after_it(site, mocker):
-    mocker.patch("cimade_ovh.files.LOCK_TIMEOUT", 0.5)  # The page after the action waits this long for the held read's lock.
+    mocker.patch("cimade_ovh.files.LOCK_TIMEOUT", 600)  # Nor waited for: the held read's lock would hold it that long.
     settings, lyon = group(site.app, "lyon")
     slow_read, started, release = held_read(shot("before"))
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -319,3 +322,25 @@ def test_a_redirect_moved_to_another_sip_line_is_followed(site, old_line_kept):
     assert "ligne SIP du groupe (03 53 01 00 02)" in text(site.get("/lille"))
     assert "Permanence en cours sur le 06 •• •• •• 01" in text(site.act("/lille/start", {"number": VOLUNTEER}))
     assert site.fake.who_rings(LILLE_NUMBER) == [VOLUNTEER]
+
+
+def test_a_page_after_an_action_does_not_wait_for_a_read_of_another_process_begun_before_it(site, mocker):
+    mocker.patch("cimade_ovh.files.LOCK_TIMEOUT", 600)  # Were the page to wait for the held read, this long.
+    other = index.App(lines_ini=site.lines_ini)  # A process whose read of OVH began before the action.
+    viewer = Site(site.folder, site.fake, groups={"lyon": {"max_volunteers": "1"}}, share_seconds=SHARE_SECONDS)
+    slow_read, started, release = held_read(shot("before"), seconds=60)
+    site.get("/lyon")  # The form's token.
+    change_stamp(*group(other, "lyon"))  # The read of `other` does not reuse that page's.
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            in_flight = pool.submit(other.reads.get, *group(other, "lyon"), slow_read)
+            started.wait(10)
+            try:
+                site.act("/lyon/start", {"number": VOLUNTEER})
+                page = pool.submit(lambda: text(viewer.get("/lyon")))  # Another process shows the group.
+                assert "Permanence en cours sur le 06 •• •• •• 01" in page.result(timeout=30)
+            finally:
+                release.set()
+            assert in_flight.result() == shot("before")
+    finally:
+        viewer.close()
