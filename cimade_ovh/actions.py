@@ -69,6 +69,22 @@ ACTIONS = {
             "C'est fait : la permanence reprend, les appels arriveront à partir de $opens sur les numéros ci-dessous.",
         ),
         Action(
+            "resume-name",
+            "C'est fait : la permanence reprend, les appels arrivent de nouveau sur les numéros ci-dessous ; "
+            "le prénom du $number a changé.",
+            "permanence reprise (prénom changé) par le",
+            "permanence reprise, prénom changé",
+            "C'est fait : la permanence reprend, les appels arriveront à partir de $opens sur les numéros "
+            "ci-dessous ; le prénom du $number a changé.",
+        ),
+        Action(
+            "remove-finish",
+            "La permanence est terminée : le $number est retiré, et la fin prévue de ceux qui restaient est déjà "
+            "passée. Les appels n'arrivent plus sur aucun numéro.",
+            "numéro retiré, permanence terminée (fin prévue des autres passée) :",
+            "numéro retiré, permanence terminée",
+        ),
+        Action(
             "remove",
             "C'est fait : le $number ne reçoit plus les appels.",
             "numéro retiré de la permanence :",

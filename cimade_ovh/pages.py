@@ -530,7 +530,7 @@ def flash_message(flash, contact, state_shown, interrupted="", opens_at=None):
     code, number, explanation = flash
     if code in FLASHED:
         # Whole for the volunteer who just set their number; masked when someone removed another's.
-        phone = phone_span(mask_phone(number) if code == "remove" else format_phone(number))
+        phone = phone_span(mask_phone(number) if code.startswith("remove") else format_phone(number))
         action = ACTIONS[code]
         text = action.later if action.later and opens_at is not None else action.flash
         opens = format_end(opens_at) if opens_at is not None else ""

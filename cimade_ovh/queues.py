@@ -264,7 +264,10 @@ class QueueLine:
             return outcome
         if number in on_duty and not before.running:  # Interrupted, one of its volunteers presses again: it reopens.
             resumed = on_duty if self.group.max_volunteers > 1 else [number]
-            return self.staffed("resume", snap, resumed, ends, number, name)
+            outcome = self.staffed("resume", snap, resumed, ends, number, name)
+            if next(v.name for v in outcome.state.volunteers if v.number == number) != current:  # As read back.
+                outcome.action = "resume-name"
+            return outcome
         if self.group.max_volunteers == 1 or not on_duty:
             return self.staffed("change" if on_duty else "start", snap, [number], ends, number, name)
         if len(on_duty) >= self.group.max_volunteers:
@@ -334,8 +337,10 @@ class QueueLine:
             return self.finish(snap)
         period = self.todays_period(snap) if before.running else None
         until = self.until(snap, staying, ends or {})
-        if period and until <= time_of_day(self.moment):
-            return self.finish(snap)
+        if period and until <= time_of_day(self.moment):  # Those staying are past their end: say why it ends.
+            outcome = self.finish(snap)
+            outcome.action, outcome.number = "remove-finish", leaving.number
+            return outcome
         agent = next(a for a in snap.agents if a["agentId"] == leaving.agent_id)
         self.set_status(agent, "loggedOut")
         moved = period is not None and period_end(period) != until

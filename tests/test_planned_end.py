@@ -171,9 +171,12 @@ def test_retirer_finishes_when_those_left_are_past_their_end(site, ovh_client):
     form = awa_until_21_and_bob_until_18(site)
     site.moment = at(18, 1)
     page = text(site.act("/lyon/remove", form))
-    assert "La permanence est terminée" in page
+    assert "La permanence est terminée : le 06 •• •• •• 01 est retiré, et la fin prévue de ceux qui restaient " \
+        "est déjà passée." in page
     assert conditions(ovh_client) == [IT_MONDAY_SLOT]
     assert site.fake.who_rings(LYON_NUMBER, at=at(18, 1)) == []
+    assert site.activity()[-1][2:4] == ["remove-finish", "0033639980001"]
+    assert "numéro retiré, permanence terminée, 06 •• •• •• 01" in page
 
 
 def test_a_redirect_is_ended_by_the_cron_job_after_its_planned_end(site, monkeypatch):

@@ -441,3 +441,12 @@ def test_a_one_volunteer_group_whose_change_fails_at_the_reopening_shows_it_inte
     page = text(site.act("/lyon/start", {"number": "0639980002"}))
     assert "C'est fait : la permanence reprend" in page and "Permanence en cours sur le 06 •• •• •• 02." in page
     assert rings(site) == [SECOND] and len(todays_periods(ovh_client)) == 1
+
+
+def test_resuming_with_a_new_first_name_says_the_name_changed(team, ovh_client):
+    interrupt_an_addition(team)  # Awa and Bob wait for the line to reopen.
+    page = text(team.act("/lyon/start", {"number": "06 39 98 00 02", "name": "Robert"}))
+    assert "C'est fait : la permanence reprend" in page
+    assert "le prénom du 06 39 98 00 02 a changé" in page and "Robert, 06 •• •• •• 02 : libre" in page
+    assert team.activity()[-1][2:4] == ["resume-name", SECOND]
+    assert rings(team) == [FIRST, SECOND]
