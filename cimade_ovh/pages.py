@@ -281,8 +281,8 @@ def render_team(view):
     items = []
     for volunteer in state.volunteers:
         who = phone_span(mask_phone(volunteer.number))
-        if volunteer.name:
-            who = f"{escape(volunteer.name)}, {who}"
+        if volunteer.name:  # Isolated: a right-to-left name would take the number's direction.
+            who = f"<bdi>{escape(volunteer.name)}</bdi>, {who}"
         call = volunteer.call
         since = call and (call.answered or call.begin)
         doing = (f"en appel depuis {since:%H:%M}" if since else "en appel") if call else "libre"

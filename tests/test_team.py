@@ -305,6 +305,9 @@ def test_a_tampered_remove_form_is_refused(team):
         ("0639980001", "Le prénom ne peut contenir que des lettres"),
         ("<b>Inès</b>", "Le prénom ne peut contenir que des lettres"),
         ("A" * 31, "Le prénom est trop long : 30 caractères au plus."),
+        ("\u0301\u0301", "Le prénom doit contenir au moins une lettre."),  # Combining marks only.
+        ("...", "Le prénom doit contenir au moins une lettre."),
+        ("' -", "Le prénom doit contenir au moins une lettre."),
     ],
 )
 def test_a_first_name_that_is_not_one_is_explained_and_changes_nothing(team, name, message):
@@ -318,6 +321,13 @@ def test_a_first_name_that_is_not_one_is_explained_and_changes_nothing(team, nam
 def test_first_names_are_tidied(team, ovh_client):
     team.act("/lyon/start", {"number": "0639980001", "name": "  Marie\u200b-Anne  d’Arc "})
     assert agents(ovh_client)[FIRST]["description"] == "Bénévole Lyon (cimade-ovh) – Marie-Anne d’Arc"
+    team.act("/lyon/start", {"number": "0639980002", "name": "Marie\r\nClaire"})
+    assert agents(ovh_client)[SECOND]["description"] == "Bénévole Lyon (cimade-ovh) – Marie Claire"
+
+
+def test_a_right_to_left_first_name_is_isolated_from_the_number_beside_it(team):
+    page = team.act("/lyon/start", {"number": "0639980001", "name": "محمد"}).text
+    assert '<bdi>محمد</bdi>, <span class="tel">06 •• •• •• 01</span>' in page
 
 
 def test_the_groups_ring_timeout_and_agent_description_go_to_ovh(team, ovh_client):
