@@ -280,7 +280,7 @@ class App:
     def group_page(self, visit, typed=None, errors=None, status=200, messages=()):
         """Read the line's state from OVH and show it with the last actions and the forms."""
         from cimade_ovh.ends import todays_ends
-        from cimade_ovh.group_page import GroupView, flash_message, read_flash, render_group
+        from cimade_ovh.group_page import GroupView, flash_message, read_flash, render_group, start_button
         from cimade_ovh.lines import named_mistake
         from cimade_ovh.queues import CONDITIONS_OFF_STEP
 
@@ -317,8 +317,9 @@ class App:
                     f"{group.name} : plages horaires désactivées chez OVH", CONDITIONS_OFF_STEP,
                 )  # fmt: skip
         if flash and not errors:
-            interrupted = state is not None and state.interrupted
-            messages.insert(0, flash_message(flash, settings.contact, failure is None, interrupted))
+            interrupted = start_button(group, True) if state is not None and state.interrupted else ""
+            opens_at = state.opens_at if state is not None else None
+            messages.insert(0, flash_message(flash, settings.contact, failure is None, interrupted, opens_at))
         view = GroupView(
             settings, group, request.base, moment, state, failure, messages, visit.token(),
             typed or {}, errors or {}, recent_actions(settings, group),
@@ -422,13 +423,13 @@ class App:
                 return self.group_page(visit, typed_in(form), status=503, messages=messages)
             log_begun(settings, group, action, asked.number, request.client)
             try:
-                done, number, name_dropped = self.perform(visit, action, asked, moment)
+                done, number, notes = self.perform(visit, action, asked, moment)
             except Refusal as refusal:
                 return self.group_page(visit, typed_in(form), {"number": str(refusal)}, status=409)
             except Exception as error:
                 flash, mail = report_failure(settings, group, request.client, action, asked.number, error)
             else:
-                flash, mail = report_success(settings, group, request.client, done, number, asked.end, name_dropped)
+                flash, mail = report_success(settings, group, request.client, done, number, asked.end, notes)
         notify_it(settings, *mail)  # Once the lock is released: sendmail may take seconds.
         response = Response.redirect(visit.group_url)
         response.headers.append(("Set-Cookie", visit.cookie("flash", flash, max_age=60)))
@@ -436,20 +437,24 @@ class App:
 
     def perform(self, visit, action, asked, moment):
         """Do an action on the group's line, under its lock; return what was done (see report_success), the number,
-        and whether the first name typed was dropped (an agent of IT's, whose description the page never changes).
+        and the notes (actions.Note) the volunteer is told besides: planned ends of volunteers on duty afterwards
+        that could not be stored (nothing would end them), a first name typed that was dropped (an agent of IT's,
+        whose description the page never changes).
 
         The planned ends are stored first: a write that OVH applies but never confirms still ends on time.
         """
-        from cimade_ovh.ends import todays_ends, write_ends
+        from cimade_ovh.actions import ENDS_NOT_KEPT, NAME_NOT_KEPT
+        from cimade_ovh.ends import load_ends, write_ends
         from cimade_ovh.lines import named_mistake
         from cimade_ovh.state import Refusal
 
         settings, group = visit.settings, visit.group
         deadline = DEADLINE.set(time.monotonic() + ovhapi.ACTION_SECONDS)
-        before = todays_ends(settings, group, moment)
+        day, stored, readable = load_ends(settings, group)
+        before = stored if day == moment.date() else {}
         ends = {**before, asked.number: asked.end} if action == "start" else before
         try:
-            write_ends(settings, group, moment, ends)
+            written = write_ends(settings, group, moment, ends)
             line = self.line(settings, group, moment)
             with self.reads.changing(settings, group):
                 if action == "start":
@@ -467,7 +472,10 @@ class App:
         finally:
             DEADLINE.reset(deadline)
         default = END_OF_DAY if outcome.state.until is None else outcome.state.until
-        write_ends(settings, group, moment, {n: ends.get(n, default) for n in outcome.state.numbers})
+        kept = {n: ends.get(n, default) for n in outcome.state.numbers}
+        written = write_ends(settings, group, moment, kept) and written
+        others = [n for n in outcome.state.numbers if n != asked.number]  # Their ends were in an unreadable file.
+        ends_lost = bool(outcome.state.numbers) and not (written and (readable or not others))
         done = outcome.action
         if done == "on-duty":  # Say what changed: the name, the planned end, both or nothing.
             stored = before.get(outcome.number) != asked.end  # A retry after a failure has it stored already.
@@ -475,7 +483,7 @@ class App:
             done = "-".join(changed) or "same"
         shown = [v.name for v in outcome.state.volunteers if v.number == outcome.number]
         name_dropped = group.kind == "queue" and bool(asked.name) and asked.name not in shown
-        return done, outcome.number, name_dropped
+        return done, outcome.number, [ENDS_NOT_KEPT] * ends_lost + [NAME_NOT_KEPT] * name_dropped
 
 
 def actions_of(group, codes):

@@ -12,10 +12,12 @@ that a forgotten permanence never reopens the line a week later, and logs out
 the volunteers of such a permanence. For every group, it ends what volunteers
 planned to end by now (the page's "Jusqu'à quelle heure ?"): a redirect's
 forward, or a queue volunteer whose end comes before the others' (OVH closes a
-queue's period itself at the latest end), and logs it as an automatic end. It
-prints nothing when all is well; otherwise, in French, one line per failing
-group, one for what fails for all of them (OVH unreachable, the key), one for
-a data folder it cannot use (with its fix), and exits with status 1.
+queue's period itself at the latest end), and logs it as an automatic end. A
+redirect forwarding with no planned end stored for today (its file lost or
+unreadable) is given the end of the day, and so ends at midnight. It prints
+nothing when all is well; otherwise, in French, one line per failing group, one
+for what fails for all of them (OVH unreachable, the key), one for a data
+folder it cannot use (with its fix), and exits with status 1.
 
 The report reads those files only (no OVH request); the package computes the
 figures, the same ones as the statistics page. Works from any current directory.
@@ -29,9 +31,9 @@ from datetime import datetime, timedelta
 
 from cimade_ovh import clock  # The package sets up the virtualenv.
 from cimade_ovh.cli import french_parser, number_argument
-from cimade_ovh.clock import end_moment, format_duration, format_end, format_short_day, time_of_day
+from cimade_ovh.clock import END_OF_DAY, end_moment, format_duration, format_end, format_short_day, time_of_day
 from cimade_ovh.config import ConfigError, load_settings, script_command
-from cimade_ovh.ends import read_ends, write_ends
+from cimade_ovh.ends import ends_path, load_ends, read_ends, write_ends
 from cimade_ovh.figures import append_record, daily_figures, read_records, record_path
 from cimade_ovh.files import group_lock
 from cimade_ovh.lines import LINE_KINDS, named_mistake
@@ -70,7 +72,7 @@ def tidy(settings, group, line):
     with group_lock(settings, group, blocking=False) as held:
         if held is None:
             return
-        snap = line.snapshot(with_calls=False)
+        snap = line.snapshot(with_calls=False, whole=True)
         stale = [p for p in line.page_periods(snap) if p["weekDay"] != line.today]
         forgotten = [] if line.todays_period(snap) else line.page_agents(snap)
         try:
@@ -98,7 +100,8 @@ def end_planned(client, settings, group, moment):
         ends, due = due_ends(settings, group, moment)  # Read again under the lock: an action may have changed them.
         line = LINE_KINDS[group.kind](client, group, moment)
         try:
-            snap = line.snapshot(with_calls=False) if group.kind == "queue" else line.snapshot()  # Calls: no use here.
+            # Whole, as for an action; the calls are of no use here.
+            snap = line.snapshot(with_calls=False, whole=True) if group.kind == "queue" else line.snapshot()
             state = line.state(snap)
             leaving = [v for v in state.volunteers if v.number in due]
             for volunteer in leaving:  # Before OVH is written: a run killed midway leaves its trace.
@@ -128,16 +131,42 @@ def due_ends(settings, group, moment):
     return ends, {n: e for n, e in ends.items() if end_moment(midnight, e) <= moment}
 
 
+def end_of_day_for_unknown_ends(client, settings, group, moment):
+    """Give a forward with no planned end stored today the end of the day, so that end_planned ends it at midnight.
+
+    The page stores every end it sets; one lost (data/ends unwritable, a corrupt file) would let the
+    forward ring for ever. OVH is read only when no end is stored for today.
+    """
+    day, ends, _ = load_ends(settings, group)
+    if day == moment.date() and ends:
+        return
+    with group_lock(settings, group, blocking=False) as held:
+        if held is None:
+            return
+        day, ends, _ = load_ends(settings, group)  # Again under the lock: an action may have stored them.
+        state = LINE_KINDS[group.kind](client, group, moment).read_state()
+        if not state.running or day == moment.date() and ends:
+            return
+        if not write_ends(settings, group, moment, {n: END_OF_DAY for n in state.numbers}):
+            raise OSError(f"{ends_path(settings, group)} : fin prévue impossible à enregistrer, le renvoi sonnera")
+    for number in state.numbers:
+        log_activity(settings, group, "housekeeping", number, "stats.py", "fin prévue inconnue : minuit")
+
+
 def run_group(client, settings, group, moment):
     """What cron does for one group: record a queue's statistics (and tidy it), then end what was planned to end.
 
-    A redirect group's line is read too (one request), so that a mistake of lines.ini is said the day it is made.
+    A redirect group's line is read too (one request), so that a mistake of lines.ini is said the day it is made;
+    a redirect whose planned end is unknown gets the end of the day (after the ends due, which it would replace).
     """
     if group.kind == "queue":
         read = failure_of(named_mistake, client, group, collect, client, settings, group, moment)
     else:
         read = failure_of(named_mistake, client, group, RedirectLine(client, group, moment).sip_line)
-    return failure_of(named_mistake, client, group, end_planned, client, settings, group, moment) or read
+    ended = failure_of(named_mistake, client, group, end_planned, client, settings, group, moment)
+    if group.kind == "redirect" and not ended:
+        ended = failure_of(named_mistake, client, group, end_of_day_for_unknown_ends, client, settings, group, moment)
+    return ended or read
 
 
 CALL_KEYS = ("id", "state", "agent", "begin", "answered", "end")  # Never the caller's number or name.

@@ -10,12 +10,13 @@ typed) and "housekeeping" (stats.py tidying a queue) only stay in the log.
 from collections import namedtuple
 
 
-class Action(namedtuple("Action", "word flash subject handover", defaults=("", "", ""))):
+class Action(namedtuple("Action", "word flash subject handover later", defaults=("", "", "", ""))):
     """One word of the activity log and its texts; "" where the word is never shown there.
 
     flash: the box on the page after the button; $number stands for the volunteer's number.
     subject: the mail to IT's subject, between the group's name and the number.
     handover: « Dernières actions » on the group's page.
+    later: the flash while the line opens later today ($opens: at 2 h): a queue's period before 02:00.
     """
 
     __slots__ = ()
@@ -29,12 +30,14 @@ ACTIONS = {
             "C'est fait : les appels arrivent maintenant sur le $number.",
             "permanence commencée sur le",
             "début",
+            "C'est fait : les appels arriveront à partir de $opens sur le $number.",
         ),
         Action(
             "change",
             "C'est fait : le numéro a changé, les appels arrivent maintenant sur le $number.",
             "permanence passée sur le",
             "changement de numéro",
+            "C'est fait : le numéro a changé, les appels arriveront à partir de $opens sur le $number.",
         ),
         Action(
             "finish",
@@ -57,12 +60,30 @@ ACTIONS = {
             "C'est fait : le $number reçoit aussi les appels.",
             "numéro ajouté à la permanence :",
             "numéro ajouté",
+            "C'est fait : le $number recevra aussi les appels, à partir de $opens.",
         ),
         Action(
             "resume",
             "C'est fait : la permanence reprend, les appels arrivent de nouveau sur les numéros ci-dessous.",
             "permanence reprise par le",
             "permanence reprise",
+            "C'est fait : la permanence reprend, les appels arriveront à partir de $opens sur les numéros ci-dessous.",
+        ),
+        Action(
+            "resume-name",
+            "C'est fait : la permanence reprend, les appels arrivent de nouveau sur les numéros ci-dessous ; "
+            "le prénom du $number a changé.",
+            "permanence reprise (prénom changé) par le",
+            "permanence reprise, prénom changé",
+            "C'est fait : la permanence reprend, les appels arriveront à partir de $opens sur les numéros "
+            "ci-dessous ; le prénom du $number a changé.",
+        ),
+        Action(
+            "remove-finish",
+            "La permanence est terminée : le $number est retiré, et la fin prévue de ceux qui restaient est déjà "
+            "passée. Les appels n'arrivent plus sur aucun numéro.",
+            "numéro retiré, permanence terminée (fin prévue des autres passée) :",
+            "numéro retiré, permanence terminée",
         ),
         Action(
             "remove",
@@ -100,10 +121,28 @@ ACTIONS = {
 }
 FLASHED = tuple(word for word, action in ACTIONS.items() if action.flash)  # What a volunteer's button ends in.
 HANDED_OVER = tuple(word for word, action in ACTIONS.items() if action.handover)  # Listed in « Dernières actions ».
-# Said after a start when the volunteer's first name could not be kept: the page writes it only in its own agents'
-# descriptions, never in those of the agents IT created at OVH.
-NAME_NOT_KEPT = (
-    "Votre prénom n'a pas été enregistré : ce numéro est un agent que l'informatique a créé chez OVH, dont la page "
-    "ne change pas la description."
+
+
+class Note(namedtuple("Note", "code flash logged")):
+    """What a done action adds to its report: its code in the flash cookie, its words there and in the log."""
+
+    __slots__ = ()
+
+
+# The planned ends could not be stored: nothing will end the permanence on time.
+ENDS_NOT_KEPT = Note(
+    "ends-not-kept",
+    "Attention : la page n'a pas pu enregistrer la fin prévue (un problème de son dossier de données) : elle ne "
+    "terminera pas la permanence d'elle-même à l'heure prévue. Le moment venu, terminez la permanence vous-même "
+    "(ou retirez votre numéro). L'informatique est prévenue.",
+    "fin prévue non enregistrée",
 )
-NAME_NOT_KEPT_LOGGED = "prénom non enregistré (agent de l'informatique)"  # The activity log's words for it.
+# The volunteer's first name could not be kept: the page writes it only in its own agents' descriptions, never in
+# those of the agents IT created at OVH.
+NAME_NOT_KEPT = Note(
+    "name-not-kept",
+    "Votre prénom n'a pas été enregistré : ce numéro est un agent que l'informatique a créé chez OVH, dont la page "
+    "ne change pas la description.",
+    "prénom non enregistré (agent de l'informatique)",
+)
+NOTES = {note.code: note for note in (ENDS_NOT_KEPT, NAME_NOT_KEPT)}

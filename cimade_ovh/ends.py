@@ -22,17 +22,23 @@ def ends_path(settings, group):
 
 def read_ends(settings, group):
     """The planned ends stored for a group, as (day, {number: time of day}); (None, {}) when none or unreadable."""
+    day, ends, _ = load_ends(settings, group)
+    return day, ends
+
+
+def load_ends(settings, group):
+    """read_ends(), and whether the ends stored are all there: False when the file is there but unreadable."""
     path = ends_path(settings, group)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         day = date.fromisoformat(data["day"])
         ends = {n: parse_end(e) for n, e in data["ends"].items() if re.fullmatch(r"00\d{6,15}", n)}
     except FileNotFoundError:
-        return None, {}
+        return None, {}, True
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
         log.error("cannot read the planned ends %s: %s", path, error)
-        return None, {}
-    return day, ends
+        return None, {}, False
+    return day, ends, True
 
 
 def todays_ends(settings, group, moment):
@@ -42,10 +48,15 @@ def todays_ends(settings, group, moment):
 
 
 def write_ends(settings, group, moment, ends):
-    """Store today's planned ends of the group's volunteers (under the group's lock), whole or not at all."""
+    """Store today's planned ends of the group's volunteers (under the group's lock), whole or not at all.
+
+    Return False when they could not be stored (logged): the caller says so.
+    """
     path, stored = ends_path(settings, group), {n: format_hms(e) for n, e in ends.items()}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         replace_file(path, json.dumps({"day": moment.date().isoformat(), "ends": stored}), 0o640)
     except OSError as error:
         log.error("cannot write the planned ends %s: %s (%s)", path, error, stored)
+        return False
+    return True

@@ -92,10 +92,11 @@ LOCK_TIMEOUT = 10  # Seconds an action waits for another one on the same group, 
 
 
 @contextlib.contextmanager
-def locked_file(path, blocking=True, poll=0.05, own=None):
+def locked_file(path, blocking=True, poll=0.05, own=None, worth_waiting=None):
     """Hold an exclusive lock on `path` (made if needed), across processes; yield the open file or None.
 
-    None: the lock was held by another for LOCK_TIMEOUT seconds (at once, when not `blocking`).
+    None: the lock was held by another for LOCK_TIMEOUT seconds (at once, when not `blocking`, or as
+    soon as `worth_waiting`, given the open file at each try, says False: what its holder does is no use).
     What is written to the file is on disk before the lock is released. A file removed
     while waiting for its lock (an old count cleaned up) is opened again. `own` is given
     the descriptor of a file this call creates. `poll`: seconds between two tries.
@@ -109,7 +110,7 @@ def locked_file(path, blocking=True, poll=0.05, own=None):
                     fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    if not blocking or time.monotonic() > deadline:
+                    if not blocking or time.monotonic() > deadline or worth_waiting and not worth_waiting(file):
                         yield None
                         return
                     time.sleep(poll)

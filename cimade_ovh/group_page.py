@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from string import Template
 
-from .actions import ACTIONS, FLASHED, NAME_NOT_KEPT
+from .actions import ACTIONS, ENDS_NOT_KEPT, FLASHED, NAME_NOT_KEPT, NOTES
 from .clock import default_end, format_day_time, format_end, format_field_end, format_short_day_time
 from .figures import STATS_DAYS
 from .ovhapi import (
@@ -95,8 +95,11 @@ def render_state(view):
         )
     if (state.running or state.interrupted) and state.volunteers and group.max_volunteers > 1:
         lines = [render_team(view)]
+    elif state.interrupted and state.volunteers:
+        numbers = phone_list(state.numbers)
+        lines = [HTML(f'<p class="off">Permanence interrompue sur le {numbers}</p>\n<p>{escape(INTERRUPTED_ONE)}</p>')]
     elif state.running and state.volunteers:
-        lines = [HTML(f'<p class="on">Permanence en cours sur le {phone_list(state.numbers)}</p>')]
+        lines = [HTML(f'<p class="on">{permanence_heading(state)} sur le {phone_list(state.numbers)}</p>')]
         if state.volunteers[0].until is not None:
             lines.append(HTML(f"<p>Fin prévue à {escape(format_end(state.volunteers[0].until))}.</p>"))
     elif state.open_without_volunteer:
@@ -151,8 +154,8 @@ def render_team(view):
     items = []
     for volunteer in state.volunteers:
         who = phone_span(mask_phone(volunteer.number))
-        if volunteer.name:
-            who = f"{escape(volunteer.name)}, {who}"
+        if volunteer.name:  # Isolated: a right-to-left name would take the number's direction.
+            who = f"<bdi>{escape(volunteer.name)}</bdi>, {who}"
         call = volunteer.call
         since = call and (call.answered or call.begin)
         doing = (f"en appel depuis {since:%H:%M}" if since else "en appel") if call else "libre"
@@ -169,9 +172,21 @@ def render_team(view):
     team = '<ul class="team">\n' + "\n".join(items) + "\n</ul>"
     if state.interrupted:
         return HTML(f'<p class="off">Permanence interrompue : {heading}.</p>\n{team}\n<p>{escape(INTERRUPTED)}</p>')
-    return HTML(f'<p class="on">Permanence en cours : {heading}.</p>\n{team}')
+    return HTML(f'<p class="on">{permanence_heading(state)} : {heading}.</p>\n{team}')
 
 
+def permanence_heading(state):
+    """« Permanence en cours », or « prévue à partir de 2 h » while today's period waits for its opening."""
+    if state.opens_at is not None:
+        return f"Permanence prévue à partir de {escape(format_end(state.opens_at))}"
+    return "Permanence en cours"
+
+
+INTERRUPTED_ONE = (
+    "OVH a échoué pendant un changement : la ligne est fermée, les appels n'arrivent pas sur ce numéro "
+    "pour l'instant. Pour reprendre la permanence, retapez le numéro ci-dessous et appuyez de nouveau "
+    "sur « Répondre sur ce numéro » ; ou terminez la permanence."
+)
 INTERRUPTED = (
     "OVH a échoué pendant un changement : la ligne est fermée, les appels n'arrivent pas sur ces numéros "
     "pour l'instant. Pour reprendre la permanence, retapez votre numéro ci-dessous et appuyez de nouveau "
@@ -214,6 +229,11 @@ def render_handover(actions):
     return HTML(f"<h2>Dernières actions</h2>\n<ul>\n{join(items)}\n</ul>")
 
 
+def start_button(group, on_duty):
+    """The start form's button: « Ajouter mon numéro » to join a team on duty (or resume it), else « Répondre… »."""
+    return "Ajouter mon numéro" if group.max_volunteers > 1 and on_duty else "Répondre sur ce numéro"
+
+
 def render_group(view):
     """A group's page: its state, the last actions, the form to start, change or join, the form to finish."""
     group, state, typed, errors = view.group, view.state, view.typed, view.errors
@@ -234,7 +254,7 @@ def render_group(view):
                 f"avec la nouvelle heure{kept_name}.</p>"
             )
         )
-    start_label = "Ajouter mon numéro" if team and on_duty else "Répondre sur ce numéro"
+    start_label = start_button(group, on_duty)
     if team and len(on_duty) >= group.max_volunteers:
         only_them = ""  # Interrupted: those on duty resume it with « Ajouter mon numéro », as the state above says.
         if state.running:
@@ -298,31 +318,41 @@ ONE_NUMBER_ONLY = {
 def read_flash(value):
     """Parse a flash cookie into (code, number, explanation), or None when it is not one of ours.
 
-    The cookie is the browser's to change: its explanation is kept only if it is one of the page's own.
+    The cookie is the browser's to change: its explanation is kept only if it is one of the page's own: after a
+    done action, codes of actions.NOTES joined by "+"; after a failure, an explanation of ovhapi's.
     """
     code, _, rest = value.partition(":")
     number, _, explanation = rest.partition(":")
     known = code in FLASHED or code.removeprefix("error-") in OVH_FAILURES
-    ours = not explanation or (explanation == NAME_NOT_KEPT if code in FLASHED else is_explanation(explanation))
+    if code in FLASHED:
+        ours = not explanation or all(note in NOTES for note in explanation.split("+"))
+    else:
+        ours = not explanation or is_explanation(explanation)
     if not known or not re.fullmatch(r"(00\d{6,15})?", number) or not ours:
         return None
     return code, number, explanation
 
 
-def flash_message(flash, contact, state_shown, interrupted=False):
+def flash_message(flash, contact, state_shown, interrupted="", opens_at=None):
     """The box that tells the volunteer how their action went; after a failure, the state shown is what OVH has.
 
-    `interrupted`: the state shown is a permanence a failed change left closed; pressing again resumes it.
+    `interrupted`: the state shown is a permanence a failed change left closed; pressing again the button it
+    names (« Ajouter mon numéro », « Répondre sur ce numéro ») resumes it; "" when it is not.
+    `opens_at`: the state shown waits for today's period to open at that time of day.
     """
     code, number, explanation = flash
     if code in FLASHED:
         # Whole for the volunteer who just set their number; masked when someone removed another's.
-        phone = phone_span(mask_phone(number) if code == "remove" else format_phone(number))
-        told = " ".join(filter(None, (ACTIONS[code].flash, explanation)))  # NAME_NOT_KEPT, if the name was lost.
-        return message_box("ok", HTMLTemplate(escape(told)).render(number=phone))
+        phone = phone_span(mask_phone(number) if code.startswith("remove") else format_phone(number))
+        action, notes = ACTIONS[code], [NOTES[note] for note in explanation.split("+") if note]
+        text = action.later if action.later and opens_at is not None else action.flash
+        told = " ".join([text] + [NAME_NOT_KEPT.flash] * (NAME_NOT_KEPT in notes))
+        opens = format_end(opens_at) if opens_at is not None else ""
+        done = message_box("ok", HTMLTemplate(escape(told)).render(number=phone, opens=opens))
+        return join([done, message_box("warning", ENDS_NOT_KEPT.flash)]) if ENDS_NOT_KEPT in notes else done
     failure = OvhFailure(code.removeprefix("error-"), "", explanation)
     explanation, advice = describe_failure(failure, contact)
     if interrupted and OVH_FAILURES[failure.reason][1] == RETRY_LATER:
-        advice = Template(RESUME).safe_substitute(contact=contact)
+        advice = Template(RESUME).safe_substitute(contact=contact, button=interrupted)
     shown = " L'état ci-dessous est celui qu'OVH a maintenant." if state_shown else ""
     return message_box("error", FAILED.render(explanation=explanation, shown=shown, advice=advice))

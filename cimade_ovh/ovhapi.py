@@ -30,7 +30,7 @@ class OvhFailure(Exception):
 
 
 RETRY_LATER = "Réessayez dans quelques minutes ; si cela dure, prévenez $contact."
-RESUME = "Appuyez de nouveau sur « Ajouter mon numéro » pour reprendre la permanence ; si cela dure, prévenez $contact."
+RESUME = "Appuyez de nouveau sur « $button » pour reprendre la permanence ; si cela dure, prévenez $contact."
 OVH_FAILURES = {
     "config": ("Le fichier de configuration OVH (ovh.conf) est absent, incomplet ou erroné.", "Prévenez $contact."),
     "unreadable": (
@@ -76,6 +76,11 @@ OVH_FAILURES = {
     "deadline": (
         "OVH répond trop lentement : la page s'est arrêtée avant d'avoir tout fait.",
         "Appuyez de nouveau sur le bouton pour finir ; si cela dure, prévenez $contact.",
+    ),
+    "vanished": (
+        "OVH a perdu de vue un élément de la ligne pendant la lecture (un changement en cours dans l'espace client "
+        "OVH, ou un incident chez OVH) : rien n'a été changé.",
+        "Réessayez ; si cela dure, prévenez $contact.",
     ),
     "mismatch": (
         "OVH a répondu, mais l'état relu ne correspond pas à ce qui a été demandé.",
@@ -232,9 +237,17 @@ def parallel(*calls):
         return [future.result() for future in futures]
 
 
-def get_all(client, path):
-    """GET a collection of ids, then every item of it in parallel; an item deleted in between is left out."""
-    items = parallel(*[lambda i=i: unless_gone(client.get, f"{path}/{i}") for i in client.get(path)])
+def get_all(client, path, whole=False):
+    """GET a collection of ids, then every item of it in parallel; an item deleted in between is left out.
+
+    `whole`: such an item fails the read instead ("vanished"): an action must not act on a partial
+    view, which a 404 of OVH's own (or a change in the manager at that instant) would give it.
+    """
+    ids = client.get(path)
+    items = parallel(*[lambda i=i: unless_gone(client.get, f"{path}/{i}") for i in ids])
+    lost = [i for i, item in zip(ids, items, strict=True) if item is None]
+    if whole and lost:
+        raise OvhFailure("vanished", f"{path} listed {lost}, then answered 404 for them")
     return [item for item in items if item is not None]
 
 

@@ -110,14 +110,20 @@ class FirstNameError(ValueError):
 
 
 def clean_first_name(text):
-    """Tidy an optional first name (spaces, invisible characters); raise FirstNameError if it is not a name."""
+    """Tidy an optional first name (spaces, line breaks, invisible characters); FirstNameError if it is not a name.
+
+    A line break is a space; a name without a letter (only accents or punctuation) is none.
+    """
     text = unicodedata.normalize("NFKC", text or "")
+    text = "".join(" " if c.isspace() else c for c in text)
     text = "".join(c for c in text if unicodedata.category(c) not in ("Cf", "Cc"))
     name = " ".join(text.split())
     if len(name) > MAX_FIRST_NAME:
         raise FirstNameError(f"Le prénom est trop long : {MAX_FIRST_NAME} caractères au plus.")
     if any(not (c.isalpha() or unicodedata.category(c).startswith("M") or c in " '’-.") for c in name):
         raise FirstNameError("Le prénom ne peut contenir que des lettres, des espaces, des apostrophes et des tirets.")
+    if name and not any(c.isalpha() for c in name):
+        raise FirstNameError("Le prénom doit contenir au moins une lettre.")
     return name
 
 

@@ -102,16 +102,18 @@ class QueueLine:
             lists = self.queue_lists(queue_id, with_calls)
         return queue_id, *lists
 
-    def snapshot(self, with_calls=True):
+    def snapshot(self, with_calls=True, whole=False):
         """Read agents, queue members, strategy, time conditions and their settings, live calls, in parallel.
 
         Nothing waits for the queue id. Actions read the live calls too: they neither use nor verify
         them, but the page that follows an action shows them without asking OVH again.
+        `whole` (actions): an agent or time condition listed, then not found, fails the read (see
+        get_all); a live call that ended in between is left out, as on the page.
         """
         (queue_id, attached, calls, strategy), agents, conditions, settings = parallel(
             lambda: self.read_queue(with_calls),
-            lambda: get_all(self.client, f"{self.hunting}/agent"),
-            lambda: get_all(self.client, self.conditions_path),
+            lambda: get_all(self.client, f"{self.hunting}/agent", whole),
+            lambda: get_all(self.client, self.conditions_path, whole),
             lambda: self.client.get(self.settings_path),
         )
         return QueueSnapshot(queue_id, agents, attached, conditions, calls, settings, strategy)
@@ -164,6 +166,8 @@ class QueueLine:
         period = self.todays_period(snap)
         until = period_end(period) if period else None
         running = period is not None and time_of_day(self.moment) < until  # Ended: not running.
+        # Before 02:00 the period is not open yet: OVH sends calls out of hours (unless the conditions are off).
+        waiting = running and snap.settings.get("enable") and time_of_day(self.moment) < PERIOD_FROM
         for volunteer in volunteers:
             volunteer.until = until
         return LineState(
@@ -176,6 +180,7 @@ class QueueLine:
             elsewhere=elsewhere,
             conditions_off=not snap.settings.get("enable"),
             until=until,
+            opens_at=PERIOD_FROM if waiting else None,
             interrupted=bool(self.interrupted(snap)),
             leftover=bool(self.page_periods(snap) or self.page_agents(snap)),
         )
@@ -241,7 +246,7 @@ class QueueLine:
         included): today's period closes at the latest of those on duty.
         """
         ends = ends or {}
-        snap = self.snapshot()
+        snap = self.snapshot(whole=True)
         before = self.state(snap)
         on_duty = before.numbers if before.running else self.interrupted(snap)
         current = next((v.name for v in before.volunteers if v.number == number), "")
@@ -257,10 +262,14 @@ class QueueLine:
             outcome.action = "on-duty"
             outcome.changed = tuple(what for what, did in (("name", renamed), ("ends", not same_end)) if did)
             return outcome
+        if number in on_duty and not before.running:  # Interrupted, one of its volunteers presses again: it reopens.
+            resumed = on_duty if self.group.max_volunteers > 1 else [number]
+            outcome = self.staffed("resume", snap, resumed, ends, number, name)
+            if next(v.name for v in outcome.state.volunteers if v.number == number) != current:  # As read back.
+                outcome.action = "resume-name"
+            return outcome
         if self.group.max_volunteers == 1 or not on_duty:
             return self.staffed("change" if on_duty else "start", snap, [number], ends, number, name)
-        if number in on_duty:  # Interrupted, and one of its volunteers presses again: the period reopens.
-            return self.staffed("resume", snap, on_duty, ends, number, name)
         if len(on_duty) >= self.group.max_volunteers:
             raise Refusal(
                 f"La permanence compte déjà {len(on_duty)} bénévoles, le maximum pour ce groupe. "
@@ -287,10 +296,11 @@ class QueueLine:
         """The volunteers of a permanence whose period an interrupted change closed and did not reopen.
 
         They are the page's agents (by their description) still available and
-        in the queue while no period of the page is open on any day; a period
-        left from an earlier day means a forgotten permanence, not one to resume.
+        in the queue while no period of the page is open on any day, whatever
+        the group's max_volunteers; a period left from an earlier day means a
+        forgotten permanence, not one to resume.
         """
-        if self.group.max_volunteers == 1 or self.page_periods(snap):
+        if self.page_periods(snap):
             return []
         return [a["number"] for a in self.page_agents(snap)]
 
@@ -315,9 +325,9 @@ class QueueLine:
         start); when that end has passed, the permanence finishes. An
         interrupted permanence stays closed, waiting for its volunteers left.
         A page left open may show a number no longer on duty: then nothing is done.
-        `snap`: the snapshot just read, if any.
+        `snap`: the snapshot just read (whole, see snapshot), if any.
         """
-        snap = snap or self.snapshot()
+        snap = snap or self.snapshot(whole=True)
         before = self.state(snap)
         leaving = next((v for v in before.volunteers if is_leaving(v.number)), None)
         if leaving is None or not (before.running or before.interrupted):
@@ -327,8 +337,10 @@ class QueueLine:
             return self.finish(snap)
         period = self.todays_period(snap) if before.running else None
         until = self.until(snap, staying, ends or {})
-        if period and until <= time_of_day(self.moment):
-            return self.finish(snap)
+        if period and until <= time_of_day(self.moment):  # Those staying are past their end: say why it ends.
+            outcome = self.finish(snap)
+            outcome.action, outcome.number = "remove-finish", leaving.number
+            return outcome
         agent = next(a for a in snap.agents if a["agentId"] == leaving.agent_id)
         self.set_status(agent, "loggedOut")
         moved = period is not None and period_end(period) != until
@@ -359,9 +371,11 @@ class QueueLine:
         if changing:
             self.client.delete(f"{self.conditions_path}/{period['conditionId']}")
         others = [a for a in snap.agents if a["status"] == "available" and a["number"] not in numbers]
-        old_periods = [p for p in self.page_periods(snap) if p["weekDay"] != self.today]
+        # Every other period of the page goes: an earlier day's, and a second one of today (made by hand, or
+        # by an action that once missed today's), which would hide the planned end or keep the line open.
+        extra_periods = [p for p in self.page_periods(snap) if p is not period]
         logouts = [lambda a=a: self.set_status(a, "loggedOut") for a in others]
-        parallel(*logouts, lambda: self.remove_periods(old_periods))
+        parallel(*logouts, lambda: self.remove_periods(extra_periods))
         agents = {}
         for agent in snap.agents:
             agents.setdefault(agent["number"], agent)
@@ -428,9 +442,9 @@ class QueueLine:
 
         Agents go first: if OVH fails halfway, the period is open with nobody
         available, which the page shows, rather than volunteers left available.
-        `snap`: the snapshot just read, if any.
+        `snap`: the snapshot just read (whole, see snapshot), if any.
         """
-        snap = snap or self.snapshot()
+        snap = snap or self.snapshot(whole=True)
         before = self.state(snap)
         available = [a for a in snap.agents if a["status"] == "available"]
         parallel(*[lambda a=a: self.set_status(a, "loggedOut") for a in available])

@@ -190,7 +190,9 @@ class SharedRead:
       less than `seconds` ago, or that failure if it ended after they arrived.
     - publish(): after an action, the snapshot it read back is what the next pages show, in every process.
     - changing(): around an action; afterwards, no process reuses a read that began before its end:
-      the group's stamp changes, and a read is only reused under the stamp it began with.
+      the group's stamp changes, and a read is only reused under the stamp it began with. Nor does it
+      wait for one: the process reading writes its stamp in the lock file, and a page under another
+      stamp reads OVH at once, after taking what the action published (data/shared/<group>.json).
     - memory(): what a line remembers between requests (queue id, SIP line), at first what the latest shared read saw.
     - forget(): a new lines.ini or ovh.conf: this process drops its reads and memories.
     A stamp that cannot be read (None) shares nothing: every page reads OVH.
@@ -223,14 +225,13 @@ class SharedRead:
         if stamp is None or self.seconds <= 0:
             return read()
         arrived = time.time()
-        with self.read_lock(settings, group):
-            latest = read_shared(settings, f"{group.slug}.json")
-            if latest.get("stamp") == stamp and latest.get("kind") == group.kind:
-                snap, failure = snapshot_in(latest, group.kind), failure_in(latest)
-                if snap and 0 <= time.time() - latest["began"] <= self.seconds:
-                    return snap
-                if failure and latest["ended"] >= arrived:
-                    raise failure
+        published = self.latest(settings, group, stamp, arrived)  # An action's, for instance: no need to wait.
+        if published:
+            return published
+        with self.read_lock(settings, group, stamp):
+            shared = self.latest(settings, group, stamp, arrived)
+            if shared:
+                return shared
             began = time.time()
             try:
                 snap = read()
@@ -242,14 +243,37 @@ class SharedRead:
             self.write(settings, group, stamp, began, snapshot=as_record(snap))
             return snap
 
+    def latest(self, settings, group, stamp, arrived):
+        """The snapshot another process read (or an action published) under `stamp` lately; its failure, raised,
+        if it ended after `arrived`; else None."""
+        latest = read_shared(settings, f"{group.slug}.json")
+        if latest.get("stamp") == stamp and latest.get("kind") == group.kind:
+            snap, failure = snapshot_in(latest, group.kind), failure_in(latest)
+            if snap and 0 <= time.time() - latest["began"] <= self.seconds:
+                return snap
+            if failure and latest["ended"] >= arrived:
+                raise failure
+        return None
+
     @contextlib.contextmanager
-    def read_lock(self, settings, group):
-        """Let one process at a time read the group from OVH for the others; after LOCK_TIMEOUT, go on without."""
+    def read_lock(self, settings, group, stamp):
+        """Let one process at a time read the group from OVH for the others; after LOCK_TIMEOUT, go on without.
+
+        The process reading writes its stamp in the lock file: a page under another stamp (an action
+        came between them) would have no use for its read, and goes on at once without the lock.
+        """
         with contextlib.ExitStack() as held:
             try:
                 path = data_folder(settings, "shared") / f"{group.slug}.lock"
                 own = lambda descriptor: own_like_data(settings, descriptor, 0o640)  # noqa: E731
-                held.enter_context(locked_file(path, poll=0.005, own=own))  # Waiting pages take the read at once.
+                same_read = lambda file: reading_stamp(file) in (stamp, None)  # noqa: E731
+                # Waiting pages take the read at once (poll).
+                file = held.enter_context(locked_file(path, poll=0.005, own=own, worth_waiting=same_read))
+                if file is not None:
+                    file.seek(0)
+                    file.truncate()
+                    file.write(READING + stamp)
+                    file.flush()
             except OSError as error:
                 log.error("cannot open the lock of %s's shared read: %s", group.slug, error)
             yield
@@ -294,6 +318,16 @@ class SharedRead:
         """Drop this process's reads and memories: lines.ini or ovh.conf changed."""
         with self.lock:
             self.reads, self.memories = {}, {}
+
+
+READING = "stamp:"  # Before the stamp in a group's lock file: the stamp "" (no action yet) is written too.
+
+
+def reading_stamp(file):
+    """The stamp of the read a group's lock file says is running, or None when it says none (yet)."""
+    file.seek(0)
+    content = file.read(64)
+    return content.removeprefix(READING) if content.startswith(READING) else None
 
 
 # --- OVH's clock and the key's expiry -------------------------------------------------

@@ -42,6 +42,7 @@ class LineState:
     elsewhere: str = None  # Queue closed now: "voicemail", a number, or "" (the closing message); None when open.
     conditions_off: bool = False  # Queue: IT left the time conditions disabled; periods then change nothing.
     until: int = None  # Queue: the planned end today's period carries, a time of day in seconds.
+    opens_at: int = None  # Queue: when today's period opens, while the permanence waits for it (before 02:00).
     interrupted: bool = False  # Queue: a change closed the period and did not reopen it; the volunteers wait for it.
     leftover: bool = False  # Something of the page's is left at OVH (a forward, a period, an available agent).
 

@@ -5,7 +5,7 @@ import time
 from datetime import timedelta
 
 from . import clock
-from .actions import ACTIONS, HANDED_OVER, NAME_NOT_KEPT, NAME_NOT_KEPT_LOGGED
+from .actions import ACTIONS, ENDS_NOT_KEPT, HANDED_OVER
 from .clock import format_end, parse_ovh_datetime
 from .config import script_command
 from .log import log
@@ -40,18 +40,25 @@ def log_begun(settings, group, action, number, client):
     log_activity(settings, group, action, number, client, BEGUN)
 
 
-def report_success(settings, group, client, done, number, end, name_dropped=False):
+def report_success(settings, group, client, done, number, end, notes=()):
     """Log a done action and phrase it: (the flash cookie's value, the mail to IT's subject and body).
 
-    `name_dropped`: the first name typed could not be kept (an agent of IT's); the volunteer is told.
+    `notes` (actions.Note): what the volunteer and IT are told besides, e.g. planned ends that could not be
+    stored in data/ends (the volunteer is asked to end by hand) or a first name that could not be kept.
     """
     planned = f"jusqu'à {format_end(end)}" if end is not None else ""
-    details = [planned] * bool(planned) + [NAME_NOT_KEPT_LOGGED] * name_dropped
-    log_activity(settings, group, done, number, client, ", ".join(["ok", *details]))
+    details = ["ok", *filter(None, [planned]), *(note.logged for note in notes)]
+    log_activity(settings, group, done, number, client, ", ".join(details))
     subject = f"{group.name} : {ACTIONS[done].subject} {format_phone(number)}".strip()
     body = f"Fin prévue : {format_end(end)}" if end is not None else ""
-    flash = f"{done}:{number}:{NAME_NOT_KEPT}" if name_dropped else f"{done}:{number}"
-    return flash, (f"{subject}, {planned}" if planned else subject, body)
+    if ENDS_NOT_KEPT in notes:
+        body += (
+            f"\n\nATTENTION : fin prévue non enregistrée dans {settings.data_dir / 'ends'} (dossier remplacé, "
+            f"fichier abîmé ou droits) : rien ne terminera la permanence à l'heure prévue. Vérifiez : "
+            f"{script_command('index.py', '--check')}"
+        )
+    flash = ":".join([done, number, "+".join(note.code for note in notes)]) if notes else f"{done}:{number}"
+    return flash, (f"{subject}, {planned}" if planned else subject, body.strip())
 
 
 def report_failure(settings, group, client, action, number, error):

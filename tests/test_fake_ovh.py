@@ -1,5 +1,6 @@
 """Tests of the OVH simulator, through the official ovh client and the simulator's helpers."""
 
+import concurrent.futures
 import datetime
 import hashlib
 import json
@@ -849,3 +850,30 @@ def test_command_line_request_log(tmp_path):
     ]
     assert entries[2]["body"] == {"status": "available"} and longest_chain(entries) == 3
 
+
+
+# --- Waves: which request waited for which, whatever the load -----------------------------------
+
+
+def test_in_waves_keeps_a_late_request_in_its_wave_and_a_dependent_one_in_the_next(fake_ovh, ovh_client):
+    ovh_client.time_delta  # noqa: B018 (the client asks OVH's clock once, before the waves)
+    agents, conditions = f"GET {LYON}/hunting/agent", f"GET {LYON}/timeConditions/conditions"
+
+    def late_sibling():
+        """Two requests that wait for nothing, the second sent once the first is held, as a loaded machine may."""
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            first = pool.submit(ovh_client.get, f"{LYON}/hunting/agent")
+            while not [r for r in fake_ovh.requests if r["path"].endswith("/hunting/agent")]:
+                time.sleep(0.01)
+            time.sleep(0.2)
+            second = ovh_client.get(f"{LYON}/timeConditions/conditions")
+            return first.result(), second
+
+    _, waves = fake_ovh.in_waves(late_sibling, [{agents, conditions}])
+    assert waves == [{agents, conditions}]
+
+    def one_after_the_other():
+        return ovh_client.get(f"{LYON}/hunting/agent"), ovh_client.get(f"{LYON}/timeConditions/conditions")
+
+    _, waves = fake_ovh.in_waves(one_after_the_other, [{agents, conditions}], timeout=0.5)
+    assert waves == [{agents}, {conditions}]

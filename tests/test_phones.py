@@ -212,6 +212,8 @@ def test_what_normalize_phone_returns_shows_as_typed():
         ("\u200bAli\ufeff", "Ali"),  # Invisible characters pasted with it.
         ("\u202bمحمد\u202c", "محمد"),  # Arabic letters, without their direction marks.
         ("Lê Văn Thủy", "Lê Văn Thủy"),
+        ("Marie\nClaire", "Marie Claire"),  # A line break (a textarea, a paste) is a space.
+        ("Marie\u2028Claire", "Marie Claire"),
         ("x" * MAX_FIRST_NAME, "x" * MAX_FIRST_NAME),
     ],
 )
@@ -227,6 +229,8 @@ def test_a_first_name_is_tidied(typed, name):
         ("<b>Marie</b>", "ne peut contenir que des lettres"),
         ("marie@example.org", "ne peut contenir que des lettres"),
         ("Marie 😀", "ne peut contenir que des lettres"),
+        ("\u0301", "Le prénom doit contenir au moins une lettre."),
+        ("-.'", "Le prénom doit contenir au moins une lettre."),
     ],
 )
 def test_what_is_not_a_first_name_is_refused_with_why(typed, gist):

@@ -1,7 +1,9 @@
 """A planned end, « Jusqu'à quelle heure ? »: OVH closes a queue, stats.py a redirect or a volunteer leaving early."""
 
+from datetime import timedelta
+
 import pytest
-from webpage import OTHER_VOLUNTEER, THURSDAY_AFTERNOON, VOLUNTEER, text
+from webpage import OTHER_VOLUNTEER, THURSDAY_AFTERNOON, VOLUNTEER, as_told, text, told
 
 import stats
 from cimade_ovh import config
@@ -170,9 +172,12 @@ def test_retirer_finishes_when_those_left_are_past_their_end(site, ovh_client):
     form = awa_until_21_and_bob_until_18(site)
     site.moment = at(18, 1)
     page = text(site.act("/lyon/remove", form))
-    assert "La permanence est terminée" in page
+    assert "La permanence est terminée : le 06 •• •• •• 01 est retiré, et la fin prévue de ceux qui restaient " \
+        "est déjà passée." in page
     assert conditions(ovh_client) == [IT_MONDAY_SLOT]
     assert site.fake.who_rings(LYON_NUMBER, at=at(18, 1)) == []
+    assert site.activity()[-1][2:4] == ["remove-finish", "0033639980001"]
+    assert "numéro retiré, permanence terminée, 06 •• •• •• 01" in page
 
 
 def test_a_redirect_is_ended_by_the_cron_job_after_its_planned_end(site, monkeypatch):
@@ -319,3 +324,69 @@ def test_a_forward_ovh_applied_without_answering_still_ends_at_its_planned_end(s
     assert "La demande n'a pas abouti" in page and site.fake.who_rings(LILLE_NUMBER) == [VOLUNTEER]
     assert run_cron(site, monkeypatch, at(18, 3)) == 0
     assert site.fake.who_rings(LILLE_NUMBER, at=at(18, 3)) == [LILLE_SIP_LINE]
+
+
+@pytest.mark.parametrize("volunteers", ["1", "2"])
+def test_before_two_in_the_morning_a_queue_permanence_is_told_to_open_at_two(site, volunteers):
+    site.configure("lyon", max_volunteers=volunteers)
+    site.moment = at(1, 0)
+    page = text(site.act("/lyon/start", {"number": "0639980001", "ends": "12:00"}))
+    assert "Permanence en cours" not in page and "arrivent maintenant" not in page
+    assert "C'est fait : les appels arriveront à partir de 2 h sur le 06 39 98 00 01." in page
+    assert "Permanence prévue à partir de 2 h" in page and "12 h" in page
+    assert told(page) == as_told(site.fake.who_rings(LYON_NUMBER, at=at(1, 0))) == ([], "", "voicemail")
+    assert site.fake.who_rings(LYON_NUMBER, at=at(2, 1)) == [VOLUNTEER]
+    site.moment = at(2, 1)
+    assert "Permanence en cours" in text(site.get("/lyon"))
+
+
+# --- A planned end the page cannot store -------------------------------------------------------
+
+NOT_KEPT = "la page n'a pas pu enregistrer la fin prévue"
+
+
+def break_ends(site, how):
+    """data/ends made unusable as the review found it: replaced by a file, or the group's file corrupt."""
+    ends = site.folder / "data" / "ends"
+    if how == "replaced":
+        ends.mkdir(exist_ok=True)
+        for path in ends.iterdir():
+            path.unlink()
+        ends.rmdir()
+        ends.write_text("not a folder", encoding="utf-8")
+    else:
+        ends.mkdir(exist_ok=True)
+        for slug in ("lille", "lyon"):
+            (ends / f"{slug}.json").write_text('{"day": "2026-11-26", "ends": {', encoding="utf-8")
+
+
+@pytest.mark.parametrize("how", ["replaced", "corrupt"])
+def test_a_planned_end_that_cannot_be_stored_is_said_and_the_volunteer_asked_to_end_by_hand(site, how):
+    site.configure("lyon", max_volunteers="2")
+    site.act("/lyon/start", {"number": "0639980002", "ends": "20:00"})
+    break_ends(site, how)  # Replaced: no end can be stored; corrupt: the end of 02 is lost.
+    page = text(site.act("/lyon/start", {"number": "0639980001", "ends": "18:00"}))
+    assert "C'est fait : le 06 39 98 00 01 reçoit aussi les appels." in page
+    assert NOT_KEPT in page and "terminez la permanence vous-même" in page
+    assert "fin prévue non enregistrée" in site.mails()[-1].get_content()
+    assert site.activity()[-1][5].endswith("fin prévue non enregistrée")
+
+
+def test_a_redirect_changed_over_a_corrupt_ends_file_stores_its_end_and_says_nothing(site):
+    site.act("/lille/start", {"number": "0639980002", "ends": "20:00"})
+    break_ends(site, "corrupt")
+    page = text(site.act("/lille/start", {"number": "0639980001", "ends": "18:00"}))
+    assert "C'est fait : le numéro a changé" in page and NOT_KEPT not in page
+    assert read_ends(load_settings(site.lines_ini), load_settings(site.lines_ini).groups["lille"])[1] == {
+        VOLUNTEER: 18 * 3600
+    }
+
+
+def test_a_redirect_whose_end_is_unknown_is_ended_by_the_cron_job_at_the_end_of_the_day(site, monkeypatch):
+    site.act("/lille/start", {"number": "0639980001", "ends": "18:00"})
+    (site.folder / "data" / "ends" / "lille.json").write_text("{", encoding="utf-8")  # Lost, whatever the way.
+    assert run_cron(site, monkeypatch, at(23, 55)) == 1, "the corrupt file is told to IT, once"
+    assert site.fake.who_rings(LILLE_NUMBER) == [VOLUNTEER], "not before the end of the day"
+    assert run_cron(site, monkeypatch, at(0, 3) + timedelta(days=1)) == 0
+    assert site.fake.who_rings(LILLE_NUMBER) == [LILLE_SIP_LINE]
+    assert site.activity()[-1][2:4] == ["auto-finish", VOLUNTEER]

@@ -323,6 +323,9 @@ def test_a_tampered_remove_form_is_refused(team):
         ("0639980001", "Le prénom ne peut contenir que des lettres"),
         ("<b>Inès</b>", "Le prénom ne peut contenir que des lettres"),
         ("A" * 31, "Le prénom est trop long : 30 caractères au plus."),
+        ("\u0301\u0301", "Le prénom doit contenir au moins une lettre."),  # Combining marks only.
+        ("...", "Le prénom doit contenir au moins une lettre."),
+        ("' -", "Le prénom doit contenir au moins une lettre."),
     ],
 )
 def test_a_first_name_that_is_not_one_is_explained_and_changes_nothing(team, name, message):
@@ -336,6 +339,13 @@ def test_a_first_name_that_is_not_one_is_explained_and_changes_nothing(team, nam
 def test_first_names_are_tidied(team, ovh_client):
     team.act("/lyon/start", {"number": "0639980001", "name": "  Marie\u200b-Anne  d’Arc "})
     assert agents(ovh_client)[FIRST]["description"] == "Bénévole Lyon (cimade-ovh) – Marie-Anne d’Arc"
+    team.act("/lyon/start", {"number": "0639980002", "name": "Marie\r\nClaire"})
+    assert agents(ovh_client)[SECOND]["description"] == "Bénévole Lyon (cimade-ovh) – Marie Claire"
+
+
+def test_a_right_to_left_first_name_is_isolated_from_the_number_beside_it(team):
+    page = team.act("/lyon/start", {"number": "0639980001", "name": "محمد"}).text
+    assert '<bdi>محمد</bdi>, <span class="tel">06 •• •• •• 01</span>' in page
 
 
 def test_the_groups_ring_timeout_and_agent_description_go_to_ovh(team, ovh_client):
@@ -385,3 +395,86 @@ def test_a_redirect_group_explains_it_rings_one_number(site):
     page = text(site.act("/lille/start", {"number": "0639980001"}))
     assert "Cette ligne renvoie les appels vers un seul numéro à la fois" in page
     assert site.post("/lille/remove", {"agent": "1"}).status_code == 404
+
+
+# --- An item OVH just listed answers 404 during an action: the action fails, it never acts on a partial view -----
+
+VANISHED = "OVH a perdu de vue un élément de la ligne pendant la lecture"
+
+
+def lose_once(site, path):
+    """OVH answers 404 once for `path` (its hiccup, or a change in the manager at that instant), the next GET."""
+    site.fake.fail("GET", path, kind="gone")
+
+
+def test_retirer_while_ovh_loses_the_other_volunteer_fails_and_ends_nothing(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.act("/lyon/start", {"number": "0639980002"})
+    form = team.remove_form("lyon", SECOND)
+    lose_once(team, f"{AGENTS}/{agents(ovh_client)[FIRST]['agentId']}")
+    page = text(team.act("/lyon/remove", form))
+    assert VANISHED in page and "rien n'a été changé" in page
+    assert rings(team) == [FIRST, SECOND], "the permanence is not ended"
+    page = text(team.act("/lyon/remove", form))  # The retry.
+    assert "C'est fait : le 06 •• •• •• 02 ne reçoit plus les appels." in page
+    assert rings(team) == [FIRST]
+
+
+def test_retirer_while_ovh_loses_the_leaving_volunteer_fails_instead_of_saying_they_had_left(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    team.act("/lyon/start", {"number": "0639980002"})
+    form = team.remove_form("lyon", SECOND)
+    lose_once(team, f"{AGENTS}/{agents(ovh_client)[SECOND]['agentId']}")
+    page = text(team.act("/lyon/remove", form))
+    assert VANISHED in page and "ne recevait déjà plus les appels" not in page
+    assert rings(team) == [FIRST, SECOND]
+    assert "C'est fait : le 06 •• •• •• 02 ne reçoit plus les appels." in text(team.act("/lyon/remove", form))
+    assert rings(team) == [FIRST]
+
+
+@pytest.mark.parametrize("second", [{"number": "0639980002"}, {"number": "0639980001", "ends": "18:00"}])
+def test_an_addition_or_a_new_end_while_ovh_loses_todays_period_fails_and_opens_no_second_one(team, ovh_client, second):
+    team.act("/lyon/start", {"number": "0639980001"})
+    [period] = todays_periods(ovh_client)
+    lose_once(team, f"{CONDITIONS}/{period['conditionId']}")
+    page = text(team.act("/lyon/start", second))
+    assert VANISHED in page
+    assert todays_periods(ovh_client) == [period] and rings(team) == [FIRST]
+    page = text(team.act("/lyon/start", second))
+    assert "C'est fait" in page and len(todays_periods(ovh_client)) == 1
+
+
+def test_a_second_period_of_the_page_today_is_cleared_by_a_change_of_end(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001"})
+    [period] = todays_periods(ovh_client)
+    ovh_client.post(CONDITIONS, **{k: period[k] for k in ("weekDay", "timeFrom", "policy")}, timeTo="21:59:59")
+    page = text(team.act("/lyon/start", {"number": "0639980001", "ends": "18:00"}))
+    assert "C'est fait : la fin prévue du 06 39 98 00 01 a changé" in page
+    assert [p["timeTo"] for p in todays_periods(ovh_client)] == ["17:59:59"]
+    assert "jusqu'à 18 h" in page
+    page = text(team.act("/lyon/start", {"number": "0639980001", "ends": "19:00"}))  # Every later change works too.
+    assert [p["timeTo"] for p in todays_periods(ovh_client)] == ["18:59:59"] and "jusqu'à 19 h" in page
+
+
+def test_a_one_volunteer_group_whose_change_fails_at_the_reopening_shows_it_interrupted_and_resumes(site, ovh_client):
+    site.act("/lyon/start", {"number": "0639980001"})
+    site.fake.fail("POST", CONDITIONS, kind="500")
+    response = site.act("/lyon/start", {"number": "0639980002"})
+    page = text(response)
+    assert todays_periods(ovh_client) == [] and rings(site) == []
+    assert "Pas de permanence en cours" not in page
+    assert "Permanence interrompue sur le 06 •• •• •• 02." in page
+    assert "Si quelqu'un appelle maintenant, l'appel va sur la messagerie de la ligne." in page
+    assert "Appuyez de nouveau sur « Répondre sur ce numéro » pour reprendre la permanence" in page
+    page = text(site.act("/lyon/start", {"number": "0639980002"}))
+    assert "C'est fait : la permanence reprend" in page and "Permanence en cours sur le 06 •• •• •• 02." in page
+    assert rings(site) == [SECOND] and len(todays_periods(ovh_client)) == 1
+
+
+def test_resuming_with_a_new_first_name_says_the_name_changed(team, ovh_client):
+    interrupt_an_addition(team)  # Awa and Bob wait for the line to reopen.
+    page = text(team.act("/lyon/start", {"number": "06 39 98 00 02", "name": "Robert"}))
+    assert "C'est fait : la permanence reprend" in page
+    assert "le prénom du 06 39 98 00 02 a changé" in page and "Robert, 06 •• •• •• 02 : libre" in page
+    assert team.activity()[-1][2:4] == ["resume-name", SECOND]
+    assert rings(team) == [FIRST, SECOND]

@@ -181,8 +181,9 @@ def today_at_noon():
 
 
 def text(response):
-    """The visible text of a page: tags removed (inline spans without a space), entities decoded, spaces collapsed."""
-    inline = re.sub(r"</?span[^>]*>", "", response.text)
+    """The visible text of a page: tags removed (inline span and bdi without a space), entities decoded, spaces
+    collapsed."""
+    inline = re.sub(r"</?(?:span|bdi)[^>]*>", "", response.text)
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", inline)).split())
 
 

@@ -11,7 +11,7 @@ Modules, each importing only those above it:
 - server: the HTTP server (Handler, Server): the API under /1.0 and the key validation page.
 - credentials, telephony, calls: FakeOVH's parts (mixins): keys and /auth, /me; the /telephony
   routes; who_rings and the calls, statistics and lines tests add.
-- fake: FakeOVH itself (state, start/stop/reset, dispatch, faults, request log), longest_chain.
+- fake: FakeOVH itself (state, start/stop/reset, dispatch, faults, request log, in_waves), longest_chain.
 - command: the command line (main, validate_remotely); __main__ runs it.
 """
 

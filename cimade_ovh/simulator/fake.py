@@ -21,14 +21,19 @@ from .account import (
 from .calls import Calls
 from .credentials import Credentials, rule_matches
 from .schema import ROUTES, ApiError, Call, Schema
-from .server import BASE_PATH, Server
+from .server import BASE_PATH, HANG_SECONDS, Server
 from .telephony import Telephony
 
 FAULT_KINDS = ("500", "503", "invalid_credential", "drop", "hang", "gone")  # gone: deleted by someone else, just now
 
 
 def longest_chain(requests):
-    """The most requests of a log that waited on each other: each began after the previous one was answered."""
+    """The most requests of a log that waited on each other: each began after the previous one was answered.
+
+    Measured from the log's times: a request sent late by a loaded machine looks as if it waited.
+    Exact for a client that sends one request at a time; for reports (bench.py) otherwise.
+    Tests measure a page's waits with FakeOVH.in_waves, which does not depend on timing.
+    """
     spans = sorted((r["time"], r["time"] + r["duration"]) for r in requests if r["duration"] is not None)
     chains = []
     for i, (start, _) in enumerate(spans):
@@ -51,6 +56,8 @@ class FakeOVH(Credentials, Telephony, Calls):
         self.state_path = None  # when set, the state is saved there as JSON after each change
         self.log_path = None  # when set, each request is appended there as a JSON line once answered
         self.hang_release = threading.Event()
+        self._turns = threading.Condition(self._lock)  # Requests held by in_waves, and who waits for them.
+        self._held = None  # While in_waves runs: [(entry, event that releases it)] not released yet.
         self.generation = 0  # Counts the resets: a request that waited across one is dropped.
         self.reset(account)
         self.latency_ms = latency_ms
@@ -88,6 +95,8 @@ class FakeOVH(Credentials, Telephony, Calls):
             self._faults = []
             self._log = []
             self.latency_ms = 0
+            self.release_held()
+            self._held = None
             self.hang_release.set()
             self.hang_release = threading.Event()
 
@@ -226,3 +235,68 @@ class FakeOVH(Credentials, Telephony, Calls):
                     if fault["seen"] >= fault["last"]:
                         self._faults.remove(fault)
         return chosen
+
+    # --- Waves: which request waited for which, whatever the machine's load ---
+
+    def in_waves(self, step, expected, timeout=5):
+        """Run step() holding every API request until its wave is released; return step's result and the waves.
+
+        A wave is released once every request `expected` of it (sets of "METHOD /path") is held:
+        none of them waited for another of the wave, however late the machine sent it. A request
+        that waited for one of the wave's answers can only come in a later wave. A wave that never
+        comes whole (a request waits for a sibling's answer) is released after `timeout` seconds.
+        Requests after the last expected wave form one more. The waves are returned as released,
+        to compare with `expected`; each log entry keeps its wave's number ("wave", from 1).
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        with self._lock:
+            self._held = []
+        seen = []
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            running = pool.submit(step)
+            for wanted in expected:
+                seen.append(self.release_wave(set(wanted), timeout, running, len(seen) + 1))
+            extra = set()
+            while not running.done():  # Whatever comes after the last expected wave is let through, and named.
+                extra |= self.release_wave(None, 0.05, running, len(seen) + 1)
+            with self._lock:
+                extra |= self.release_wave(set(), 0, running, len(seen) + 1)
+                self._held = None
+            result = running.result()
+        return result, seen + ([extra] if extra else [])
+
+    def release_wave(self, wanted, timeout, running, number):
+        """Wait until the held requests include `wanted` (or the step ended, or `timeout`), release them, name them.
+
+        `wanted` None: wait for the step's end or the timeout only.
+        """
+        with self._turns:
+            self._turns.wait_for(
+                lambda: running.done()
+                or (wanted is not None and wanted <= {f"{e['method']} {e['path']}" for e, _ in self._held}),
+                timeout,
+            )
+            released, self._held = self._held, []
+        for entry, release in released:
+            entry["wave"] = number
+            release.set()
+        return {f"{entry['method']} {entry['path']}" for entry, _ in released}
+
+    def wait_turn(self, entry):
+        """Hold an API request until in_waves releases its wave (at once when no in_waves runs)."""
+        with self._turns:
+            if self._held is None:
+                return
+            release = threading.Event()
+            self._held.append((entry, release))
+            self._turns.notify_all()
+        release.wait(HANG_SECONDS)
+
+    def release_held(self):
+        """Let every held request go (a reset, the end of in_waves)."""
+        with self._lock:
+            for _, release in self._held or []:
+                release.set()
+            if self._held is not None:
+                self._held = []

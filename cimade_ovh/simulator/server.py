@@ -48,6 +48,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def serve_api(self, fake, path, query, raw):
         """Answer an API request, playing latency and faults; return the status sent (None if none)."""
         generation = self.generation
+        fake.wait_turn(self.entry)
         if fake.latency_ms:
             time.sleep(fake.latency_ms / 1000)
         fault = fake.take_fault(self.command, path) if fake.generation == generation else None
