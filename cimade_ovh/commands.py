@@ -34,7 +34,7 @@ def demo(make_app, host, port, state=None):
     import signal
     import tempfile
 
-    from .simulator import FakeOVH
+    from .simulator import FakeOVH, leave_demo_messages
 
     account = None
     if state:
@@ -56,9 +56,20 @@ def demo(make_app, host, port, state=None):
             lines_ini = write_demo_folder(Path(folder), fake)
             print(f"Démo : compte OVH simulé sur {fake.url} (rien n'est envoyé à OVH)", flush=True)
             print(f"Démo : journal et statistiques simulées dans {folder}", flush=True)
+            if account is None:
+                print(demo_messages_line(leave_demo_messages(fake)), flush=True)
             return serve(make_app(lines_ini=lines_ini), host, port)
     finally:
         fake.stop()
+
+
+def demo_messages_line(left):
+    """The demo's console line that says where its voicemail messages are, and how to see them."""
+    from .simulator import LILLE_NUMBER, LYON_NUMBER
+
+    counts = " et ".join(f"{left.get(number, 0)} pour {name}" for name, number in (("Lille", LILLE_NUMBER),
+                                                                                    ("Lyon", LYON_NUMBER)))  # fmt: skip
+    return f"Démo : messages sur répondeur, {counts} : en bas des pages /lille et /lyon"
 
 
 def write_demo_folder(folder, fake):
