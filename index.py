@@ -71,6 +71,7 @@ from cimade_ovh.traces import (
     report_failure,
     report_success,
 )
+from cimade_ovh.voicemail import read_with_voicemail
 from cimade_ovh.web import (
     CLIENT,
     COMMON_HEADERS,
@@ -305,8 +306,11 @@ class App:
         state = failure = None
         try:
             line = self.line(settings, group, moment)
+            read = line.snapshot
+            if visit.stored_code is not None:  # Messages are only for those who typed the group's code.
+                read = lambda: read_with_voicemail(line, group, line.memory)  # noqa: E731
             snap, expiration = parallel(
-                lambda: self.reads.get(settings, group, line.snapshot),
+                lambda: self.reads.get(settings, group, read),
                 lambda: self.expiry.get(settings, line.client, self.ovh_conf or settings.ovh_conf),
             )
             state = line.state(snap)
@@ -458,7 +462,8 @@ class App:
                     outcome = line.remove(lambda n: same_text(asked.mark, visit.mark(n)), ends)
                 else:
                     outcome = line.finish()
-            self.reads.publish(settings, group, outcome.snap)
+            if visit.stored_code is None:  # With a code, the page shows messages too: the next page reads them.
+                self.reads.publish(settings, group, outcome.snap)
         except Refusal:
             write_ends(settings, group, moment, before)  # Refused: the number typed has no end to keep.
             raise

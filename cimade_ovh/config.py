@@ -25,7 +25,7 @@ SETTINGS_KEYS = (
 )  # fmt: skip
 GROUP_KEYS = (
     "name", "kind", "billing_account", "number", "ring_timeout", "max_volunteers", "agent_description", "contact",
-    "ends_at",
+    "ends_at", "voicemail",
 )  # fmt: skip
 
 
@@ -51,6 +51,7 @@ class Group:
     agent_description: str = ""
     contact: str = ""
     ends_at: int = END_OF_DAY  # The planned end a volunteer's form proposes, a time of day in seconds.
+    voicemail: tuple = ()  # Voicemail boxes (SIP lines, 0033…) the page reads besides those OVH's settings name.
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,13 @@ def load_group(parser, path, section, value, default_end):
             "pour plusieurs bénévoles, il faut une file d'appels (kind = queue)"
         )
     name = value(section, "name")
+    boxes = tuple(box.strip() for box in value(section, "voicemail", "").split(",") if box.strip())
+    wrong = [box for box in boxes if not re.fullmatch(r"00\d{6,15}", box)]
+    if wrong:
+        raise ConfigError(
+            f"{where}, clé « voicemail » : « {wrong[0]} » n'est pas un numéro de ligne OVH "
+            "(forme 0033…, sans espaces ; plusieurs répondeurs séparés par des virgules)"
+        )
     return Group(
         slug=slug,
         name=name,
@@ -224,6 +232,7 @@ def load_group(parser, path, section, value, default_end):
         agent_description=value(section, "agent_description", f"Bénévole {name} (cimade-ovh)"),
         contact=value(section, "contact", ""),
         ends_at=parse_ends_at(value(section, "ends_at", ""), where, default_end),
+        voicemail=boxes,
     )
 
 

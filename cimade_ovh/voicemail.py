@@ -1,0 +1,209 @@
+"""A group's voicemail: the boxes that take its unanswered calls, their messages, who called back, and the audio.
+
+Which boxes: those OVH's settings send the group's calls to (a redirect's SIP line: its no-reply,
+busy or backup forward of nature voicemail, to the forward's box or the line's own; a queue: the
+time conditions' out-of-hours or slot destinations of type voicemail, and the queue's
+actionOnClosure / actionOnOverflow = voicemail, the box in their Param), and those lines.ini
+names (voicemail = 0033…). They are read only for groups with an access code, with the line, in
+the same wave once known: the line's snapshot names them again, and a change is read at once.
+
+OVH's folders are the messages' state: inbox is to handle, old is handled. Who handled a message
+and when is not OVH's: data/voicemail/<group>.json keeps it by message key ("box:id"), never
+with the caller's number; what the page writes anywhere else of a message is its day, time and
+duration.
+"""
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from .clock import parse_ovh_datetime
+from .files import own_like_data, replace_file
+from .ovhapi import OvhFailure, as_failure, parallel, unless_gone
+
+log = logging.getLogger("cimade-ovh")
+
+TO_HANDLE, HANDLED = "inbox", "old"  # OVH's folders: new messages, and those seen.
+FORWARDS = ("forwardNoReply", "forwardBusy", "forwardBackup")  # A SIP line's forwards that may go to a box.
+SLOTS = ("unavailable", "slot1", "slot2", "slot3")  # The time conditions' destinations.
+
+
+@dataclass
+class Message:
+    """A voicemail message as the page shows it."""
+
+    key: str  # "box:id": how the page's forms and routes name it.
+    box: str
+    caller: str
+    received: datetime  # In the groups' time zone.
+    duration: int  # Seconds.
+    handled: bool  # In OVH's "old" folder.
+    by: str = ""  # The first name given with « Traité », if any.
+    at: datetime = None  # When « Traité » was pressed on the page, if it was.
+
+
+def message_key(box, message_id):
+    """The page's name of a message: its box and OVH's id."""
+    return f"{box}:{message_id}"
+
+
+def parse_key(key):
+    """(box, id) of a message key, or None when it is not one."""
+    box, _, number = key.partition(":")
+    if not (box.startswith("00") and box[2:].isdigit() and 8 <= len(box) <= 17 and number.isdigit()):
+        return None
+    if len(number) > 18:
+        return None
+    return box, int(number)
+
+
+# --- Which boxes ---
+
+
+def boxes_of(group, snap):
+    """The boxes where the group's unanswered calls go, as the line's OVH settings say, then those of lines.ini."""
+    found = []
+    if group.kind == "redirect":
+        for forward in FORWARDS:
+            if snap.options.get(forward) and snap.options.get(f"{forward}Nature") == "voicemail":
+                found.append(snap.options.get(f"{forward}Number") or snap.sip_line)
+    else:
+        for slot in SLOTS:
+            if snap.settings.get(f"{slot}Type") == "voicemail" and snap.settings.get(f"{slot}Number"):
+                found.append(snap.settings[f"{slot}Number"])
+        for action in ("actionOnClosure", "actionOnOverflow"):
+            if snap.actions.get(action) == "voicemail" and snap.actions.get(f"{action}Param"):
+                found.append(snap.actions[f"{action}Param"])
+    return list(dict.fromkeys(found + list(group.voicemail)))
+
+
+# --- Reading ---
+
+
+def box_path(group, box):
+    """The OVH path of a box."""
+    return f"/telephony/{group.billing_account}/voicemail/{box}"
+
+
+def read_box(client, group, box):
+    """The messages of a box, to handle and handled: OVH's objects, each with its box."""
+    directories = f"{box_path(group, box)}/directories"
+    to_handle, handled = parallel(*[lambda f=f: client.get(directories, dir=f) for f in (TO_HANDLE, HANDLED)])
+    found = parallel(*[lambda i=i: unless_gone(client.get, f"{directories}/{i}") for i in to_handle + handled])
+    return [dict(message, box=box) for message in found if message is not None]
+
+
+def read_voicemail(client, group, boxes):
+    """The group's voicemail as the page keeps it: {"boxes", "messages", "failures"}.
+
+    A box OVH does not answer for is named in failures (reason, detail), and the others are read.
+    """
+
+    def one(box):
+        try:
+            return read_box(client, group, box), None
+        except Exception as error:
+            failure = as_failure(error)
+            log.error("reading the voicemail %s of %s failed: %s", box, group.slug, failure)
+            return [], {"box": box, "reason": failure.reason, "detail": failure.detail}
+
+    results = parallel(*[lambda b=b: one(b) for b in boxes])
+    return {
+        "boxes": list(boxes),
+        "messages": [message for messages, _ in results for message in messages],
+        "failures": [failure for _, failure in results if failure],
+    }
+
+
+def read_with_voicemail(line, group, memory):
+    """The line's snapshot with the group's voicemail, read in the same wave once the boxes are remembered.
+
+    The first time, the boxes come from the line's settings, read first. Later the remembered
+    boxes are read alongside the line, whose settings confirm them; if they changed, the
+    boxes are read again.
+    """
+    remembered = memory.get("boxes")
+    if remembered is None:
+        snap = line.snapshot()
+        boxes = boxes_of(group, snap)
+        voicemail = read_voicemail(line.client, group, boxes)
+    else:
+        snap, voicemail = parallel(line.snapshot, lambda: read_voicemail(line.client, group, remembered))
+        boxes = boxes_of(group, snap)
+        if boxes != remembered:
+            voicemail = read_voicemail(line.client, group, boxes)
+    memory["boxes"] = boxes
+    return replace(snap, voicemail=voicemail)
+
+
+def messages_of(voicemail, handled, zone):
+    """The Messages of a read voicemail, newest first, with who handled them (`handled`: the group's records)."""
+    found = []
+    for raw in voicemail.get("messages", []):
+        key = message_key(raw["box"], raw["id"])
+        record = handled.get(key, {}) if raw.get("dir") == HANDLED else {}
+        found.append(
+            Message(
+                key=key,
+                box=raw["box"],
+                caller=raw.get("caller") or "",
+                received=parse_ovh_datetime(raw.get("creationDatetime"), zone),
+                duration=int(raw.get("duration") or 0),
+                handled=raw.get("dir") == HANDLED,
+                by=record.get("by", ""),
+                at=parse_ovh_datetime(record.get("at"), zone),
+            )
+        )
+    return sorted(found, key=lambda m: (m.received is not None, m.received), reverse=True)
+
+
+# --- Who handled what ---
+
+
+def handled_path(settings, group):
+    """The file of who handled the group's messages, and when."""
+    return settings.data_dir / "voicemail" / f"{group.slug}.json"
+
+
+def read_handled(settings, group):
+    """The group's records of handled messages, by message key: {"by", "at"}; {} when there are none or unreadable."""
+    path = handled_path(settings, group)
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        log.error("cannot read %s: %s", path, error)
+        return {}
+    return {k: v for k, v in records.items() if isinstance(v, dict)} if isinstance(records, dict) else {}
+
+
+def write_handled(settings, group, records):
+    """Write the group's records of handled messages, whole or not at all, owned like data/."""
+    path = handled_path(settings, group)
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        own_like_data(settings, path.parent, 0o750)
+    text = json.dumps(records, ensure_ascii=False, sort_keys=True)
+    replace_file(path, text, 0o640, lambda draft: own_like_data(settings, draft, 0o640))
+
+
+# --- Moving ---
+
+
+def move(client, group, key, folder):
+    """Put a message in `folder` (HANDLED or TO_HANDLE); return (the message read back, whether it moved).
+
+    None instead of the message when it is no longer at OVH (deleted meanwhile).
+    """
+    box, message_id = parse_key(key)
+    path = f"{box_path(group, box)}/directories/{message_id}"
+    current = unless_gone(client.get, path)
+    if current is None or current["dir"] == folder:
+        return current, False
+    client.post(f"{path}/move", dir=folder)
+    after = client.get(path)
+    if after["dir"] != folder:
+        raise OvhFailure("mismatch", f"{path}: moved to {folder}, reads {after['dir']}")
+    return after, True
