@@ -39,16 +39,17 @@ from cimade_ovh.access import (
     secret_key,
     write_coded_groups,
 )
-from cimade_ovh.clock import END_OF_DAY, format_day_time
-from cimade_ovh.config import DEFAULT_CONTACT, ConfigError, Group, load_settings
+from cimade_ovh.clock import END_OF_DAY, format_day_time, format_duration, format_short_day_time, parse_ovh_datetime
+from cimade_ovh.config import DEFAULT_CONTACT, ConfigError, Group, load_settings, script_command
 from cimade_ovh.ends import todays_ends, write_ends
 from cimade_ovh.figures import STATS_DAYS, daily_figures, read_records
 from cimade_ovh.files import Reloaded, group_lock
-from cimade_ovh.forms import read_action_form, typed_in
+from cimade_ovh.forms import MESSAGE_ACTIONS, read_action_form, typed_in
 from cimade_ovh.lines import LINE_KINDS
-from cimade_ovh.ovhapi import DEADLINE, LazyClient, as_failure, parallel
+from cimade_ovh.ovhapi import DEADLINE, LazyClient, OvhFailure, as_failure, parallel
 from cimade_ovh.pages import (
     GroupView,
+    VoicemailView,
     favicon,
     flash_message,
     message_box,
@@ -71,7 +72,17 @@ from cimade_ovh.traces import (
     report_failure,
     report_success,
 )
-from cimade_ovh.voicemail import read_with_voicemail
+from cimade_ovh.voicemail import (
+    HANDLED,
+    TO_HANDLE,
+    boxes_of,
+    messages_of,
+    move,
+    parse_key,
+    read_handled,
+    read_with_voicemail,
+    write_handled,
+)
 from cimade_ovh.web import (
     CLIENT,
     COMMON_HEADERS,
@@ -303,7 +314,7 @@ class App:
         moment = clock.now(settings.timezone)
         messages = list(messages)
         flash = read_flash(visit.read_cookie("flash"))
-        state = failure = None
+        state = failure = voicemail = None
         try:
             line = self.line(settings, group, moment)
             read = line.snapshot
@@ -314,6 +325,7 @@ class App:
                 lambda: self.expiry.get(settings, line.client, self.ovh_conf or settings.ovh_conf),
             )
             state = line.state(snap)
+            voicemail = self.voicemail_view(visit, snap)
             ends = todays_ends(settings, group, moment)
             for volunteer in state.volunteers:
                 planned = ends.get(volunteer.number, volunteer.until)
@@ -339,12 +351,21 @@ class App:
             messages.insert(0, flash_message(flash, settings.contact, failure is None, interrupted))
         view = GroupView(
             settings, group, request.base, moment, state, failure, messages, visit.token(),
-            typed or {}, errors or {}, recent_actions(settings, group),
+            typed or {}, errors or {}, recent_actions(settings, group), voicemail,
         )  # fmt: skip
         response = Response.page(render_group(view), status)
         if flash:
             response.headers.append(("Set-Cookie", visit.cookie("flash", "", max_age=0)))
         return visit.respond(response)
+
+    def voicemail_view(self, visit, snap):
+        """What the page shows of the group's voicemail: its messages only behind the group's access code."""
+        settings, group = visit.settings, visit.group
+        if visit.stored_code is None:
+            return VoicemailView(coded=False, set_code=script_command("index.py", "--set-code", group.slug))
+        messages = messages_of(snap.voicemail, read_handled(settings, group), settings.timezone)
+        failures = [(f["box"], OvhFailure(f["reason"], f["detail"])) for f in snap.voicemail.get("failures", [])]
+        return VoicemailView(coded=True, messages=messages, failures=failures)
 
     def expiration_warnings(self, settings, expiration, moment):
         """Warn on the page when the OVH key expires within 2 days; mail IT within EXPIRY_NOTICE (7 days)."""
@@ -420,9 +441,11 @@ class App:
         request, settings, group = visit.request, visit.settings, visit.group
         moment = clock.now(settings.timezone)
         asked, errors = read_action_form(action, form, settings, group, moment)
+        if errors and action in MESSAGE_ACTIONS:
+            return self.group_page(visit, status=400, messages=[message_box("error", f"Prénom : {errors['name']}")])
         if errors:
             return self.group_page(visit, typed_in(form), errors, status=400)
-        if action == "remove" and not asked.mark:
+        if action == "remove" and not asked.mark or action in MESSAGE_ACTIONS and not parse_key(asked.message):
             text = "Cette demande est incomplète. Revenez à la page du groupe et réessayez."
             return self.message(request, "Demande incomplète", text, 400)
         with group_lock(settings, group) as lock:
@@ -430,18 +453,59 @@ class App:
                 text = "Quelqu'un d'autre modifie cette permanence en ce moment : rien n'a été fait. Réessayez."
                 messages = [message_box("warning", text)]
                 return self.group_page(visit, typed_in(form), status=503, messages=messages)
+            detail = ""
             try:
-                done, number = self.perform(visit, action, asked, moment)
+                if action in MESSAGE_ACTIONS:
+                    done, detail = self.handle_message(visit, action, asked, moment)
+                    number = ""
+                else:
+                    done, number = self.perform(visit, action, asked, moment)
             except Refusal as refusal:
                 return self.group_page(visit, typed_in(form), {"number": str(refusal)}, status=409)
             except Exception as error:
                 flash, mail = report_failure(settings, group, request.client, action, asked.number, error)
             else:
-                flash, mail = report_success(settings, group, request.client, done, number, asked.end)
+                flash, mail = report_success(settings, group, request.client, done, number, asked.end, detail)
         notify_it(settings, *mail)  # Once the lock is released: sendmail may take seconds.
         response = Response.redirect(visit.group_url)
         response.headers.append(("Set-Cookie", visit.cookie("flash", flash, max_age=60)))
         return visit.respond(response)
+
+    def handle_message(self, visit, action, asked, moment):
+        """Mark a voicemail message handled (« Traité », with the first name given) or to handle, under the lock.
+
+        Return the word done and what the log says of the message. OVH's folder is the state; who
+        handled it and when go to data/voicemail/ once OVH moved it. A message that another
+        volunteer moved already is left as it is, with its record (or this one's, when a try
+        that failed after OVH's move left none).
+        """
+        settings, group = visit.settings, visit.group
+        deadline = DEADLINE.set(time.monotonic() + ovhapi.ACTION_SECONDS)
+        try:
+            line = self.line(settings, group, moment)
+            box, _ = parse_key(asked.message)
+            if box not in (line.memory.get("boxes") or boxes_of(group, line.snapshot())):
+                return "message-gone", ""  # Not one of this group's boxes.
+            folder = HANDLED if action == "handled" else TO_HANDLE
+            with self.reads.changing(settings, group):
+                message, moved = move(line.client, group, asked.message, folder)
+        finally:
+            DEADLINE.reset(deadline)
+        if message is None:
+            return "message-gone", ""
+        records = read_handled(settings, group)
+        before = dict(records)
+        if action == "handled" and (moved or asked.message not in records):  # Moved by a try that failed after.
+            records[asked.message] = {"by": asked.name, "at": moment.isoformat(timespec="seconds")}
+        elif action == "unhandled":
+            records.pop(asked.message, None)
+        if records != before:
+            write_handled(settings, group, records)
+        received = parse_ovh_datetime(message.get("creationDatetime"), settings.timezone)
+        detail = describe_message({"received": received, "duration": int(message.get("duration") or 0)})
+        by = records.get(asked.message, {}).get("by") if action == "handled" else ""
+        detail += f", par {by}" if by else ""
+        return (action if moved else f"already-{action}"), detail
 
     def perform(self, visit, action, asked, moment):
         """Do an action on the group's line, under its lock; return what was done (see report_success) and the number.
@@ -479,13 +543,20 @@ class App:
         return done, outcome.number
 
 
+def describe_message(message):
+    """What the activity log, the last actions and IT's mail say of a message: its day, time and duration only."""
+    when = format_short_day_time(message["received"]) if message["received"] else "?"
+    return f"message du {when} ({format_duration(message['duration'])})"
+
+
 def actions_of(group, codes):
-    """What may follow a group's address: "remove" (several volunteers), "stats" (a queue), "access" (a code)."""
+    """What may follow a group's address: "remove" (several volunteers), "stats" (a queue), "access" and the
+    voicemail's actions (a code)."""
     return (
         ("start", "finish")
         + (("remove",) if group.max_volunteers > 1 else ())
         + (("stats",) if group.kind == "queue" else ())
-        + (("access",) if group.slug in codes else ())
+        + (("access",) + MESSAGE_ACTIONS if group.slug in codes else ())
     )
 
 

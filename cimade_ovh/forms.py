@@ -6,6 +6,8 @@ from .clock import chosen_end
 from .phones import FirstNameError, PhoneError, clean_first_name, normalize_phone
 from .state import OWN_LINE
 
+MESSAGE_ACTIONS = ("handled", "unhandled")  # A voicemail message's « Traité » and « À traiter ».
+
 
 @dataclass
 class Asked:
@@ -15,12 +17,20 @@ class Asked:
     name: str = ""
     end: int = None  # "start": the planned end, a time of day in seconds.
     mark: str = ""  # "remove": the keyed mark of the volunteer's number.
+    message: str = ""  # "handled", "unhandled": the message's key ("box:id").
 
 
 def read_action_form(action, form, settings, group, moment):
     """What the form of `action` asks for, and the mistakes found in it by field, in French."""
     if action == "remove":
         return Asked(mark=form.get("volunteer", "")), {}
+    if action in MESSAGE_ACTIONS:
+        asked, errors = Asked(message=form.get("message", "")), {}
+        try:
+            asked.name = clean_first_name(form.get("name", ""))
+        except FirstNameError as error:
+            errors["name"] = str(error)
+        return asked, errors
     if action != "start":
         return Asked(), {}
     asked, errors, typed = Asked(), {}, typed_in(form)

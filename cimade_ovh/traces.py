@@ -35,12 +35,15 @@ def log_activity(settings, group, action, number, client, result):
         log.error("cannot write the activity log %s: %s; line was: %s", settings.activity_log, error, line)
 
 
-def report_success(settings, group, client, done, number, end):
-    """Log a done action and phrase it: (the flash cookie's value, the mail to IT's subject and body)."""
-    planned = f"jusqu'à {format_end(end)}" if end is not None else ""
+def report_success(settings, group, client, done, number, end, detail=""):
+    """Log a done action and phrase it: (the flash cookie's value, the mail to IT's subject and body).
+
+    `detail`: what the action was about when it has no number (a voicemail message: its day, time and duration).
+    """
+    planned = f"jusqu'à {format_end(end)}" if end is not None else detail
     log_activity(settings, group, done, number, client, f"ok, {planned}" if planned else "ok")
     subject = f"{group.name} : {ACTIONS[done].subject} {format_phone(number)}".strip()
-    body = f"Fin prévue : {format_end(end)}" if end is not None else ""
+    body = f"Fin prévue : {format_end(end)}" if end is not None else detail
     return f"{done}:{number}", (f"{subject}, {planned}" if planned else subject, body)
 
 

@@ -1,11 +1,19 @@
 """The group's voicemail on its page: which boxes are read, the messages shown, « Traité », listening, privacy."""
 
+import json
+from datetime import datetime
+
 import pytest
+import requests
 from test_security import CODE, set_code
-from webpage import text
+from webpage import Browser, text
 
 from cimade_ovh.config import load_settings
+from cimade_ovh.ovhapi import connect_ovh
 from cimade_ovh.simulator import (
+    DEMO_APPLICATION_KEY,
+    DEMO_APPLICATION_SECRET,
+    DEMO_CONSUMER_KEY,
     DEMO_BILLING_ACCOUNT,
     LILLE_NUMBER,
     LILLE_SIP_LINE,
@@ -24,6 +32,7 @@ def enter(site, slug):
     site.get(f"/{slug}")
     response = site.post(f"/{slug}/access", {"code": CODE})
     assert response.status_code == 303, response.text
+    site.get(f"/{slug}")  # The forms' token of a browser let in.
 
 
 @pytest.fixture
@@ -90,10 +99,170 @@ def test_once_the_boxes_are_known_a_page_waits_for_two_answers_at_most(coded, sl
     coded.fake.unanswered_call(LILLE_NUMBER, CALLER, 30)
     coded.fake.leave_message(LYON_VOICEMAIL, OTHER_CALLER, 12)
     coded.get(f"/{slug}")
-    coded.fake.latency_ms = 50
+    coded.fake.latency_ms = 200  # Well above the threads' scheduling delays on a busy machine.
     start = len(coded.fake.requests)
     assert coded.get(f"/{slug}").status_code == 200
     made = coded.fake.requests[start:]
-    assert boxes_read(coded, start) and longest_chain(made) == 2
+    spans = sorted((round(r["time"] - made[0]["time"], 3), round(r["duration"], 3), r["path"][-40:]) for r in made)
+    assert boxes_read(coded, start) and longest_chain(made) == 2, spans
     assert len({(r["method"], r["path"], r["query"]) for r in made}) == len(made)
     assert text(coded.get(f"/{slug}"))  # Still whole.
+
+
+# --- The messages on the page ---
+
+MONDAY_EVENING, TUESDAY_MORNING = datetime(2026, 11, 23, 20, 5), datetime(2026, 11, 24, 9, 15)
+
+
+class OtherBrowser(Browser):
+    """A second volunteer's browser on the same site, with the group's code typed in."""
+
+    def __init__(self, site, slug):
+        self.url, self.lines_ini, self.token = site.url, site.lines_ini, ""
+        self.http = requests.Session()
+        enter(self, slug)
+
+
+def leave_two(site):
+    """Two unanswered calls to Lille, Monday evening then Tuesday morning; return their keys, oldest first."""
+    first = site.fake.unanswered_call(LILLE_NUMBER, CALLER, 42, MONDAY_EVENING)
+    second = site.fake.unanswered_call(LILLE_NUMBER, OTHER_CALLER, 75, TUESDAY_MORNING)
+    return f"{LILLE_SIP_LINE}:{first}", f"{LILLE_SIP_LINE}:{second}"
+
+
+def folders(site, box=LILLE_SIP_LINE):
+    """The OVH folder of each message of a box, by id."""
+    return {m["id"]: m["dir"] for m in site.fake.messages_in(box)}
+
+
+def test_the_messages_to_handle_newest_first_with_a_masked_caller(coded):
+    first, second = leave_two(coded)
+    page = coded.get("/lille")
+    shown = text(page)
+    assert "2 messages à traiter sur la messagerie." in shown
+    assert "Messagerie 2 messages à traiter mar. 24/11 09:15 · 1 min · 06 •• •• •• 02 Rappeler Écouter" in shown
+    assert "lun. 23/11 20:05 · 42 s · 06 •• •• •• 01 Rappeler Écouter" in shown
+    assert shown.index("mar. 24/11 09:15") < shown.index("lun. 23/11 20:05")
+    assert '<a href="tel:+33639989901">Rappeler</a>' in page.text
+    assert CALLER not in page.text.replace("tel:+33639989901", "") and "06 39 98 99 01" not in shown
+    assert f'<audio controls preload="none" src="/lille/messages/{second}/audio"' in page.text
+    assert "<details><summary>2 messages à traiter</summary>" in page.text  # Folded: the page stays short.
+    assert shown.index("Répondre sur ce numéro") < shown.index("Messagerie 2 messages")  # Below the main button.
+
+
+def test_handled_by_a_first_name_then_back_to_handle(coded):
+    first, second = leave_two(coded)
+    page = text(coded.act("/lille/handled", {"message": first, "name": " Awa "}))
+    assert "C'est noté : le message est traité." in page
+    assert folders(coded)[int(first.split(":")[1])] == "old"
+    assert "1 message à traiter sur la messagerie." in page
+    assert "1 message traité lun. 23/11 20:05 · 42 s · 06 •• •• •• 01 Rappeler Écouter rappelé par Awa, jeu. 26/11 16:28" in page
+    assert "message traité, message du lun. 23/11 20:05 (42 s), par Awa" in page  # « Dernières actions ».
+    kept = json.loads((coded.folder / "data" / "voicemail" / "lille.json").read_text())
+    assert kept == {first: {"by": "Awa", "at": "2026-11-26T16:28:00+01:00"}}
+    [logged] = [line for line in coded.activity() if line[2] == "handled"]
+    assert logged[3:] == ["-", "127.0.0.1", "ok, message du lun. 23/11 20:05 (42 s), par Awa"]
+    mail = coded.mails()[-1]
+    assert mail["Subject"] == "[cimade-ovh] Lille : message du répondeur traité, message du lun. 23/11 20:05 (42 s), par Awa"
+    everything = json.dumps([coded.activity(), [m.as_string() for m in coded.mails()], kept])
+    assert "99 01" not in everything and "9989901" not in everything
+    page = text(coded.act("/lille/unhandled", {"message": first}))
+    assert "C'est noté : le message est de nouveau à traiter." in page
+    assert "2 messages à traiter sur la messagerie." in page and "message traité lun." not in page
+    assert folders(coded)[int(first.split(":")[1])] == "inbox"
+    assert json.loads((coded.folder / "data" / "voicemail" / "lille.json").read_text()) == {}
+
+
+def test_a_message_handled_by_one_volunteer_while_another_looks_at_the_page(coded):
+    first, _ = leave_two(coded)
+    other = OtherBrowser(coded, "lille")
+    assert "2 messages à traiter" in text(other.get("/lille"))  # The other volunteer's page, left open.
+    coded.act("/lille/handled", {"message": first, "name": "Awa"})
+    page = text(other.act("/lille/handled", {"message": first, "name": "Léo"}))
+    assert "Ce message était déjà traité (voir ci-dessous) ; rien n'a changé." in page
+    assert "rappelé par Awa" in page and "Léo" not in page
+    assert [line[2] for line in coded.activity() if "handled" in line[2]] == ["handled", "already-handled"]
+
+
+def test_a_message_deleted_meanwhile_or_of_another_box(coded, ovh_client):
+    first, second = leave_two(coded)
+    coded.get("/lille")
+    ovh_client.delete(f"{ACCOUNT}/voicemail/{LILLE_SIP_LINE}/directories/{first.split(':')[1]}")
+    page = text(coded.act("/lille/handled", {"message": first}))
+    assert "Ce message n'est plus sur le répondeur du groupe (effacé entre-temps) ; rien n'a changé." in page
+    assert "1 message à traiter sur la messagerie." in page
+    lyon = coded.fake.leave_message(LYON_VOICEMAIL, CALLER, 9)
+    text(coded.act("/lille/handled", {"message": f"{LYON_VOICEMAIL}:{lyon}"}))  # Lyon's box, from Lille's page.
+    assert folders(coded, LYON_VOICEMAIL)[lyon] == "inbox"
+    for wrong in ("", "8001", f"{LILLE_SIP_LINE}:x", "<script>:1"):
+        assert coded.post("/lille/handled", {"message": wrong}).status_code == 400
+
+
+def test_a_group_without_a_code_says_how_it_gets_one(site):
+    leave_two(site)
+    page = text(site.get("/lille"))
+    assert "Les messages laissés sur le répondeur ne s'affichent que sur une page protégée par un code d'accès" in page
+    assert "index.py --set-code lille" in page and "Rappeler" not in page and "à traiter" not in page
+    assert site.post("/lille/handled", {"message": f"{LILLE_SIP_LINE}:8001"}).status_code == 404
+
+
+# --- OVH failing ---
+
+
+def test_a_box_ovh_fails_to_list_is_explained_and_the_line_still_shown(coded, caplog):
+    leave_two(coded)
+    coded.fake.fail("GET", f"{ACCOUNT}/voicemail/{LILLE_SIP_LINE}/directories", "500")
+    page = text(coded.get("/lille"))
+    assert "Les appels arrivent sur la ligne SIP du groupe" in page  # The line is read all the same.
+    assert "Impossible de lire un répondeur chez OVH. OVH a rencontré une erreur de son côté." in page
+    assert f"reading the voicemail {LILLE_SIP_LINE} of lille failed: server" in caplog.text
+    assert "9989901" not in caplog.text
+    assert "2 messages à traiter" in text(coded.get("/lille"))  # Once OVH answers again.
+
+
+def test_a_box_deleted_meanwhile(coded):
+    leave_two(coded)
+    coded.get("/lille")  # Its box remembered.
+    with coded.fake._lock:
+        coded.fake.state["billingAccounts"][DEMO_BILLING_ACCOUNT]["line"].pop(LYON_VOICEMAIL)
+    coded.configure("lille", voicemail=LYON_VOICEMAIL)
+    page = text(coded.get("/lille"))
+    assert "OVH ne connaît pas (ou plus) le répondeur 04 65 71 00 01 : ses messages ne peuvent pas s'afficher." in page
+    assert "2 messages à traiter" in page  # Lille's own box is read all the same.
+
+
+def test_a_key_without_the_voicemail_rights(coded):
+    from cimade_ovh.rules import required_rules, resolve_sip_lines
+
+    settings = load_settings(coded.lines_ini)
+    client = connect_ovh(coded.fake.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY)
+    rules = [r for r in required_rules(settings, resolve_sip_lines(client, settings)) if "/voicemail" not in r["path"]]
+    key = coded.fake.create_credential(rules)
+    conf = coded.folder / "ovh.conf"
+    conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
+    leave_two(coded)
+    page = text(coded.get("/lille"))
+    assert "Les appels arrivent sur la ligne SIP du groupe" in page
+    assert "La clé d'accès à OVH n'a pas le droit de lire le répondeur 03 53 01 00 01." in page
+    assert "il faut créer une nouvelle clé avec create_consumer_key.py" in page
+
+
+@pytest.mark.parametrize("step", ["GET", "POST", "GET-after"])
+def test_ovh_failing_while_a_message_is_handled_loses_nothing_and_a_retry_converges(coded, step):
+    first, _ = leave_two(coded)
+    message = f"{ACCOUNT}/voicemail/{LILLE_SIP_LINE}/directories/{first.split(':')[1]}"
+    coded.get("/lille")
+    if step == "GET":
+        coded.fake.fail("GET", message, "503")
+    elif step == "POST":
+        coded.fake.fail("POST", message + "/move", "500")
+    else:
+        coded.fake.fail("GET", message, "drop", nth=2)  # Moved, but the page never sees it read back.
+    page = text(coded.act("/lille/handled", {"message": first, "name": "Awa"}))
+    assert "La demande n'a pas abouti, ou en partie seulement." in page
+    assert not (coded.folder / "data" / "voicemail" / "lille.json").exists()
+    [failed] = [line for line in coded.activity() if line[2] == "handled"]
+    assert failed[5].startswith("erreur ") and "9989901" not in failed[5]
+    page = text(coded.act("/lille/handled", {"message": first, "name": "Awa"}))
+    assert "rappelé par Awa" in page and "1 message à traiter sur la messagerie." in page
+    assert folders(coded)[int(first.split(":")[1])] == "old"
