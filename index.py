@@ -23,7 +23,7 @@ import logging
 import os
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from cimade_ovh import access, clock, config, ovhapi, pages
@@ -73,9 +73,14 @@ from cimade_ovh.traces import (
     report_success,
 )
 from cimade_ovh.voicemail import (
+    AUDIO_TYPE,
     HANDLED,
     TO_HANDLE,
+    AudioNotReady,
+    audio_url,
     boxes_of,
+    byte_range,
+    fetch_audio,
     messages_of,
     move,
     parse_key,
@@ -114,6 +119,7 @@ class App:
         self._client = Reloaded(self.open_client)
         self._codes = Reloaded(read_access_codes)
         self._key = Reloaded(lambda path, settings: secret_key(settings))
+        self.audio_urls = {}  # By (group, message key): the audio's URL OVH gave lately, and when it expires.
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -224,15 +230,19 @@ class App:
                 return self.broken_group(request, settings, slug, settings.broken[slug], codes)
             except OSError as error:
                 return self.data_folder_error(request, settings, error)
-        if group is None or len(parts) > 2 or (len(parts) == 2 and parts[1] not in actions_of(group, codes)):
+        listening = group is not None and group.slug in codes and is_audio_path(parts)
+        if group is None or len(parts) > 2 and not listening or len(parts) == 2 and parts[1] not in actions_of(
+            group, codes
+        ):
             return self.not_found(request)
+        action = "audio" if listening else parts[1] if len(parts) == 2 else ""
         try:
-            return self.group_route(request, settings, group, parts[1] if len(parts) == 2 else "", codes)
+            return self.group_route(request, settings, group, action, codes, parts[2] if listening else "")
         except OSError as error:
             return self.data_folder_error(request, settings, error)
 
-    def group_route(self, request, settings, group, action, codes):
-        """Dispatch a group's page, statistics and actions, behind its access code and the form token."""
+    def group_route(self, request, settings, group, action, codes, message=""):
+        """Dispatch a group's page, statistics, actions and audio, behind its access code and the form token."""
         if group.slug in codes and codes[group.slug] is None:
             return self.closed(request, settings, group)
         visit = Visit(request, settings, group, self.key(settings), codes.get(group.slug))
@@ -242,6 +252,8 @@ class App:
             return self.group_page(visit)
         if action == "stats":
             return visit.respond(self.stats_page(request, settings, group))
+        if action == "audio":
+            return visit.respond(self.audio(visit, message))
         if request.method != "POST":
             return Response.redirect(f"{request.base}/{group.slug}")
         if request.from_elsewhere():
@@ -471,6 +483,64 @@ class App:
         response.headers.append(("Set-Cookie", visit.cookie("flash", flash, max_age=60)))
         return visit.respond(response)
 
+    def audio(self, visit, key):
+        """A message's audio, asked of OVH and streamed by the page (OVH's URL never reaches the browser).
+
+        Browsers on phones ask for ranges: one range is answered with 206, one out of the file with 416.
+        """
+        request, settings, group = visit.request, visit.settings, visit.group
+        if request.method not in ("GET", "HEAD"):
+            return method_not_allowed(request, "GET, HEAD")
+        contact = settings.contact
+        if parse_key(key) is None:
+            return self.not_found(request)
+        try:
+            line = self.line(settings, group, clock.now(settings.timezone))
+            if parse_key(key)[0] not in (line.memory.get("boxes") or boxes_of(group, line.snapshot())):
+                return self.not_found(request)
+            data = self.audio_bytes(line.client, group, key)
+        except AudioNotReady as error:
+            log.warning("audio of %s on %s not ready: %s", key, group.slug, error)
+            text = ("OVH n'a pas encore préparé l'enregistrement de ce message. Réessayez dans une minute ; "
+                    f"si cela dure, prévenez {contact}.")  # fmt: skip
+            return self.message(request, "Message pas encore prêt", text, 503)
+        except Exception as error:
+            failure = as_failure(error)
+            log.error("audio of %s on %s failed: %s", key, group.slug, failure)
+            if failure.reason == "not_found":
+                text = "Ce message n'est plus sur le répondeur (effacé entre-temps). Rechargez la page du groupe."
+                return self.message(request, "Message introuvable", text, 404)
+            explanation, advice = ovhapi.describe_failure(failure, contact)
+            return self.message(request, "Écoute impossible", f"{explanation} {advice}", 502)
+        if data is None:
+            text = f"OVH ne donne pas l'enregistrement de ce message. Réessayez ; si cela dure, prévenez {contact}."
+            return self.message(request, "Écoute impossible", text, 502)
+        size = len(data)
+        wanted = byte_range(request.environ.get("HTTP_RANGE", ""), size)
+        headers = [("Accept-Ranges", "bytes")]
+        if wanted == "unsatisfiable":
+            return Response(416, b"", AUDIO_TYPE, headers + [("Content-Range", f"bytes */{size}")])
+        if wanted is None:
+            return Response(200, data, AUDIO_TYPE, headers)
+        first, last = wanted
+        headers.append(("Content-Range", f"bytes {first}-{last}/{size}"))
+        return Response(206, data[first : last + 1], AUDIO_TYPE, headers)
+
+    def audio_bytes(self, client, group, key):
+        """The audio of a message, at the URL OVH gave lately (kept in this process) or at a new one; None if none."""
+        remembered = self.audio_urls.get((group.slug, key))
+        now = datetime.now(timezone.utc)
+        if remembered and (remembered[1] is None or remembered[1] > now):
+            data = fetch_audio(client, remembered[0])
+            if data is not None:
+                return data
+        url, expires = audio_url(client, group, key)
+        self.audio_urls[group.slug, key] = (url, expires)
+        data = fetch_audio(client, url)
+        if data is None:
+            self.audio_urls.pop((group.slug, key), None)
+        return data
+
     def handle_message(self, visit, action, asked, moment):
         """Mark a voicemail message handled (« Traité », with the first name given) or to handle, under the lock.
 
@@ -541,6 +611,11 @@ class App:
             changed = [c for c in ("name", "ends") if c in outcome.changed or c == "ends" and stored]
             done = "-".join(changed) or "same"
         return done, outcome.number
+
+
+def is_audio_path(parts):
+    """Whether a path's parts are those of a message's audio: /<group>/messages/<box:id>/audio."""
+    return len(parts) == 4 and parts[1] == "messages" and parts[3] == "audio"
 
 
 def describe_message(message):

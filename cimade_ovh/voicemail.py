@@ -15,6 +15,7 @@ duration.
 
 import json
 import logging
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -27,6 +28,10 @@ log = logging.getLogger("cimade-ovh")
 TO_HANDLE, HANDLED = "inbox", "old"  # OVH's folders: new messages, and those seen.
 FORWARDS = ("forwardNoReply", "forwardBusy", "forwardBackup")  # A SIP line's forwards that may go to a box.
 SLOTS = ("unavailable", "slot1", "slot2", "slot3")  # The time conditions' destinations.
+AUDIO_FORMAT, AUDIO_TYPE = "wav", "audio/wav"  # What Safari, Chromium and Firefox all play.
+AUDIO_WAIT_SECONDS = 6  # How long « Écouter » waits for OVH to make the file.
+AUDIO_POLL_SECONDS = 0.5  # How often it asks OVH meanwhile (OVH's manager: every second).
+AUDIO_MAX_BYTES = 32 * 1024 * 1024  # A message of OVH's is minutes long at most: more is not one.
 
 
 @dataclass
@@ -207,3 +212,59 @@ def move(client, group, key, folder):
     if after["dir"] != folder:
         raise OvhFailure("mismatch", f"{path}: moved to {folder}, reads {after['dir']}")
     return after, True
+
+
+# --- Listening ---
+
+
+class AudioNotReady(Exception):
+    """OVH did not make the message's file in time, or could not make it."""
+
+
+def audio_url(client, group, key, wait=None):
+    """Ask OVH for the message's file, wait until it is ready; return (its URL, when it expires), for the page only."""
+    box, message_id = parse_key(key)
+    path = f"{box_path(group, box)}/directories/{message_id}/download"
+    wait = AUDIO_WAIT_SECONDS if wait is None else wait
+    give_up = time.monotonic() + wait
+    while True:
+        file = client.get(path, format=AUDIO_FORMAT)
+        if file.get("status") == "done" and file.get("url"):
+            return file["url"], parse_ovh_datetime(file.get("urlExpirationDatetime"), None)
+        if file.get("status") == "error":
+            raise AudioNotReady(f"{path}: OVH answers status error")
+        if time.monotonic() + AUDIO_POLL_SECONDS > give_up:
+            raise AudioNotReady(f"{path}: still {file.get('status')} after {wait} s")
+        time.sleep(AUDIO_POLL_SECONDS)
+
+
+def fetch_audio(client, url):
+    """The bytes of an audio file at OVH's URL, or None when the URL answers no file (expired, not ready)."""
+    response = client._session.get(url, timeout=(3.05, 8), stream=True)
+    with response:
+        if response.status_code != 200:
+            return None
+        data = response.raw.read(AUDIO_MAX_BYTES + 1, decode_content=True)
+    if len(data) > AUDIO_MAX_BYTES:
+        raise OvhFailure("server", f"{url}: more than {AUDIO_MAX_BYTES} bytes")
+    return data
+
+
+def byte_range(header, size):
+    """The (first, last) bytes a Range header asks of `size` bytes; None for the whole file; "unsatisfiable" when out.
+
+    Only one range is answered, as browsers ask for media.
+    """
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[len("bytes=") :].strip().partition("-")
+    try:
+        if not first:  # The last N bytes.
+            count = int(last)
+            return (max(0, size - count), size - 1) if count > 0 and size else "unsatisfiable"
+        start, end = int(first), int(last) if last else size - 1
+    except ValueError:
+        return None
+    if start >= size or end < start:
+        return "unsatisfiable"
+    return start, min(end, size - 1)

@@ -23,15 +23,15 @@ COMMON_HEADERS = [
     ("Referrer-Policy", "same-origin"),  # Not no-referrer: browsers would then send our own forms with Origin: null.
     (
         "Content-Security-Policy",
-        f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; form-action 'self'; "
+        f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; media-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'",
     ),
 ]
 CLIENT = contextvars.ContextVar("client", default=None)  # The address of the request being answered, for the log.
 STATUS_TEXTS = {
-    200: "OK", 303: "See Other", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 429: "Too Many Requests",
-    500: "Internal Server Error", 503: "Service Unavailable",
+    200: "OK", 206: "Partial Content", 303: "See Other", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 416: "Range Not Satisfiable",
+    429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
 }  # fmt: skip
 
 

@@ -1,7 +1,13 @@
 """The group's voicemail on its page: which boxes are read, the messages shown, « Traité », listening, privacy."""
 
+import io
 import json
+import os
+import subprocess
+import sys
+import wave
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 import requests
@@ -22,6 +28,7 @@ from cimade_ovh.simulator import (
     longest_chain,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = f"/telephony/{DEMO_BILLING_ACCOUNT}"
 LYON = f"{ACCOUNT}/easyHunting/{LYON_NUMBER}"
 CALLER, OTHER_CALLER = "0033639989901", "0033639989902"
@@ -268,3 +275,92 @@ def test_ovh_failing_while_a_message_is_handled_loses_nothing_and_a_retry_conver
     page = text(coded.act("/lille/handled", {"message": first, "name": "Awa"}))
     assert "rappelé par Awa" in page and "1 message à traiter sur la messagerie." in page
     assert folders(coded)[int(first.split(":")[1])] == "old"
+
+
+# --- Listening ---
+
+
+def audio_path(key, slug="lille"):
+    """The page's own address of a message's audio."""
+    return f"/{slug}/messages/{key}/audio"
+
+
+def downloads(site):
+    """The download requests the page made to OVH."""
+    return [r for r in site.fake.requests if r["path"].endswith("/download")]
+
+
+def test_listening_streams_the_file_and_answers_ranges(coded):
+    first, _ = leave_two(coded)
+    page = coded.get("/lille")
+    whole = coded.get(audio_path(first))
+    kind = (whole.status_code, whole.headers["Content-Type"], whole.headers["Accept-Ranges"])
+    assert kind == (200, "audio/wav", "bytes")
+    with wave.open(io.BytesIO(whole.content)) as file:
+        assert file.getnframes() / file.getframerate() == 42
+    assert "voicemail-files" not in page.text + whole.headers.get("Location", "")  # OVH's URL stays with the page.
+    assert [r["query"] for r in downloads(coded)][-1] == "format=wav"
+    asked = len(downloads(coded))
+    size = len(whole.content)
+    for header, status, first_byte, last_byte in (("bytes=0-1", 206, 0, 1), ("bytes=100-", 206, 100, size - 1),
+                                                   ("bytes=-10", 206, size - 10, size - 1),
+                                                   (f"bytes=100-{size + 50}", 206, 100, size - 1)):  # fmt: skip
+        part = coded.get(audio_path(first), headers={"Range": header})
+        assert part.status_code == status, header
+        assert part.headers["Content-Range"] == f"bytes {first_byte}-{last_byte}/{size}"
+        assert part.content == whole.content[first_byte : last_byte + 1]
+    out = coded.get(audio_path(first), headers={"Range": f"bytes={size}-"})
+    assert (out.status_code, out.headers["Content-Range"], out.content) == (416, f"bytes */{size}", b"")
+    assert len(downloads(coded)) == asked  # The URL OVH gave is used again while it is valid.
+    assert coded.http.head(coded.url + audio_path(first)).status_code == 200
+
+
+def test_an_expired_url_is_asked_again(coded):
+    first, _ = leave_two(coded)
+    assert coded.get(audio_path(first)).status_code == 200
+    coded.fake.expire_audio_files()
+    asked = len(downloads(coded))
+    again = coded.get(audio_path(first))
+    assert again.status_code == 200 and again.content[:4] == b"RIFF"
+    assert len(downloads(coded)) > asked
+
+
+def test_a_file_never_ready_is_a_clear_message(coded, mocker, caplog):
+    mocker.patch("cimade_ovh.voicemail.AUDIO_WAIT_SECONDS", 1.5)  # Instead of a few seconds.
+    first, _ = leave_two(coded)
+    coded.fake.file_ready_seconds = None
+    response = coded.get(audio_path(first))
+    assert response.status_code == 503
+    assert "OVH n'a pas encore préparé l'enregistrement de ce message. Réessayez dans une minute" in text(response)
+    assert f"audio of {first} on lille not ready" in caplog.text and "9989901" not in caplog.text
+    coded.fake.file_ready_seconds = 0.3
+    assert coded.get(audio_path(first)).status_code == 200  # Once OVH has it ready.
+
+
+def test_only_the_group_s_own_messages_behind_its_code(coded):
+    first, _ = leave_two(coded)
+    lyon = coded.fake.leave_message(LYON_VOICEMAIL, CALLER, 9)
+    assert coded.get(audio_path(f"{LYON_VOICEMAIL}:{lyon}")).status_code == 404  # Lyon's box from Lille's page.
+    assert coded.get(audio_path("not-a-key")).status_code == 404
+    stranger = requests.get(coded.url + audio_path(first), allow_redirects=False, timeout=10)
+    assert stranger.status_code == 403 and "Code d'accès" in text(stranger)
+    coded.fake.unanswered_call(LILLE_NUMBER, CALLER, 5)
+    deleted = first.split(":")[1]
+    with coded.fake._lock:
+        box = coded.fake.state["billingAccounts"][DEMO_BILLING_ACCOUNT]["voicemail"][LILLE_SIP_LINE]
+        box["messages"] = [m for m in box["messages"] if str(m["id"]) != deleted]
+    gone = coded.get(audio_path(first))
+    assert gone.status_code == 404 and "Ce message n'est plus sur le répondeur" in text(gone)
+    assert coded.post(audio_path(first)).status_code == 405
+
+
+def test_listening_under_cgi(coded):
+    first, _ = leave_two(coded)
+    cookies = "; ".join(f"{c.name}={c.value}" for c in coded.http.cookies if c.path in ("/", "/lille"))
+    env = {**os.environ, "GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET", "PATH_INFO": audio_path(first),
+           "SERVER_NAME": "localhost", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+           "HTTP_COOKIE": cookies, "HTTP_RANGE": "bytes=0-3", "LINES_INI": str(coded.lines_ini)}  # fmt: skip
+    result = subprocess.run([sys.executable, str(ROOT / "index.py")], env=env, capture_output=True, timeout=60)
+    headers, _, body = result.stdout.partition(b"\r\n\r\n")
+    assert headers.startswith(b"Status: 206 Partial Content"), result.stdout[:500] + result.stderr
+    assert b"Content-Range: bytes 0-3/" in headers and body == b"RIFF"
