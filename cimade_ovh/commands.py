@@ -57,10 +57,23 @@ def demo(make_app, host, port, state=None):
             print(f"Démo : compte OVH simulé sur {fake.url} (rien n'est envoyé à OVH)", flush=True)
             print(f"Démo : journal et statistiques simulées dans {folder}", flush=True)
             if account is None:
-                print(demo_messages_line(leave_demo_messages(fake)), flush=True)
+                left = leave_demo_messages(fake)
+                give_demo_codes(load_settings(lines_ini))
+                print(demo_messages_line(left), flush=True)
             return serve(make_app(lines_ini=lines_ini), host, port)
     finally:
         fake.stop()
+
+
+DEMO_CODE = "demo-cimade"  # The demo's access code of Lille and Lyon: messages show only behind a code.
+
+
+def give_demo_codes(settings):
+    """Give the demo's Lille and Lyon their access code, in the demo's own folder."""
+    slugs = {slug for slug in ("lille", "lyon") if slug in settings.groups}
+    for slug in slugs:
+        write_access_code(settings.access_codes, slug, hash_code(DEMO_CODE))
+    write_coded_groups(settings, read_coded_groups(settings) | slugs)
 
 
 def demo_messages_line(left):
@@ -69,7 +82,8 @@ def demo_messages_line(left):
 
     counts = " et ".join(f"{left.get(number, 0)} pour {name}" for name, number in (("Lille", LILLE_NUMBER),
                                                                                     ("Lyon", LYON_NUMBER)))  # fmt: skip
-    return f"Démo : messages sur répondeur, {counts} : en bas des pages /lille et /lyon"
+    return (f"Démo : messages sur répondeur, {counts} : en bas des pages /lille et /lyon, "
+            f"code d'accès « {DEMO_CODE} »")  # fmt: skip
 
 
 def write_demo_folder(folder, fake):
