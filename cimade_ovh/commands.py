@@ -27,6 +27,7 @@ from .rules import check_coverage
 from .servers import serve
 from .sharing import EXPIRY_NOTICE
 from .snapshot import snapshot_problem, write_snapshot
+from .voicemail import box_problems, resolve_boxes
 
 
 def demo(make_app, host, port, state=None):
@@ -231,8 +232,12 @@ def check(app, snapshot=None):
         print(f"ERREUR : {explain_for_it(error)}")
         return 1
     moment = clock.now(settings.timezone)
+    boxes = resolve_boxes(client, settings, moment)
     for group in settings.groups.values():
         described, group_problems = check_group(client, group, moment)
+        if not group_problems and group.slug in boxes:
+            described += boxes_words(boxes[group.slug])
+            group_problems += box_problems(client, group, boxes[group.slug])
         if page_blind:  # Root reads the line, the page cannot: nothing works for the volunteers.
             group_problems.append(f"la page ne peut pas lire {app.ovh_conf or settings.ovh_conf} (voir plus haut)")
         for problem in group_problems:
@@ -240,13 +245,20 @@ def check(app, snapshot=None):
         if not group_problems:
             print(f"ok     [{group.slug}] {format_phone(group.number)} : {described}")
         problems += len(group_problems)
-    if not check_coverage(client, settings, verbose=False):
+    if not check_coverage(client, settings, verbose=False, boxes=boxes):
         problems += 1
     if credential is not None:
         print_expiration(credential, settings.timezone, moment)
     if snapshot:
         problems += write_snapshot(client, settings, snapshot)
     return 1 if problems else 0
+
+
+def boxes_words(boxes):
+    """The end of a group's --check line that names its voicemail boxes."""
+    if not boxes:
+        return " ; aucun répondeur (les appels sans réponse n'y laissent pas de message)"
+    return f" ; répondeur{'s' if len(boxes) > 1 else ''} : " + ", ".join(format_phone(box) for box in boxes)
 
 
 def print_expiration(credential, zone, moment):

@@ -11,7 +11,27 @@ def rule(method, path):
     return {"method": method, "path": path}
 
 
-def group_rules(group, sip_line=None):
+def voicemail_rules(group, boxes=None):
+    """The access rules to read the group's voicemail boxes, their messages and audio, and move messages.
+
+    `boxes`: the group's boxes when known (voicemail.resolve_boxes); otherwise every box of its
+    billing account (the key cannot read where the calls go before it exists).
+    """
+    account = f"/telephony/{group.billing_account}"
+    rules = [rule("GET", f"{account}/voicemail")]  # --check: is each box in the account?
+    if boxes is None:
+        return rules + [rule("GET", f"{account}/voicemail/*"), rule("POST", f"{account}/voicemail/*")]
+    for box in boxes:
+        directories = f"{account}/voicemail/{box}/directories"
+        rules += [
+            rule("GET", directories),  # The messages' ids, by folder.
+            rule("GET", f"{directories}/*"),  # A message, and its audio (…/download).
+            rule("POST", f"{directories}/*"),  # …/move: « Traité », « À traiter ».
+        ]
+    return rules
+
+
+def group_rules(group, sip_line=None, boxes=None):
     """The access rules one group of lines.ini needs: what index.py (page and --check) and stats.py call.
 
     Ids that OVH makes (agents, time conditions, calls) or may remake (the
@@ -26,8 +46,10 @@ def group_rules(group, sip_line=None):
         rules = [rule("GET", f"{account}/redirect/{group.number}")]
         if sip_line:
             line = f"{account}/line/{sip_line}"
-            return rules + [rule("GET", line), rule("GET", f"{line}/options"), rule("PUT", f"{line}/options")]
-        return rules + [rule("GET", f"{account}/line/*"), rule("PUT", f"{account}/line/*")]
+            rules += [rule("GET", line), rule("GET", f"{line}/options"), rule("PUT", f"{line}/options")]
+        else:
+            rules += [rule("GET", f"{account}/line/*"), rule("PUT", f"{account}/line/*")]
+        return rules + voicemail_rules(group, boxes)
     service = f"{account}/easyHunting/{group.number}"
     hunting, conditions = f"{service}/hunting", f"{service}/timeConditions/conditions"
     return [
@@ -45,18 +67,19 @@ def group_rules(group, sip_line=None):
         rule("POST", conditions),  # Open today's period.
         rule("PUT", f"{conditions}/*"),  # Move its end (the volunteers' planned end).
         rule("DELETE", f"{conditions}/*"),  # Close it.
-    ]
+    ] + voicemail_rules(group, boxes)
 
 
-def required_rules(settings, sip_lines=None):
+def required_rules(settings, sip_lines=None, boxes=None):
     """The access rules cimade-ovh needs for every group of `settings`, without duplicates.
 
-    `sip_lines` maps a redirect group's slug to its SIP line, when known (see resolve_sip_lines).
+    `sip_lines` maps a redirect group's slug to its SIP line, when known (see resolve_sip_lines);
+    `boxes`, a group's slug to its voicemail boxes, when known (see voicemail.resolve_boxes).
     """
-    sip_lines = sip_lines or {}
+    sip_lines, boxes = sip_lines or {}, boxes or {}
     rules = [rule("GET", CURRENT_CREDENTIAL)]  # The page reads the key's expiration.
     for group in settings.groups.values():
-        rules += group_rules(group, sip_lines.get(group.slug))
+        rules += group_rules(group, sip_lines.get(group.slug), boxes.get(group.slug))
     unique = []
     for item in rules:
         if item not in unique:
@@ -98,10 +121,10 @@ def missing_rules(granted, required):
     ]
 
 
-def check_coverage(client, settings, verbose=True):
+def check_coverage(client, settings, verbose=True, boxes=None):
     """Print, in French, whether the key of `client` covers every group; return True when it does.
 
-    With verbose=False (index.py --check), only the problems are printed.
+    With verbose=False (index.py --check), only the problems are printed. `boxes`: as in required_rules.
     """
     import ovh.exceptions
 
@@ -118,7 +141,7 @@ def check_coverage(client, settings, verbose=True):
     sip_lines = resolve_sip_lines(client, settings)
     uncovered = []
     for group in settings.groups.values():
-        missing = missing_rules(granted, group_rules(group, sip_lines.get(group.slug)))
+        missing = missing_rules(granted, group_rules(group, sip_lines.get(group.slug), (boxes or {}).get(group.slug)))
         if missing:
             uncovered.append(group.slug)
             print(f"ERREUR [{group.slug}] la clé OVH ne couvre pas ce groupe ; il lui manque :")

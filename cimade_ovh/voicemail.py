@@ -20,8 +20,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from .clock import parse_ovh_datetime
+from .config import script_command
 from .files import own_like_data, replace_file
-from .ovhapi import OvhFailure, as_failure, parallel, unless_gone
+from .ovhapi import OvhFailure, as_failure, explain_for_it, parallel, unless_gone
+from .phones import format_phone
 
 log = logging.getLogger("cimade-ovh")
 
@@ -81,6 +83,48 @@ def boxes_of(group, snap):
             if snap.actions.get(action) == "voicemail" and snap.actions.get(f"{action}Param"):
                 found.append(snap.actions[f"{action}Param"])
     return list(dict.fromkeys(found + list(group.voicemail)))
+
+
+def resolve_boxes(client, settings, moment):
+    """The boxes of each group whose line `client` can read now; the others are left out."""
+    from .lines import LINE_KINDS
+
+    found = {}
+    for group in settings.groups.values():
+        try:
+            found[group.slug] = boxes_of(group, LINE_KINDS[group.kind](client, group, moment).snapshot())
+        except Exception:  # No key yet, no right, no line: the key's rules cover every box of the account.
+            continue
+    return found
+
+
+def box_problems(client, group, boxes):
+    """For --check: why the page could not read each of the group's boxes, in French, with the next step."""
+    import ovh.exceptions
+
+    try:
+        known = set(client.get(f"/telephony/{group.billing_account}/voicemail"))
+    except Exception:  # A key without this right: reading each box says more.
+        known = None
+    problems = []
+    for box in boxes:
+        absent = (
+            f"le répondeur {format_phone(box)} n'est pas dans le compte {group.billing_account} : corrigez la clé "
+            "voicemail du groupe dans lines.ini, ou les renvois vers la messagerie chez OVH"
+        )
+        if known is not None and box not in known:
+            problems.append(absent)
+            continue
+        try:
+            client.get(f"{box_path(group, box)}/directories", dir=TO_HANDLE)
+        except ovh.exceptions.NotGrantedCall:
+            problems.append(f"la clé OVH ne peut pas lire le répondeur {format_phone(box)} : créez-en une nouvelle : "
+                            + script_command("create_consumer_key.py"))  # fmt: skip
+        except ovh.exceptions.ResourceNotFoundError:
+            problems.append(absent)
+        except Exception as error:
+            problems.append(f"répondeur {format_phone(box)} : {explain_for_it(error)}")
+    return problems
 
 
 # --- Reading ---
