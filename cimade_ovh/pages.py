@@ -224,6 +224,7 @@ class VoicemailView:
     coded: bool  # The group has an access code: its messages are shown.
     messages: list = field(default_factory=list)  # voicemail.Message, newest first.
     failures: list = field(default_factory=list)  # (box, OvhFailure) of the boxes OVH did not answer for.
+    boxes: list = field(default_factory=list)  # The boxes read.
     set_code: str = ""  # Without a code: the command that gives one.
 
     @property
@@ -359,6 +360,8 @@ def render_calls(calls):
 def waiting_line(voicemail):
     """How many messages wait on the group's voicemail, with a link to their list."""
     count = len(voicemail.waiting)
+    if not voicemail.boxes:
+        return HTML("<p>Aucun répondeur ne prend les appels sans réponse de ce groupe.</p>")
     if not count:
         return HTML('<p>Aucun message à traiter sur la messagerie.</p>')
     plural = "s" if count > 1 else ""
@@ -402,7 +405,7 @@ def render_voicemail(view):
         items = join(render_message_item(view, m) for m in waiting)
         parts.append(HTML(f"<details><summary>{len(waiting)} message{plural} à traiter</summary>\n"
                           f'<ul class="messages">\n{items}\n</ul>\n</details>'))  # fmt: skip
-    elif not voicemail.failures:
+    elif voicemail.boxes and not voicemail.failures:
         parts.append(HTML("<p>Aucun message à traiter.</p>"))
     if handled:
         plural = "s" if len(handled) > 1 else ""

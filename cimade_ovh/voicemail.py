@@ -284,13 +284,20 @@ def audio_url(client, group, key, wait=None):
 
 def fetch_audio(client, url):
     """The bytes of an audio file at OVH's URL, or None when the URL answers no file (expired, not ready)."""
-    response = client._session.get(url, timeout=(3.05, 8), stream=True)
+    import requests
+
+    try:
+        response = client._session.get(url, timeout=(3.05, 8), stream=True)
+    except requests.Timeout as error:
+        raise OvhFailure("timeout", f"audio file: {type(error).__name__}") from None  # Its URL stays out of logs.
+    except requests.RequestException as error:
+        raise OvhFailure("unreachable", f"audio file: {type(error).__name__}") from None
     with response:
         if response.status_code != 200:
             return None
         data = response.raw.read(AUDIO_MAX_BYTES + 1, decode_content=True)
     if len(data) > AUDIO_MAX_BYTES:
-        raise OvhFailure("server", f"{url}: more than {AUDIO_MAX_BYTES} bytes")
+        raise OvhFailure("server", f"audio file: more than {AUDIO_MAX_BYTES} bytes")
     return data
 
 

@@ -86,7 +86,7 @@ def test_the_boxes_read_are_those_ovh_sends_the_calls_to(coded, ovh_client):
     ovh_client.put(f"{ACCOUNT}/line/{LILLE_SIP_LINE}/options", forwardNoReply=False)  # Lille: no box any more.
     coded.get("/lille")
     start = len(coded.fake.requests)
-    coded.get("/lille")
+    assert "Aucun répondeur ne prend les appels sans réponse de ce groupe." in text(coded.get("/lille"))
     assert boxes_read(coded, start) == set()
 
 
@@ -335,6 +335,22 @@ def test_a_file_never_ready_is_a_clear_message(coded, mocker, caplog):
     assert f"audio of {first} on lille not ready" in caplog.text and "9989901" not in caplog.text
     coded.fake.file_ready_seconds = 0.3
     assert coded.get(audio_path(first)).status_code == 200  # Once OVH has it ready.
+
+
+@pytest.mark.parametrize("fault", ["download", "file"])
+def test_ovh_failing_while_listening_is_explained_and_a_retry_converges(coded, fault, caplog):
+    first, _ = leave_two(coded)
+    if fault == "download":
+        coded.fake.fail("GET", f"{ACCOUNT}/voicemail/{LILLE_SIP_LINE}/directories/*/download", "503")
+        says = "OVH a rencontré une erreur de son côté."
+    else:
+        coded.fake.file_ready_seconds = 0
+        coded.fake.fail("GET", "/voicemail-files/*", "drop")
+        says = "Impossible de joindre OVH."
+    failed = coded.get(audio_path(first))
+    assert failed.status_code == 502 and says in text(failed), text(failed)
+    assert f"audio of {first} on lille failed" in caplog.text and "9989901" not in caplog.text
+    assert coded.get(audio_path(first)).status_code == 200
 
 
 def test_only_the_group_s_own_messages_behind_its_code(coded):

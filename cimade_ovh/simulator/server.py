@@ -43,7 +43,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif parts.path == VALIDATION_PATH:
             self.serve_validation_page(fake, parts.query, raw)
         elif parts.path.startswith(FILES_PATH) and self.command == "GET":
-            self.serve_audio_file(fake, parts.path[len(FILES_PATH) :].split("/")[0])
+            self.serve_audio_file(fake, parts.path)
         else:
             self.send_json(404, ApiError(404, "Got an invalid (or empty) URL").body())
 
@@ -81,11 +81,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         }[kind]
         return self.send_json(error.status, error.body())
 
-    def serve_audio_file(self, fake, token):
-        """Send a voicemail message's audio file, after the latency every request of OVH's takes."""
+    def serve_audio_file(self, fake, path):
+        """Send a voicemail message's audio file, after the latency every request of OVH's takes, or its fault."""
         if fake.latency_ms:
             time.sleep(fake.latency_ms / 1000)
-        return self.send(*fake.audio_file(token))
+        fault = fake.take_fault("GET", path)
+        if fault:
+            return self.play_fault(fake, fault["kind"])
+        return self.send(*fake.audio_file(path[len(FILES_PATH) :].split("/")[0]))
 
     def serve_validation_page(self, fake, query, raw):
         """Show the page where a person validates a consumer key, or take its form."""
