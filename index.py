@@ -8,7 +8,9 @@ are described in lines.ini, one section each.
 This file is the script Apache runs, as FastCGI (through flup), or as plain CGI
 when no FastCGI server started it: the WSGI application's routing and its
 request handlers. What they call lives in the package cimade_ovh, one module
-per concern. From a shell:
+per concern. The handlers of group pages import what only they use (lines,
+ends, forms, figures, group_page, stats_page) when they run: a CGI process for
+/ starts without them. From a shell:
 
     python3 index.py --demo            the page on a simulated OVH account
     python3 index.py --serve [--port]  the page on the OVH account of ovh.conf
@@ -19,11 +21,10 @@ per concern. From a shell:
     python3 index.py --unlock lyon     forget a group's wrong codes: nobody waits any more
 """
 
-import logging
 import os
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 from cimade_ovh import access, clock, config, ovhapi, pages
@@ -39,30 +40,14 @@ from cimade_ovh.access import (
     secret_key,
     write_coded_groups,
 )
-from cimade_ovh.clock import END_OF_DAY, format_day_time, format_duration, format_short_day_time, parse_ovh_datetime
-from cimade_ovh.config import DEFAULT_CONTACT, ConfigError, Group, load_settings, script_command
-from cimade_ovh.ends import todays_ends, write_ends
-from cimade_ovh.figures import STATS_DAYS, daily_figures, read_records
+from cimade_ovh.clock import END_OF_DAY, format_day_time
+from cimade_ovh.config import DEFAULT_CONTACT, ConfigError, Group, load_settings
 from cimade_ovh.files import Reloaded, group_lock
-from cimade_ovh.forms import MESSAGE_ACTIONS, read_action_form, typed_in
-from cimade_ovh.lines import LINE_KINDS
-from cimade_ovh.ovhapi import DEADLINE, LazyClient, OvhFailure, as_failure, parallel
-from cimade_ovh.pages import (
-    GroupView,
-    VoicemailView,
-    favicon,
-    flash_message,
-    message_box,
-    read_flash,
-    render_access,
-    render_group,
-)
-from cimade_ovh.queues import CONDITIONS_OFF_STEP
-from cimade_ovh.rights import become_web_user
-from cimade_ovh.servers import is_fastcgi, log_to_stderr, run_cgi, run_fastcgi, serve
+from cimade_ovh.log import CLIENT, log, log_to_stderr
+from cimade_ovh.ovhapi import DEADLINE, LazyClient, as_failure, parallel
+from cimade_ovh.pages import favicon, message_box, render_access
+from cimade_ovh.servers import is_fastcgi, run_cgi, run_fastcgi, serve
 from cimade_ovh.sharing import EXPIRY_NOTICE, SHARE_SECONDS, KeyExpiry, SharedRead, open_client
-from cimade_ovh.state import Refusal
-from cimade_ovh.stats_page import render_stats
 from cimade_ovh.traces import (
     keep_last_good,
     log_activity,
@@ -72,33 +57,7 @@ from cimade_ovh.traces import (
     report_failure,
     report_success,
 )
-from cimade_ovh.voicemail import (
-    AUDIO_TYPE,
-    HANDLED,
-    TO_HANDLE,
-    AudioNotReady,
-    audio_url,
-    boxes_of,
-    byte_range,
-    fetch_audio,
-    messages_of,
-    move,
-    parse_key,
-    read_handled,
-    read_with_voicemail,
-    write_handled,
-)
-from cimade_ovh.web import (
-    CLIENT,
-    COMMON_HEADERS,
-    STATUS_TEXTS,
-    Request,
-    Response,
-    method_not_allowed,
-)
-
-log = logging.getLogger("cimade-ovh")
-
+from cimade_ovh.web import COMMON_HEADERS, STATUS_TEXTS, Request, Response, method_not_allowed
 
 # --- The application: its state between requests ------------------------------------
 
@@ -177,7 +136,8 @@ class App:
         """The groups' hashed access codes, read again whenever access-codes.ini changes.
 
         A group that had a code and has none now (the file lost, moved, cut) is closed: its
-        code is None. Only --remove-code opens it. Groups with a code are remembered in data_dir.
+        code is None. Only --remove-code opens it. Groups with a code are remembered in data_dir, and marked
+        access_code = yes in lines.ini by --set-code: losing data_dir too leaves them closed.
         """
         codes = dict(self._codes.get(settings.access_codes))
         known = read_coded_groups(settings)
@@ -186,7 +146,8 @@ class App:
                 write_coded_groups(settings, known | set(codes))
             except OSError as error:
                 log.error("cannot remember the groups with a code in %s: %s", coded_groups_path(settings), error)
-        return {slug: None for slug in known if slug in settings.groups} | codes
+        marked = {group.slug for group in settings.groups.values() if group.access_code}
+        return {slug: None for slug in known | marked if slug in settings.groups} | codes
 
     def key(self, settings):
         """The secret key of data_dir, read again when the file changes (deleting it logs everyone out)."""
@@ -194,6 +155,8 @@ class App:
 
     def line(self, settings, group, moment):
         """The group's line on OVH, with what this process remembers of it (at first, what the latest read saw)."""
+        from cimade_ovh.lines import LINE_KINDS
+
         client = LazyClient(lambda: self.client(settings))
         return LINE_KINDS[group.kind](client, group, moment, self.reads.memory(settings, group))
 
@@ -322,6 +285,11 @@ class App:
 
     def group_page(self, visit, typed=None, errors=None, status=200, messages=()):
         """Read the line's state from OVH and show it with the last actions and the forms."""
+        from cimade_ovh.ends import todays_ends
+        from cimade_ovh.group_page import GroupView, flash_message, read_flash, render_group
+        from cimade_ovh.queues import CONDITIONS_OFF_STEP
+        from cimade_ovh.voicemail import read_with_voicemail
+
         request, settings, group = visit.request, visit.settings, visit.group
         moment = clock.now(settings.timezone)
         messages = list(messages)
@@ -372,6 +340,11 @@ class App:
 
     def voicemail_view(self, visit, snap):
         """What the page shows of the group's voicemail: its messages only behind the group's access code."""
+        from cimade_ovh.config import script_command
+        from cimade_ovh.group_page import VoicemailView
+        from cimade_ovh.ovhapi import OvhFailure
+        from cimade_ovh.voicemail import messages_of, read_handled
+
         settings, group = visit.settings, visit.group
         if visit.stored_code is None:
             return VoicemailView(coded=False, set_code=script_command("index.py", "--set-code", group.slug))
@@ -396,6 +369,9 @@ class App:
 
     def stats_page(self, request, settings, group):
         """The statistics page of a queue group, read from the records alone: it makes no OVH request."""
+        from cimade_ovh.figures import STATS_DAYS, daily_figures, read_records
+        from cimade_ovh.stats_page import render_stats
+
         if request.method == "POST":
             return method_not_allowed(request, "GET, HEAD")
         last_day = clock.now(settings.timezone).date()
@@ -412,6 +388,8 @@ class App:
 
     def expired(self, visit, form):
         """A form without a valid token: do nothing, and show the page again with what was typed."""
+        from cimade_ovh.forms import typed_in
+
         text = (
             "La page avait expiré, ou votre navigateur refuse les cookies de ce site : rien n'a été fait. "
             "Vérifiez ci-dessous, puis recommencez."
@@ -450,6 +428,10 @@ class App:
 
     def act(self, visit, action, form):
         """Start, change, join, remove or finish a permanence: read the form, perform under the lock, report."""
+        from cimade_ovh.forms import MESSAGE_ACTIONS, read_action_form, typed_in
+        from cimade_ovh.state import Refusal
+        from cimade_ovh.voicemail import parse_key
+
         request, settings, group = visit.request, visit.settings, visit.group
         moment = clock.now(settings.timezone)
         asked, errors = read_action_form(action, form, settings, group, moment)
@@ -488,6 +470,8 @@ class App:
 
         Browsers on phones ask for ranges: one range is answered with 206, one out of the file with 416.
         """
+        from cimade_ovh.voicemail import AUDIO_TYPE, AudioNotReady, boxes_of, byte_range, parse_key
+
         request, settings, group = visit.request, visit.settings, visit.group
         if request.method not in ("GET", "HEAD"):
             return method_not_allowed(request, "GET, HEAD")
@@ -528,6 +512,10 @@ class App:
 
     def audio_bytes(self, client, group, key):
         """The audio of a message, at the URL OVH gave lately (kept in this process) or at a new one; None if none."""
+        from datetime import datetime, timezone
+
+        from cimade_ovh.voicemail import audio_url, fetch_audio
+
         remembered = self.audio_urls.get((group.slug, key))
         now = datetime.now(timezone.utc)
         if remembered and (remembered[1] is None or remembered[1] > now):
@@ -549,6 +537,9 @@ class App:
         volunteer moved already is left as it is, with its record (or this one's, when a try
         that failed after OVH's move left none).
         """
+        from cimade_ovh.clock import parse_ovh_datetime
+        from cimade_ovh.voicemail import HANDLED, TO_HANDLE, boxes_of, move, parse_key, read_handled, write_handled
+
         settings, group = visit.settings, visit.group
         deadline = DEADLINE.set(time.monotonic() + ovhapi.ACTION_SECONDS)
         try:
@@ -582,6 +573,9 @@ class App:
 
         The planned ends are stored first: a write that OVH applies but never confirms still ends on time.
         """
+        from cimade_ovh.ends import todays_ends, write_ends
+        from cimade_ovh.state import Refusal
+
         settings, group = visit.settings, visit.group
         deadline = DEADLINE.set(time.monotonic() + ovhapi.ACTION_SECONDS)
         before = todays_ends(settings, group, moment)
@@ -620,6 +614,8 @@ def is_audio_path(parts):
 
 def describe_message(message):
     """What the activity log, the last actions and IT's mail say of a message: its day, time and duration only."""
+    from cimade_ovh.clock import format_duration, format_short_day_time
+
     when = format_short_day_time(message["received"]) if message["received"] else "?"
     return f"message du {when} ({format_duration(message['duration'])})"
 
@@ -627,6 +623,8 @@ def describe_message(message):
 def actions_of(group, codes):
     """What may follow a group's address: "remove" (several volunteers), "stats" (a queue), "access" and the
     voicemail's actions (a code)."""
+    from cimade_ovh.forms import MESSAGE_ACTIONS
+
     return (
         ("start", "finish")
         + (("remove",) if group.max_volunteers > 1 else ())
@@ -644,6 +642,7 @@ def main(argv=None):
     """The command line for IT: --demo, --serve, --check, --set-code, --remove-code or --unlock."""
     from cimade_ovh.cli import french_parser, number_argument  # Here: a CGI request does not need them.
     from cimade_ovh.commands import check, demo, set_code, unlock
+    from cimade_ovh.rights import become_web_user
 
     parser = french_parser(description="cimade-ovh : la page qui envoie les appels d'une permanence au bénévole.")
     action = parser.add_mutually_exclusive_group(required=True)

@@ -17,9 +17,9 @@ def use_virtualenv(venv=ROOT / ".venv3"):
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     site_packages = venv / "lib" / version / "site-packages"
     if site_packages.is_dir():
-        import site
-
-        site.addsitedir(str(site_packages))
+        # Not site.addsitedir: it would run the folder's .pth files, such as setuptools' distutils hook, which
+        # imports a module and then sits in every import; ovh, flup and what they use need no .pth file.
+        sys.path.append(str(site_packages))
 
 
 use_virtualenv()

@@ -1,15 +1,13 @@
-"""Access to a group's page: its code, the signed cookies and form tokens, and the count of wrong codes."""
+"""Access to a group's page: its code, the signed cookies and form tokens, and the count of wrong codes.
+
+hashlib, hmac, json and ipaddress are imported by the functions that use them: the list of groups needs none.
+"""
 
 import base64
 import configparser
 import contextlib
 import errno
-import hashlib
-import hmac
 import io
-import ipaddress
-import json
-import logging
 import os
 import re
 import time
@@ -20,9 +18,7 @@ from urllib.parse import quote
 from . import files
 from .config import ConfigError, read_ini
 from .files import locked_file, own_like_data, replace_file, replace_keeping
-
-log = logging.getLogger("cimade-ovh")
-
+from .log import log
 
 CODE_MIN_LENGTH = 6
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # About 50 ms and 16 MB a try: slow for guessing, quick for a person.
@@ -37,6 +33,7 @@ GROUP_LOCKOUT = timedelta(hours=1)
 
 def hash_code(code):
     """A salted scrypt hash of an access code, as stored in access-codes.ini."""
+    import hashlib
     import secrets
 
     salt = secrets.token_bytes(16)
@@ -47,6 +44,9 @@ def hash_code(code):
 
 def check_code(code, stored):
     """True when `code` matches a hash made by hash_code."""
+    import hashlib
+    import hmac
+
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         salt, digest = base64.b64decode(salt), base64.b64decode(digest)
@@ -143,7 +143,9 @@ def secret_key(settings):
 
 def sign(key, text):
     """A short HMAC of `text`, safe in a cookie or a form."""
-    digest = hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
+    import hmac
+
+    digest = hmac.digest(key, text.encode("utf-8"), "sha256")
     return base64.urlsafe_b64encode(digest[:24]).decode()
 
 
@@ -162,6 +164,8 @@ def has_access(key, group, stored, value, clock):
 
 def same_text(given, expected):
     """Compare a secret in constant time; any text may be given (compare_digest refuses non-ASCII str)."""
+    import hmac
+
     return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
 
 
@@ -178,6 +182,8 @@ class WrongCodes:
     """Wrong access codes of a group, per client address and for the whole group, in files shared by every process."""
 
     def __init__(self, settings, group, client):
+        import hashlib
+
         self.folder = settings.data_dir / "attempts"
         who = hashlib.sha256(client_network(client).encode("utf-8")).hexdigest()[:16]
         self.path = self.folder / f"{group.slug}.{who}"
@@ -220,6 +226,8 @@ class WrongCodes:
 
         An unreadable count is locked until its last change is older than `window`: never opened.
         """
+        import json
+
         file.seek(0)
         try:
             times = json.loads(file.read() or "[]")
@@ -251,6 +259,8 @@ def write_times(file, times):
 
     The new file takes the place of the locked one: those waiting for the lock open it afresh (locked_file).
     """
+    import json
+
     replace_file(Path(file.name), json.dumps(times), 0o640)
 
 
@@ -260,6 +270,8 @@ def client_network(address):
     A subscriber gets a /56 or a /60 from French providers: counted by /64, one home could use 16 to 256
     networks, and so reach the group's own limit alone.
     """
+    import ipaddress
+
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

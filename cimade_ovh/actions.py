@@ -8,17 +8,18 @@ by stats.py, never flashed: "auto-finish" is shown with the last actions, "acces
 typed) and "housekeeping" (stats.py tidying a queue) only stay in the log.
 """
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 
-@dataclass(frozen=True)
-class Action:
-    """One word of the activity log and its texts; "" where the word is never shown there."""
+class Action(namedtuple("Action", "word flash subject handover", defaults=("", "", ""))):
+    """One word of the activity log and its texts; "" where the word is never shown there.
 
-    word: str
-    flash: str = ""  # The box on the page after the button; $number stands for the volunteer's number.
-    subject: str = ""  # The mail to IT's subject, between the group's name and the number.
-    handover: str = ""  # « Dernières actions » on the group's page.
+    flash: the box on the page after the button; $number stands for the volunteer's number.
+    subject: the mail to IT's subject, between the group's name and the number.
+    handover: « Dernières actions » on the group's page.
+    """
+
+    __slots__ = ()
 
 
 ACTIONS = {

@@ -6,23 +6,31 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from . import clock
+from . import ROOT, clock
 from .access import (
     CODE_MIN_LENGTH,
     hash_code,
+    read_access_codes,
     read_coded_groups,
     write_access_code,
     write_coded_groups,
 )
 from .clock import format_day_time, parse_ovh_datetime
-from .config import LINES_INI, SETTINGS_SECTION, ConfigError, load_settings, read_ini, script_command
+from .config import LINES_INI, SETTINGS_SECTION, ConfigError, load_settings, mark_access_code, read_ini, script_command
 from .figures import append_record, record_path
 from .files import os_error_text
 from .ovhapi import CURRENT_CREDENTIAL, explain_for_it
 from .phones import format_phone
 from .queues import CONDITIONS_OFF_STEP, QueueLine
 from .redirect import RedirectLine
-from .rights import exposed_secrets, page_can_read, share_with_web_server, web_user_problems
+from .rights import (
+    VENV_COMMAND,
+    exposed_secrets,
+    page_can_read,
+    share_with_web_server,
+    web_user,
+    web_user_problems,
+)
 from .rules import check_coverage
 from .servers import serve
 from .sharing import EXPIRY_NOTICE
@@ -195,6 +203,52 @@ def bytecode_warning(package=PACKAGE):
     )
 
 
+def virtualenv_problem(settings, venv=ROOT / ".venv3"):
+    """Why the web server's user cannot run .venv3's python with the page's packages, as cron does; None when it can.
+
+    Run by root, the python of .venv3 is started as the web server's user: one made by a python3
+    in a folder that user cannot enter (a pyenv in /root) works for root only.
+    """
+    import os
+    import subprocess
+
+    user = web_user(settings) if os.geteuid() == 0 else None
+    as_user, who = {}, "cette commande"
+    if user is not None and user.pw_uid != 0:
+        groups = os.getgrouplist(user.pw_name, user.pw_gid)
+        as_user = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": groups}
+        who = f"le serveur web ({user.pw_name})"
+    python = venv / "bin" / "python"
+    try:
+        ran = subprocess.run(
+            [str(python), "-c", "import ovh, flup"], env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, cwd="/",
+            capture_output=True, text=True, timeout=60, **as_user,
+        )  # fmt: skip
+    except OSError as error:
+        why = os_error_text(error)
+    except subprocess.TimeoutExpired:
+        why = "pas de réponse en 60 s"
+    else:
+        if ran.returncode == 0:
+            return None
+        lines = ran.stderr.strip().splitlines()
+        why = lines[-1] if lines else f"code de sortie {ran.returncode}"
+    return (
+        f"{who} ne peut pas lancer {python} ({why}), que cron lance pour stats.py : recréez .venv3 avec le python3 "
+        f"de Debian, en root : cd {venv.parent} && rm -rf .venv3 && {VENV_COMMAND}"
+    )
+
+
+def code_marks(settings):
+    """(the groups closed because their code is lost, the groups with a code that lines.ini does not mark).
+
+    A group had a code when lines.ini (access_code = yes) or data/access-codes.groups says so.
+    """
+    marked = {group.slug for group in settings.groups.values() if group.access_code}
+    coded = set(read_access_codes(settings.access_codes)) & set(settings.groups)
+    return (marked | read_coded_groups(settings)) & set(settings.groups) - coded, coded - marked
+
+
 def check(app, snapshot=None):
     """Check lines.ini, the web server's rights and each group on OVH, copied to `snapshot`; print what is wrong.
 
@@ -216,9 +270,23 @@ def check(app, snapshot=None):
     for problem in web_user_problems(settings):
         print(f"ERREUR : {problem}")
         problems += 1
+    venv_problem = virtualenv_problem(settings)
+    if venv_problem:
+        print(f"ERREUR : {venv_problem}")
+        problems += 1
     for exposed in exposed_secrets(settings):
         print(f"Attention : {exposed}")
     page_blind = not page_can_read(settings, app.ovh_conf or settings.ovh_conf)
+    try:
+        closed, unmarked = code_marks(settings)
+    except (ConfigError, OSError) as error:
+        print(f"ERREUR : {error}")
+        problems += 1
+        closed, unmarked = set(), set()
+    for slug in sorted(unmarked):  # Coded before lines.ini was marked, or the mark lost with a copy put in place.
+        print(f"Attention [{slug}] : ce groupe a un code d'accès que {settings.path} ne marque pas : perdre "
+              "access-codes.ini et data/ ouvrirait sa page à tous ; ajoutez la ligne « access_code = yes » "
+              "à sa section")  # fmt: skip
     warning = bytecode_warning()
     if warning:
         print(warning)
@@ -238,6 +306,12 @@ def check(app, snapshot=None):
         if not group_problems and group.slug in boxes:
             described += boxes_words(boxes[group.slug])
             group_problems += box_problems(client, group, boxes[group.slug])
+        if group.slug in closed:
+            set_again = script_command("index.py", "--set-code", group.slug)
+            group_problems.append(
+                f"le groupe avait un code d'accès et {settings.access_codes} n'en a plus : sa page est fermée ; "
+                f"remettez ce fichier (sauvegarde) ou redonnez un code : {set_again}"
+            )
         if page_blind:  # Root reads the line, the page cannot: nothing works for the volunteers.
             group_problems.append(f"la page ne peut pas lire {app.ovh_conf or settings.ovh_conf} (voir plus haut)")
         for problem in group_problems:
@@ -302,6 +376,7 @@ def set_code(app, slug, remove=False):
         if remove:
             write_access_code(settings.access_codes, group.slug, None)
             write_coded_groups(settings, read_coded_groups(settings) - {group.slug})
+            mark_access_code(settings.path, group.slug, False)
             print(f"{group.name} : plus de code d'accès ({settings.access_codes}).")
             return 0
         if sys.stdin.isatty():
@@ -326,6 +401,7 @@ def set_code(app, slug, remove=False):
 
         write_access_code(settings.access_codes, group.slug, hash_code(code), share)
         write_coded_groups(settings, read_coded_groups(settings) | {group.slug})
+        mark_access_code(settings.path, group.slug, True)
     except OSError as error:
         where = error.filename or settings.access_codes
         print(f"ERREUR : {where} : écriture impossible ({os_error_text(error)}) ; relancez la commande en root.")

@@ -4,13 +4,13 @@ import configparser
 import os
 import re
 import shlex
-from dataclasses import dataclass, field
+from collections import namedtuple
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import ROOT
 from .clock import END_OF_DAY, PERIOD_FROM, parse_end
-from .files import os_error_text
+from .files import os_error_text, replace_keeping
 
 LINES_INI = Path(os.environ.get("LINES_INI") or ROOT / "lines.ini")
 SETTINGS_SECTION = "settings"
@@ -25,7 +25,7 @@ SETTINGS_KEYS = (
 )  # fmt: skip
 GROUP_KEYS = (
     "name", "kind", "billing_account", "number", "ring_timeout", "max_volunteers", "agent_description", "contact",
-    "ends_at", "voicemail",
+    "ends_at", "access_code", "voicemail",
 )  # fmt: skip
 
 
@@ -37,40 +37,37 @@ class ConfigError(Exception):
         self.unreadable = unreadable  # The file is there, but its rights keep this process from reading it.
 
 
-@dataclass(frozen=True)
-class Group:
-    """A local group and its help line, as described by one section of lines.ini."""
-
-    slug: str
-    name: str
-    kind: str
-    billing_account: str
-    number: str
-    ring_timeout: int = DEFAULT_RING_TIMEOUT
-    max_volunteers: int = 1
-    agent_description: str = ""
-    contact: str = ""
-    ends_at: int = END_OF_DAY  # The planned end a volunteer's form proposes, a time of day in seconds.
-    voicemail: tuple = ()  # Voicemail boxes (SIP lines, 0033…) the page reads besides those OVH's settings name.
+GROUP_FIELDS = (
+    "slug name kind billing_account number ring_timeout max_volunteers agent_description contact ends_at access_code "
+    "voicemail"
+)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything lines.ini says: the global settings and the groups by slug."""
+class Group(namedtuple("Group", GROUP_FIELDS, defaults=(DEFAULT_RING_TIMEOUT, 1, "", "", END_OF_DAY, False, ()))):
+    """A local group and its help line, as described by one section of lines.ini.
 
-    path: Path
-    ovh_conf: Path
-    data_dir: Path
-    activity_log: Path
-    notify: tuple
-    sendmail: tuple
-    contact: str
-    timezone: ZoneInfo
-    groups: dict
-    access_codes: Path = None
-    access_hours: int = 12
-    broken: dict = field(default_factory=dict)  # By section name: why that group cannot be served.
-    web_user: str = ""
+    ends_at is the planned end a volunteer's form proposes, a time of day in seconds. access_code is written by
+    --set-code: without its code, the page stays closed, whatever data/ holds. voicemail: the voicemail boxes
+    (SIP lines, 0033…) the page reads besides those OVH's settings name.
+    """
+
+    __slots__ = ()
+
+
+SETTINGS_FIELDS = (
+    "path ovh_conf data_dir activity_log notify sendmail contact timezone groups access_codes access_hours broken "
+    "web_user"
+)
+
+
+class Settings(namedtuple("Settings", SETTINGS_FIELDS, defaults=(None, 12, {}, ""))):
+    """Everything lines.ini says: the global settings and the groups by slug.
+
+    Paths are Path, notify and sendmail tuples, timezone a ZoneInfo, access_hours an int; broken gives,
+    by section name, why that group cannot be served.
+    """
+
+    __slots__ = ()
 
 
 def read_ini(path):
@@ -213,6 +210,9 @@ def load_group(parser, path, section, value, default_end):
             f"{where}, clé « max_volunteers » : un renvoi (kind = redirect) ne sonne que sur un numéro ; "
             "pour plusieurs bénévoles, il faut une file d'appels (kind = queue)"
         )
+    access_code = value(section, "access_code", "no")
+    if access_code not in ("yes", "no"):
+        raise ConfigError(f"{where}, clé « access_code » : « {access_code} » : yes ou no (écrit par --set-code)")
     name = value(section, "name")
     boxes = tuple(box.strip() for box in value(section, "voicemail", "").split(",") if box.strip())
     wrong = [box for box in boxes if not re.fullmatch(r"00\d{6,15}", box)]
@@ -232,8 +232,25 @@ def load_group(parser, path, section, value, default_end):
         agent_description=value(section, "agent_description", f"Bénévole {name} (cimade-ovh)"),
         contact=value(section, "contact", ""),
         ends_at=parse_ends_at(value(section, "ends_at", ""), where, default_end),
+        access_code=access_code == "yes",
         voicemail=boxes,
     )
+
+
+def mark_access_code(path, slug, has_code):
+    """Write access_code = yes in a group's section of lines.ini (or take it out), changing no other line.
+
+    lines.ini is the one file without which there is no page: a group marked there stays closed
+    when its code is lost, even with a wiped data folder. The file keeps its owner and mode.
+    """
+    lines = Path(path).read_text(encoding="utf-8").splitlines(keepends=True)
+    headers = [i for i, line in enumerate(lines) if re.fullmatch(r"\s*\[[^\]]+\]\s*", line)]
+    start = next(i for i in headers if lines[i].strip()[1:-1].strip().lower() == slug)
+    end = next((i for i in headers if i > start), len(lines))
+    kept = [line for line in lines[start + 1 : end] if not re.match(r"\s*access_code\s*[=:]", line)]
+    header = lines[start] if lines[start].endswith("\n") else lines[start] + "\n"
+    marked = ["access_code = yes\n"] if has_code else []
+    replace_keeping(Path(path), "".join(lines[:start] + [header] + marked + kept + lines[end:]), 0o644)
 
 
 def parse_ends_at(text, where, default=END_OF_DAY):

@@ -7,14 +7,12 @@ an upgrade, or after one that is then rolled back, keeps its ends.
 """
 
 import json
-import logging
 import re
 from datetime import date
 
 from .clock import format_hms, parse_end
 from .files import replace_file
-
-log = logging.getLogger("cimade-ovh")
+from .log import log
 
 
 def ends_path(settings, group):

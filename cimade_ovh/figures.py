@@ -2,15 +2,12 @@
 
 import fcntl
 import json
-import logging
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from .clock import parse_ovh_datetime
-
-log = logging.getLogger("cimade-ovh")
-
+from .log import log
 
 #
 # stats.py (cron, every 5 minutes) appends one record per queue group and run to

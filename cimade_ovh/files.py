@@ -9,7 +9,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import socket
 import threading
 import time
 
@@ -23,7 +22,6 @@ OS_ERRORS = {
     errno.EROFS: "disque en lecture seule",
     errno.EADDRINUSE: "adresse déjà prise par un autre programme",
     errno.EADDRNOTAVAIL: "cette adresse n'est pas l'une de ce serveur",
-    socket.EAI_NONAME: "nom ou adresse inconnus",  # getaddrinfo's errors, negative, never clash with errno's.
 }
 
 

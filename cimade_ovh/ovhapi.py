@@ -7,6 +7,7 @@ from string import Template
 
 from .config import ConfigError, read_ini, script_command
 from .files import os_error_text
+from .log import log
 
 OVH_TIMEOUT = (3.05, 8)  # Seconds to connect, then to wait for each answer: what a person will wait.
 OVH_CONNECTIONS = 32  # Connections kept open to OVH: more than the requests a page makes at once.
@@ -77,6 +78,7 @@ EXPLANATIONS = (NOT_A_REDIRECT, QUEUE_COUNT)  # The page's own explanations of a
 
 def connect_ovh(endpoint, application_key, application_secret, consumer_key, timeout=None):
     """Return an ovh.Client; `endpoint` is an OVH name (ovh-eu) or a URL, such as the simulator's."""
+    log.ready()  # urllib3 logs its warnings through logging: set the log up first, so that they reach it as ours do.
     import ovh
     import requests.adapters
 

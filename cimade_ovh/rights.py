@@ -3,7 +3,13 @@
 import contextlib
 import os
 import stat
+import sys
 from pathlib import Path
+
+from . import ROOT
+
+# How the README builds .venv3: with Debian's python3, which every user may run (never a pyenv or /usr/local one).
+VENV_COMMAND = "/usr/bin/python3 -m venv .venv3 && .venv3/bin/pip install -r requirements.txt"
 
 
 def web_user(settings):
@@ -129,6 +135,17 @@ def become_web_user(settings):
     os.setgroups(os.getgrouplist(user.pw_name, user.pw_gid))
     os.setgid(user.pw_gid)
     os.setuid(user.pw_uid)
+    library = os.path.dirname(os.__file__)
+    if not os.access(library, os.R_OK | os.X_OK):  # A python3 of root's own (a pyenv in /root): imports would fail.
+        fix = (
+            f"recréez .venv3 avec le python3 de Debian, en root : cd {ROOT} && rm -rf .venv3 && {VENV_COMMAND}"
+            if sys.prefix != sys.base_prefix
+            else "relancez-la avec le python3 de Debian : /usr/bin/python3 " + " ".join(sys.argv)
+        )
+        raise SystemExit(
+            f"ERREUR : {user.pw_name}, l'utilisateur du serveur web, ne peut pas lire le Python qui lance cette "
+            f"commande ({library}) : {fix}"
+        )
     return user.pw_name
 
 

@@ -1,31 +1,21 @@
 """The servers the page runs under: FastCGI through flup, plain CGI, or a local server from the command line."""
 
 import errno
-import logging
 import os
-import socket
+import stat
 
 from .files import os_error_text
-from .web import CLIENT
-
-
-def log_to_stderr():
-    """Log to standard error, which Apache writes to its error log: each line with its time and the client's address."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s cimade-ovh: %(levelname)s: %(client)s%(message)s"))
-    handler.addFilter(with_client)
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
-
-
-def with_client(record):
-    """Give a log record the address of the request being answered, if any ("[client 192.0.2.7] ")."""
-    client = CLIENT.get()
-    record.client = f"[client {client}] " if client else ""
-    return True
 
 
 def is_fastcgi():
     """True when a FastCGI server started us: our standard input is then a listening socket."""
+    try:
+        if not stat.S_ISSOCK(os.fstat(0).st_mode):
+            return False  # A pipe, a file or a terminal: known without importing socket, as plain CGI starts.
+    except OSError:
+        return False
+    import socket
+
     try:
         sock = socket.socket(fileno=os.dup(0))
     except OSError:
@@ -58,6 +48,7 @@ SERVE_TIMEOUT = 10  # Seconds --serve waits for a client's next bytes.
 
 def serve(app, host, port):
     """Serve the page on http://host:port/ until interrupted; return the exit status."""
+    import socket
     from socketserver import ThreadingMixIn
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -72,7 +63,8 @@ def serve(app, host, port):
     except OSError as error:
         taken = error.errno == errno.EADDRINUSE
         fix = "choisissez un autre --port" if taken else "vérifiez --host (par exemple 127.0.0.1)"
-        print(f"ERREUR : impossible d'écouter sur {host}:{port} ({os_error_text(error)}) ; {fix}.")
+        why = "nom ou adresse inconnus" if error.errno == socket.EAI_NONAME else os_error_text(error)
+        print(f"ERREUR : impossible d'écouter sur {host}:{port} ({why}) ; {fix}.")
         return 1
     with server:
         print(f"cimade-ovh : ouvrez http://{host}:{server.server_port}/ (Ctrl-C pour arrêter)", flush=True)

@@ -4,25 +4,21 @@ Under Apache, the page runs in several processes (FastCGI), or one per request (
 Files of data/shared/ let them ask OVH once for all: each group's latest read
 (<group>.json, and <group>.lock, held by the process reading OVH for the others),
 OVH's clock offset (clock.json) and when the key expires (credential.json).
-data/last-action/<group> is the group's stamp: every action changes it.
+data/last-action/<group> is the group's stamp: every action changes it. The lines, dataclasses,
+json and hashlib are imported where a snapshot, a record or the key is read: a CGI process for / needs none.
 """
 
 import contextlib
-import dataclasses
-import hashlib
-import json
-import logging
 import os
 import threading
 import time
-from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .clock import parse_ovh_datetime
 from .files import locked_file, own_like_data, replace_file
-from .lines import SNAPSHOT_KINDS
+from .log import log
 from .ovhapi import (
     CURRENT_CREDENTIAL,
     OVH_FAILURES,
@@ -31,8 +27,6 @@ from .ovhapi import (
     connect_ovh,
     read_ovh_conf,
 )
-
-log = logging.getLogger("cimade-ovh")
 
 SHARE_SECONDS = 1.5  # How long the pages of a group may reuse one OVH read, if no action came since.
 CLOCK_SECONDS = 300  # How long the processes trust OVH's clock offset that one of them asked OVH for.
@@ -59,6 +53,8 @@ def write_data_file(settings, path, text):
 
 def read_shared(settings, name):
     """A record of data/shared/: a JSON object, or {} when there is none, it cannot be read or it is not an object."""
+    import json
+
     path = settings.data_dir / "shared" / name
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -87,12 +83,23 @@ def has_shape(record, shape):
 
 def snapshot_in(record, kind):
     """The snapshot of a `kind` line that a group's record holds, or None when it holds none of the right shape."""
+    import dataclasses
+
+    from .lines import SNAPSHOT_KINDS
+
     snapshot_class = SNAPSHOT_KINDS[kind]
     shape = {field.name: field.type for field in dataclasses.fields(snapshot_class)}
     data = record.get("snapshot")
     if not has_shape(record, {"began": NUMBER}) or not has_shape(data, shape) or set(data) != set(shape):
         return None
     return snapshot_class(**data)
+
+
+def as_record(snap):
+    """A line's snapshot as a JSON object, for the other processes."""
+    import dataclasses
+
+    return dataclasses.asdict(snap)
 
 
 def failure_in(record):
@@ -107,6 +114,8 @@ def failure_in(record):
 
 def write_shared(settings, name, record):
     """Write a record of data/shared/ for every process of the page, whole or not at all."""
+    import json
+
     try:
         write_data_file(settings, data_folder(settings, "shared") / name, json.dumps(record))
     except OSError as error:
@@ -231,7 +240,7 @@ class SharedRead:
                 record = {"reason": failure.reason, "detail": failure.detail, "explanation": failure.explanation}
                 self.write(settings, group, stamp, began, failure=record)
                 raise
-            self.write(settings, group, stamp, began, snapshot=asdict(snap))
+            self.write(settings, group, stamp, began, snapshot=as_record(snap))
             return snap
 
     @contextlib.contextmanager
@@ -259,7 +268,7 @@ class SharedRead:
         with self.lock:
             self.reads[group.slug] = shared
         if stamp is not None and self.seconds > 0:
-            self.write(settings, group, stamp, began, snapshot=asdict(snap))
+            self.write(settings, group, stamp, began, snapshot=as_record(snap))
 
     @contextlib.contextmanager
     def changing(self, settings, group):
@@ -323,6 +332,8 @@ class KeyExpiry:
         """The key's expiry, as a UTC datetime or None; `ovh_conf` is the path of the key's file."""
         if 0 <= time.time() - self.fetched <= CREDENTIAL_CACHE_SECONDS:
             return self.expiration
+        import hashlib
+
         try:
             key = hashlib.sha256(Path(ovh_conf).read_bytes()).hexdigest()[:16]  # A new key is a new ovh.conf.
         except OSError:

@@ -1,7 +1,5 @@
 """Traces of what the page did: the activity log, the last actions shown on a group's page, mail to IT."""
 
-import hashlib
-import logging
 import os
 import time
 from datetime import timedelta
@@ -10,10 +8,9 @@ from . import clock
 from .actions import ACTIONS, HANDED_OVER
 from .clock import format_end, parse_ovh_datetime
 from .config import script_command
+from .log import log
 from .ovhapi import as_failure, describe_failure
 from .phones import format_phone
-
-log = logging.getLogger("cimade-ovh")
 
 
 def log_activity(settings, group, action, number, client, result):
@@ -122,6 +119,8 @@ def notify_it_once(settings, key, every, subject, body):
 
 def keep_last_good(settings, error):
     """Say in the error log, and once by mail to IT, that lines.ini is broken and the page keeps its last good one."""
+    import hashlib
+
     log.error("configuration error: %s; the page keeps serving the configuration it read before", error)
     digest = hashlib.sha256(str(error).encode("utf-8")).hexdigest()[:16]
     notify_it_once(

@@ -14,7 +14,6 @@ duration.
 """
 
 import json
-import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,10 +21,9 @@ from datetime import datetime
 from .clock import parse_ovh_datetime
 from .config import script_command
 from .files import own_like_data, replace_file
+from .log import log
 from .ovhapi import OvhFailure, as_failure, explain_for_it, parallel, unless_gone
 from .phones import format_phone
-
-log = logging.getLogger("cimade-ovh")
 
 TO_HANDLE, HANDLED = "inbox", "old"  # OVH's folders: new messages, and those seen.
 FORWARDS = ("forwardNoReply", "forwardBusy", "forwardBackup")  # A SIP line's forwards that may go to a box.

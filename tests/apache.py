@@ -113,7 +113,7 @@ def site_virtualenv():
     """A .venv3 with requirements.txt for the python3 Apache runs; built once, kept in the temporary folder."""
     python = shutil.which("python3", path=APACHE_ENV["PATH"])
     version = subprocess.run([python, "--version"], capture_output=True, text=True, check=True).stdout.strip()
-    key = hashlib.sha256((ROOT / "requirements.txt").read_bytes() + python.encode() + version.encode())
+    key = hashlib.sha256((ROOT / "requirements.txt").read_bytes() + python.encode() + version.encode() + b"in place")
     venv = Path(tempfile.gettempdir()) / f"cimade-ovh-venv3-{os.geteuid()}-{key.hexdigest()[:12]}"
     with open(f"{venv}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # Test processes running at once wait for one to build it.
@@ -123,25 +123,24 @@ def site_virtualenv():
 
 
 def build_virtualenv(python, venv):
-    """Build the site's .venv3 aside, then move it to `venv` whole."""
+    """Build the site's .venv3 where it stays (its bin/pip names its own path), marked ready once complete."""
     shutil.rmtree(venv, ignore_errors=True)
-    building = Path(tempfile.mkdtemp(prefix="cimade-ovh-venv3-building-"))
-    subprocess.run([python, "-m", "venv", str(building)], check=True)
-    pip = [str(building / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, "-r", str(ROOT / "requirements.txt")], check=True, stdout=subprocess.DEVNULL)
-    os.chmod(building, 0o755)
-    (building / "ready").touch()
-    building.rename(venv)
+    os.chmod(venv, 0o755)
+    (venv / "ready").touch()
     return venv
 
 
 class Apache(Browser):
     """A running private Apache serving a copy of the checkout on the OVH simulator."""
 
-    def __init__(self, mode, fake, venv, rewrite=True):
+    def __init__(self, mode, fake, venv, rewrite=True, also=()):
         self.mode = mode
         self.fake = fake
-        self.modules = [m for m in COMMON_MODULES + MODE_MODULES[mode] if rewrite or m != "rewrite"]
+        self.modules = [m for m in COMMON_MODULES + MODE_MODULES[mode] + tuple(also) if rewrite or m != "rewrite"]
+        self.modes = [mode] + [m for m, needs in MODE_MODULES.items() if set(needs) <= set(also)]  # Their settings.
         self.folder = Path(tempfile.mkdtemp(prefix=f"cimade-ovh-apache-{mode}-"))
         self.site = self.folder / "site"
         self.port = free_port()
@@ -191,7 +190,7 @@ class Apache(Browser):
                 modules=modules,
                 user=f"User {WEB_USER}\nGroup {WEB_USER}" if os.geteuid() == 0 else "",
                 mime_types=mime_types,
-                mode_settings=MODE_SETTINGS[self.mode].format(**values),
+                mode_settings="\n".join(MODE_SETTINGS[mode].format(**values) for mode in self.modes),
             ),
             encoding="utf-8",
         )

@@ -313,6 +313,22 @@ def test_fastcgi_keeps_one_process_and_cgi_starts_one_per_request(web, fake_ovh)
         assert auth_time_requests(fake_ovh) == []  # Each CGI process takes the clock the first one shared.
 
 
+def test_back_to_fastcgi_with_mod_cgid_still_loaded_the_page_runs_in_fastcgi(fake_ovh_server, site_venv):
+    """The README's way back from CGI enables mod_fcgid and leaves mod_cgid: the .htaccess then prefers FastCGI."""
+    reason = apache.unavailable("fastcgi") or apache.unavailable("cgi")
+    if reason:
+        apache.require(reason)
+    server = apache.Apache("fastcgi", fake_ovh_server, site_venv, also=("cgid",))
+    try:
+        assert "cgid_module" in server.configuration.read_text(encoding="utf-8")
+        assert server.get("/lille").status_code == 200
+        running = server.page_processes()
+        assert server.get("/lyon").status_code == 200
+        assert len(running) == 1 and server.page_processes() == running, "one FastCGI process serves both"
+    finally:
+        server.stop()
+
+
 def test_killed_fastcgi_process_is_replaced(web):
     if web.mode == "cgi":  # Nothing to kill: no process outlives its request.
         assert web.get("/lyon").status_code == 200

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import apache
 from apache import APACHE_ENV, free_port
 from webpage import PARIS, text, write_lines_ini
 
@@ -269,6 +270,7 @@ def test_check_says_when_the_compiled_code_is_missing_or_stale(fake_ovh, tmp_pat
     copy = tmp_path / "site"
     shutil.copytree(ROOT / "cimade_ovh", copy / "cimade_ovh", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "index.py", copy)
+    (copy / ".venv3").symlink_to(sys.prefix)  # The virtualenv running the tests: the site's .venv3.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(copy / "cimade_ovh")], check=True)
 
     def check():  # As root runs it, without writing bytecode itself.
@@ -692,6 +694,72 @@ def test_check_names_a_folder_the_web_server_cannot_enter_and_its_fix(installed)
     assert "chown" not in check.stdout, "the files' rights are already right"
     subprocess.run(["chmod", "o+x", str(folder)], check=True)  # The fix, as printed.
     assert "ne peut pas" not in run_index("--check", env={"LINES_INI": str(installed)}).stdout
+
+
+@pytest.fixture
+def pyenv_site(installed):
+    """The page installed with a .venv3 made by root's own python3, in a folder www-data cannot enter (a pyenv).
+
+    That python3 is the system's, copied into the closed folder with a link to its library, as pyenv installs one.
+    """
+    site = installed.parent
+    for name in ("index.py", "stats.py", "requirements.txt"):
+        shutil.copy2(ROOT / name, site / name)
+    shutil.copytree(ROOT / "cimade_ovh", site / "cimade_ovh", ignore=shutil.ignore_patterns("__pycache__"))
+    library = subprocess.run([SYSTEM_PYTHON, "-c", "import os; print(os.path.dirname(os.__file__))"],
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    pyenv = site / "pyenv"
+    (pyenv / "bin").mkdir(parents=True)
+    (pyenv / "lib").mkdir()
+    pyenv.chmod(0o700)
+    shutil.copy2(os.path.realpath(SYSTEM_PYTHON), pyenv / "bin" / "python3")
+    (pyenv / "lib" / Path(library).name).symlink_to(library)
+    subprocess.run([pyenv / "bin" / "python3", "-m", "venv", "--without-pip", site / ".venv3"], check=True)
+    [packages] = (site / ".venv3" / "lib").glob("python3*/site-packages")
+    packages.rmdir()
+    [built] = apache.site_virtualenv().glob("lib/python3*/site-packages")  # ovh and flup, for this version.
+    packages.symlink_to(built)
+    return site
+
+
+def run_check(site):
+    """index.py --check as IT runs it: the site's .venv3/bin/python, from the site's folder."""
+    return subprocess.run(
+        [site / ".venv3" / "bin" / "python", "index.py", "--check"], cwd=site, capture_output=True, text=True,
+        env={**os.environ, "LINES_INI": str(site / "lines.ini")}, timeout=60,
+    )  # fmt: skip
+
+
+@AS_ROOT
+def test_check_says_when_the_web_server_cannot_run_the_virtualenvs_python(pyenv_site):
+    """A .venv3 made by root's pyenv: root runs it (the FastCGI page even works), cron cannot."""
+    check = run_check(pyenv_site)
+    assert check.returncode == 1
+    assert (
+        f"ERREUR : le serveur web (www-data) ne peut pas lancer {pyenv_site}/.venv3/bin/python (droits insuffisants), "
+        f"que cron lance pour stats.py : recréez .venv3 avec le python3 de Debian, en root : cd {pyenv_site} && rm -rf "
+        ".venv3 && /usr/bin/python3 -m venv .venv3 && .venv3/bin/pip install -r requirements.txt\n"
+    ) in check.stdout, check.stdout
+    shutil.rmtree(pyenv_site / ".venv3")
+    (pyenv_site / ".venv3").symlink_to(apache.site_virtualenv())  # Built by the system's python3, as the README says.
+    check = run_check(pyenv_site)
+    assert "ne peut pas lancer" not in check.stdout and check.returncode == 0, check.stdout
+
+
+@AS_ROOT
+def test_stats_run_by_root_with_its_own_python_says_so_after_switching_user(pyenv_site):
+    """Switched to www-data, that python3 can import nothing more: one sentence, not a ModuleNotFoundError."""
+    stats = subprocess.run(
+        [pyenv_site / ".venv3" / "bin" / "python", pyenv_site / "stats.py"],
+        env={**os.environ, "LINES_INI": str(pyenv_site / "lines.ini")}, cwd="/", capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert stats.returncode == 1 and "Traceback" not in stats.stderr, stats.stderr
+    assert stats.stderr.startswith("ERREUR : www-data, l'utilisateur du serveur web, ne peut pas lire le Python qui "
+                                   f"lance cette commande ({pyenv_site}/pyenv/lib/python3"), stats.stderr  # fmt: skip
+    assert stats.stderr.endswith(f"cd {pyenv_site} && rm -rf .venv3 && /usr/bin/python3 -m venv .venv3 && "
+                                 ".venv3/bin/pip install -r requirements.txt\n"), stats.stderr  # fmt: skip
+    assert len(stats.stderr.splitlines()) == 1
 
 
 def test_check_says_a_new_group_needs_a_new_key(fake_ovh, tmp_path):

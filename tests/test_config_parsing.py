@@ -5,11 +5,13 @@ Pure: no simulator, no HTTP. The whole-file checks as IT meets them (--check, th
 
 import errno
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from cimade_ovh.config import ConfigError, load_settings, parse_ends_at, read_ini
+from cimade_ovh import ROOT
+from cimade_ovh.config import ConfigError, load_settings, mark_access_code, parse_ends_at, read_ini
 
 SETTINGS = "[settings]\ncontact = IT\n"
 
@@ -273,3 +275,15 @@ def test_a_path_given_relative_is_read_from_where_it_points(tmp_path, monkeypatc
     write(tmp_path, SETTINGS + LYON)
     monkeypatch.chdir(tmp_path)
     assert load_settings(Path("lines.ini")).path == tmp_path / "lines.ini"
+
+
+def test_marking_a_group_in_lines_ini_changes_no_other_line(tmp_path):
+    path = tmp_path / "lines.ini"
+    shutil.copy(ROOT / "lines.ini", path)
+    original = path.read_text(encoding="utf-8")
+    mark_access_code(path, "lille", True)
+    marked = path.read_text(encoding="utf-8")
+    assert marked == original.replace("[lille]\n", "[lille]\naccess_code = yes\n")
+    assert load_settings(path).groups["lille"].access_code and not load_settings(path).groups["lyon"].access_code
+    mark_access_code(path, "lille", False)
+    assert path.read_text(encoding="utf-8") == original

@@ -4,6 +4,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -211,9 +212,9 @@ def test_a_count_cut_while_it_is_written_keeps_the_lockout(guarded, mocker):
     for _ in range(access.MAX_WRONG_CODES - 1):
         assert try_code(guarded, "guess", "10.2.0.1")[0] == 403
     dumps = json.dumps
-    mocker.patch("cimade_ovh.access.json.dumps", side_effect=OSError("killed while writing"))
+    mocker.patch("json.dumps", side_effect=OSError("killed while writing"))
     assert try_code(guarded, "guess", "10.2.0.1")[0] == 500
-    mocker.patch("cimade_ovh.access.json.dumps", dumps)
+    mocker.patch("json.dumps", dumps)
     assert try_code(guarded, "guess", "10.2.0.1")[0] == 403
     assert try_code(guarded, CODE, "10.2.0.1")[0] == 429, "the wrong codes before the crash still count"
     for path in (guarded.folder / "data" / "attempts").iterdir():
@@ -290,6 +291,55 @@ def test_a_lost_access_codes_file_closes_the_groups_it_guarded(guarded):
     assert any("code d'accès introuvable" in mail["Subject"] for mail in guarded.mails())
     assert remove_code(guarded.lines_ini, "lyon").returncode == 0
     assert guarded.get("/lyon").status_code == 200, "--remove-code opens it on purpose"
+
+
+def test_losing_the_codes_and_the_data_folder_keeps_a_coded_group_closed(guarded):
+    """A partial restore: lines.ini and ovh.conf are back, access-codes.ini is not, data/ is empty."""
+    before = guarded.lines_ini.read_text(encoding="utf-8")
+    lyon = before.split("[lyon]\n")[1].split("\n[")[0]
+    assert lyon.splitlines()[0] == "access_code = yes", "--set-code marks the group in lines.ini"
+    assert before.replace("[lyon]\naccess_code = yes\n", "[lyon]\n").count("access_code") == 0, "no other line"
+    (guarded.folder / "access-codes.ini").unlink()
+    shutil.rmtree(guarded.folder / "data")
+    (guarded.folder / "data").mkdir(mode=0o750)
+    response = guarded.get("/lyon")
+    assert response.status_code == 503
+    assert "La page de ce groupe est fermée : son code d'accès est introuvable." in text(response)
+    assert guarded.post("/lyon/start", {"number": "0639980001"}).status_code == 503
+    assert guarded.writes() == []
+    assert guarded.get("/lille").status_code == 200, "a group that never had a code stays open"
+    check = run_check(guarded)
+    assert check.returncode == 1
+    assert (
+        f"ERREUR [lyon] 04 65 71 00 00 : le groupe avait un code d'accès et {guarded.folder / 'access-codes.ini'} "
+        "n'en a plus : sa page est fermée ; remettez ce fichier (sauvegarde) ou redonnez un code : python3 "
+        f"{ROOT / 'index.py'} --set-code lyon\n"
+    ) in check.stdout, check.stdout
+    assert "ok     [lille]" in check.stdout
+    assert remove_code(guarded.lines_ini, "lyon").returncode == 0
+    assert "access_code" not in guarded.lines_ini.read_text(encoding="utf-8")
+    assert guarded.get("/lyon").status_code == 200, "--remove-code opens it on purpose"
+
+
+def test_check_names_a_group_whose_code_lines_ini_does_not_mark(guarded):
+    """A code set before lines.ini was marked (an upgrade), or the mark lost with an older copy put in place."""
+    marked = guarded.lines_ini.read_text(encoding="utf-8")
+    guarded.lines_ini.write_text(marked.replace("access_code = yes\n", ""), encoding="utf-8")
+    check = run_check(guarded)
+    assert (
+        f"Attention [lyon] : ce groupe a un code d'accès que {guarded.lines_ini} ne marque pas : perdre "
+        "access-codes.ini et data/ ouvrirait sa page à tous ; ajoutez la ligne « access_code = yes » à sa section\n"
+    ) in check.stdout, check.stdout
+    guarded.lines_ini.write_text(marked, encoding="utf-8")
+    assert "Attention [lyon]" not in run_check(guarded).stdout
+
+
+def run_check(site):
+    """index.py --check on a test site, as IT runs it."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "index.py"), "--check"], env={**os.environ, "LINES_INI": str(site.lines_ini)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
 
 
 def test_a_closed_group_names_the_contact_of_lines_ini(guarded):

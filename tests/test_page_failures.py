@@ -7,7 +7,6 @@ from urllib.parse import quote
 import pytest
 from webpage import OTHER_VOLUNTEER, THURSDAY_AFTERNOON, VOLUNTEER, text, told, write_lines_ini
 
-from cimade_ovh.config import Settings
 from cimade_ovh.phones import format_phone, mask_phone
 from cimade_ovh.simulator import (
     DEMO_BILLING_ACCOUNT,
@@ -255,12 +254,8 @@ def test_the_credential_is_read_once_per_process(site):
 def test_a_failing_sendmail_and_log_never_break_the_page(site, mocker):
     settings = site.app.settings()
     broken = mocker.patch.object(site.app, "settings")
-    broken.return_value = Settings(
-        **{
-            **settings.__dict__,
-            "sendmail": ("/nonexistent/sendmail",),
-            "activity_log": site.folder / "ovh.conf" / "activity.log",
-        }
+    broken.return_value = settings._replace(
+        sendmail=("/nonexistent/sendmail",), activity_log=site.folder / "ovh.conf" / "activity.log"
     )
     page = text(site.act("/lille/start", {"number": "0639980001"}))
     assert "C'est fait" in page

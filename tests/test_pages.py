@@ -1,8 +1,12 @@
 """The HTML marker of cimade_ovh.pages: text is escaped unless it is marked HTML already."""
 
+import base64
+import hashlib
+
 import pytest
 
-from cimade_ovh.pages import HTML, HTMLTemplate, escape, join, message_box
+from cimade_ovh.pages import HTML, STYLE, HTMLTemplate, escape, join, message_box
+from cimade_ovh.web import STYLE_HASH
 
 
 def test_plain_text_is_escaped():
@@ -36,3 +40,7 @@ def test_text_made_of_html_by_str_methods_is_plain_text_again():
 def test_a_message_box_escapes_text_and_keeps_html():
     assert message_box("ok", "a < b") == '<div class="box ok"><p>a &lt; b</p></div>'
     assert message_box("error", HTML("<strong>!</strong>")) == '<div class="box error"><p><strong>!</strong></p></div>'
+
+
+def test_the_content_security_policy_lets_the_style_in():
+    assert STYLE_HASH == base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
