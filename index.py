@@ -9,8 +9,8 @@ This file is the script Apache runs, as FastCGI (through flup), or as plain CGI
 when no FastCGI server started it: the WSGI application's routing and its
 request handlers. What they call lives in the package cimade_ovh, one module
 per concern. The handlers of group pages import what only they use (lines,
-ends, forms, figures, group_page, stats_page) when they run: a CGI process for
-/ starts without them. From a shell:
+ends, forms, figures, group_page, stats_page, voicemail, voicemail_page) when
+they run: a CGI process for / starts without them. From a shell:
 
     python3 index.py --demo            the page on a simulated OVH account
     python3 index.py --serve [--port]  the page on the OVH account of ovh.conf
@@ -40,6 +40,7 @@ from cimade_ovh.access import (
     secret_key,
     write_coded_groups,
 )
+from cimade_ovh.actions import MESSAGE_ACTIONS
 from cimade_ovh.clock import END_OF_DAY, format_day_time
 from cimade_ovh.config import DEFAULT_CONTACT, ConfigError, Group, load_settings
 from cimade_ovh.files import Reloaded, group_lock
@@ -193,19 +194,17 @@ class App:
                 return self.broken_group(request, settings, slug, settings.broken[slug], codes)
             except OSError as error:
                 return self.data_folder_error(request, settings, error)
-        listening = group is not None and group.slug in codes and is_audio_path(parts)
-        if group is None or len(parts) > 2 and not listening or len(parts) == 2 and parts[1] not in actions_of(
-            group, codes
-        ):
+        listening = len(parts) == 4 and parts[1::2] == ["messages", "audio"] and slug in codes  # A group with a code.
+        action = "audio" if listening else "/".join(parts[1:])  # With a slash, no action of the group's: a 404.
+        if group is None or not listening and action not in ("",) + actions_of(group, codes):
             return self.not_found(request)
-        action = "audio" if listening else parts[1] if len(parts) == 2 else ""
         try:
             return self.group_route(request, settings, group, action, codes, parts[2] if listening else "")
         except OSError as error:
             return self.data_folder_error(request, settings, error)
 
     def group_route(self, request, settings, group, action, codes, message=""):
-        """Dispatch a group's page, statistics, actions and audio, behind its access code and the form token."""
+        """Dispatch a group's page, statistics, actions and messages' audio, behind its code and the form token."""
         if group.slug in codes and codes[group.slug] is None:
             return self.closed(request, settings, group)
         visit = Visit(request, settings, group, self.key(settings), codes.get(group.slug))
@@ -215,8 +214,9 @@ class App:
             return self.group_page(visit)
         if action == "stats":
             return visit.respond(self.stats_page(request, settings, group))
-        if action == "audio":
-            return visit.respond(self.audio(visit, message))
+        if action == "audio":  # /<group>/messages/<box:id>/audio, « Écouter »: None when not one of the group's.
+            from cimade_ovh.voicemail_page import listen
+            return visit.respond(listen(visit, message, self.line, self.audio_urls) or self.not_found(request))
         if request.method != "POST":
             return Response.redirect(f"{request.base}/{group.slug}")
         if request.from_elsewhere():
@@ -288,7 +288,7 @@ class App:
         from cimade_ovh.ends import todays_ends
         from cimade_ovh.group_page import GroupView, flash_message, read_flash, render_group
         from cimade_ovh.queues import CONDITIONS_OFF_STEP
-        from cimade_ovh.voicemail import read_with_voicemail
+        from cimade_ovh.voicemail_page import page_read, voicemail_view
 
         request, settings, group = visit.request, visit.settings, visit.group
         moment = clock.now(settings.timezone)
@@ -296,16 +296,12 @@ class App:
         flash = read_flash(visit.read_cookie("flash"))
         state = failure = voicemail = None
         try:
-            line = self.line(settings, group, moment)
-            read = line.snapshot
-            if visit.stored_code is not None:  # Messages are only for those who typed the group's code.
-                read = lambda: read_with_voicemail(line, group, line.memory)  # noqa: E731
+            line, coded = self.line(settings, group, moment), visit.stored_code is not None
             snap, expiration = parallel(
-                lambda: self.reads.get(settings, group, read),
+                lambda: self.reads.get(settings, group, page_read(line, group, coded)),
                 lambda: self.expiry.get(settings, line.client, self.ovh_conf or settings.ovh_conf),
             )
-            state = line.state(snap)
-            voicemail = self.voicemail_view(visit, snap)
+            state, voicemail = line.state(snap), voicemail_view(settings, group, snap, coded)
             ends = todays_ends(settings, group, moment)
             for volunteer in state.volunteers:
                 planned = ends.get(volunteer.number, volunteer.until)
@@ -337,20 +333,6 @@ class App:
         if flash:
             response.headers.append(("Set-Cookie", visit.cookie("flash", "", max_age=0)))
         return visit.respond(response)
-
-    def voicemail_view(self, visit, snap):
-        """What the page shows of the group's voicemail: its messages only behind the group's access code."""
-        from cimade_ovh.config import script_command
-        from cimade_ovh.group_page import VoicemailView
-        from cimade_ovh.ovhapi import OvhFailure
-        from cimade_ovh.voicemail import messages_of, read_handled
-
-        settings, group = visit.settings, visit.group
-        if visit.stored_code is None:
-            return VoicemailView(coded=False, set_code=script_command("index.py", "--set-code", group.slug))
-        messages = messages_of(snap.voicemail, read_handled(settings, group), settings.timezone)
-        failures = [(f["box"], OvhFailure(f["reason"], f["detail"])) for f in snap.voicemail.get("failures", [])]
-        return VoicemailView(coded=True, messages=messages, failures=failures, boxes=snap.voicemail.get("boxes", []))
 
     def expiration_warnings(self, settings, expiration, moment):
         """Warn on the page when the OVH key expires within 2 days; mail IT within EXPIRY_NOTICE (7 days)."""
@@ -427,10 +409,9 @@ class App:
     # --- Actions ------------------------------------------------------------------------
 
     def act(self, visit, action, form):
-        """Start, change, join, remove or finish a permanence: read the form, perform under the lock, report."""
-        from cimade_ovh.forms import MESSAGE_ACTIONS, read_action_form, typed_in
+        """A volunteer's action (permanence, voicemail message): read the form, perform under the lock, report."""
+        from cimade_ovh.forms import read_action_form, typed_in
         from cimade_ovh.state import Refusal
-        from cimade_ovh.voicemail import parse_key
 
         request, settings, group = visit.request, visit.settings, visit.group
         moment = clock.now(settings.timezone)
@@ -439,7 +420,7 @@ class App:
             return self.group_page(visit, status=400, messages=[message_box("error", f"Prénom : {errors['name']}")])
         if errors:
             return self.group_page(visit, typed_in(form), errors, status=400)
-        if action == "remove" and not asked.mark or action in MESSAGE_ACTIONS and not parse_key(asked.message):
+        if action == "remove" and not asked.mark or action in MESSAGE_ACTIONS and not asked.message:
             text = "Cette demande est incomplète. Revenez à la page du groupe et réessayez."
             return self.message(request, "Demande incomplète", text, 400)
         with group_lock(settings, group) as lock:
@@ -447,13 +428,8 @@ class App:
                 text = "Quelqu'un d'autre modifie cette permanence en ce moment : rien n'a été fait. Réessayez."
                 messages = [message_box("warning", text)]
                 return self.group_page(visit, typed_in(form), status=503, messages=messages)
-            detail = ""
             try:
-                if action in MESSAGE_ACTIONS:
-                    done, detail = self.handle_message(visit, action, asked, moment)
-                    number = ""
-                else:
-                    done, number = self.perform(visit, action, asked, moment)
+                done, number, detail = self.perform(visit, action, asked, moment)
             except Refusal as refusal:
                 return self.group_page(visit, typed_in(form), {"number": str(refusal)}, status=409)
             except Exception as error:
@@ -465,118 +441,18 @@ class App:
         response.headers.append(("Set-Cookie", visit.cookie("flash", flash, max_age=60)))
         return visit.respond(response)
 
-    def audio(self, visit, key):
-        """A message's audio, asked of OVH and streamed by the page (OVH's URL never reaches the browser).
-
-        Browsers on phones ask for ranges: one range is answered with 206, one out of the file with 416.
-        """
-        from cimade_ovh.voicemail import AUDIO_TYPE, AudioNotReady, boxes_of, byte_range, parse_key
-
-        request, settings, group = visit.request, visit.settings, visit.group
-        if request.method not in ("GET", "HEAD"):
-            return method_not_allowed(request, "GET, HEAD")
-        contact = settings.contact
-        if parse_key(key) is None:
-            return self.not_found(request)
-        try:
-            line = self.line(settings, group, clock.now(settings.timezone))
-            if parse_key(key)[0] not in (line.memory.get("boxes") or boxes_of(group, line.snapshot())):
-                return self.not_found(request)
-            data = self.audio_bytes(line.client, group, key)
-        except AudioNotReady as error:
-            log.warning("audio of %s on %s not ready: %s", key, group.slug, error)
-            text = ("OVH n'a pas encore préparé l'enregistrement de ce message. Réessayez dans une minute ; "
-                    f"si cela dure, prévenez {contact}.")  # fmt: skip
-            return self.message(request, "Message pas encore prêt", text, 503)
-        except Exception as error:
-            failure = as_failure(error)
-            log.error("audio of %s on %s failed: %s", key, group.slug, failure)
-            if failure.reason == "not_found":
-                text = "Ce message n'est plus sur le répondeur (effacé entre-temps). Rechargez la page du groupe."
-                return self.message(request, "Message introuvable", text, 404)
-            explanation, advice = ovhapi.describe_failure(failure, contact)
-            return self.message(request, "Écoute impossible", f"{explanation} {advice}", 502)
-        if data is None:
-            text = f"OVH ne donne pas l'enregistrement de ce message. Réessayez ; si cela dure, prévenez {contact}."
-            return self.message(request, "Écoute impossible", text, 502)
-        size = len(data)
-        wanted = byte_range(request.environ.get("HTTP_RANGE", ""), size)
-        headers = [("Accept-Ranges", "bytes")]
-        if wanted == "unsatisfiable":
-            return Response(416, b"", AUDIO_TYPE, headers + [("Content-Range", f"bytes */{size}")])
-        if wanted is None:
-            return Response(200, data, AUDIO_TYPE, headers)
-        first, last = wanted
-        headers.append(("Content-Range", f"bytes {first}-{last}/{size}"))
-        return Response(206, data[first : last + 1], AUDIO_TYPE, headers)
-
-    def audio_bytes(self, client, group, key):
-        """The audio of a message, at the URL OVH gave lately (kept in this process) or at a new one; None if none."""
-        from datetime import datetime, timezone
-
-        from cimade_ovh.voicemail import audio_url, fetch_audio
-
-        remembered = self.audio_urls.get((group.slug, key))
-        now = datetime.now(timezone.utc)
-        if remembered and (remembered[1] is None or remembered[1] > now):
-            data = fetch_audio(client, remembered[0])
-            if data is not None:
-                return data
-        url, expires = audio_url(client, group, key)
-        self.audio_urls[group.slug, key] = (url, expires)
-        data = fetch_audio(client, url)
-        if data is None:
-            self.audio_urls.pop((group.slug, key), None)
-        return data
-
-    def handle_message(self, visit, action, asked, moment):
-        """Mark a voicemail message handled (« Traité », with the first name given) or to handle, under the lock.
-
-        Return the word done and what the log says of the message. OVH's folder is the state; who
-        handled it and when go to data/voicemail/ once OVH moved it. A message that another
-        volunteer moved already is left as it is, with its record (or this one's, when a try
-        that failed after OVH's move left none).
-        """
-        from cimade_ovh.clock import parse_ovh_datetime
-        from cimade_ovh.voicemail import HANDLED, TO_HANDLE, boxes_of, move, parse_key, read_handled, write_handled
-
-        settings, group = visit.settings, visit.group
-        deadline = DEADLINE.set(time.monotonic() + ovhapi.ACTION_SECONDS)
-        try:
-            line = self.line(settings, group, moment)
-            box, _ = parse_key(asked.message)
-            if box not in (line.memory.get("boxes") or boxes_of(group, line.snapshot())):
-                return "message-gone", ""  # Not one of this group's boxes.
-            folder = HANDLED if action == "handled" else TO_HANDLE
-            with self.reads.changing(settings, group):
-                message, moved = move(line.client, group, asked.message, folder)
-        finally:
-            DEADLINE.reset(deadline)
-        if message is None:
-            return "message-gone", ""
-        records = read_handled(settings, group)
-        before = dict(records)
-        if action == "handled" and (moved or asked.message not in records):  # Moved by a try that failed after.
-            records[asked.message] = {"by": asked.name, "at": moment.isoformat(timespec="seconds")}
-        elif action == "unhandled":
-            records.pop(asked.message, None)
-        if records != before:
-            write_handled(settings, group, records)
-        received = parse_ovh_datetime(message.get("creationDatetime"), settings.timezone)
-        detail = describe_message({"received": received, "duration": int(message.get("duration") or 0)})
-        by = records.get(asked.message, {}).get("by") if action == "handled" else ""
-        detail += f", par {by}" if by else ""
-        return (action if moved else f"already-{action}"), detail
-
     def perform(self, visit, action, asked, moment):
-        """Do an action on the group's line, under its lock; return what was done (see report_success) and the number.
+        """Do an action under the group's lock; return what was done (see report_success), the number and the detail.
 
         The planned ends are stored first: a write that OVH applies but never confirms still ends on time.
         """
         from cimade_ovh.ends import todays_ends, write_ends
         from cimade_ovh.state import Refusal
+        from cimade_ovh.voicemail import mark_message
 
         settings, group = visit.settings, visit.group
+        if action in MESSAGE_ACTIONS:  # No number: the detail names the message by its day, time and duration.
+            return mark_message(self.line(settings, group, moment), self.reads, settings, action, asked, moment)
         deadline = DEADLINE.set(time.monotonic() + ovhapi.ACTION_SECONDS)
         before = todays_ends(settings, group, moment)
         ends = {**before, asked.number: asked.end} if action == "start" else before
@@ -604,27 +480,11 @@ class App:
             stored = before.get(outcome.number) != asked.end  # A retry after a failure has it stored already.
             changed = [c for c in ("name", "ends") if c in outcome.changed or c == "ends" and stored]
             done = "-".join(changed) or "same"
-        return done, outcome.number
-
-
-def is_audio_path(parts):
-    """Whether a path's parts are those of a message's audio: /<group>/messages/<box:id>/audio."""
-    return len(parts) == 4 and parts[1] == "messages" and parts[3] == "audio"
-
-
-def describe_message(message):
-    """What the activity log, the last actions and IT's mail say of a message: its day, time and duration only."""
-    from cimade_ovh.clock import format_duration, format_short_day_time
-
-    when = format_short_day_time(message["received"]) if message["received"] else "?"
-    return f"message du {when} ({format_duration(message['duration'])})"
+        return done, outcome.number, ""
 
 
 def actions_of(group, codes):
-    """What may follow a group's address: "remove" (several volunteers), "stats" (a queue), "access" and the
-    voicemail's actions (a code)."""
-    from cimade_ovh.forms import MESSAGE_ACTIONS
-
+    """What may follow a group's address: "remove" (a team), "stats" (a queue), "access" and messages' (a code)."""
     return (
         ("start", "finish")
         + (("remove",) if group.max_volunteers > 1 else ())

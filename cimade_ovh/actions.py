@@ -126,5 +126,6 @@ ACTIONS = {
         Action("housekeeping"),
     )
 }
+MESSAGE_ACTIONS = ("handled", "unhandled")  # A voicemail message's « Traité » and « À traiter ».
 FLASHED = tuple(word for word, action in ACTIONS.items() if action.flash)  # What a volunteer's button ends in.
 HANDED_OVER = tuple(word for word, action in ACTIONS.items() if action.handover)  # Listed in « Dernières actions ».

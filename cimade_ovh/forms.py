@@ -2,11 +2,11 @@
 
 from dataclasses import dataclass
 
+from .actions import MESSAGE_ACTIONS
 from .clock import chosen_end
 from .phones import FirstNameError, PhoneError, clean_first_name, normalize_phone
 from .state import OWN_LINE
-
-MESSAGE_ACTIONS = ("handled", "unhandled")  # A voicemail message's « Traité » and « À traiter ».
+from .voicemail import parse_key
 
 
 @dataclass
@@ -17,7 +17,7 @@ class Asked:
     name: str = ""
     end: int = None  # "start": the planned end, a time of day in seconds.
     mark: str = ""  # "remove": the keyed mark of the volunteer's number.
-    message: str = ""  # "handled", "unhandled": the message's key ("box:id").
+    message: str = ""  # "handled", "unhandled": the message's key ("box:id"); "" when the form's is not one.
 
 
 def read_action_form(action, form, settings, group, moment):
@@ -25,7 +25,8 @@ def read_action_form(action, form, settings, group, moment):
     if action == "remove":
         return Asked(mark=form.get("volunteer", "")), {}
     if action in MESSAGE_ACTIONS:
-        asked, errors = Asked(message=form.get("message", "")), {}
+        key = form.get("message", "")
+        asked, errors = Asked(message=key if parse_key(key) else ""), {}
         try:
             asked.name = clean_first_name(form.get("name", ""))
         except FirstNameError as error:

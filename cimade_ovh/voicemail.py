@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from .clock import parse_ovh_datetime
+from .clock import format_duration, format_short_day_time, parse_ovh_datetime
 from .config import script_command
 from .files import own_like_data, replace_file
 from .log import log
-from .ovhapi import OvhFailure, as_failure, explain_for_it, parallel, unless_gone
+from .ovhapi import ACTION_SECONDS, DEADLINE, OvhFailure, as_failure, explain_for_it, parallel, unless_gone
 from .phones import format_phone
 
 TO_HANDLE, HANDLED = "inbox", "old"  # OVH's folders: new messages, and those seen.
@@ -256,6 +256,47 @@ def move(client, group, key, folder):
     return after, True
 
 
+def mark_message(line, reads, settings, action, asked, moment):
+    """« Traité » (with the first name given) or « À traiter » on a message, under the group's lock.
+
+    Return the word done, no number (a message has none) and what the log says of the message.
+    OVH's folder is the state; who handled it and when go to data/voicemail/ once OVH moved it.
+    A message that another volunteer moved already is left as it is, with its record (or this
+    one's, when a try that failed after OVH's move left none).
+    """
+    group = line.group
+    deadline = DEADLINE.set(time.monotonic() + ACTION_SECONDS)
+    try:
+        box, _ = parse_key(asked.message)
+        if box not in (line.memory.get("boxes") or boxes_of(group, line.snapshot())):
+            return "message-gone", "", ""  # Not one of this group's boxes.
+        with reads.changing(settings, group):
+            message, moved = move(line.client, group, asked.message, HANDLED if action == "handled" else TO_HANDLE)
+    finally:
+        DEADLINE.reset(deadline)
+    if message is None:
+        return "message-gone", "", ""
+    records = read_handled(settings, group)
+    before = dict(records)
+    if action == "handled" and (moved or asked.message not in records):  # Moved by a try that failed after.
+        records[asked.message] = {"by": asked.name, "at": moment.isoformat(timespec="seconds")}
+    elif action == "unhandled":
+        records.pop(asked.message, None)
+    if records != before:
+        write_handled(settings, group, records)
+    detail = describe_message(parse_ovh_datetime(message.get("creationDatetime"), settings.timezone),
+                              int(message.get("duration") or 0))  # fmt: skip
+    by = records.get(asked.message, {}).get("by") if action == "handled" else ""
+    detail += f", par {by}" if by else ""
+    return (action if moved else f"already-{action}"), "", detail
+
+
+def describe_message(received, duration):
+    """What the activity log, the last actions and IT's mail say of a message: its day, time and duration only."""
+    when = format_short_day_time(received) if received else "?"
+    return f"message du {when} ({format_duration(duration)})"
+
+
 # --- Listening ---
 
 
@@ -297,23 +338,3 @@ def fetch_audio(client, url):
     if len(data) > AUDIO_MAX_BYTES:
         raise OvhFailure("server", f"audio file: more than {AUDIO_MAX_BYTES} bytes")
     return data
-
-
-def byte_range(header, size):
-    """The (first, last) bytes a Range header asks of `size` bytes; None for the whole file; "unsatisfiable" when out.
-
-    Only one range is answered, as browsers ask for media.
-    """
-    if not header or not header.startswith("bytes=") or "," in header:
-        return None
-    first, _, last = header[len("bytes=") :].strip().partition("-")
-    try:
-        if not first:  # The last N bytes.
-            count = int(last)
-            return (max(0, size - count), size - 1) if count > 0 and size else "unsatisfiable"
-        start, end = int(first), int(last) if last else size - 1
-    except ValueError:
-        return None
-    if start >= size or end < start:
-        return "unsatisfiable"
-    return start, min(end, size - 1)
