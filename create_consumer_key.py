@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from cimade_ovh import ROOT  # The package sets up the virtualenv.
+from cimade_ovh import ROOT, clock  # The package sets up the virtualenv.
 from cimade_ovh.cli import french_parser, number_argument
 from cimade_ovh.config import ConfigError, load_settings, read_ini, script_command
 from cimade_ovh.files import os_error_text, replace_keeping
@@ -36,6 +36,7 @@ from cimade_ovh.ovhapi import (
 )
 from cimade_ovh.rights import share_with_web_server
 from cimade_ovh.rules import check_coverage, required_rules, resolve_sip_lines
+from cimade_ovh.voicemail import resolve_boxes
 
 EXAMPLE_CONF = ROOT / "ovh-example.conf"
 
@@ -186,7 +187,8 @@ def create_key(args):
     if old_credential and print_mistakes(old_client, settings):
         raise Failure(f"Corrigez {settings.path}, puis relancez : ovh.conf n'a pas changé.")
     sip_lines = resolve_sip_lines(old_client, settings) if old_credential else {}
-    rules = required_rules(settings, sip_lines)
+    boxes = resolve_boxes(old_client, settings, clock.now(settings.timezone)) if old_credential else {}
+    rules = required_rules(settings, sip_lines, boxes)
 
     client = connect_ovh(endpoint, application_key, secret, "")  # "": never a key from ~/.ovh.conf.
     request = client.request_consumerkey(rules)
@@ -272,7 +274,8 @@ def check(args):
         print(f"ERREUR [{section.lower()}] {error}")
     conf = read_ovh_conf(Path(args.ovh_conf or settings.ovh_conf))
     client = connect_ovh(**conf)
-    return 0 if check_coverage(client, settings) and not settings.broken else 1
+    boxes = resolve_boxes(client, settings, clock.now(settings.timezone))
+    return 0 if check_coverage(client, settings, boxes=boxes) and not settings.broken else 1
 
 
 def main(argv=None):

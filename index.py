@@ -9,8 +9,8 @@ This file is the script Apache runs, as FastCGI (through flup), or as plain CGI
 when no FastCGI server started it: the WSGI application's routing and its
 request handlers. What they call lives in the package cimade_ovh, one module
 per concern. The handlers of group pages import what only they use (lines,
-ends, forms, figures, group_page, stats_page) when they run: a CGI process for
-/ starts without them. From a shell:
+ends, forms, figures, group_page, stats_page, voicemail, voicemail_page) when
+they run: a CGI process for / starts without them. From a shell:
 
     python3 index.py --demo            the page on a simulated OVH account
     python3 index.py --serve [--port]  the page on the OVH account of ovh.conf
@@ -40,6 +40,7 @@ from cimade_ovh.access import (
     secret_key,
     write_coded_groups,
 )
+from cimade_ovh.actions import MESSAGE_ACTIONS
 from cimade_ovh.clock import END_OF_DAY, format_day_time
 from cimade_ovh.config import DEFAULT_CONTACT, ConfigError, Group, load_settings
 from cimade_ovh.files import Reloaded, group_lock
@@ -79,6 +80,7 @@ class App:
         self._client = Reloaded(self.open_client)
         self._codes = Reloaded(read_access_codes)
         self._key = Reloaded(lambda path, settings: secret_key(settings))
+        self.audio_urls = {}  # By (group, message key): the audio's URL OVH gave lately, and when it expires.
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -193,15 +195,17 @@ class App:
                 return self.broken_group(request, settings, slug, settings.broken[slug], codes)
             except OSError as error:
                 return self.data_folder_error(request, settings, error)
-        if group is None or len(parts) > 2 or (len(parts) == 2 and parts[1] not in actions_of(group, codes)):
+        listening = len(parts) == 4 and parts[1::2] == ["messages", "audio"] and slug in codes  # A group with a code.
+        action = "audio" if listening else "/".join(parts[1:])  # With a slash, no action of the group's: a 404.
+        if group is None or not listening and action not in ("",) + actions_of(group, codes):
             return self.not_found(request)
         try:
-            return self.group_route(request, settings, group, parts[1] if len(parts) == 2 else "", codes)
+            return self.group_route(request, settings, group, action, codes, parts[2] if listening else "")
         except OSError as error:
             return self.data_folder_error(request, settings, error)
 
-    def group_route(self, request, settings, group, action, codes):
-        """Dispatch a group's page, statistics and actions, behind its access code and the form token."""
+    def group_route(self, request, settings, group, action, codes, message=""):
+        """Dispatch a group's page, statistics, actions and messages' audio, behind its code and the form token."""
         if group.slug in codes and codes[group.slug] is None:
             return self.closed(request, settings, group)
         visit = Visit(request, settings, group, self.key(settings), codes.get(group.slug))
@@ -211,6 +215,9 @@ class App:
             return self.group_page(visit)
         if action == "stats":
             return visit.respond(self.stats_page(request, settings, group))
+        if action == "audio":  # /<group>/messages/<box:id>/audio, « Écouter »: None when not one of the group's.
+            from cimade_ovh.voicemail_page import listen
+            return visit.respond(listen(visit, message, self.line, self.audio_urls) or self.not_found(request))
         if request.method != "POST":
             return Response.redirect(f"{request.base}/{group.slug}")
         if request.from_elsewhere():
@@ -283,19 +290,21 @@ class App:
         from cimade_ovh.group_page import GroupView, flash_message, read_flash, render_group, start_button
         from cimade_ovh.lines import named_mistake
         from cimade_ovh.queues import CONDITIONS_OFF_STEP
+        from cimade_ovh.voicemail_page import page_read, voicemail_view
 
         request, settings, group = visit.request, visit.settings, visit.group
         moment = clock.now(settings.timezone)
         messages = list(messages)
         flash = read_flash(visit.read_cookie("flash"))
-        state = failure = None
+        state = failure = voicemail = None
         try:
-            line = self.line(settings, group, moment)
+            line, coded = self.line(settings, group, moment), visit.stored_code is not None
+            read = page_read(line, group, coded)
             snap, expiration = parallel(
-                lambda: self.reads.get(settings, group, lambda: named_mistake(line.client, group, line.snapshot)),
+                lambda: self.reads.get(settings, group, lambda: named_mistake(line.client, group, read)),
                 lambda: self.expiry.get(settings, line.client, self.ovh_conf or settings.ovh_conf),
             )
-            state = line.state(snap)
+            state, voicemail = line.state(snap), voicemail_view(settings, group, snap, coded)
             ends = todays_ends(settings, group, moment)
             for volunteer in state.volunteers:
                 planned = ends.get(volunteer.number, volunteer.until)
@@ -322,7 +331,7 @@ class App:
             messages.insert(0, flash_message(flash, settings.contact, failure is None, interrupted, opens_at))
         view = GroupView(
             settings, group, request.base, moment, state, failure, messages, visit.token(),
-            typed or {}, errors or {}, recent_actions(settings, group),
+            typed or {}, errors or {}, recent_actions(settings, group), voicemail,
         )  # fmt: skip
         response = Response.page(render_group(view), status)
         if flash:
@@ -404,16 +413,18 @@ class App:
     # --- Actions ------------------------------------------------------------------------
 
     def act(self, visit, action, form):
-        """Start, change, join, remove or finish a permanence: read the form, perform under the lock, report."""
+        """A volunteer's action (permanence, voicemail message): read the form, perform under the lock, report."""
         from cimade_ovh.forms import read_action_form, typed_in
         from cimade_ovh.state import Refusal
 
         request, settings, group = visit.request, visit.settings, visit.group
         moment = clock.now(settings.timezone)
         asked, errors = read_action_form(action, form, settings, group, moment)
+        if errors and action in MESSAGE_ACTIONS:
+            return self.group_page(visit, status=400, messages=[message_box("error", f"Prénom : {errors['name']}")])
         if errors:
             return self.group_page(visit, typed_in(form), errors, status=400)
-        if action == "remove" and not asked.mark:
+        if action == "remove" and not asked.mark or action in MESSAGE_ACTIONS and not asked.message:
             text = "Cette demande est incomplète. Revenez à la page du groupe et réessayez."
             return self.message(request, "Demande incomplète", text, 400)
         with group_lock(settings, group) as lock:
@@ -423,23 +434,26 @@ class App:
                 return self.group_page(visit, typed_in(form), status=503, messages=messages)
             log_begun(settings, group, action, asked.number, request.client)
             try:
-                done, number, notes = self.perform(visit, action, asked, moment)
+                done, number, notes, detail = self.perform(visit, action, asked, moment)
             except Refusal as refusal:
                 return self.group_page(visit, typed_in(form), {"number": str(refusal)}, status=409)
             except Exception as error:
                 flash, mail = report_failure(settings, group, request.client, action, asked.number, error)
             else:
-                flash, mail = report_success(settings, group, request.client, done, number, asked.end, notes)
+                flash, mail = report_success(
+                    settings, group, request.client, done, number, asked.end, notes, detail
+                )
         notify_it(settings, *mail)  # Once the lock is released: sendmail may take seconds.
         response = Response.redirect(visit.group_url)
         response.headers.append(("Set-Cookie", visit.cookie("flash", flash, max_age=60)))
         return visit.respond(response)
 
     def perform(self, visit, action, asked, moment):
-        """Do an action on the group's line, under its lock; return what was done (see report_success), the number,
-        and the notes (actions.Note) the volunteer is told besides: planned ends of volunteers on duty afterwards
-        that could not be stored (nothing would end them), a first name typed that was dropped (an agent of IT's,
-        whose description the page never changes).
+        """Do an action under the group's lock; return what was done (see report_success), the number, the notes
+        (actions.Note) the volunteer is told besides, and the detail of a message's action (report_success).
+
+        Notes: planned ends of volunteers on duty afterwards that could not be stored (nothing would end them),
+        a first name typed that was dropped (an agent of IT's, whose description the page never changes).
 
         The planned ends are stored first: a write that OVH applies but never confirms still ends on time.
         """
@@ -447,8 +461,13 @@ class App:
         from cimade_ovh.ends import load_ends, write_ends
         from cimade_ovh.lines import named_mistake
         from cimade_ovh.state import Refusal
+        from cimade_ovh.voicemail import mark_message
 
         settings, group = visit.settings, visit.group
+        if action in MESSAGE_ACTIONS:  # No number: the detail names the message by its day, time and duration.
+            done, number, detail = mark_message(self.line(settings, group, moment), self.reads, settings, action,
+                                                asked, moment)  # fmt: skip
+            return done, number, (), detail
         deadline = DEADLINE.set(time.monotonic() + ovhapi.ACTION_SECONDS)
         day, stored, readable = load_ends(settings, group)
         before = stored if day == moment.date() else {}
@@ -465,7 +484,8 @@ class App:
                     )
                 else:
                     outcome = named_mistake(line.client, group, line.finish)
-            self.reads.publish(settings, group, outcome.snap)
+            if visit.stored_code is None:  # With a code, the page shows messages too: the next page reads them.
+                self.reads.publish(settings, group, outcome.snap)
         except Refusal:
             write_ends(settings, group, moment, before)  # Refused: the number typed has no end to keep.
             raise
@@ -483,16 +503,16 @@ class App:
             done = "-".join(changed) or "same"
         shown = [v.name for v in outcome.state.volunteers if v.number == outcome.number]
         name_dropped = group.kind == "queue" and bool(asked.name) and asked.name not in shown
-        return done, outcome.number, [ENDS_NOT_KEPT] * ends_lost + [NAME_NOT_KEPT] * name_dropped
+        return done, outcome.number, [ENDS_NOT_KEPT] * ends_lost + [NAME_NOT_KEPT] * name_dropped, ""
 
 
 def actions_of(group, codes):
-    """What may follow a group's address: "remove" (several volunteers), "stats" (a queue), "access" (a code)."""
+    """What may follow a group's address: "remove" (a team), "stats" (a queue), "access" and messages' (a code)."""
     return (
         ("start", "finish")
         + (("remove",) if group.max_volunteers > 1 else ())
         + (("stats",) if group.kind == "queue" else ())
-        + (("access",) if group.slug in codes else ())
+        + (("access",) + MESSAGE_ACTIONS if group.slug in codes else ())
     )
 
 

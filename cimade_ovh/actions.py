@@ -1,7 +1,8 @@
 """The words of the activity log, each declared once with what the page and the mail to IT say of it.
 
 A volunteer's button ends in one of the words that have a flash text: the line's Outcome
-gives it ("on-duty" becomes "same", "name", "ends" or "name-ends": what changed). A failed
+gives it ("on-duty" becomes "same", "name", "ends" or "name-ends": what changed), or, for a
+voicemail message's « Traité » and « À traiter », what its move did. A failed
 action is logged under the word it attempted. The other words are written by the page or
 by stats.py, never flashed: "auto-finish" is shown with the last actions, "access" (a code
 typed) and "housekeeping" (stats.py tidying a queue) only stay in the log.
@@ -114,11 +115,39 @@ ACTIONS = {
             "prénom et fin prévue changés pour le",
             "prénom et fin prévue changés",
         ),
+        Action(
+            "handled",
+            "C'est noté : le message est traité.",
+            "message du répondeur traité",
+            "message traité",
+        ),
+        Action(
+            "unhandled",
+            "C'est noté : le message est de nouveau à traiter.",
+            "message du répondeur remis à traiter",
+            "message remis à traiter",
+        ),
+        Action(
+            "already-handled",
+            "Ce message était déjà traité (voir ci-dessous) ; rien n'a changé.",
+            "message du répondeur déjà traité",
+        ),
+        Action(
+            "already-unhandled",
+            "Ce message était déjà à traiter ; rien n'a changé.",
+            "message du répondeur déjà à traiter",
+        ),
+        Action(
+            "message-gone",
+            "Ce message n'est plus sur le répondeur du groupe (effacé entre-temps) ; rien n'a changé.",
+            "message du répondeur introuvable",
+        ),
         Action("auto-finish", handover="fin automatique"),  # stats.py, at the planned end.
         Action("access"),
         Action("housekeeping"),
     )
 }
+MESSAGE_ACTIONS = ("handled", "unhandled")  # A voicemail message's « Traité » and « À traiter ».
 FLASHED = tuple(word for word, action in ACTIONS.items() if action.flash)  # What a volunteer's button ends in.
 HANDED_OVER = tuple(word for word, action in ACTIONS.items() if action.handover)  # Listed in « Dernières actions ».
 

@@ -36,6 +36,7 @@ from .rules import check_coverage
 from .servers import serve
 from .sharing import EXPIRY_NOTICE
 from .snapshot import copied_accounts, snapshot_problem, write_snapshot
+from .voicemail import box_problems, resolve_boxes
 
 
 def demo(make_app, host, port, state=None):
@@ -43,7 +44,7 @@ def demo(make_app, host, port, state=None):
     import signal
     import tempfile
 
-    from .simulator import FakeOVH
+    from .simulator import FakeOVH, leave_demo_messages
 
     account = None
     if state:
@@ -65,9 +66,34 @@ def demo(make_app, host, port, state=None):
             lines_ini = write_demo_folder(Path(folder), fake, account)
             print(f"Démo : compte OVH simulé sur {fake.url} (rien n'est envoyé à OVH)", flush=True)
             print(f"Démo : journal et statistiques simulées dans {folder}", flush=True)
+            if account is None:
+                left = leave_demo_messages(fake)
+                give_demo_codes(load_settings(lines_ini))
+                print(demo_messages_line(left), flush=True)
             return serve(make_app(lines_ini=lines_ini), host, port)
     finally:
         fake.stop()
+
+
+DEMO_CODE = "demo-cimade"  # The demo's access code of Lille and Lyon: messages show only behind a code.
+
+
+def give_demo_codes(settings):
+    """Give the demo's Lille and Lyon their access code, in the demo's own folder."""
+    slugs = {slug for slug in ("lille", "lyon") if slug in settings.groups}
+    for slug in slugs:
+        write_access_code(settings.access_codes, slug, hash_code(DEMO_CODE))
+    write_coded_groups(settings, read_coded_groups(settings) | slugs)
+
+
+def demo_messages_line(left):
+    """The demo's console line that says where its voicemail messages are, and how to see them."""
+    from .simulator import LILLE_NUMBER, LYON_NUMBER
+
+    counts = " et ".join(f"{left.get(number, 0)} pour {name}" for name, number in (("Lille", LILLE_NUMBER),
+                                                                                    ("Lyon", LYON_NUMBER)))  # fmt: skip
+    return (f"Démo : messages sur répondeur, {counts} : en bas des pages /lille et /lyon, "
+            f"code d'accès « {DEMO_CODE} »")  # fmt: skip
 
 
 def write_demo_folder(folder, fake, copy=None):
@@ -293,10 +319,14 @@ def check(app, snapshot=None):
         return 1
     moment = clock.now(settings.timezone)
     mistaken = set()  # Groups whose lines.ini is wrong: fixed first, then the key (check_coverage) is seen to.
+    boxes = resolve_boxes(client, settings, moment)
     for group in settings.groups.values():
         described, group_problems, wrong = check_group(client, group, moment)
         if wrong:
             mistaken.add(group.slug)
+        if not group_problems and group.slug in boxes:
+            described += boxes_words(boxes[group.slug])
+            group_problems += box_problems(client, group, boxes[group.slug])
         if group.slug in closed:
             set_again = script_command("index.py", "--set-code", group.slug)
             group_problems.append(
@@ -310,13 +340,20 @@ def check(app, snapshot=None):
         if not group_problems:
             print(f"ok     [{group.slug}] {format_phone(group.number)} : {described}")
         problems += len(group_problems)
-    if not check_coverage(client, settings, verbose=False, skipped=mistaken):
+    if not check_coverage(client, settings, verbose=False, skipped=mistaken, boxes=boxes):
         problems += 1
     if credential is not None:
         print_expiration(credential, settings.timezone, moment)
     if snapshot:
         problems += write_snapshot(client, settings, snapshot)
     return 1 if problems else 0
+
+
+def boxes_words(boxes):
+    """The end of a group's --check line that names its voicemail boxes."""
+    if not boxes:
+        return " ; aucun répondeur (les appels sans réponse n'y laissent pas de message)"
+    return f" ; répondeur{'s' if len(boxes) > 1 else ''} : " + ", ".join(format_phone(box) for box in boxes)
 
 
 def print_expiration(credential, zone, moment):

@@ -25,7 +25,7 @@ SETTINGS_KEYS = (
 )  # fmt: skip
 GROUP_KEYS = (
     "name", "kind", "billing_account", "number", "ring_timeout", "max_volunteers", "agent_description", "contact",
-    "ends_at", "access_code",
+    "ends_at", "access_code", "voicemail",
 )  # fmt: skip
 
 
@@ -38,15 +38,17 @@ class ConfigError(Exception):
 
 
 GROUP_FIELDS = (
-    "slug name kind billing_account number ring_timeout max_volunteers agent_description contact ends_at access_code"
+    "slug name kind billing_account number ring_timeout max_volunteers agent_description contact ends_at access_code "
+    "voicemail"
 )
 
 
-class Group(namedtuple("Group", GROUP_FIELDS, defaults=(DEFAULT_RING_TIMEOUT, 1, "", "", END_OF_DAY, False))):
+class Group(namedtuple("Group", GROUP_FIELDS, defaults=(DEFAULT_RING_TIMEOUT, 1, "", "", END_OF_DAY, False, ()))):
     """A local group and its help line, as described by one section of lines.ini.
 
     ends_at is the planned end a volunteer's form proposes, a time of day in seconds. access_code is written by
-    --set-code: without its code, the page stays closed, whatever data/ holds.
+    --set-code: without its code, the page stays closed, whatever data/ holds. voicemail: the voicemail boxes
+    (SIP lines, 0033…) the page reads besides those OVH's settings name.
     """
 
     __slots__ = ()
@@ -248,6 +250,13 @@ def load_group(parser, path, section, value, default_end):
     if access_code not in ("yes", "no"):
         raise ConfigError(f"{where}, clé « access_code » : « {access_code} » : yes ou no (écrit par --set-code)")
     name = value(section, "name")
+    boxes = tuple(box.strip() for box in value(section, "voicemail", "").split(",") if box.strip())
+    wrong = [box for box in boxes if not re.fullmatch(r"00\d{6,15}", box)]
+    if wrong:
+        raise ConfigError(
+            f"{where}, clé « voicemail » : « {wrong[0]} » n'est pas un numéro de ligne OVH "
+            "(forme 0033…, sans espaces ; plusieurs répondeurs séparés par des virgules)"
+        )
     return Group(
         slug=slug,
         name=name,
@@ -260,6 +269,7 @@ def load_group(parser, path, section, value, default_end):
         contact=value(section, "contact", ""),
         ends_at=parse_ends_at(value(section, "ends_at", ""), where, default_end),
         access_code=access_code == "yes",
+        voicemail=boxes,
     )
 
 

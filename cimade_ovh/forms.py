@@ -2,9 +2,11 @@
 
 from dataclasses import dataclass
 
+from .actions import MESSAGE_ACTIONS
 from .clock import chosen_end
 from .phones import FirstNameError, PhoneError, clean_first_name, normalize_phone
 from .state import OWN_LINE
+from .voicemail import parse_key
 
 
 @dataclass
@@ -15,12 +17,21 @@ class Asked:
     name: str = ""
     end: int = None  # "start": the planned end, a time of day in seconds.
     mark: str = ""  # "remove": the keyed mark of the volunteer's number.
+    message: str = ""  # "handled", "unhandled": the message's key ("box:id"); "" when the form's is not one.
 
 
 def read_action_form(action, form, settings, group, moment):
     """What the form of `action` asks for, and the mistakes found in it by field, in French."""
     if action == "remove":
         return Asked(mark=form.get("volunteer", "")), {}
+    if action in MESSAGE_ACTIONS:
+        key = form.get("message", "")
+        asked, errors = Asked(message=key if parse_key(key) else ""), {}
+        try:
+            asked.name = clean_first_name(form.get("name", ""))
+        except FirstNameError as error:
+            errors["name"] = str(error)
+        return asked, errors
     if action != "start":
         return Asked(), {}
     asked, errors, typed = Asked(), {}, typed_in(form)

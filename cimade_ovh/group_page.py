@@ -1,5 +1,6 @@
-"""A group's page: what it shows (GroupView), the line's state, the last actions, the forms, and the box that
-tells how an action went (its flash cookie read back)."""
+"""A group's page: what it shows (GroupView), the line's state, the last actions, the forms, the voicemail
+messages behind the group's code (VoicemailView), and the box that tells how an action went (its flash cookie
+read back)."""
 
 import re
 from dataclasses import dataclass, field
@@ -7,7 +8,7 @@ from datetime import datetime
 from string import Template
 
 from .actions import ACTIONS, ENDS_NOT_KEPT, FLASHED, NAME_NOT_KEPT, NOTES
-from .clock import default_end, format_day_time, format_end, format_field_end, format_short_day_time
+from .clock import default_end, format_day_time, format_duration, format_end, format_field_end, format_short_day_time
 from .figures import STATS_DAYS
 from .ovhapi import (
     OVH_FAILURES,
@@ -46,6 +47,7 @@ $start_note
 <button type="submit">$start_label</button>
 </form>
 $finish
+$voicemail
 <footer>
 $contact
 $stats_link
@@ -82,6 +84,23 @@ class GroupView:
     typed: dict = field(default_factory=dict)  # What the volunteer typed, shown again.
     errors: dict = field(default_factory=dict)  # The form's mistakes by field, in French.
     actions: list = ()  # The group's last actions (traces.recent_actions).
+    voicemail: object = None  # The VoicemailView; None when the line could not be read.
+
+
+@dataclass
+class VoicemailView:
+    """What a group's page shows of its voicemail: messages behind an access code, or how IT sets one."""
+
+    coded: bool  # The group has an access code: its messages are shown.
+    messages: list = field(default_factory=list)  # voicemail.Message, newest first.
+    failures: list = field(default_factory=list)  # (box, OvhFailure) of the boxes OVH did not answer for.
+    boxes: list = field(default_factory=list)  # The boxes read.
+    set_code: str = ""  # Without a code: the command that gives one.
+
+    @property
+    def waiting(self):
+        """The messages to handle."""
+        return [m for m in self.messages if not m.handled]
 
 
 def render_state(view):
@@ -114,6 +133,8 @@ def render_state(view):
         lines.append(HTML(f"<p>Les appels arrivent sur {where}</p>"))
     else:
         lines.append(HTML(f"<p>Si quelqu'un appelle maintenant, {what_a_call_does(state)}</p>"))
+    if view.voicemail and view.voicemail.coded:
+        lines.append(waiting_line(view.voicemail))
     if group.kind == "queue":
         lines.append(render_calls(state.calls))
     return join(lines)
@@ -216,6 +237,103 @@ def render_calls(calls):
     return HTML(f"<p>Appels :</p>\n<ul>\n{join(items)}\n</ul>")
 
 
+def waiting_line(voicemail):
+    """How many messages wait on the group's voicemail, with a link to their list."""
+    count = len(voicemail.waiting)
+    if not voicemail.boxes:
+        return HTML("<p>Aucun répondeur ne prend les appels sans réponse de ce groupe.</p>")
+    if not count:
+        return HTML('<p>Aucun message à traiter sur la messagerie.</p>')
+    plural = "s" if count > 1 else ""
+    return HTML(f'<p><a href="#messagerie"><strong>{count} message{plural} à traiter</strong></a> '
+                "sur la messagerie.</p>")  # fmt: skip
+
+
+VOICEMAIL_FAILURES = {  # What a box's failure means, when the line's own sentence would mislead.
+    "not_found": "OVH ne connaît pas (ou plus) le répondeur {box} : ses messages ne peuvent pas s'afficher.",
+    "not_granted": "La clé d'accès à OVH n'a pas le droit de lire le répondeur {box}.",
+}
+VOICEMAIL_ADVICE = {
+    "not_found": "Prévenez $contact : le répondeur a été supprimé, ou lines.ini (clé voicemail) ou les renvois "
+    "chez OVH nomment un répondeur qui n'existe pas.",
+    "not_granted": "Prévenez $contact : il faut créer une nouvelle clé avec create_consumer_key.py.",
+}
+
+
+def render_voicemail(view):
+    """The group's voicemail messages, below the forms: those to handle behind their count, those handled folded."""
+    voicemail = view.voicemail
+    if voicemail is None:
+        return HTML("")
+    if not voicemail.coded:
+        return HTML(
+            '<h2 id="messagerie">Messagerie</h2>\n<p class="muted">Les messages laissés sur le répondeur ne '
+            "s'affichent que sur une page protégée par un code d'accès. Pour les voir ici, l'informatique doit "
+            f"donner un code à ce groupe : <code>{escape(voicemail.set_code)}</code></p>"
+        )
+    parts = [HTML('<h2 id="messagerie">Messagerie</h2>')]
+    for box, failure in voicemail.failures:
+        explanation, advice = describe_failure(failure, view.settings.contact)
+        if failure.reason in VOICEMAIL_FAILURES:
+            explanation = VOICEMAIL_FAILURES[failure.reason].format(box=format_phone(box))
+            advice = Template(VOICEMAIL_ADVICE[failure.reason]).safe_substitute(contact=view.settings.contact)
+        parts.append(message_box("error", f"Impossible de lire un répondeur chez OVH. {explanation} {advice}"))
+    waiting = voicemail.waiting
+    handled = [m for m in voicemail.messages if m.handled]
+    if waiting:
+        plural = "s" if len(waiting) > 1 else ""
+        items = join(render_message_item(view, m) for m in waiting)
+        parts.append(HTML(f"<details><summary>{len(waiting)} message{plural} à traiter</summary>\n"
+                          f'<ul class="messages">\n{items}\n</ul>\n</details>'))  # fmt: skip
+    elif voicemail.boxes and not voicemail.failures:
+        parts.append(HTML("<p>Aucun message à traiter.</p>"))
+    if handled:
+        plural = "s" if len(handled) > 1 else ""
+        items = join(render_message_item(view, m) for m in handled)
+        parts.append(HTML(f"<details><summary>{len(handled)} message{plural} traité{plural}</summary>\n"
+                          f'<ul class="messages">\n{items}\n</ul>\n</details>'))  # fmt: skip
+    return join(parts)
+
+
+def render_message_item(view, message):
+    """One message: when, how long, who (masked; whole only in « Rappeler »), the player and its button."""
+    url = f"{view.base}/{view.group.slug}"
+    when = escape(format_short_day_time(message.received)) if message.received else "?"
+    caller = phone_span(mask_phone(message.caller)) if message.caller else HTML("numéro masqué")
+    call_back = (
+        HTML(f' <a href="tel:{escape(dial_number(message.caller))}">Rappeler</a>') if message.caller else HTML("")
+    )
+    audio = f"{url}/messages/{message.key}/audio"
+    csrf = csrf_field(view.token)
+    key = HTML(f'<input type="hidden" name="message" value="{escape(message.key)}">')
+    if message.handled:
+        who = f"rappelé par {message.by}" if message.by else "traité"
+        who += f", {format_short_day_time(message.at)}" if message.at else ""
+        form = HTML(
+            f'<form method="post" action="{escape(url)}/unhandled">{csrf}{key}'
+            f'<p class="muted">{escape(who)}</p><button type="submit" class="remove">À traiter</button></form>'
+        )
+    else:
+        field_id = escape("by-" + message.key.replace(":", "-"))
+        form = HTML(
+            f'<form method="post" action="{escape(url)}/handled">{csrf}{key}'
+            f'<label for="{field_id}">Rappelé par (prénom, facultatif)</label>'
+            f'<input id="{field_id}" name="name" type="text" autocomplete="given-name">'
+            '<button type="submit">Traité</button></form>'
+        )
+    return HTML(
+        f"<li><p>{when} · {escape(format_duration(message.duration))} · {caller}{call_back}</p>\n"
+        f'<audio controls preload="none" src="{escape(audio)}" aria-label="Écouter le message du {when}">'
+        "Écouter</audio>\n"
+        f"{form}</li>"
+    )
+
+
+def dial_number(number):
+    """A number for a tel: link: international form, +33…, as phones dial it."""
+    return "+" + number[2:] if number.startswith("00") else number
+
+
 def render_handover(actions):
     """The group's last actions, so that a volunteer sees who had the line before them."""
     if not actions:
@@ -303,6 +421,7 @@ def render_group(view):
             else ""
         ),
         home_url=f"{view.base}/",
+        voicemail=render_voicemail(view),
     )
     return render_page(f"Permanence {group.name}", body)
 

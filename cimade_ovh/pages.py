@@ -76,6 +76,10 @@ th,td{padding:.3rem .5rem;border-bottom:1px solid #ccc;text-align:right;vertical
 .left{text-align:left}
 tbody th{font-weight:400}
 footer{margin-top:2rem;font-size:1rem}
+summary{cursor:pointer;font-weight:600;padding:.5rem 0}
+ul.messages{list-style:none;padding-left:0}
+ul.messages li{border-top:1px solid #ccc;padding:.5rem 0}
+audio{width:100%}
 """.strip()
 
 PAGE = HTMLTemplate(

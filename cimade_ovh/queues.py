@@ -6,7 +6,7 @@ seconds, one second before the planned end (18:00 → 17:59:59, the end of the d
 times of day are seconds since midnight; OVH's "HH:MM:SS" is read and written only at its requests.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from .clock import END_OF_DAY, OVH_WEEKDAYS, PERIOD_FROM, format_hms, parse_hms, parse_ovh_datetime, time_of_day
 from .ovhapi import QUEUE_COUNT, OvhFailure, as_failure, get_all, parallel, unless_gone
@@ -36,6 +36,7 @@ def period_end(period):
     return parse_hms(period["timeTo"]) + 1
 
 
+QUEUE_ACTIONS = ("actionOnClosure", "actionOnClosureParam", "actionOnOverflow", "actionOnOverflowParam")
 NAME_SEPARATOR = " – "  # Between the group's agent description and a volunteer's first name.
 
 
@@ -50,6 +51,8 @@ class QueueSnapshot:
     calls: list
     settings: dict  # The time-condition settings: enable, out-of-hours and slot destinations.
     strategy: str
+    actions: dict = field(default_factory=dict)  # The queue's QUEUE_ACTIONS: where calls go when closed or full.
+    voicemail: dict = field(default_factory=dict)  # The group's voicemail, when read with the line (see voicemail.py).
 
 
 class QueueLine:
@@ -79,16 +82,16 @@ class QueueLine:
         return ids[0]
 
     def queue_lists(self, queue_id, with_calls=True):
-        """The agents attached to a queue, its live calls (none read without `with_calls`) and strategy, in parallel."""
+        """The agents attached to a queue, its live calls (none read without `with_calls`) and itself, in parallel."""
         queue = f"{self.hunting}/queue/{queue_id}"
         return parallel(
             lambda: self.client.get(f"{queue}/agent"),
             lambda: get_all(self.client, f"{queue}/liveCalls") if with_calls else [],
-            lambda: self.client.get(queue)["strategy"],
+            lambda: self.client.get(queue),
         )
 
     def read_queue(self, with_calls=True):
-        """The queue's id, the agents attached to it, its live calls and its strategy.
+        """The queue's id, the agents attached to it, its live calls and the queue itself (strategy, actions).
 
         The queue's lists wait for its id only the first time: later they start with the id
         remembered, while the list of queues, read alongside, confirms it; they are read again
@@ -110,13 +113,14 @@ class QueueLine:
         `whole` (actions): an agent or time condition listed, then not found, fails the read (see
         get_all); a live call that ended in between is left out, as on the page.
         """
-        (queue_id, attached, calls, strategy), agents, conditions, settings = parallel(
+        (queue_id, attached, calls, queue), agents, conditions, settings = parallel(
             lambda: self.read_queue(with_calls),
             lambda: get_all(self.client, f"{self.hunting}/agent", whole),
             lambda: get_all(self.client, self.conditions_path, whole),
             lambda: self.client.get(self.settings_path),
         )
-        return QueueSnapshot(queue_id, agents, attached, conditions, calls, settings, strategy)
+        actions = {key: queue.get(key) for key in QUEUE_ACTIONS}
+        return QueueSnapshot(queue_id, agents, attached, conditions, calls, settings, queue["strategy"], actions)
 
     def page_periods(self, snap):
         """The time conditions the page opened (see is_page_period), on any weekday."""

@@ -1,6 +1,6 @@
 """A redirect group's line: the public number goes to a SIP line, whose unconditional forward the page sets."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .ovhapi import NOT_A_REDIRECT, OvhFailure, parallel, unless_gone
 from .state import OWN_LINE, LineState, Outcome, Refusal, Volunteer, verify
@@ -12,6 +12,7 @@ class RedirectSnapshot:
 
     sip_line: str
     options: dict
+    voicemail: dict = field(default_factory=dict)  # The group's voicemail, when read with the line (see voicemail.py).
 
 
 class RedirectLine:

@@ -11,7 +11,27 @@ def rule(method, path):
     return {"method": method, "path": path}
 
 
-def group_rules(group, sip_line=None):
+def voicemail_rules(group, boxes=None):
+    """The access rules to read the group's voicemail boxes, their messages and audio, and move messages.
+
+    `boxes`: the group's boxes when known (voicemail.resolve_boxes); otherwise every box of its
+    billing account (the key cannot read where the calls go before it exists).
+    """
+    account = f"/telephony/{group.billing_account}"
+    rules = [rule("GET", f"{account}/voicemail")]  # --check: is each box in the account?
+    if boxes is None:
+        return rules + [rule("GET", f"{account}/voicemail/*"), rule("POST", f"{account}/voicemail/*")]
+    for box in boxes:
+        directories = f"{account}/voicemail/{box}/directories"
+        rules += [
+            rule("GET", directories),  # The messages' ids, by folder.
+            rule("GET", f"{directories}/*"),  # A message, and its audio (…/download).
+            rule("POST", f"{directories}/*"),  # …/move: « Traité », « À traiter ».
+        ]
+    return rules
+
+
+def group_rules(group, sip_line=None, boxes=None):
     """The access rules one group of lines.ini needs: what index.py (page and --check) and stats.py call.
 
     Ids that OVH makes (agents, time conditions, calls) or may remake (the
@@ -26,8 +46,10 @@ def group_rules(group, sip_line=None):
         rules = [rule("GET", f"{account}/redirect/{group.number}")]
         if sip_line:
             line = f"{account}/line/{sip_line}"
-            return rules + [rule("GET", line), rule("GET", f"{line}/options"), rule("PUT", f"{line}/options")]
-        return rules + [rule("GET", f"{account}/line/*"), rule("PUT", f"{account}/line/*")]
+            rules += [rule("GET", line), rule("GET", f"{line}/options"), rule("PUT", f"{line}/options")]
+        else:
+            rules += [rule("GET", f"{account}/line/*"), rule("PUT", f"{account}/line/*")]
+        return rules + voicemail_rules(group, boxes)
     service = f"{account}/easyHunting/{group.number}"
     hunting, conditions = f"{service}/hunting", f"{service}/timeConditions/conditions"
     return [
@@ -45,7 +67,7 @@ def group_rules(group, sip_line=None):
         rule("POST", conditions),  # Open today's period.
         rule("PUT", f"{conditions}/*"),  # Move its end (the volunteers' planned end).
         rule("DELETE", f"{conditions}/*"),  # Close it.
-    ]
+    ] + voicemail_rules(group, boxes)
 
 
 def mistake_rules(settings):
@@ -63,15 +85,16 @@ def mistake_rules(settings):
     ]
 
 
-def required_rules(settings, sip_lines=None):
+def required_rules(settings, sip_lines=None, boxes=None):
     """The access rules cimade-ovh needs for every group of `settings`, without duplicates.
 
-    `sip_lines` maps a redirect group's slug to its SIP line, when known (see resolve_sip_lines).
+    `sip_lines` maps a redirect group's slug to its SIP line, when known (see resolve_sip_lines);
+    `boxes`, a group's slug to its voicemail boxes, when known (see voicemail.resolve_boxes).
     """
-    sip_lines = sip_lines or {}
+    sip_lines, boxes = sip_lines or {}, boxes or {}
     rules = [rule("GET", CURRENT_CREDENTIAL)]  # The page reads the key's expiration.
     for group in settings.groups.values():
-        rules += group_rules(group, sip_lines.get(group.slug))
+        rules += group_rules(group, sip_lines.get(group.slug), boxes.get(group.slug))
     rules += mistake_rules(settings)
     unique = []
     for item in rules:
@@ -114,11 +137,12 @@ def missing_rules(granted, required):
     ]
 
 
-def check_coverage(client, settings, verbose=True, skipped=()):
+def check_coverage(client, settings, verbose=True, skipped=(), boxes=None):
     """Print, in French, whether the key of `client` covers every group; return True when it does.
 
     With verbose=False (index.py --check), only the problems are printed. The `skipped` groups are
     not looked at: lines.ini is wrong about them, and the key follows from lines.ini once it is fixed.
+    `boxes`: as in required_rules.
     """
     import ovh.exceptions
 
@@ -137,7 +161,7 @@ def check_coverage(client, settings, verbose=True, skipped=()):
     for group in settings.groups.values():
         if group.slug in skipped:
             continue
-        missing = missing_rules(granted, group_rules(group, sip_lines.get(group.slug)))
+        missing = missing_rules(granted, group_rules(group, sip_lines.get(group.slug), (boxes or {}).get(group.slug)))
         if missing:
             uncovered.append(group.slug)
             print(f"ERREUR [{group.slug}] la clé OVH ne couvre pas ce groupe ; il lui manque :")

@@ -193,7 +193,8 @@ class SharedRead:
       the group's stamp changes, and a read is only reused under the stamp it began with. Nor does it
       wait for one: the process reading writes its stamp in the lock file, and a page under another
       stamp reads OVH at once, after taking what the action published (data/shared/<group>.json).
-    - memory(): what a line remembers between requests (queue id, SIP line), at first what the latest shared read saw.
+    - memory(): what a line remembers between requests (queue id, SIP line, voicemail boxes), at first what the
+      latest shared read saw.
     - forget(): a new lines.ini or ovh.conf: this process drops its reads and memories.
     A stamp that cannot be read (None) shares nothing: every page reads OVH.
     """
@@ -304,7 +305,7 @@ class SharedRead:
             change_stamp(settings, group)
 
     def memory(self, settings, group):
-        """What the group's line remembers in this process (queue id, SIP line); at first, what the latest read saw."""
+        """What the group's line remembers in this process (queue id, SIP line, boxes); at first, the latest read's."""
         with self.lock:
             memory = self.memories.setdefault(group.slug, {})
             if not memory:
@@ -312,6 +313,10 @@ class SharedRead:
                 kinds = {"queue_id": int, "sip_line": str}
                 if isinstance(latest, dict):
                     memory.update((k, latest[k]) for k, kind in kinds.items() if isinstance(latest.get(k), kind))
+                    voicemail = latest.get("voicemail")
+                    boxes = voicemail.get("boxes") if isinstance(voicemail, dict) else None
+                    if isinstance(boxes, list) and all(isinstance(box, str) for box in boxes):
+                        memory["boxes"] = boxes
             return memory
 
     def forget(self):

@@ -40,17 +40,18 @@ def log_begun(settings, group, action, number, client):
     log_activity(settings, group, action, number, client, BEGUN)
 
 
-def report_success(settings, group, client, done, number, end, notes=()):
+def report_success(settings, group, client, done, number, end, notes=(), detail=""):
     """Log a done action and phrase it: (the flash cookie's value, the mail to IT's subject and body).
 
     `notes` (actions.Note): what the volunteer and IT are told besides, e.g. planned ends that could not be
     stored in data/ends (the volunteer is asked to end by hand) or a first name that could not be kept.
+    `detail`: what the action was about when it has no number (a voicemail message: its day, time and duration).
     """
-    planned = f"jusqu'à {format_end(end)}" if end is not None else ""
+    planned = f"jusqu'à {format_end(end)}" if end is not None else detail
     details = ["ok", *filter(None, [planned]), *(note.logged for note in notes)]
     log_activity(settings, group, done, number, client, ", ".join(details))
     subject = f"{group.name} : {ACTIONS[done].subject} {format_phone(number)}".strip()
-    body = f"Fin prévue : {format_end(end)}" if end is not None else ""
+    body = f"Fin prévue : {format_end(end)}" if end is not None else detail
     if ENDS_NOT_KEPT in notes:
         body += (
             f"\n\nATTENTION : fin prévue non enregistrée dans {settings.data_dir / 'ends'} (dossier remplacé, "

@@ -9,7 +9,7 @@ MAX_BODY = 4096  # Bytes: our forms are tiny.
 MAX_DRAIN = 1 << 20  # Bytes of a larger body still read (and thrown away), so that the 413 page reaches the browser.
 # The SHA-256 of STYLE in base64, which the CSP lets in: written out, as hashlib costs a CGI process its start-up;
 # test_pages checks it.
-STYLE_HASH = "5xP32Fq8IjAJHVpi2biQMI8ZwX1TogPv8OPCim1bBQo="
+STYLE_HASH = "MFfu9ePQstJHAq436a1e6Z4C8A+kJvmKfMikiXt1Dvc="
 COMMON_HEADERS = [
     ("Cache-Control", "no-cache, no-store, must-revalidate"),
     ("Pragma", "no-cache"),
@@ -18,14 +18,14 @@ COMMON_HEADERS = [
     ("Referrer-Policy", "same-origin"),  # Not no-referrer: browsers would then send our own forms with Origin: null.
     (
         "Content-Security-Policy",
-        f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; form-action 'self'; "
+        f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'self'; media-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'",
     ),
 ]
 STATUS_TEXTS = {
-    200: "OK", 303: "See Other", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 429: "Too Many Requests",
-    500: "Internal Server Error", 503: "Service Unavailable",
+    200: "OK", 206: "Partial Content", 303: "See Other", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 416: "Range Not Satisfiable",
+    429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
 }  # fmt: skip
 
 

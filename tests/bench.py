@@ -5,7 +5,8 @@
     .venv3/bin/python tests/bench.py --start-up [--runs 20]     only the CGI start-up of / (a minute)
 
 Every OVH request waits --latency-ms in the simulator. Lyon is a queue with 10 agents,
-2 time conditions and 3 live calls; Lille is a redirect. It measures the group pages in
+2 time conditions and 3 live calls; Lille is a redirect; then Lille with an access code and
+10 voicemail messages: its page, and the first byte of « Écouter ». It measures the group pages in
 a warm process and in cold CGI processes, each action (its POST, then the page it leads
 to) in both, the start-up of a CGI process, then 20 volunteers refreshing /lyon at once
 through a private Apache with mod_fcgid. The package is compiled first (compileall), as the
@@ -38,6 +39,8 @@ from cimade_ovh.access import form_token, secret_key
 from cimade_ovh.config import load_settings
 from cimade_ovh.ovhapi import connect_ovh
 from cimade_ovh.sharing import change_stamp
+from cimade_ovh.simulator.voicemail import FILE_READY_SECONDS  # noqa: E402
+from cimade_ovh.voicemail import AUDIO_POLL_SECONDS  # noqa: E402
 from cimade_ovh.simulator import (  # noqa: E402
     DEMO_APPLICATION_KEY,
     DEMO_APPLICATION_SECRET,
@@ -151,6 +154,13 @@ class Served:
         first = self.http.get(self.url + "/lille", timeout=30)  # The form token, as a browser gets it.
         self.csrf = self.http.cookies["csrf"]
         self.token = re.search(r'name="csrf" value="([^"]+)"', first.text)[1]
+        self.access = {}  # The access cookies of the groups whose code was typed.
+
+    def enter(self, slug, code):
+        """Type a group's access code, as a volunteer does once; keep its cookie for the next requests."""
+        response = self.call("POST", f"/{slug}/access", {"code": code})
+        assert response.status_code == 303, f"POST /{slug}/access: {response.status_code}"
+        self.access[slug] = self.http.cookies["access"]
 
     def stop(self):
         self.http.close()
@@ -161,6 +171,9 @@ class Served:
         """Send a request with the form token and no other cookie (no flash message); return the response."""
         self.http.cookies.clear()
         self.http.cookies.set("csrf", self.csrf)
+        slug = path.split("/")[1]
+        if slug in self.access:
+            self.http.cookies.set("access", self.access[slug])
         if method == "POST":
             form = {**(form or {}), "csrf": self.token}
         return self.http.request(method, self.url + path, data=form, allow_redirects=False, timeout=30)
@@ -230,6 +243,59 @@ def warm_rows(fake, lines_ini, runs):
             rows += rounds(fake, runs, "warm process", steps)
     finally:
         server.stop()
+    return rows
+
+
+# --- The voicemail ------------------------------------------------------------------
+
+
+MESSAGES = 10
+VOICEMAIL_CODE = "bench-code-lille"
+
+
+def first_byte(server, path, rows_seconds):
+    """A step: GET a message's audio and time its first byte (appended to `rows_seconds`)."""
+
+    def step():
+        started = time.perf_counter()
+        with server.http.get(server.url + path, stream=True, timeout=30) as response:
+            assert response.status_code == 200, f"GET {path}: {response.status_code}"
+            next(response.iter_content(1))
+            rows_seconds.append(time.perf_counter() - started)
+
+    return step
+
+
+def voicemail_rows(fake, runs):
+    """Lille with an access code and 10 messages: its fresh page, then « Écouter » (first byte), in a warm process."""
+    from cimade_ovh.access import hash_code, write_access_code, write_coded_groups
+    from cimade_ovh.simulator import LILLE_SIP_LINE
+
+    keys = [f"{LILLE_SIP_LINE}:{fake.leave_message(LILLE_SIP_LINE, f'00336399899{n:02}', 20 + n)}"
+            for n in range(MESSAGES)]  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="cimade-ovh-bench-voicemail-") as folder:
+        lines_ini = write_lines_ini(Path(folder), fake, notify="")
+        settings = load_settings(lines_ini)
+        write_access_code(settings.access_codes, "lille", hash_code(VOICEMAIL_CODE))
+        write_coded_groups(settings, {"lille"})
+        server = Served(lines_ini)
+        try:
+            server.enter("lille", VOICEMAIL_CODE)
+            page(server, "/lille")()  # The boxes remembered.
+            fresh = after_an_action(lines_ini, "lille")
+            rows = [measure(fake, f"page /lille, code, {MESSAGES} messages, warm", runs, page(server, "/lille"),
+                            before=fresh)]  # fmt: skip
+            new = Row("« Écouter », new file, first byte, warm", [], [], [])
+            for key in keys[:runs]:  # Each message's file asked for the first time.
+                one = measure(fake, "", 1, first_byte(server, f"/lille/messages/{key}/audio", []))
+                new.requests += one.requests
+                new.chains += one.chains
+                new.seconds += one.seconds
+            known = measure(fake, "« Écouter » again (URL known), first byte, warm", runs,
+                            first_byte(server, f"/lille/messages/{keys[0]}/audio", []))  # fmt: skip
+            rows += [new, known]
+        finally:
+            server.stop()
     return rows
 
 
@@ -474,6 +540,17 @@ def targets(rows, latency_ms, loaded, ovh_import):
     lines.append(f"    its POST makes 3 OVH round trips (read, write, read back) and its GET none, so the import of "
                  f"the ovh client, which / does not need, must fit in the fourth ({latency_ms} ms): "
                  f"it takes {ovh_import * 1000:.0f} ms (python -X importtime, median)")  # fmt: skip
+    row = found[f"page /lille, code, {MESSAGES} messages, warm"]
+    check(f"page /lille with {MESSAGES} messages, requests", max(row.requests), f"≤ {4 + MESSAGES}",
+          max(row.requests) <= 4 + MESSAGES)  # fmt: skip
+    check(f"page /lille with {MESSAGES} messages, chain", max(row.chains), "≤ 2", max(row.chains) <= 2)
+    row = found["« Écouter » again (URL known), first byte, warm"]
+    known = statistics.median(row.seconds)
+    check("« Écouter », URL known, first byte, median", f"{known * 1000:.0f} ms", f"≤ 3 × {latency_ms} ms",
+          known <= 3 * latency_ms / 1000)  # fmt: skip
+    row = found["« Écouter », new file, first byte, warm"]
+    lines.append(f"    a new file waits for OVH to make it (the simulator: {FILE_READY_SECONDS} s, asked every "
+                 f"{AUDIO_POLL_SECONDS} s): first byte after {statistics.median(row.seconds) * 1000:.0f} ms (median)")
     if loaded:
         p95, per_page = loaded
         check("load, p95", f"{p95 * 1000:.0f} ms", f"≤ 4 × {latency_ms} ms", p95 <= 4 * latency_ms / 1000)
@@ -506,6 +583,7 @@ def main(argv=None):
                 return 0
             rows = warm_rows(fake, lines_ini, args.runs) + cgi_rows(fake, lines_ini, args.runs)
             ovh_import = ovh_import_seconds(lines_ini, max(1, args.runs // 2))
+        rows += voicemail_rows(fake, args.runs)
         load_lines, loaded = load(fake, args.clients, args.load_seconds)
     finally:
         fake.stop()

@@ -309,3 +309,48 @@ def test_a_link_from_a_messaging_app_opens_the_page_of_a_group_already_entered(p
             [sys.executable, str(apache.ROOT / "index.py"), "--remove-code", "lyon"],
             env={**os.environ, "LINES_INI": str(web.lines_ini)}, capture_output=True, check=True,
         )  # fmt: skip
+
+
+def test_a_voicemail_message_plays_on_a_phone(phone, web, fake_ovh):
+    """Behind Lille's code: the count opens the list, the player loads the audio through the page and has a duration."""
+    import os
+    import subprocess
+    import sys
+
+    from playwright.sync_api import expect
+    from test_security import CODE, set_code
+
+    assert set_code(web.lines_ini, "lille", CODE).returncode == 0
+    os.chmod(web.site / "access-codes.ini", 0o644)
+    fake_ovh.unanswered_call(LILLE_NUMBER, "0033639989901", 42)
+    try:
+        phone.goto(web.url + "/lille")
+        phone.get_by_label("Code d'accès").fill(CODE)
+        phone.get_by_role("button", name="Entrer").click()
+        phone.console_errors.clear()  # The code page answered 403, on purpose.
+        button = phone.get_by_role("button", name="Répondre sur ce numéro")
+        expect(button).to_be_visible()
+        box = button.bounding_box()
+        assert box["y"] + box["height"] <= PHONE["height"], "the main button must fit in the first screen"
+        expect(phone.locator("main")).to_contain_text("1 message à traiter sur la messagerie.")
+        phone.get_by_role("link", name="1 message à traiter").click()
+        phone.locator("summary", has_text="1 message à traiter").click()
+        player = phone.locator("audio")
+        expect(player).to_be_visible()
+        duration = player.evaluate(
+            "audio => new Promise((resolve, reject) => {"
+            " audio.addEventListener('loadedmetadata', () => resolve(audio.duration));"
+            " audio.addEventListener('error', () => reject(new Error('audio error ' + audio.error.code)));"
+            " audio.preload = 'metadata'; audio.load(); })"
+        )
+        assert duration == 42
+        screenshot(phone, "lille-voicemail")
+        phone.get_by_label("Rappelé par (prénom, facultatif)").fill("Awa")
+        phone.get_by_role("button", name="Traité").click()
+        expect(phone.locator(".box.ok")).to_contain_text("C'est noté : le message est traité.")
+        expect(phone.locator("main")).to_contain_text("Aucun message à traiter sur la messagerie.")
+    finally:
+        subprocess.run(
+            [sys.executable, str(apache.ROOT / "index.py"), "--remove-code", "lille"],
+            env={**os.environ, "LINES_INI": str(web.lines_ini)}, capture_output=True, check=True,
+        )  # fmt: skip

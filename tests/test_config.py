@@ -438,16 +438,25 @@ def test_demo_serves_both_groups_on_the_simulated_account(tmp_path):
     )
     try:
         url = None
+        said = []
         for _ in range(5):
-            url = re.search(r"http://127\.0\.0\.1:\d+/(?= )", process.stdout.readline())
+            said.append(process.stdout.readline())
+            url = re.search(r"http://127\.0\.0\.1:\d+/(?= )", said[-1])
             if url:
                 break
+        assert "Démo : messages sur répondeur, 2 pour Lille et 3 pour Lyon : en bas des pages /lille et /lyon, " \
+               "code d'accès « demo-cimade »\n" in said  # fmt: skip
         assert url, "the demo did not print its address"
         http = requests.Session()
         assert "Lyon" in http.get(url[0]).text
-        token = re.search(r'name="csrf" value="([^"]+)"', http.get(url[0] + "lille").text)[1]
+        for slug in ("lyon", "lille"):  # The demo's code, as its console says.
+            token = re.search(r'name="csrf" value="([^"]+)"', http.get(url[0] + slug).text)[1]
+            http.post(url[0] + slug + "/access", data={"code": "demo-cimade", "csrf": token})
+        assert "2 messages à traiter sur la messagerie." in text(http.get(url[0] + "lille"))
+        assert "3 messages à traiter sur la messagerie." in text(http.get(url[0] + "lyon"))
 
-        def post(path, data):
+        def post(path, data):  # With the form token of the group's page, bound to its code.
+            token = re.search(r'name="csrf" value="([^"]+)"', http.get(url[0] + path.split("/")[0]).text)[1]
             return http.post(url[0] + path, data={**data, "csrf": token})
 
         page = text(post("lille/start", {"number": "06 39 98 00 01"}))

@@ -28,6 +28,7 @@ from cimade_ovh.simulator import (
     LILLE_NUMBER,
     LILLE_SIP_LINE,
     LYON_NUMBER,
+    LYON_VOICEMAIL,
     OTHER_BILLING_ACCOUNT,
     validate_remotely,
 )
@@ -103,7 +104,9 @@ def test_rules_for_the_demo_groups_are_narrow():
     assert all(p in ("/auth/currentCredential", "/telephony") or p.startswith(f"/telephony/{DEMO_BILLING_ACCOUNT}/")
                for p in paths)  # fmt: skip
     lists = [r for r in rules if r["path"].count("/") == 3]
-    assert lists == [rule("GET", f"/telephony/{DEMO_BILLING_ACCOUNT}/{s}") for s in ("easyHunting", "redirect")]
+    # The voicemail boxes' list (which boxes the account has), then the lists that name a mistake of lines.ini.
+    lists_read = ("voicemail", "easyHunting", "redirect")
+    assert lists == [rule("GET", f"/telephony/{DEMO_BILLING_ACCOUNT}/{s}") for s in lists_read]
     assert {"method": "GET", "path": "/auth/currentCredential"} in rules
     lille = f"/telephony/{DEMO_BILLING_ACCOUNT}/line/{LILLE_SIP_LINE}"
     assert {"method": "PUT", "path": f"{lille}/options"} in rules
@@ -172,7 +175,8 @@ def test_the_key_is_validated_checked_and_written(narrow):
     assert stat.S_IMODE(conf.stat().st_mode) == 0o640  # The group keeps reading it; others lose it.
     credential = next(c for c in narrow.fake.snapshot()["credentials"] if c["consumerKey"] == narrow.key)
     assert credential["status"] == "validated" and credential["expiration"] is None
-    assert credential["rules"] == required_rules(settings_of(narrow), {"lille": LILLE_SIP_LINE})
+    boxes = {"lille": [LILLE_SIP_LINE], "lyon": [LYON_VOICEMAIL]}
+    assert credential["rules"] == required_rules(settings_of(narrow), {"lille": LILLE_SIP_LINE}, boxes)
     output = narrow.output
     assert DEMO_APPLICATION_SECRET not in output
     assert "credentialToken=" in output and "Unlimited" in output and "compte OVH de La Cimade" in output
@@ -213,6 +217,67 @@ def test_every_page_view_and_action_works_with_exactly_the_generated_rules(narro
         ("POST", "/timeConditions/conditions"), ("DELETE", "/timeConditions/conditions/{id}"),
         ("PUT", "/timeConditions/conditions/{id}"),
     }  # fmt: skip
+
+
+def test_the_voicemail_works_with_exactly_the_generated_rules(narrow):
+    from test_security import CODE, set_code
+    from test_voicemail import audio_path, enter
+
+    site = narrow
+    assert set_code(site.lines_ini, "lille", CODE).returncode == 0
+    enter(site, "lille")
+    first = len(site.fake.requests)
+    message = site.fake.unanswered_call(LILLE_NUMBER, "0033639989901", 12)
+    key = f"{LILLE_SIP_LINE}:{message}"
+    assert "1 message à traiter sur la messagerie." in text(site.get("/lille"))
+    assert site.get(audio_path(key)).status_code == 200
+    assert "rappelé par Awa" in text(site.act("/lille/handled", {"message": key, "name": "Awa"}))
+    assert "C'est noté : le message est de nouveau à traiter." in text(site.act("/lille/unhandled", {"message": key}))
+    assert [r for r in site.fake.requests[first:] if r.get("status") not in (200, None)] == []
+    voicemail = f"/telephony/{DEMO_BILLING_ACCOUNT}/voicemail"
+    granted = [r for r in required_rules(settings_of(site), {"lille": LILLE_SIP_LINE},
+                                         {"lille": [LILLE_SIP_LINE], "lyon": [LYON_VOICEMAIL]})
+               if r["path"].startswith(voicemail)]  # fmt: skip
+    assert granted == [
+        {"method": "GET", "path": voicemail},
+        {"method": "GET", "path": f"{voicemail}/{LYON_VOICEMAIL}/directories"},  # Lyon comes first in lines.ini.
+        {"method": "GET", "path": f"{voicemail}/{LYON_VOICEMAIL}/directories/*"},
+        {"method": "POST", "path": f"{voicemail}/{LYON_VOICEMAIL}/directories/*"},
+        {"method": "GET", "path": f"{voicemail}/{LILLE_SIP_LINE}/directories"},
+        {"method": "GET", "path": f"{voicemail}/{LILLE_SIP_LINE}/directories/*"},
+        {"method": "POST", "path": f"{voicemail}/{LILLE_SIP_LINE}/directories/*"},
+    ]
+    with pytest.raises(ovh.exceptions.NotGrantedCall):
+        site.client.delete(f"{voicemail}/{LILLE_SIP_LINE}/directories/{message}")
+    with pytest.raises(ovh.exceptions.NotGrantedCall):
+        site.client.put(f"{voicemail}/{LILLE_SIP_LINE}/settings", doNotRecord=True)
+
+
+def test_check_names_each_group_s_boxes_and_what_keeps_one_from_being_read(narrow, capsys):
+    assert check(index.App(lines_ini=narrow.lines_ini)) == 0
+    output = capsys.readouterr().out
+    lille = "ok     [lille] 03 53 01 00 00 : renvoi vers la ligne SIP 03 53 01 00 01"
+    assert f"{lille} ; répondeur : 03 53 01 00 01" in output
+    assert "ok     [lyon] 04 65 71 00 00 : file d'appels n° 5001 ; répondeur : 04 65 71 00 01" in output
+    narrow.configure("lille", voicemail=f"0033353019999, {LYON_VOICEMAIL}")
+    assert check(index.App(lines_ini=narrow.lines_ini)) == 1
+    output = capsys.readouterr().out
+    assert ("ERREUR [lille] 03 53 01 00 00 : le répondeur 03 53 01 99 99 n'est pas dans le compte ab12345-ovh-1 : "
+            "corrigez la clé voicemail du groupe dans lines.ini, ou les renvois vers la messagerie chez OVH") in output
+    assert "ERREUR [lille] 03 53 01 00 00 : la clé OVH ne peut pas lire le répondeur 03 53 01 99 99" not in output
+    assert "la clé OVH ne couvre pas ce groupe ; il lui manque :" in output  # The new box, not in the key's rules.
+    assert f"GET    /telephony/{DEMO_BILLING_ACCOUNT}/voicemail/0033353019999/directories" in output
+    # A key of before the voicemail: every box named, none readable.
+    narrow.configure("lille", voicemail="")
+    old = [r for r in required_rules(settings_of(narrow), {"lille": LILLE_SIP_LINE}) if "/voicemail" not in r["path"]]
+    conf = narrow.folder / "ovh.conf"
+    conf.write_text(conf.read_text(encoding="utf-8").replace(narrow.key, narrow.fake.create_credential(old)),
+                    encoding="utf-8")  # fmt: skip
+    assert check(index.App(lines_ini=narrow.lines_ini)) == 1
+    output = capsys.readouterr().out
+    assert "ERREUR [lille] 03 53 01 00 00 : la clé OVH ne peut pas lire le répondeur 03 53 01 00 01 : créez-en une " \
+           "nouvelle : python3 " in output  # fmt: skip
+    assert "ERREUR [lyon] 04 65 71 00 00 : la clé OVH ne peut pas lire le répondeur 04 65 71 00 01" in output
 
 
 def test_index_check_passes_with_the_new_key(narrow, capsys):

@@ -31,6 +31,7 @@ from cimade_ovh.simulator import (
     LILLE_NUMBER,
     LILLE_SIP_LINE,
     LYON_NUMBER,
+    LYON_VOICEMAIL,
     OTHER_BILLING_ACCOUNT,
     SCHEMA_PATH,
     demo_account,
@@ -234,7 +235,7 @@ def test_every_read_route_answers_the_model(ovh_client):
     }
     for path, model in checks.items():
         check_shape(model, ovh_client.get(path))
-    assert ovh_client.get(f"/telephony/{DEMO_BILLING_ACCOUNT}/line") == [LILLE_SIP_LINE]
+    assert ovh_client.get(f"/telephony/{DEMO_BILLING_ACCOUNT}/line") == [LILLE_SIP_LINE, LYON_VOICEMAIL]
     assert ovh_client.get(f"/telephony/{DEMO_BILLING_ACCOUNT}/redirect") == [LILLE_NUMBER]
     assert ovh_client.get(f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting") == [LYON_NUMBER]
     assert (

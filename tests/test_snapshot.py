@@ -199,7 +199,14 @@ def test_a_snapshot_carries_away_no_private_value(site, tmp_path, capsys):
         site.configure(slug, billing_account=PRIVATE_ACCOUNT)
     site.act("/lille/start", {"number": "0639980003"})
     copy = tmp_path / "copie.json"
-    assert check(site.app, snapshot=copy) == 0, capsys.readouterr().out
+    check(site.app, snapshot=copy)
+    told = capsys.readouterr().out
+    # The closure's box planted is no line of the account: --check names it, and nothing else.
+    assert [line for line in told.splitlines() if line.startswith("ERREUR")] == [
+        f"ERREUR [lyon] {format_phone(LYON_NUMBER)} : le répondeur +33 6 11 22 33 44 n'est pas dans le compte "
+        f"{PRIVATE_ACCOUNT} : corrigez la clé voicemail du groupe dans lines.ini, ou les renvois vers la messagerie "
+        "chez OVH"
+    ], told
     saved = copy.read_text(encoding="utf-8")
     assert [value for value in private if value in saved] == []
     assert LYON_NUMBER in saved and LILLE_NUMBER in saved, "the public numbers stay: the copy serves lines.ini"

@@ -9,8 +9,9 @@ Modules, each importing only those above it:
 - schema: ApiError, the Schema read from the JSON, and the @route registry of simulated operations.
 - account: the demo account's seeds and constants, statistics_history for the demo's figures.
 - server: the HTTP server (Handler, Server): the API under /1.0 and the key validation page.
-- credentials, telephony, calls: FakeOVH's parts (mixins): keys and /auth, /me; the /telephony
-  routes; who_rings and the calls, statistics and lines tests add.
+- credentials, telephony, calls, voicemail: FakeOVH's parts (mixins): keys and /auth, /me; the
+  /telephony routes; who_rings and the calls, statistics and lines tests add; the voicemail boxes,
+  their messages and audio files, and where a call that reaches nobody leaves its message.
 - fake: FakeOVH itself (state, start/stop/reset, dispatch, faults, request log, in_waves), longest_chain.
 - command: the command line (main, validate_remotely); __main__ runs it.
 """
@@ -23,6 +24,7 @@ from .account import (
     LILLE_NUMBER,
     LILLE_SIP_LINE,
     LYON_NUMBER,
+    LYON_VOICEMAIL,
     OTHER_BILLING_ACCOUNT,
     PARIS,
     demo_account,
@@ -33,6 +35,7 @@ from .calls import Ringing
 from .command import main, validate_remotely
 from .fake import FAULT_KINDS, FakeOVH, longest_chain
 from .schema import ROUTES, SCHEMA_PATH, ApiError, Schema, route
+from .voicemail import leave_demo_messages, wav_bytes
 
 __all__ = [
     "DEMO_APPLICATION_KEY",
@@ -43,6 +46,7 @@ __all__ = [
     "LILLE_NUMBER",
     "LILLE_SIP_LINE",
     "LYON_NUMBER",
+    "LYON_VOICEMAIL",
     "OTHER_BILLING_ACCOUNT",
     "PARIS",
     "ROUTES",
@@ -57,5 +61,7 @@ __all__ = [
     "route",
     "sip_line",
     "statistics_history",
+    "leave_demo_messages",
     "validate_remotely",
+    "wav_bytes",
 ]

@@ -18,6 +18,7 @@ OTHER_BILLING_ACCOUNT = "zz98765-ovh-1"
 LYON_NUMBER = "0033465710000"
 LILLE_NUMBER = "0033353010000"
 LILLE_SIP_LINE = "0033353010001"
+LYON_VOICEMAIL = "0033465710001"  # The SIP line whose box takes Lyon's calls outside its periods.
 
 
 # --- Time ---
@@ -139,6 +140,14 @@ def sip_line(number, description, display_number, voicemail_number):
     }
 
 
+def to_voicemail(line, box=None):
+    """Return a SIP line's seed whose unanswered calls go to a voicemail box (its own by default)."""
+    line["options"].update(
+        forwardNoReply=True, forwardNoReplyNature="voicemail", forwardNoReplyNumber=box or line["line"]["serviceName"]
+    )
+    return line
+
+
 def redirect(number, destination, description):
     """Return the seed of a redirect service (telephony.Redirect) to a SIP line."""
     return {
@@ -201,7 +210,7 @@ def lyon_hunting():
             "toneOnClosing": None,
             "toneOnHold": None,
             "toneOnOpening": None,
-            "voicemail": None,
+            "voicemail": LYON_VOICEMAIL,
         },
         "hunting": {"name": "Permanence Lyon", "crmUrlTemplate": None, "g729": False, "statusIvrEnabled": False},
         "queues": [
@@ -245,7 +254,7 @@ def lyon_hunting():
             "slot2Type": None,
             "slot3Number": None,
             "slot3Type": None,
-            "unavailableNumber": None,
+            "unavailableNumber": LYON_VOICEMAIL,
             "unavailableType": "voicemail",
         },
         "conditions": [
@@ -293,7 +302,11 @@ def demo_authentication():
 
 
 def demo_account():
-    """Return a fresh seed of the demo account: Lyon's queue and Lille's redirect, plus a second billing account."""
+    """Return a fresh seed of the demo account: Lyon's queue and Lille's redirect, plus a second billing account.
+
+    Unanswered calls leave messages: Lille's in its SIP line's box, Lyon's (outside its periods)
+    in the box of a SIP line of its own, LYON_VOICEMAIL.
+    """
     return {
         "lastIds": {
             "applicationId": 2001,
@@ -302,6 +315,7 @@ def demo_account():
             "queueId": 5001,
             "conditionId": 6001,
             "liveCallId": 7000,
+            "voicemailMessageId": 8000,
         },
         "me": {
             "nichandle": "xx12345-ovh",
@@ -343,7 +357,10 @@ def demo_account():
             DEMO_BILLING_ACCOUNT: billing_account(
                 DEMO_BILLING_ACCOUNT,
                 "La Cimade - help lines (demo)",
-                lines=[sip_line(LILLE_SIP_LINE, "Permanence Lille (SIP)", LILLE_NUMBER, "0033353010099")],
+                lines=[
+                    to_voicemail(sip_line(LILLE_SIP_LINE, "Permanence Lille (SIP)", LILLE_NUMBER, "0033353010099")),
+                    sip_line(LYON_VOICEMAIL, "Messagerie Lyon", LYON_NUMBER, "0033465710099"),
+                ],
                 redirects=[redirect(LILLE_NUMBER, LILLE_SIP_LINE, "Permanence Lille")],
                 hunting=[lyon_hunting()],
             ),

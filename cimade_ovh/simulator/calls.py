@@ -78,17 +78,10 @@ class Calls:
         of their positions for the strategies "by agent order".
         """
         settings = service["timeConditions"]
-        if settings.get("enable"):
-            clock = moment.strftime("%H:%M:%S")
-            policies = {
-                c["policy"]
-                for c in service["conditions"]
-                if c["weekDay"] == WEEKDAYS[moment.weekday()] and c["timeFrom"] <= clock <= c["timeTo"]
-            }
-            if "available" not in policies:
-                slot = min(policies, default="unavailable")
-                kind, number = settings.get(f"{slot}Type"), settings.get(f"{slot}Number")
-                return Ringing(elsewhere=number if kind == "number" else kind or "")
+        slot = self.closed_slot(service, moment)
+        if slot:
+            kind, number = settings.get(f"{slot}Type"), settings.get(f"{slot}Number")
+            return Ringing(elsewhere=number if kind == "number" else kind or "")
         if len(service["queues"]) != 1:
             return Ringing()
         queue = service["queues"][0]
@@ -100,6 +93,21 @@ class Calls:
         )
         numbers = [agents[agent_id]["number"] for _, agent_id in links if agents[agent_id]["status"] == "available"]
         return Ringing(numbers, strategy=queue["strategy"])
+
+    def closed_slot(self, service, moment):
+        """Where the time conditions send a call at `moment` instead of the queue: "unavailable" or "slot1"-"slot3".
+
+        None while they let it reach the queue: disabled, or in a condition of policy "available" open now.
+        """
+        if not service["timeConditions"].get("enable"):
+            return None
+        clock = moment.strftime("%H:%M:%S")
+        policies = {
+            c["policy"]
+            for c in service["conditions"]
+            if c["weekDay"] == WEEKDAYS[moment.weekday()] and c["timeFrom"] <= clock <= c["timeTo"]
+        }
+        return None if "available" in policies else min(policies, default="unavailable")
 
     # --- Traffic ---
 

@@ -3,6 +3,7 @@
 import argparse
 import datetime
 import json
+import re
 import signal
 import sys
 import threading
@@ -31,6 +32,20 @@ def validate_remotely(validation_url, expiration=None):
         page.read()
 
 
+def leave_message(fake, text):
+    """Leave the message that --voicemail BOX:CALLER:SECONDS describes; raise ValueError saying what is wrong."""
+    parts = text.split(":")
+    if len(parts) != 3 or not parts[2].isdigit() or not all(re.fullmatch(r"00\d{6,15}", p) for p in parts[:2]):
+        raise ValueError("expected BOX:CALLER:SECONDS, such as 0033353010001:0033639989901:42")
+    box, caller, seconds = parts
+    try:
+        left = fake.leave_message(box, caller, int(seconds))
+    except KeyError:
+        raise ValueError(f"no SIP line {box} in the account, so no such box") from None
+    if left is None:
+        raise ValueError(f"the box {box} takes no message (doNotRecord, or mailed then deleted)")
+
+
 def main(argv=None):
     """Serve the simulator until Ctrl-C or SIGTERM, or validate a key on a running one."""
     parser = argparse.ArgumentParser(description="Simulate the OVH API for cimade-ovh.")
@@ -45,6 +60,10 @@ def main(argv=None):
     parser.add_argument(
         "--add-redirect", action="append", default=[], metavar="NUMBER:SIP_LINE",
         help="add a redirect number to a new SIP line, both 0033…, to the demo billing account (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--voicemail", action="append", default=[], metavar="BOX:CALLER:SECONDS",
+        help="leave a message of SECONDS from CALLER in the box of the SIP line BOX, both 0033…, at start (repeatable)",
     )  # fmt: skip
     parser.add_argument("--log", type=Path, help="append each request answered to this file, as JSON lines")
     parser.add_argument("--validate", metavar="VALIDATION_URL", help="validate a pending consumer key and exit")
@@ -75,6 +94,11 @@ def main(argv=None):
         if not sip:
             parser.error(f"--add-redirect {pair}: expected NUMBER:SIP_LINE, such as 0033465719500:0033465719501")
         fake.add_redirect(number, sip)
+    for text in args.voicemail:
+        try:
+            leave_message(fake, text)
+        except ValueError as error:
+            parser.error(f"--voicemail {text}: {error}")
     fake.log_path = args.log
     if args.traffic:
         fake.add_live_call(LYON_NUMBER)

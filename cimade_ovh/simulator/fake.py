@@ -1,7 +1,8 @@
 """FakeOVH: the simulator's account state, its HTTP server, the API dispatch, faults and request log.
 
 The routes and helpers for tests live in the mixins: Credentials (keys, /auth, /me),
-Telephony (/telephony) and Calls (who_rings, live calls, statistics).
+Telephony (/telephony), Voicemail (…/voicemail, the audio files, where unanswered calls leave
+messages) and Calls (who_rings, live calls, statistics).
 """
 
 import copy
@@ -23,6 +24,7 @@ from .credentials import Credentials, rule_matches
 from .schema import ROUTES, ApiError, Call, Schema
 from .server import BASE_PATH, HANG_SECONDS, Server
 from .telephony import Telephony
+from .voicemail import FILE_READY_SECONDS, Voicemail
 
 FAULT_KINDS = ("500", "503", "invalid_credential", "drop", "hang", "gone")  # gone: deleted by someone else, just now
 
@@ -41,7 +43,7 @@ def longest_chain(requests):
     return max(chains, default=0)
 
 
-class FakeOVH(Credentials, Telephony, Calls):
+class FakeOVH(Credentials, Telephony, Voicemail, Calls):
     """The OVH API simulator: account state, HTTP server, API dispatch; its routes and test helpers come from its mixins."""
 
     def __init__(self, account=None, latency_ms=0):
@@ -85,7 +87,10 @@ class FakeOVH(Credentials, Telephony, Calls):
             self._server = None
 
     def reset(self, account=None):
-        """Go back to a fresh seed (demo by default), demo credentials, no faults, no log, no latency."""
+        """Go back to a fresh seed (demo by default), demo credentials, no faults, no log, no latency.
+
+        Audio files asked for are forgotten, and take FILE_READY_SECONDS again to be ready.
+        """
         seed = copy.deepcopy(account if account is not None else demo_account())
         for key, value in demo_authentication().items():
             seed.setdefault(key, value)
@@ -97,6 +102,8 @@ class FakeOVH(Credentials, Telephony, Calls):
             self.latency_ms = 0
             self.release_held()
             self._held = None
+            self.files = {}  # The audio files of voicemail messages asked for, by the token of their URL.
+            self.file_ready_seconds = FILE_READY_SECONDS  # None: a file is never ready.
             self.hang_release.set()
             self.hang_release = threading.Event()
 

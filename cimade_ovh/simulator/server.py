@@ -1,4 +1,5 @@
-"""The simulator's HTTP server: the API under /1.0 and the page where a person validates a consumer key.
+"""The simulator's HTTP server: the API under /1.0, the page where a person validates a consumer key, and the
+voicemail messages' audio files (under /voicemail-files/, as OVH serves them from another address).
 
 The handler only speaks HTTP (latency, faults, logging, Content-Length); what to answer is
 FakeOVH's business (answer, validation_page, validation_submit, take_fault, log_request).
@@ -14,11 +15,12 @@ from .schema import ApiError
 
 BASE_PATH = "/1.0"
 VALIDATION_PATH = "/auth/"
+FILES_PATH = "/voicemail-files/"  # Where the simulator serves voicemail messages' audio files, outside the API.
 HANG_SECONDS = 60  # longest a "hang" fault holds a request
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    """Answer one connection: the API under /1.0 and the credential validation page."""
+    """Answer one connection: the API under /1.0, the credential validation page and the audio files."""
 
     protocol_version = "HTTP/1.1"
     server_version = "FakeOVH/1.0"
@@ -40,6 +42,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.serve_api(fake, path, parts.query, raw)
         elif parts.path == VALIDATION_PATH:
             self.serve_validation_page(fake, parts.query, raw)
+        elif parts.path.startswith(FILES_PATH) and self.command == "GET":
+            self.serve_audio_file(fake, parts.path)
         else:
             self.send_json(404, ApiError(404, "Got an invalid (or empty) URL").body())
 
@@ -77,6 +81,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "gone": ApiError(404, "The requested object does not exist (simulated: deleted just now)"),
         }[kind]
         return self.send_json(error.status, error.body())
+
+    def serve_audio_file(self, fake, path):
+        """Send a voicemail message's audio file, after the latency every request of OVH's takes, or its fault."""
+        if fake.latency_ms:
+            time.sleep(fake.latency_ms / 1000)
+        fault = fake.take_fault("GET", path)
+        if fault:
+            return self.play_fault(fake, fault["kind"])
+        return self.send(*fake.audio_file(path[len(FILES_PATH) :].split("/")[0]))
 
     def serve_validation_page(self, fake, query, raw):
         """Show the page where a person validates a consumer key, or take its form."""
