@@ -39,6 +39,7 @@ from cimade_ovh.queues import QueueLine
 from cimade_ovh.rights import become_web_user, exposed_secrets
 from cimade_ovh.sharing import change_stamp, open_client
 from cimade_ovh.traces import log_activity, notify_it
+from cimade_ovh.voicemail_tasks import voicemail_tasks
 
 
 def collect(client, settings, group, moment):
@@ -124,9 +125,11 @@ def due_ends(settings, group, moment):
 
 
 def run_group(client, settings, group, moment):
-    """What cron does for one group: record a queue's statistics (and tidy it), then end what was planned to end."""
+    """What cron does for one group: record a queue's statistics (and tidy it), end what was planned to end,
+    then delete the voicemail messages handled long enough ago (voicemail_tasks)."""
     recorded = failure_of(collect, client, settings, group, moment) if group.kind == "queue" else None
-    return failure_of(end_planned, client, settings, group, moment) or recorded
+    ended = failure_of(end_planned, client, settings, group, moment)
+    return ended or recorded or failure_of(voicemail_tasks, client, settings, group, moment)
 
 
 CALL_KEYS = ("id", "state", "agent", "begin", "answered", "end")  # Never the caller's number or name.

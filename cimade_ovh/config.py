@@ -19,13 +19,14 @@ RESERVED_SLUGS = {SETTINGS_SECTION, "index.py", "favicon.ico"}
 DEFAULT_CONTACT = "l'informatique de la Cimade"  # Whom pages name without a contact in lines.ini, or before it is read.
 DEFAULT_RING_TIMEOUT = 10
 MAX_TEAM = 20  # The most volunteers a queue group may set in max_volunteers.
+MAX_KEEP_DAYS = 3660  # Ten years: the most keep_handled_days may say.
 SETTINGS_KEYS = (
     "ovh_conf", "data_dir", "activity_log", "notify", "sendmail", "contact", "timezone", "access_codes",
     "access_hours", "web_user", "ends_at",
 )  # fmt: skip
 GROUP_KEYS = (
     "name", "kind", "billing_account", "number", "ring_timeout", "max_volunteers", "agent_description", "contact",
-    "ends_at", "voicemail",
+    "ends_at", "voicemail", "keep_handled_days",
 )  # fmt: skip
 
 
@@ -52,6 +53,7 @@ class Group:
     contact: str = ""
     ends_at: int = END_OF_DAY  # The planned end a volunteer's form proposes, a time of day in seconds.
     voicemail: tuple = ()  # Voicemail boxes (SIP lines, 0033…) the page reads besides those OVH's settings name.
+    keep_handled_days: int = 0  # stats.py deletes at OVH the messages handled this many days ago; 0: never.
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,12 @@ def load_group(parser, path, section, value, default_end):
             f"{where}, clé « voicemail » : « {wrong[0]} » n'est pas un numéro de ligne OVH "
             "(forme 0033…, sans espaces ; plusieurs répondeurs séparés par des virgules)"
         )
+    keep_handled_days = value(section, "keep_handled_days", "")
+    if keep_handled_days and (not keep_handled_days.isdigit() or not 1 <= int(keep_handled_days) <= MAX_KEEP_DAYS):
+        raise ConfigError(
+            f"{where}, clé « keep_handled_days » : « {keep_handled_days} » n'est pas un nombre de jours "
+            f"(1 à {MAX_KEEP_DAYS}) ; sans cette clé, les messages traités restent chez OVH"
+        )
     return Group(
         slug=slug,
         name=name,
@@ -233,6 +241,7 @@ def load_group(parser, path, section, value, default_end):
         contact=value(section, "contact", ""),
         ends_at=parse_ends_at(value(section, "ends_at", ""), where, default_end),
         voicemail=boxes,
+        keep_handled_days=int(keep_handled_days or 0),
     )
 
 

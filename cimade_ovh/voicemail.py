@@ -230,7 +230,11 @@ def read_handled(settings, group):
 
 def write_handled(settings, group, records):
     """Write the group's records of handled messages, whole or not at all, owned like data/."""
-    path = handled_path(settings, group)
+    write_data(settings, handled_path(settings, group), records)
+
+
+def write_data(settings, path, records):
+    """Write a JSON file of data/voicemail/, whole or not at all, owned like data/."""
     if not path.parent.is_dir():
         path.parent.mkdir(parents=True, exist_ok=True)
         own_like_data(settings, path.parent, 0o750)
