@@ -39,7 +39,7 @@ from cimade_ovh.queues import QueueLine
 from cimade_ovh.rights import become_web_user, exposed_secrets
 from cimade_ovh.sharing import change_stamp, open_client
 from cimade_ovh.traces import log_activity, notify_it
-from cimade_ovh.voicemail_tasks import voicemail_tasks
+from cimade_ovh.voicemail_tasks import NotAnnounced, voicemail_tasks
 
 
 def collect(client, settings, group, moment):
@@ -126,7 +126,7 @@ def due_ends(settings, group, moment):
 
 def run_group(client, settings, group, moment):
     """What cron does for one group: record a queue's statistics (and tidy it), end what was planned to end,
-    then delete the voicemail messages handled long enough ago (voicemail_tasks)."""
+    then announce the new voicemail messages and delete the handled ones kept long enough (voicemail_tasks)."""
     recorded = failure_of(collect, client, settings, group, moment) if group.kind == "queue" else None
     ended = failure_of(end_planned, client, settings, group, moment)
     return ended or recorded or failure_of(voicemail_tasks, client, settings, group, moment)
@@ -156,7 +156,8 @@ def collect_all(settings):
     outcomes = parallel(*[lambda g=g: run_group(client, settings, g, moment) for g in groups])
     for group, failure in zip(groups, outcomes, strict=True):
         if failure:
-            print(f"stats.py : [{group.slug}] {explain_for_it(failure)}", file=sys.stderr)
+            explained = str(failure) if isinstance(failure, NotAnnounced) else explain_for_it(failure)
+            print(f"stats.py : [{group.slug}] {explained}", file=sys.stderr)
     return 1 if any(outcomes) or settings.broken else 0
 
 

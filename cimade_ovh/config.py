@@ -20,13 +20,14 @@ DEFAULT_CONTACT = "l'informatique de la Cimade"  # Whom pages name without a con
 DEFAULT_RING_TIMEOUT = 10
 MAX_TEAM = 20  # The most volunteers a queue group may set in max_volunteers.
 MAX_KEEP_DAYS = 3660  # Ten years: the most keep_handled_days may say.
+MAIL_ADDRESS = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+")
 SETTINGS_KEYS = (
     "ovh_conf", "data_dir", "activity_log", "notify", "sendmail", "contact", "timezone", "access_codes",
-    "access_hours", "web_user", "ends_at",
+    "access_hours", "web_user", "ends_at", "site_url",
 )  # fmt: skip
 GROUP_KEYS = (
     "name", "kind", "billing_account", "number", "ring_timeout", "max_volunteers", "agent_description", "contact",
-    "ends_at", "voicemail", "keep_handled_days",
+    "ends_at", "voicemail", "keep_handled_days", "messages_to",
 )  # fmt: skip
 
 
@@ -54,6 +55,7 @@ class Group:
     ends_at: int = END_OF_DAY  # The planned end a volunteer's form proposes, a time of day in seconds.
     voicemail: tuple = ()  # Voicemail boxes (SIP lines, 0033…) the page reads besides those OVH's settings name.
     keep_handled_days: int = 0  # stats.py deletes at OVH the messages handled this many days ago; 0: never.
+    messages_to: tuple = ()  # Addresses stats.py mails once per new voicemail message.
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Settings:
     access_hours: int = 12
     broken: dict = field(default_factory=dict)  # By section name: why that group cannot be served.
     web_user: str = ""
+    site_url: str = ""  # The site's public address (https://…), for the links in mails; "" when not set.
 
 
 def read_ini(path):
@@ -148,6 +151,12 @@ def load_settings(path=None):
             f"« {access_hours} » n'est pas un nombre d'heures (1 à {24 * 31})"
         )
 
+    site_url = value(SETTINGS_SECTION, "site_url", "")
+    if site_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", site_url):
+        raise ConfigError(
+            f"{path}, section [{SETTINGS_SECTION}], clé « site_url » : « {site_url} » n'est pas l'adresse du site "
+            "(par exemple https://permanences.example.org)"
+        )
     default_end = parse_ends_at(value(SETTINGS_SECTION, "ends_at", ""), f"{path}, section [{SETTINGS_SECTION}]")
 
     groups, broken = {}, {}
@@ -183,6 +192,7 @@ def load_settings(path=None):
         access_hours=int(access_hours),
         broken=broken,
         web_user=value(SETTINGS_SECTION, "web_user", ""),
+        site_url=site_url.rstrip("/"),
     )
 
 
@@ -229,6 +239,13 @@ def load_group(parser, path, section, value, default_end):
             f"{where}, clé « keep_handled_days » : « {keep_handled_days} » n'est pas un nombre de jours "
             f"(1 à {MAX_KEEP_DAYS}) ; sans cette clé, les messages traités restent chez OVH"
         )
+    messages_to = tuple(a.strip() for a in value(section, "messages_to", "").split(",") if a.strip())
+    wrong = [address for address in messages_to if not MAIL_ADDRESS.fullmatch(address)]
+    if wrong:
+        raise ConfigError(
+            f"{where}, clé « messages_to » : « {wrong[0]} » n'est pas une adresse électronique "
+            "(plusieurs adresses séparées par des virgules)"
+        )
     return Group(
         slug=slug,
         name=name,
@@ -242,6 +259,7 @@ def load_group(parser, path, section, value, default_end):
         ends_at=parse_ends_at(value(section, "ends_at", ""), where, default_end),
         voicemail=boxes,
         keep_handled_days=int(keep_handled_days or 0),
+        messages_to=messages_to,
     )
 
 

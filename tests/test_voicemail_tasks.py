@@ -1,4 +1,4 @@
-"""stats.py and the groups' voicemail: handled messages deleted after keep_handled_days."""
+"""stats.py and the groups' voicemail: handled messages deleted after keep_handled_days, new ones mailed."""
 
 import json
 import os
@@ -185,3 +185,165 @@ def test_cron_run_as_it_is_printed_deletes_nothing_early(coded, ovh_client):
                             text=True, timeout=60)  # fmt: skip
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
     assert folder_of(ovh_client, LILLE_SIP_LINE, "old") == [message]
+
+
+# --- messages_to ---
+
+
+def alerts(site):
+    """The mails sent to the group's messages_to (IT's go to notify)."""
+    return [mail for mail in site.mails() if "it@example.org" not in mail["To"]]
+
+
+def announced(site, slug="lille"):
+    path = site.folder / "data" / "voicemail" / f"{slug}.announced.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def alerted(site):
+    """The site with Lille's new messages mailed to two addresses, and the site's public address."""
+    site.configure("settings", site_url="https://permanences.example.org/")
+    site.configure("lille", messages_to="lille@example.org, coordination@example.org")
+    return site
+
+
+def test_each_new_message_is_mailed_once_without_the_caller(alerted, ovh_client, monkeypatch, capsys):
+    site = alerted
+    site.fake.unanswered_call(LILLE_NUMBER, OTHER_CALLER, 17, site.moment - timedelta(hours=3))
+    assert run_stats(site, monkeypatch) == 0  # The first run: what waits already is not new.
+    assert alerts(site) == []
+    site.fake.unanswered_call(LILLE_NUMBER, CALLER, 42, site.moment + timedelta(minutes=1))
+    site.moment += timedelta(minutes=5)
+    assert run_stats(site, monkeypatch) == 0
+    assert capsys.readouterr() == ("", "")
+    (mail,) = alerts(site)
+    assert mail["To"] == "lille@example.org, coordination@example.org"
+    assert mail["Subject"] == "[cimade-ovh] Lille : nouveau message sur le répondeur"
+    assert mail.get_content() == (
+        "Un message attend sur la messagerie de Lille.\n\n"
+        "Laissé le jeudi 26 novembre 2026 à 16:29, durée 42 s.\n\n"
+        "Pour l'écouter et rappeler la personne, avec le code d'accès du groupe, sur la page du groupe : "
+        "https://permanences.example.org/lille\n"
+    )
+    assert not mail.is_multipart(), "no audio"
+    logged = [line for line in site.activity() if line[2] == "message-announced"]
+    assert [line[1:6] for line in logged] == [[
+        "lille", "message-announced", "-", "stats.py",
+        "message du jeu. 26/11 16:29 (42 s) annoncé à lille@example.org, coordination@example.org",
+    ]]  # fmt: skip
+    for path in [*(site.folder / "data").rglob("*"), *(site.folder / "mailbox").glob("*")]:
+        content = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        assert CALLER not in content and "06 39 98 99 01" not in content and "39989901" not in content, path
+    site.moment += timedelta(minutes=5)
+    assert run_stats(site, monkeypatch) == 0
+    assert len(alerts(site)) == 1, "once per message"
+
+
+def test_a_run_reads_each_box_once_and_a_message_only_when_new(alerted, monkeypatch):
+    site = alerted
+    assert run_stats(site, monkeypatch) == 0
+    site.fake.unanswered_call(LILLE_NUMBER, CALLER, 42, site.moment + timedelta(minutes=1))
+    site.moment += timedelta(minutes=5)
+
+    def voicemail_reads():
+        start = len(site.fake.requests)
+        assert run_stats(site, monkeypatch) == 0
+        return sorted((r["path"].removeprefix(BOXES), r["query"]) for r in site.fake.requests[start:]
+                      if r["path"].startswith(BOXES))  # fmt: skip
+
+    (message,) = site.fake.messages_in(LILLE_SIP_LINE)
+    assert voicemail_reads() == [(f"/{LILLE_SIP_LINE}/directories", "dir=inbox"),
+                                 (f"/{LILLE_SIP_LINE}/directories/{message['id']}", "")]  # fmt: skip
+    assert voicemail_reads() == [(f"/{LILLE_SIP_LINE}/directories", "dir=inbox")]  # Lyon's box: never.
+
+
+def test_an_alert_that_sendmail_refuses_is_sent_at_the_next_run(alerted, monkeypatch, capsys):
+    site = alerted
+    assert run_stats(site, monkeypatch) == 0
+    mailbox = site.folder / "mailbox"
+    site.configure("settings", sendmail="false")  # The server's mail is down.
+    site.fake.unanswered_call(LILLE_NUMBER, CALLER, 42, site.moment + timedelta(minutes=1))
+    site.moment += timedelta(minutes=5)
+    assert run_stats(site, monkeypatch) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "stats.py : [lille] l'alerte d'un nouveau message à lille@example.org, coordination@example.org n'est pas "
+        "partie (commande « false », clé sendmail de lines.ini) ; elle repartira au prochain passage de stats.py : "
+        "vérifiez l'envoi de courriels du serveur"
+    ]
+    assert announced(site)["messages"] == {}
+    site.configure("settings", sendmail=f"sh -c 'cat > \"$0/mail-$$.eml\"' {mailbox}")
+    site.moment += timedelta(minutes=5)
+    assert run_stats(site, monkeypatch) == 0
+    assert [mail["Subject"] for mail in alerts(site)] == ["[cimade-ovh] Lille : nouveau message sur le répondeur"]
+    assert run_stats(site, monkeypatch) == 0
+    assert len(alerts(site)) == 1
+
+
+def test_the_records_forget_a_message_a_week_after_it_stopped_waiting(alerted, ovh_client, monkeypatch):
+    site = alerted
+    assert run_stats(site, monkeypatch) == 0
+    message = site.fake.unanswered_call(LILLE_NUMBER, CALLER, 42, site.moment + timedelta(minutes=1))
+    site.moment += timedelta(minutes=5)
+    assert run_stats(site, monkeypatch) == 0
+    key = f"{LILLE_SIP_LINE}:{message}"
+    assert list(announced(site)["messages"]) == [key]
+    ovh_client.post(f"{BOXES}/{LILLE_SIP_LINE}/directories/{message}/move", dir="old")
+    site.moment += timedelta(days=2)
+    assert run_stats(site, monkeypatch) == 0
+    assert list(announced(site)["messages"]) == [key], "handled, then put back: not new"
+    ovh_client.post(f"{BOXES}/{LILLE_SIP_LINE}/directories/{message}/move", dir="inbox")
+    assert run_stats(site, monkeypatch) == 0
+    ovh_client.post(f"{BOXES}/{LILLE_SIP_LINE}/directories/{message}/move", dir="old")
+    site.moment += timedelta(days=8)
+    assert run_stats(site, monkeypatch) == 0
+    assert announced(site)["messages"] == {}
+    assert len(alerts(site)) == 1
+
+
+def test_without_the_site_s_address_the_mail_has_no_link(alerted, monkeypatch):
+    site = alerted
+    site.configure("settings", site_url="")
+    assert run_stats(site, monkeypatch) == 0
+    site.fake.unanswered_call(LILLE_NUMBER, CALLER, 42, site.moment + timedelta(minutes=1))
+    site.moment += timedelta(minutes=5)
+    assert run_stats(site, monkeypatch) == 0
+    (mail,) = alerts(site)
+    assert mail.get_content().endswith("avec le code d'accès du groupe, sur la page du groupe\n")
+    assert "http" not in mail.get_content()
+
+
+def test_cron_run_as_printed_mails_a_new_message(alerted):
+    site = alerted
+    environment = {**os.environ, "LINES_INI": str(site.lines_ini)}
+
+    def cron():
+        result = subprocess.run([sys.executable, str(ROOT / "stats.py")], env=environment, cwd="/",
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+    cron()
+    site.fake.unanswered_call(LILLE_NUMBER, CALLER, 42)
+    cron()
+    cron()
+    assert [mail["To"] for mail in alerts(site)] == ["lille@example.org, coordination@example.org"]
+
+
+@pytest.mark.parametrize("addresses", ["lille.example.org", "lille@example.org; lyon@example.org", "a@b"])
+def test_messages_to_must_be_addresses(site, addresses):
+    site.configure("lille", messages_to=addresses)
+    wrong = addresses.split(",")[0].strip()
+    assert load_settings(site.lines_ini).broken["lille"] == (
+        f"{site.lines_ini}, section [lille], clé « messages_to » : « {wrong} » n'est pas une adresse électronique "
+        "(plusieurs adresses séparées par des virgules)"
+    )
+
+
+def test_site_url_must_be_an_address(site):
+    site.configure("settings", site_url="permanences.example.org")
+    with pytest.raises(config.ConfigError) as raised:
+        load_settings(site.lines_ini)
+    assert str(raised.value) == (
+        f"{site.lines_ini}, section [settings], clé « site_url » : « permanences.example.org » n'est pas l'adresse du "
+        "site (par exemple https://permanences.example.org)"
+    )
