@@ -377,7 +377,8 @@ class App:
             return VoicemailView(coded=False, set_code=script_command("index.py", "--set-code", group.slug))
         messages = messages_of(snap.voicemail, read_handled(settings, group), settings.timezone)
         failures = [(f["box"], OvhFailure(f["reason"], f["detail"])) for f in snap.voicemail.get("failures", [])]
-        return VoicemailView(coded=True, messages=messages, failures=failures, boxes=snap.voicemail.get("boxes", []))
+        return VoicemailView(coded=True, messages=messages, failures=failures, boxes=snap.voicemail.get("boxes", []),
+                             problems=snap.voicemail.get("problems", []))
 
     def expiration_warnings(self, settings, expiration, moment):
         """Warn on the page when the OVH key expires within 2 days; mail IT within EXPIRY_NOTICE (7 days)."""

@@ -29,6 +29,7 @@ def voicemail_rules(group, boxes=None):
             rule("GET", directories),  # The messages' ids, by folder.
             rule("GET", f"{directories}/*"),  # A message, and its audio (…/download).
             rule("POST", f"{directories}/*"),  # …/move: « Traité », « À traiter ».
+            rule("GET", f"{account}/voicemail/{box}/settings"),  # Whether it loses messages (doNotRecord…).
         ]
         if group.keep_handled_days:
             rules.append(rule("DELETE", f"{directories}/*"))  # stats.py: handled messages, once kept long enough.

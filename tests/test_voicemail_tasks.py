@@ -144,10 +144,11 @@ def test_the_key_may_delete_messages_only_for_a_group_that_sets_keep_handled_day
 
     lyon, lille = f"{BOXES}/{LYON_VOICEMAIL}/directories", f"{BOXES}/{LILLE_SIP_LINE}/directories"
     reading = [("GET", BOXES), ("GET", lyon), ("GET", f"{lyon}/*"), ("POST", f"{lyon}/*"),
-               ("GET", lille), ("GET", f"{lille}/*"), ("POST", f"{lille}/*")]  # fmt: skip
+               ("GET", f"{BOXES}/{LYON_VOICEMAIL}/settings"), ("GET", lille), ("GET", f"{lille}/*"),
+               ("POST", f"{lille}/*"), ("GET", f"{BOXES}/{LILLE_SIP_LINE}/settings")]  # fmt: skip
     assert voicemail_rules() == reading
     site.configure("lille", keep_handled_days="30")
-    assert voicemail_rules() == reading + [("DELETE", f"{lille}/*")]
+    assert voicemail_rules() == [*reading, ("DELETE", f"{lille}/*")]
     rules = required_rules(load_settings(site.lines_ini), {"lille": LILLE_SIP_LINE})  # Boxes not known yet.
     assert [r for r in rules if r["method"] == "DELETE" and "/voicemail" in r["path"]] == [
         {"method": "DELETE", "path": f"{BOXES}/*"}
