@@ -114,3 +114,26 @@ def test_without_the_group_s_code_the_page_neither_reads_nor_says_it(site, ovh_c
     start = len(site.fake.requests)
     assert LOSSES_LINE not in text(site.get("/lille"))
     assert not [r for r in site.fake.requests[start:] if "/voicemail" in r["path"]]
+
+
+def test_a_key_made_before_this_check_still_shows_the_messages(coded, ovh_client):
+    from cimade_ovh.config import load_settings
+    from cimade_ovh.rules import required_rules
+    from cimade_ovh.simulator import LILLE_NUMBER
+
+    site = coded
+    boxes = {"lille": [LILLE_SIP_LINE], "lyon": [LYON_VOICEMAIL]}
+    rules = required_rules(load_settings(site.lines_ini), {"lille": LILLE_SIP_LINE}, boxes)
+    old = [r for r in rules if not r["path"].endswith("/settings")]
+    conf = site.folder / "ovh.conf"
+    key = site.fake.create_credential(old)
+    conf.write_text(conf.read_text(encoding="utf-8").replace(
+        next(line.split("=", 1)[1].strip() for line in conf.read_text(encoding="utf-8").splitlines()
+             if line.startswith("consumer_key")), key), encoding="utf-8")  # fmt: skip
+    site.fake.unanswered_call(LILLE_NUMBER, "0033639989901", 12)
+    ovh_client.put(f"{ACCOUNT}/voicemail/{LILLE_SIP_LINE}/settings", keepMessage=False,
+                   redirectionEmails=[{"email": "lille@example.org", "type": "simple"}])  # fmt: skip
+    page = text(site.get("/lille"))
+    assert "1 message à traiter sur la messagerie." in page and LOSSES_LINE not in page
+    lines = run_check(site)
+    assert f"    GET    {ACCOUNT}/voicemail/{LILLE_SIP_LINE}/settings" in lines

@@ -348,3 +348,28 @@ def test_site_url_must_be_an_address(site):
         f"{site.lines_ini}, section [settings], clé « site_url » : « permanences.example.org » n'est pas l'adresse du "
         "site (par exemple https://permanences.example.org)"
     )
+
+
+@pytest.mark.parametrize("method, path, times", [
+    ("GET", "directories", 2),  # The lists of both folders, in the same run.
+    ("GET", "directories/*", 2),  # The details of the new message, and of the one to delete.
+    ("DELETE", "directories/*", 1),
+])  # fmt: skip
+def test_ovh_failing_is_one_line_and_the_next_run_converges(coded, monkeypatch, capsys, method, path, times):
+    site = coded
+    site.configure("lille", keep_handled_days="30", messages_to="lille@example.org")
+    assert run_stats(site, monkeypatch) == 0
+    handled = site.fake.unanswered_call(LILLE_NUMBER, OTHER_CALLER, 17, site.moment - timedelta(days=40))
+    site.moment -= timedelta(days=31)
+    site.act("/lille/handled", {"message": f"{LILLE_SIP_LINE}:{handled}"})
+    site.moment += timedelta(days=31)
+    new = site.fake.unanswered_call(LILLE_NUMBER, CALLER, 42, site.moment + timedelta(minutes=1))
+    site.moment += timedelta(minutes=5)
+    site.fake.fail(method, f"{BOXES}/{LILLE_SIP_LINE}/{path}", "500", times=times)
+    assert run_stats(site, monkeypatch) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("stats.py : [lille] ") and "OVH" in line, line
+    assert CALLER not in line and OTHER_CALLER not in line
+    assert run_stats(site, monkeypatch) == 0, capsys.readouterr()
+    assert [mail["Subject"] for mail in alerts(site)] == ["[cimade-ovh] Lille : nouveau message sur le répondeur"]
+    assert [m["id"] for m in site.fake.messages_in(LILLE_SIP_LINE)] == [new]
