@@ -44,6 +44,7 @@ from cimade_ovh.redirect import RedirectLine
 from cimade_ovh.rights import become_web_user, exposed_secrets, web_user_problems
 from cimade_ovh.sharing import change_stamp, open_client
 from cimade_ovh.traces import log_activity, log_begun, notify_it
+from cimade_ovh.voicemail_tasks import NotAnnounced, voicemail_tasks
 
 
 def collect(client, settings, group, moment):
@@ -154,7 +155,8 @@ def end_of_day_for_unknown_ends(client, settings, group, moment):
 
 
 def run_group(client, settings, group, moment):
-    """What cron does for one group: record a queue's statistics (and tidy it), then end what was planned to end.
+    """What cron does for one group: record a queue's statistics (and tidy it), end what was planned to end,
+    then announce the new voicemail messages and delete the handled ones kept long enough (voicemail_tasks).
 
     A redirect group's line is read too (one request), so that a mistake of lines.ini is said the day it is made;
     a redirect whose planned end is unknown gets the end of the day (after the ends due, which it would replace).
@@ -166,7 +168,7 @@ def run_group(client, settings, group, moment):
     ended = failure_of(named_mistake, client, group, end_planned, client, settings, group, moment)
     if group.kind == "redirect" and not ended:
         ended = failure_of(named_mistake, client, group, end_of_day_for_unknown_ends, client, settings, group, moment)
-    return ended or read
+    return ended or read or failure_of(voicemail_tasks, client, settings, group, moment)
 
 
 CALL_KEYS = ("id", "state", "agent", "begin", "answered", "end")  # Never the caller's number or name.
@@ -218,16 +220,18 @@ def collect_all(settings, incidents):
         if ovh_cause(failure) in ACCOUNT_WIDE:
             once.append(explain_for_it(failure))
         else:
-            print(f"stats.py : [{group.slug}] {explain_for_it(failure)}", file=sys.stderr)
+            explained = str(failure) if isinstance(failure, NotAnnounced) else explain_for_it(failure)
+            print(f"stats.py : [{group.slug}] {explained}", file=sys.stderr)
     for sentence in dict.fromkeys(once):
         print(f"stats.py : {sentence}", file=sys.stderr)
     if files or incidents.files:
         for problem in data_problems(settings, files):
             print(f"stats.py : {problem}", file=sys.stderr)
-    if incidents.mails:
+    to_it = [record for record in incidents.mails if tuple(record.args[0]) == settings.notify]  # Alerts: said above.
+    if to_it:
         print("stats.py : le courriel à l'informatique n'a pas pu partir : vérifiez notify et sendmail dans "
               f"{settings.path}.", file=sys.stderr)  # fmt: skip
-    return 1 if any(outcomes) or settings.broken or incidents.files or incidents.mails else 0
+    return 1 if any(outcomes) or settings.broken or incidents.files or to_it else 0
 
 
 def data_problems(settings, failures):

@@ -36,7 +36,7 @@ from .rules import check_coverage
 from .servers import serve
 from .sharing import EXPIRY_NOTICE
 from .snapshot import copied_accounts, snapshot_problem, write_snapshot
-from .voicemail import box_problems, resolve_boxes
+from .voicemail import box_problems, check_losses, resolve_boxes
 
 
 def demo(make_app, host, port, state=None):
@@ -339,6 +339,8 @@ def check(app, snapshot=None):
             print(f"ERREUR [{group.slug}] {format_phone(group.number)} : {problem}")
         if not group_problems:
             print(f"ok     [{group.slug}] {format_phone(group.number)} : {described}")
+            for loss in losses_or_nothing(client, group, moment):
+                print(f"Attention [{group.slug}] {format_phone(group.number)} : {loss}")
         problems += len(group_problems)
     if not check_coverage(client, settings, verbose=False, skipped=mistaken, boxes=boxes):
         problems += 1
@@ -347,6 +349,14 @@ def check(app, snapshot=None):
     if snapshot:
         problems += write_snapshot(client, settings, snapshot)
     return 1 if problems else 0
+
+
+def losses_or_nothing(client, group, moment):
+    """The group's settings that lose callers (voicemail.check_losses); none when OVH does not answer: said above."""
+    try:
+        return check_losses(client, group, moment)
+    except Exception:
+        return []
 
 
 def boxes_words(boxes):

@@ -19,13 +19,15 @@ RESERVED_SLUGS = {SETTINGS_SECTION, "index.py", "favicon.ico"}
 DEFAULT_CONTACT = "l'informatique de la Cimade"  # Whom pages name without a contact in lines.ini, or before it is read.
 DEFAULT_RING_TIMEOUT = 10
 MAX_TEAM = 20  # The most volunteers a queue group may set in max_volunteers.
+MAX_KEEP_DAYS = 3660  # Ten years: the most keep_handled_days may say.
+MAIL_ADDRESS = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+")
 SETTINGS_KEYS = (
     "ovh_conf", "data_dir", "activity_log", "notify", "sendmail", "contact", "timezone", "access_codes",
-    "access_hours", "web_user", "ends_at",
+    "access_hours", "web_user", "ends_at", "site_url",
 )  # fmt: skip
 GROUP_KEYS = (
     "name", "kind", "billing_account", "number", "ring_timeout", "max_volunteers", "agent_description", "contact",
-    "ends_at", "access_code", "voicemail",
+    "ends_at", "access_code", "voicemail", "keep_handled_days", "messages_to",
 )  # fmt: skip
 
 
@@ -39,16 +41,21 @@ class ConfigError(Exception):
 
 GROUP_FIELDS = (
     "slug name kind billing_account number ring_timeout max_volunteers agent_description contact ends_at access_code "
-    "voicemail"
+    "voicemail keep_handled_days messages_to"
 )
 
 
-class Group(namedtuple("Group", GROUP_FIELDS, defaults=(DEFAULT_RING_TIMEOUT, 1, "", "", END_OF_DAY, False, ()))):
+GROUP_DEFAULTS = (DEFAULT_RING_TIMEOUT, 1, "", "", END_OF_DAY, False, (), 0, ())  # Those of ring_timeout and after.
+
+
+class Group(namedtuple("Group", GROUP_FIELDS, defaults=GROUP_DEFAULTS)):
     """A local group and its help line, as described by one section of lines.ini.
 
     ends_at is the planned end a volunteer's form proposes, a time of day in seconds. access_code is written by
     --set-code: without its code, the page stays closed, whatever data/ holds. voicemail: the voicemail boxes
-    (SIP lines, 0033…) the page reads besides those OVH's settings name.
+    (SIP lines, 0033…) the page reads besides those OVH's settings name. keep_handled_days: stats.py deletes at
+    OVH the messages handled this many days ago (0: never). messages_to: the addresses stats.py mails once per new
+    voicemail message.
     """
 
     __slots__ = ()
@@ -56,15 +63,16 @@ class Group(namedtuple("Group", GROUP_FIELDS, defaults=(DEFAULT_RING_TIMEOUT, 1,
 
 SETTINGS_FIELDS = (
     "path ovh_conf data_dir activity_log notify sendmail contact timezone groups access_codes access_hours broken "
-    "web_user"
+    "web_user site_url"
 )
 
 
-class Settings(namedtuple("Settings", SETTINGS_FIELDS, defaults=(None, 12, {}, ""))):
+class Settings(namedtuple("Settings", SETTINGS_FIELDS, defaults=(None, 12, {}, "", ""))):
     """Everything lines.ini says: the global settings and the groups by slug.
 
     Paths are Path, notify and sendmail tuples, timezone a ZoneInfo, access_hours an int; broken gives,
-    by section name, why that group cannot be served.
+    by section name, why that group cannot be served; site_url is the site's public address (https://…), for
+    the links in mails, "" when not set.
     """
 
     __slots__ = ()
@@ -143,6 +151,12 @@ def load_settings(path=None):
             f"« {access_hours} » n'est pas un nombre d'heures (1 à {24 * 31})"
         )
 
+    site_url = value(SETTINGS_SECTION, "site_url", "")
+    if site_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", site_url):
+        raise ConfigError(
+            f"{path}, section [{SETTINGS_SECTION}], clé « site_url » : « {site_url} » n'est pas l'adresse du site "
+            "(par exemple https://permanences.example.org)"
+        )
     default_end = parse_ends_at(value(SETTINGS_SECTION, "ends_at", ""), f"{path}, section [{SETTINGS_SECTION}]")
 
     groups, broken, sections = {}, {}, {}
@@ -175,6 +189,7 @@ def load_settings(path=None):
         access_hours=int(access_hours),
         broken=broken,
         web_user=value(SETTINGS_SECTION, "web_user", ""),
+        site_url=site_url.rstrip("/"),
     )
 
 
@@ -257,6 +272,19 @@ def load_group(parser, path, section, value, default_end):
             f"{where}, clé « voicemail » : « {wrong[0]} » n'est pas un numéro de ligne OVH "
             "(forme 0033…, sans espaces ; plusieurs répondeurs séparés par des virgules)"
         )
+    keep_handled_days = value(section, "keep_handled_days", "")
+    if keep_handled_days and (not keep_handled_days.isdigit() or not 1 <= int(keep_handled_days) <= MAX_KEEP_DAYS):
+        raise ConfigError(
+            f"{where}, clé « keep_handled_days » : « {keep_handled_days} » n'est pas un nombre de jours "
+            f"(1 à {MAX_KEEP_DAYS}) ; sans cette clé, les messages traités restent chez OVH"
+        )
+    messages_to = tuple(a.strip() for a in value(section, "messages_to", "").split(",") if a.strip())
+    wrong = [address for address in messages_to if not MAIL_ADDRESS.fullmatch(address)]
+    if wrong:
+        raise ConfigError(
+            f"{where}, clé « messages_to » : « {wrong[0]} » n'est pas une adresse électronique "
+            "(plusieurs adresses séparées par des virgules)"
+        )
     return Group(
         slug=slug,
         name=name,
@@ -270,6 +298,8 @@ def load_group(parser, path, section, value, default_end):
         ends_at=parse_ends_at(value(section, "ends_at", ""), where, default_end),
         access_code=access_code == "yes",
         voicemail=boxes,
+        keep_handled_days=int(keep_handled_days or 0),
+        messages_to=messages_to,
     )
 
 

@@ -96,6 +96,7 @@ class VoicemailView:
     failures: list = field(default_factory=list)  # (box, OvhFailure) of the boxes OVH did not answer for.
     boxes: list = field(default_factory=list)  # The boxes read.
     set_code: str = ""  # Without a code: the command that gives one.
+    problems: list = field(default_factory=list)  # OVH's settings that lose callers (voicemail.page_problems).
 
     @property
     def waiting(self):
@@ -278,6 +279,9 @@ def render_voicemail(view):
             explanation = VOICEMAIL_FAILURES[failure.reason].format(box=format_phone(box))
             advice = Template(VOICEMAIL_ADVICE[failure.reason]).safe_substitute(contact=view.settings.contact)
         parts.append(message_box("error", f"Impossible de lire un répondeur chez OVH. {explanation} {advice}"))
+    if voicemail.problems:
+        parts.append(message_box("warning", f"Des réglages d'OVH font perdre des appels : "
+                                            f"{' ; '.join(voicemail.problems)}. Prévenez {view.settings.contact}."))
     waiting = voicemail.waiting
     handled = [m for m in voicemail.messages if m.handled]
     if waiting:

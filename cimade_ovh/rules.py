@@ -15,19 +15,24 @@ def voicemail_rules(group, boxes=None):
     """The access rules to read the group's voicemail boxes, their messages and audio, and move messages.
 
     `boxes`: the group's boxes when known (voicemail.resolve_boxes); otherwise every box of its
-    billing account (the key cannot read where the calls go before it exists).
+    billing account (the key cannot read where the calls go before it exists). DELETE only for a
+    group whose lines.ini sets keep_handled_days (stats.py deletes its old handled messages).
     """
     account = f"/telephony/{group.billing_account}"
     rules = [rule("GET", f"{account}/voicemail")]  # --check: is each box in the account?
+    methods = ("GET", "POST", "DELETE") if group.keep_handled_days else ("GET", "POST")
     if boxes is None:
-        return rules + [rule("GET", f"{account}/voicemail/*"), rule("POST", f"{account}/voicemail/*")]
+        return rules + [rule(method, f"{account}/voicemail/*") for method in methods]
     for box in boxes:
         directories = f"{account}/voicemail/{box}/directories"
         rules += [
             rule("GET", directories),  # The messages' ids, by folder.
             rule("GET", f"{directories}/*"),  # A message, and its audio (…/download).
             rule("POST", f"{directories}/*"),  # …/move: « Traité », « À traiter ».
+            rule("GET", f"{account}/voicemail/{box}/settings"),  # Whether it loses messages (doNotRecord…).
         ]
+        if group.keep_handled_days:
+            rules.append(rule("DELETE", f"{directories}/*"))  # stats.py: handled messages, once kept long enough.
     return rules
 
 

@@ -105,19 +105,26 @@ def recent_actions(settings, group, count=5):
 
 def notify_it(settings, subject, body):
     """Mail IT through the configured sendmail command; a failure is logged, never raised."""
-    if not settings.notify or not settings.sendmail:
-        return
+    send_mail(settings, settings.notify, subject, body)
+
+
+def send_mail(settings, addresses, subject, body):
+    """Mail `addresses` through the configured sendmail command; return whether it took the mail (failures logged)."""
+    if not addresses or not settings.sendmail:
+        return False
     import email.message  # Here, not for every request: a CGI process starts faster.
     import subprocess
 
     message = email.message.EmailMessage()
-    message["To"] = ", ".join(settings.notify)
+    message["To"] = ", ".join(addresses)
     message["Subject"] = f"[cimade-ovh] {subject}"
     message.set_content(body)
     try:
         subprocess.run(settings.sendmail, input=message.as_bytes(), capture_output=True, timeout=5, check=True)
     except (OSError, subprocess.SubprocessError) as error:
-        log.error("cannot mail %s with %s: %s", settings.notify, settings.sendmail, error)
+        log.error("cannot mail %s with %s: %s", addresses, settings.sendmail, error)
+        return False
+    return True
 
 
 def notify_it_once(settings, key, every, subject, body):

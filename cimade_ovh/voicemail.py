@@ -134,32 +134,41 @@ def box_path(group, box):
 
 
 def read_box(client, group, box):
-    """The messages of a box, to handle and handled: OVH's objects, each with its box."""
+    """The messages of a box, to handle and handled (OVH's objects, each with its box), and what its settings lose.
+
+    The settings are read with the lists, in the same wave (see box_losses).
+    """
     directories = f"{box_path(group, box)}/directories"
-    to_handle, handled = parallel(*[lambda f=f: client.get(directories, dir=f) for f in (TO_HANDLE, HANDLED)])
+    to_handle, handled, losses = parallel(
+        *[lambda f=f: client.get(directories, dir=f) for f in (TO_HANDLE, HANDLED)],
+        lambda: box_losses(client, group, box),
+    )
     found = parallel(*[lambda i=i: unless_gone(client.get, f"{directories}/{i}") for i in to_handle + handled])
-    return [dict(message, box=box) for message in found if message is not None]
+    return [dict(message, box=box) for message in found if message is not None], losses
 
 
 def read_voicemail(client, group, boxes):
-    """The group's voicemail as the page keeps it: {"boxes", "messages", "failures"}.
+    """The group's voicemail as the page keeps it: {"boxes", "messages", "failures", "losses"}.
 
     A box OVH does not answer for is named in failures (reason, detail), and the others are read.
+    losses: {box: [what its settings lose]} (see box_losses).
     """
 
     def one(box):
         try:
-            return read_box(client, group, box), None
+            messages, losses = read_box(client, group, box)
+            return messages, None, losses
         except Exception as error:
             failure = as_failure(error)
             log.error("reading the voicemail %s of %s failed: %s", box, group.slug, failure)
-            return [], {"box": box, "reason": failure.reason, "detail": failure.detail}
+            return [], {"box": box, "reason": failure.reason, "detail": failure.detail}, []
 
     results = parallel(*[lambda b=b: one(b) for b in boxes])
     return {
         "boxes": list(boxes),
-        "messages": [message for messages, _ in results for message in messages],
-        "failures": [failure for _, failure in results if failure],
+        "messages": [message for messages, _, _ in results for message in messages],
+        "failures": [failure for _, failure, _ in results if failure],
+        "losses": {box: losses for box, (_, _, losses) in zip(boxes, results, strict=True) if losses},
     }
 
 
@@ -181,7 +190,118 @@ def read_with_voicemail(line, group, memory):
         if boxes != remembered:
             voicemail = read_voicemail(line.client, group, boxes)
     memory["boxes"] = boxes
-    return replace(snap, voicemail=voicemail)
+    return replace(snap, voicemail=dict(voicemail, problems=page_problems(group, snap, voicemail)))
+
+
+# --- Settings that lose callers ---
+
+NO_RECORDING, MAILED_AWAY = "doNotRecord", "mailedAway"  # What a box's settings may lose (box_losses).
+
+
+def box_losses(client, group, box):
+    """What a box's OVH settings lose of callers' messages: NO_RECORDING, MAILED_AWAY; [] when unreadable.
+
+    doNotRecord: callers cannot leave a message. redirectionEmails without keepMessage: OVH mails
+    each message and deletes it, so that it never reaches the list. A key without the right to read
+    the settings (made before this check) loses nothing of the messages: --check says what is missing.
+    """
+    try:
+        settings = client.get(f"{box_path(group, box)}/settings")
+    except Exception as error:
+        failure = as_failure(error)
+        if failure.reason != "not_granted":  # A key made before: --check names the right it lacks.
+            log.warning("cannot read the settings of the voicemail %s of %s: %s", box, group.slug, failure)
+        return []
+    losses = [NO_RECORDING] if settings.get("doNotRecord") else []
+    if settings.get("redirectionEmails") and not settings.get("keepMessage"):
+        losses.append(MAILED_AWAY)
+    return losses
+
+
+def long_ringing_agents(group, snap):
+    """The queue's agents whose ring time exceeds the group's ring_timeout: (number, seconds); none for a redirect."""
+    if group.kind != "queue":
+        return []
+    attached = set(snap.attached)
+    return [
+        (agent.get("number") or "", agent["timeout"])
+        for agent in snap.agents
+        if agent.get("agentId") in attached and (agent.get("timeout") or 0) > group.ring_timeout
+    ]
+
+
+def page_problems(group, snap, voicemail):
+    """The settings that lose callers, in a few French words each, for the page of those with the group's code."""
+    from .phones import mask_phone
+
+    problems = [
+        f"le {mask_phone(number)} sonne {seconds} s, plus que les {group.ring_timeout} s prévues : sa propre "
+        "messagerie peut prendre l'appel"
+        for number, seconds in long_ringing_agents(group, snap)
+    ]
+    for box, losses in voicemail.get("losses", {}).items():
+        if NO_RECORDING in losses:
+            problems.append(f"le répondeur {format_phone(box)} ne prend pas de message")
+        if MAILED_AWAY in losses:
+            problems.append(f"le répondeur {format_phone(box)} envoie les messages par courriel puis les efface : "
+                            "ils ne peuvent pas s'afficher ici")  # fmt: skip
+    return problems
+
+
+def check_losses(client, group, moment):
+    """For --check: the settings that lose callers, each in French with its fix in IT's words."""
+    from .lines import LINE_KINDS
+
+    line = LINE_KINDS[group.kind](client, group, moment)
+    snap = line.snapshot(with_calls=False) if group.kind == "queue" else line.snapshot()
+    boxes = boxes_of(group, snap)
+    losses = parallel(*[lambda b=b: box_losses(client, group, b) for b in boxes])
+    problems = [
+        f"l'agent {format_phone(number)} sonne {seconds} s, plus que ring_timeout ({group.ring_timeout} s) : sa "
+        "propre messagerie peut prendre l'appel avant que la file passe au suivant ; dans le manager d'OVH (file "
+        f"d'appels, agents), mettez sa durée de sonnerie à {group.ring_timeout} s ou moins (10 s ou moins conseillé), "
+        "ou retirez-le de la file"
+        for number, seconds in long_ringing_agents(group, snap)
+    ]
+    for box, box_loss in zip(boxes, losses, strict=True):
+        if NO_RECORDING in box_loss:
+            problems.append(
+                f"le répondeur {format_phone(box)} ne prend aucun message (doNotRecord) : les appelants ne peuvent "
+                f"rien laisser ; dans le manager d'OVH, réglages de la messagerie de la ligne {format_phone(box)}, "
+                "autorisez le dépôt de messages"
+            )
+        if MAILED_AWAY in box_loss:
+            problems.append(
+                f"le répondeur {format_phone(box)} envoie chaque message par courriel puis l'efface "
+                "(redirectionEmails sans keepMessage) : la page ne peut jamais le montrer ; dans le manager d'OVH, "
+                "réglages de la messagerie, cochez la conservation des messages après l'envoi, ou retirez les adresses"
+            )
+    if group.kind == "queue":
+        problems += queue_sounds(client, group, snap)
+    return problems
+
+
+def queue_sounds(client, group, snap):
+    """For --check: a queue without a welcome sound, or with nothing set when it is full or closed."""
+    service = client.get(f"/telephony/{group.billing_account}/easyHunting/{group.number}")
+    problems = []
+    if not service.get("toneOnOpening"):
+        problems.append(
+            "la file n'a pas de message d'accueil (toneOnOpening) : sans lui, les appelants ne comprennent pas où "
+            "ils arrivent ; dans le manager d'OVH (file d'appels, musiques et messages), enregistrez un message "
+            "d'accueil"
+        )
+    if not snap.actions.get("actionOnOverflow"):
+        problems.append(
+            "rien n'est prévu quand la file est pleine (actionOnOverflow) : l'appel s'arrête sans un mot ; dans le "
+            "manager d'OVH (file d'appels), choisissez un message de débordement ou la messagerie"
+        )
+    if not snap.actions.get("actionOnClosure") and not snap.settings.get("unavailableType"):
+        problems.append(
+            "rien n'est prévu quand la file est fermée (actionOnClosure, ni destination hors plages horaires) : "
+            "l'appel s'arrête sans un mot ; dans le manager d'OVH, choisissez un message de fermeture ou la messagerie"
+        )
+    return problems
 
 
 def messages_of(voicemail, handled, zone):
@@ -228,7 +348,11 @@ def read_handled(settings, group):
 
 def write_handled(settings, group, records):
     """Write the group's records of handled messages, whole or not at all, owned like data/."""
-    path = handled_path(settings, group)
+    write_data(settings, handled_path(settings, group), records)
+
+
+def write_data(settings, path, records):
+    """Write a JSON file of data/voicemail/, whole or not at all, owned like data/."""
     if not path.parent.is_dir():
         path.parent.mkdir(parents=True, exist_ok=True)
         own_like_data(settings, path.parent, 0o750)

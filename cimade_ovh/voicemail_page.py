@@ -38,7 +38,8 @@ def voicemail_view(settings, group, snap, coded):
         return VoicemailView(coded=False, set_code=script_command("index.py", "--set-code", group.slug))
     messages = messages_of(snap.voicemail, read_handled(settings, group), settings.timezone)
     failures = [(f["box"], OvhFailure(f["reason"], f["detail"])) for f in snap.voicemail.get("failures", [])]
-    return VoicemailView(coded=True, messages=messages, failures=failures, boxes=snap.voicemail.get("boxes", []))
+    return VoicemailView(coded=True, messages=messages, failures=failures, boxes=snap.voicemail.get("boxes", []),
+                         problems=snap.voicemail.get("problems", []))
 
 
 def listen(visit, key, line_of, urls):

@@ -243,9 +243,11 @@ def test_the_voicemail_works_with_exactly_the_generated_rules(narrow):
         {"method": "GET", "path": f"{voicemail}/{LYON_VOICEMAIL}/directories"},  # Lyon comes first in lines.ini.
         {"method": "GET", "path": f"{voicemail}/{LYON_VOICEMAIL}/directories/*"},
         {"method": "POST", "path": f"{voicemail}/{LYON_VOICEMAIL}/directories/*"},
+        {"method": "GET", "path": f"{voicemail}/{LYON_VOICEMAIL}/settings"},  # Whether it loses messages.
         {"method": "GET", "path": f"{voicemail}/{LILLE_SIP_LINE}/directories"},
         {"method": "GET", "path": f"{voicemail}/{LILLE_SIP_LINE}/directories/*"},
         {"method": "POST", "path": f"{voicemail}/{LILLE_SIP_LINE}/directories/*"},
+        {"method": "GET", "path": f"{voicemail}/{LILLE_SIP_LINE}/settings"},
     ]
     with pytest.raises(ovh.exceptions.NotGrantedCall):
         site.client.delete(f"{voicemail}/{LILLE_SIP_LINE}/directories/{message}")

@@ -64,6 +64,10 @@ class Telephony:
     def get_easy_hunting(self, call):
         return self.service(call, "easyHunting")["service"]
 
+    @route("PUT", "/telephony/{billingAccount}/easyHunting/{serviceName}")
+    def put_easy_hunting(self, call):
+        self.service(call, "easyHunting")["service"].update(call.body)
+
     @route("GET", "/telephony/{billingAccount}/easyHunting/{serviceName}/hunting")
     def get_hunting(self, call):
         return self.service(call, "easyHunting")["hunting"]
