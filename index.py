@@ -41,7 +41,7 @@ from cimade_ovh.access import (
     write_coded_groups,
 )
 from cimade_ovh.actions import MESSAGE_ACTIONS
-from cimade_ovh.clock import END_OF_DAY, format_day_time
+from cimade_ovh.clock import format_day_time
 from cimade_ovh.config import DEFAULT_CONTACT, ConfigError, Group, load_settings
 from cimade_ovh.files import Reloaded, group_lock
 from cimade_ovh.log import CLIENT, log, log_to_stderr
@@ -458,7 +458,7 @@ class App:
         The planned ends are stored first: a write that OVH applies but never confirms still ends on time.
         """
         from cimade_ovh.actions import ENDS_NOT_KEPT, NAME_NOT_KEPT
-        from cimade_ovh.ends import load_ends, write_ends
+        from cimade_ovh.ends import load_ends, store_after_action, write_ends
         from cimade_ovh.lines import named_mistake
         from cimade_ovh.state import Refusal
         from cimade_ovh.voicemail import mark_message
@@ -491,16 +491,8 @@ class App:
             raise
         finally:
             DEADLINE.reset(deadline)
-        default = END_OF_DAY if outcome.state.until is None else outcome.state.until
-        kept = {n: ends.get(n, default) for n in outcome.state.numbers}
-        written = write_ends(settings, group, moment, kept) and written
-        others = [n for n in outcome.state.numbers if n != asked.number]  # Their ends were in an unreadable file.
-        ends_lost = bool(outcome.state.numbers) and not (written and (readable or not others))
-        done = outcome.action
-        if done == "on-duty":  # Say what changed: the name, the planned end, both or nothing.
-            stored = before.get(outcome.number) != asked.end  # A retry after a failure has it stored already.
-            changed = [c for c in ("name", "ends") if c in outcome.changed or c == "ends" and stored]
-            done = "-".join(changed) or "same"
+        ends_lost = store_after_action(settings, group, moment, ends, outcome.state, asked.number, written, readable)
+        done = outcome.word(end_changed=before.get(outcome.number) != asked.end)
         shown = [v.name for v in outcome.state.volunteers if v.number == outcome.number]
         name_dropped = group.kind == "queue" and bool(asked.name) and asked.name not in shown
         return done, outcome.number, [ENDS_NOT_KEPT] * ends_lost + [NAME_NOT_KEPT] * name_dropped, ""
@@ -523,26 +515,10 @@ application = App()
 
 def main(argv=None):
     """The command line for IT: --demo, --serve, --check, --set-code, --remove-code or --unlock."""
-    from cimade_ovh.cli import french_parser, number_argument  # Here: a CGI request does not need them.
-    from cimade_ovh.commands import check, demo, set_code, unlock
+    from cimade_ovh.commands import check, demo, parse_arguments, set_code, unlock  # Here: not for a CGI request.
     from cimade_ovh.rights import become_web_user
 
-    parser = french_parser(description="cimade-ovh : la page qui envoie les appels d'une permanence au bénévole.")
-    action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--demo", action="store_true", help="la page sur un compte OVH simulé")
-    action.add_argument("--serve", action="store_true", help="la page sur le compte OVH de ovh.conf")
-    action.add_argument("--check", action="store_true", help="vérifier lines.ini, ovh.conf et chaque groupe chez OVH")
-    action.add_argument("--set-code", metavar="GROUPE", help="demander puis enregistrer le code d'accès d'un groupe")
-    action.add_argument("--remove-code", metavar="GROUPE", help="retirer le code d'accès d'un groupe")
-    action.add_argument("--unlock", metavar="GROUPE", help="lever le blocage après des codes erronés, sans attendre")
-    parser.add_argument("--snapshot", metavar="FICHIER", help="avec --check : copier les lignes des groupes")
-    parser.add_argument("--state", metavar="FICHIER", help="avec --demo : servir la page sur cette copie du compte")
-    parser.add_argument("--host", default="127.0.0.1", metavar="ADRESSE", help="adresse d'écoute (127.0.0.1)")
-    port = number_argument(0, 65535, "un numéro de port (0 à 65535)")
-    parser.add_argument("--port", type=port, default=8080, help="port d'écoute (8080)")
-    args = parser.parse_args(argv)
-    if args.snapshot and not args.check or args.state and not args.demo:
-        parser.error("--snapshot va avec --check, et --state avec --demo")
+    args = parse_arguments(argv)
     if args.demo:
         return demo(App, args.host, args.port, args.state)
     elif args.serve:

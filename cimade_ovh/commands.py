@@ -1,4 +1,4 @@
-"""What IT runs from a shell with index.py: --demo, --check, --set-code, --remove-code, --unlock."""
+"""What IT runs from a shell with index.py: its options, --demo, --check, --set-code, --remove-code, --unlock."""
 
 import json
 import shlex
@@ -15,6 +15,7 @@ from .access import (
     write_access_code,
     write_coded_groups,
 )
+from .cli import french_parser, number_argument
 from .clock import format_day_time, parse_ovh_datetime
 from .config import LINES_INI, SETTINGS_SECTION, ConfigError, load_settings, mark_access_code, read_ini, script_command
 from .figures import append_record, record_path
@@ -37,6 +38,27 @@ from .servers import serve
 from .sharing import EXPIRY_NOTICE
 from .snapshot import copied_accounts, snapshot_problem, write_snapshot
 from .voicemail import box_problems, check_losses, resolve_boxes
+
+
+def parse_arguments(argv=None):
+    """index.py's options from the command line; a mistake is one French sentence (french_parser)."""
+    parser = french_parser(description="cimade-ovh : la page qui envoie les appels d'une permanence au bénévole.")
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--demo", action="store_true", help="la page sur un compte OVH simulé")
+    action.add_argument("--serve", action="store_true", help="la page sur le compte OVH de ovh.conf")
+    action.add_argument("--check", action="store_true", help="vérifier lines.ini, ovh.conf et chaque groupe chez OVH")
+    action.add_argument("--set-code", metavar="GROUPE", help="demander puis enregistrer le code d'accès d'un groupe")
+    action.add_argument("--remove-code", metavar="GROUPE", help="retirer le code d'accès d'un groupe")
+    action.add_argument("--unlock", metavar="GROUPE", help="lever le blocage après des codes erronés, sans attendre")
+    parser.add_argument("--snapshot", metavar="FICHIER", help="avec --check : copier les lignes des groupes")
+    parser.add_argument("--state", metavar="FICHIER", help="avec --demo : servir la page sur cette copie du compte")
+    parser.add_argument("--host", default="127.0.0.1", metavar="ADRESSE", help="adresse d'écoute (127.0.0.1)")
+    port = number_argument(0, 65535, "un numéro de port (0 à 65535)")
+    parser.add_argument("--port", type=port, default=8080, help="port d'écoute (8080)")
+    args = parser.parse_args(argv)
+    if args.snapshot and not args.check or args.state and not args.demo:
+        parser.error("--snapshot va avec --check, et --state avec --demo")
+    return args
 
 
 def demo(make_app, host, port, state=None):

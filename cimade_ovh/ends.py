@@ -10,7 +10,7 @@ import json
 import re
 from datetime import date
 
-from .clock import format_hms, parse_end
+from .clock import END_OF_DAY, format_hms, parse_end
 from .files import replace_file
 from .log import log
 
@@ -60,3 +60,16 @@ def write_ends(settings, group, moment, ends):
         log.error("cannot write the planned ends %s: %s (%s)", path, error, stored)
         return False
     return True
+
+
+def store_after_action(settings, group, moment, ends, state, number, stored, readable):
+    """Store the planned ends of those on duty after an action on `number`; return True when one may be lost.
+
+    Those without an end of their own get the period's, or the end of the day. An end may be lost when a
+    write failed (`stored`: the write before the action went through) or, for the others on duty, when
+    their ends were in a file that could not be read (`readable`).
+    """
+    default = END_OF_DAY if state.until is None else state.until
+    stored = write_ends(settings, group, moment, {n: ends.get(n, default) for n in state.numbers}) and stored
+    others = [n for n in state.numbers if n != number]
+    return bool(state.numbers) and not (stored and (readable or not others))

@@ -66,6 +66,17 @@ class Outcome:
     snap: object  # The snapshot `state` comes from: read before, with what the action wrote read back.
     changed: tuple = ()
 
+    def word(self, end_changed):
+        """The log's word for the action: `action`, or for "on-duty" what changed ("same", "name", "ends"…).
+
+        `end_changed`: the planned end asked differs from the one stored before, which OVH may not show (a
+        volunteer's end before the period's); a retry after a failure finds its end stored already.
+        """
+        if self.action != "on-duty":
+            return self.action
+        changed = [c for c in ("name", "ends") if c in self.changed or c == "ends" and end_changed]
+        return "-".join(changed) or "same"
+
 
 class Refusal(Exception):
     """An action the page will not do as asked; the message tells the volunteer why, in French."""
