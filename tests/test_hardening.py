@@ -332,7 +332,7 @@ def test_check_names_a_group_whose_code_lines_ini_does_not_mark(guarded):
         "access-codes.ini et data/ ouvrirait sa page à tous ; ajoutez la ligne « access_code = yes » à sa section\n"
     ) in check.stdout, check.stdout
     guarded.lines_ini.write_text(marked, encoding="utf-8")
-    assert "Attention [lyon]" not in run_check(guarded).stdout
+    assert "Attention [lyon] : ce groupe a un code" not in run_check(guarded).stdout
 
 
 def run_check(site):
