@@ -34,11 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 from webpage import write_lines_ini  # noqa: E402
 
-from cimade_ovh import sharing
-from cimade_ovh.access import form_token, secret_key
-from cimade_ovh.config import load_settings
-from cimade_ovh.ovhapi import connect_ovh
-from cimade_ovh.sharing import change_stamp
+from cimade_ovh import sharing  # noqa: E402
+from cimade_ovh.access import form_token, secret_key  # noqa: E402
+from cimade_ovh.config import load_settings  # noqa: E402
+from cimade_ovh.ovhapi import connect_ovh  # noqa: E402
+from cimade_ovh.sharing import change_stamp  # noqa: E402
 from cimade_ovh.simulator.voicemail import FILE_READY_SECONDS  # noqa: E402
 from cimade_ovh.voicemail import AUDIO_POLL_SECONDS  # noqa: E402
 from cimade_ovh.simulator import (  # noqa: E402
@@ -549,8 +549,10 @@ def targets(rows, latency_ms, loaded, ovh_import):
     check("« Écouter », URL known, first byte, median", f"{known * 1000:.0f} ms", f"≤ 3 × {latency_ms} ms",
           known <= 3 * latency_ms / 1000)  # fmt: skip
     row = found["« Écouter », new file, first byte, warm"]
-    lines.append(f"    a new file waits for OVH to make it (the simulator: {FILE_READY_SECONDS} s, asked every "
-                 f"{AUDIO_POLL_SECONDS} s): first byte after {statistics.median(row.seconds) * 1000:.0f} ms (median)")
+    lines.append(
+        f"    a new file waits for OVH to make it (the simulator: {FILE_READY_SECONDS} s, asked every "
+        f"{AUDIO_POLL_SECONDS} s): first byte after {statistics.median(row.seconds) * 1000:.0f} ms (median)"
+    )
     if loaded:
         p95, per_page = loaded
         check("load, p95", f"{p95 * 1000:.0f} ms", f"≤ 4 × {latency_ms} ms", p95 <= 4 * latency_ms / 1000)

@@ -1,4 +1,4 @@
-"""Shared fixtures: one OVH simulator for the whole session, reset before each test."""
+"""Shared fixtures: one OVH simulator for the session, reset before each test; a site, and one guarded by a code."""
 
 import sys
 from pathlib import Path
@@ -7,7 +7,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cimade_ovh.ovhapi import connect_ovh
+from test_security import CODE, set_code  # noqa: E402
+
+from cimade_ovh.ovhapi import connect_ovh  # noqa: E402
 from cimade_ovh.simulator import DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY, FakeOVH  # noqa: E402
 
 
@@ -45,3 +47,12 @@ def site(fake_ovh, tmp_path, mocker):
     mocker.patch("cimade_ovh.clock.now", running.now)
     yield running
     running.close()
+
+
+@pytest.fixture
+def guarded(site, mocker):
+    """The site with an access code on Lyon; wrong codes answer at once here."""
+    mocker.patch("cimade_ovh.access.WRONG_CODE_DELAY", 0)
+    result = set_code(site.lines_ini, "lyon", CODE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return site

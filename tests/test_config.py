@@ -116,10 +116,19 @@ def test_mistakes_name_the_file_section_and_key(tmp_path, change, message):
     "change, message",
     [
         (("number =", "numbre ="), r"section \[lyon\] : clé inconnue « numbre » : vouliez-vous dire « number » \?"),
-        (("kind = queue", "kind = queue\nring_timout = 15"), r"clé inconnue « ring_timout » : vouliez-vous dire « ring_timeout »"),
-        (("kind = queue", "kind = queue\nmax_volunteer = 2"), r"« max_volunteer » : vouliez-vous dire « max_volunteers »"),
+        (
+            ("kind = queue", "kind = queue\nring_timout = 15"),
+            r"clé inconnue « ring_timout » : vouliez-vous dire « ring_timeout »",
+        ),
+        (
+            ("kind = queue", "kind = queue\nmax_volunteer = 2"),
+            r"« max_volunteer » : vouliez-vous dire « max_volunteers »",
+        ),
         (("kind = queue", "kind = queue\ncolour = red"), r"clé inconnue « colour » \(clés connues : name, kind,"),
-        (("contact = IT", "contact = IT\ntimezon = UTC"), r"\[settings\] : clé inconnue « timezon » : vouliez-vous dire « timezone »"),
+        (
+            ("contact = IT", "contact = IT\ntimezon = UTC"),
+            r"\[settings\] : clé inconnue « timezon » : vouliez-vous dire « timezone »",
+        ),
     ],
 )
 def test_misspelt_keys_are_named_with_a_suggestion(tmp_path, change, message):
@@ -127,7 +136,9 @@ def test_misspelt_keys_are_named_with_a_suggestion(tmp_path, change, message):
 
 
 def test_a_broken_section_breaks_only_its_own_group(tmp_path):
-    path = write(tmp_path, GOOD + GOOD.split("contact = IT")[1].replace("[lyon]", "[lille]").replace("number =", "numbre ="))
+    path = write(
+        tmp_path, GOOD + GOOD.split("contact = IT")[1].replace("[lyon]", "[lille]").replace("number =", "numbre =")
+    )
     settings = load_settings(path)
     assert list(settings.groups) == ["lyon"]
     assert list(settings.broken) == ["lille"]
@@ -180,7 +191,9 @@ def test_a_broken_lines_ini_gives_a_french_error_page(site):
 def test_a_mistake_in_a_new_section_leaves_the_other_groups_serving(site):
     assert site.get("/lyon").status_code == 200
     with open(site.lines_ini, "a", encoding="utf-8") as file:
-        file.write("\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\nnumbre = 0033465719999\n")
+        file.write(
+            "\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\nnumbre = 0033465719999\n"
+        )
     broken = site.get("/grenoble")
     assert broken.status_code == 500
     assert "La configuration de ce groupe contient une erreur" in text(broken)
@@ -519,7 +532,9 @@ def test_cgi_index_imports_only_what_a_page_needs(fake_ovh, tmp_path):
            "PYTHONPROFILEIMPORTTIME": "1"}  # fmt: skip
     result = run_index(env=env)
     assert result.stdout.startswith("Status: 200 OK"), result.stdout + result.stderr
-    imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    imported = {
+        line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")
+    }
     assert "cimade_ovh.config" in imported
     unneeded = {"cimade_ovh.commands", "cimade_ovh.cli", "cimade_ovh.simulator", "cimade_ovh.snapshot", "argparse",
                 "concurrent.futures", "difflib", "secrets"}  # fmt: skip
@@ -544,14 +559,22 @@ def test_the_page_s_lines_in_apache_s_error_log_carry_their_time_and_client(fake
     headers, _, result = cgi(lines_ini, "GET", "/lille")
     assert headers.startswith("Status: 200 OK"), result.stdout + result.stderr
     logged = [line for line in result.stderr.splitlines() if "reading lille failed" in line]
-    assert logged and re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} cimade-ovh: ERROR: \[client 192\.0\.2\.7\] ", logged[0])
+    assert logged and re.match(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} cimade-ovh: ERROR: \[client 192\.0\.2\.7\] ", logged[0]
+    )
 
 
 # --- OVH failures on the command line -------------------------------------------
 
 BROKEN_OVH = {
-    "unreachable": (("endpoint = {url}", "endpoint = http://127.0.0.1:{closed}/1.0"), "Impossible de joindre OVH depuis ce serveur"),
-    "unknown endpoint": (("endpoint = {url}", "endpoint = ovh-euu"), "endpoint = ovh-euu dans ovh.conf n'est pas un nom connu"),
+    "unreachable": (
+        ("endpoint = {url}", "endpoint = http://127.0.0.1:{closed}/1.0"),
+        "Impossible de joindre OVH depuis ce serveur",
+    ),
+    "unknown endpoint": (
+        ("endpoint = {url}", "endpoint = ovh-euu"),
+        "endpoint = ovh-euu dans ovh.conf n'est pas un nom connu",
+    ),
     "wrong secret": ((DEMO_APPLICATION_SECRET, "x" * 32), "l'application_secret de ovh.conf est faux"),
     "revoked key": ((DEMO_CONSUMER_KEY, "y" * 32), "La clé d'accès (consumer_key de ovh.conf) n'est plus valable"),
 }
@@ -569,7 +592,9 @@ def test_command_line_tools_name_the_ovh_failure(fake_ovh, tmp_path, tool, cause
     conf = tmp_path / "ovh.conf"
     (old, new), sentence = BROKEN_OVH[cause]
     values = {"url": fake_ovh.url, "closed": free_port()}
-    conf.write_text(conf.read_text(encoding="utf-8").replace(old.format(**values), new.format(**values)), encoding="utf-8")
+    conf.write_text(
+        conf.read_text(encoding="utf-8").replace(old.format(**values), new.format(**values)), encoding="utf-8"
+    )
     command = [part.format(lines_ini=lines_ini) for part in TOOLS[tool]]
     result = subprocess.run(
         [sys.executable, str(ROOT / command[0]), *command[1:]], env={**os.environ, "LINES_INI": str(lines_ini)},
@@ -726,7 +751,10 @@ def test_check_names_files_in_data_the_web_server_cannot_use(installed):
     check = run_index("--check", env={"LINES_INI": str(installed)})
     assert check.returncode == 1
     data = installed.parent / "data"
-    assert f"ERREUR : le serveur web (www-data) ne peut pas écrire dans {data} ({secret}) : chown -R www-data:www-data {data}" in check.stdout
+    assert (
+        f"ERREUR : le serveur web (www-data) ne peut pas écrire dans {data} ({secret}) : "
+        f"chown -R www-data:www-data {data}" in check.stdout
+    )
 
 
 @AS_ROOT
@@ -818,7 +846,9 @@ def test_check_says_a_new_group_needs_a_new_key(fake_ovh, tmp_path):
     conf = tmp_path / "ovh.conf"
     conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
     with open(lines_ini, "a", encoding="utf-8") as file:
-        file.write("\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\nnumber = 0033465719000\n")
+        file.write(
+            "\n[grenoble]\nname = Grenoble\nkind = queue\nbilling_account = ab12345-ovh-1\nnumber = 0033465719000\n"
+        )
     result = run_index("--check", env={"LINES_INI": str(lines_ini)})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "ok     [lyon]" in result.stdout and "ok     [lille]" in result.stdout

@@ -823,8 +823,8 @@ def test_command_line_adds_a_queue_and_a_redirect_for_a_new_group(tmp_path):
         web_user = pwd.getpwuid(os.geteuid()).pw_name  # The page runs as this test does.
         (tmp_path / "lines.ini").write_text(f"[settings]\nweb_user = {web_user}\n" + groups, encoding="utf-8")
         result = subprocess.run(
-            [sys.executable, str(Path(index.__file__)), "--check"], env={**os.environ, "LINES_INI": str(tmp_path / "lines.ini")},
-            capture_output=True, text=True, timeout=60,
+            [sys.executable, str(Path(index.__file__)), "--check"],
+            env={**os.environ, "LINES_INI": str(tmp_path / "lines.ini")}, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert "ok     [grenoble] 04 65 71 90 00 : file d'appels n° 5002" in result.stdout, result.stdout
         assert "ok     [nantes] 04 65 71 95 00 : renvoi vers la ligne SIP 04 65 71 95 01" in result.stdout
@@ -850,7 +850,6 @@ def test_command_line_request_log(tmp_path):
         ("PUT", LYON + "/hunting/agent/4001", 200),
     ]
     assert entries[2]["body"] == {"status": "available"} and longest_chain(entries) == 3
-
 
 
 # --- Waves: which request waited for which, whatever the load -----------------------------------

@@ -21,7 +21,7 @@ def at(day, hour, minute=0):
 
 def record(moment, calls=0, answered=0, lost=0, waiting=0, talk=0, reset=RESET, answering=()):
     """A record as read_day returns it."""
-    counters = dict(zip(FIGURES, (calls, answered, lost, waiting, talk)))
+    counters = dict(zip(FIGURES, (calls, answered, lost, waiting, talk), strict=True))
     return Record(time=moment, counters=counters, last_reset=reset, answering=tuple(answering))
 
 

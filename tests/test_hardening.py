@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from test_security import CODE, call, guarded, set_code  # noqa: F401 (guarded: a fixture)
+from test_security import CODE, call
 from test_team import agents
 from webpage import THURSDAY_AFTERNOON, text
 
@@ -200,7 +200,7 @@ def test_wrong_codes_are_all_counted_even_when_unlocking_is_slow(guarded, mocker
 def test_an_unreadable_count_locks_rather_than_opens(guarded):
     assert guarded.post("/lyon/access", {"code": "guess"}).status_code == 403
     [count] = [p for p in (guarded.folder / "data" / "attempts").iterdir() if p.name != "lyon"]
-    count.write_text('[1764400000, 17644', encoding="utf-8")
+    count.write_text("[1764400000, 17644", encoding="utf-8")
     response = guarded.post("/lyon/access", {"code": CODE})
     assert response.status_code == 429
     assert "access=" not in response.headers.get("Set-Cookie", "")
@@ -226,7 +226,11 @@ def test_a_count_cut_while_it_is_written_keeps_the_lockout(guarded, mocker):
 HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
 
 
-DELETED = [f"{HUNTING}/hunting/agent/*", f"{HUNTING}/timeConditions/conditions/*", f"{HUNTING}/hunting/queue/*/liveCalls/*"]
+DELETED = [
+    f"{HUNTING}/hunting/agent/*",
+    f"{HUNTING}/timeConditions/conditions/*",
+    f"{HUNTING}/hunting/queue/*/liveCalls/*",
+]
 
 
 @pytest.mark.parametrize("path", DELETED)
@@ -263,7 +267,11 @@ def test_a_slow_action_stops_at_its_deadline_says_so_and_a_retry_converges(site,
         page = text(site.act("/lyon/start", {"number": "0639980002"}))
         if "trop lentement" not in page:
             break
-    converged = ("les appels arrivent maintenant sur le 06 39 98 00 02", "reçoit déjà les appels", "la permanence reprend")
+    converged = (
+        "les appels arrivent maintenant sur le 06 39 98 00 02",
+        "reçoit déjà les appels",
+        "la permanence reprend",
+    )
     assert any(said in page for said in converged)  # Stopped between closing and reopening: it resumes.
     site.fake.latency_ms = 0
     assert site.fake.who_rings(LYON_NUMBER, at=THURSDAY_AFTERNOON) == ["0033639980002"]

@@ -36,10 +36,24 @@ SCENARIOS = [
     ("lille-change", "lille", ["0639980002"], "start", {"number": "0639980001"}, [VOLUNTEER], 1),
     ("lille-finish", "lille", ["0639980002"], "finish", {}, [LILLE_SIP_LINE], 1),
     ("lyon-ends", "lyon", ["0639980001"], "start", {"number": "0639980001", "ends": "20:00"}, [VOLUNTEER], 1),
-    ("lyon-add-ends", "lyon", ["0639980002"], "start", {"number": "0639980001", "ends": "20:00"},
-     [VOLUNTEER, OTHER_VOLUNTEER], 2),
-    ("lyon-remove-ends", "lyon", [{"number": "0639980002", "ends": "18:00"}, {"number": "0639980001", "ends": "21:00"}],
-     "remove", {"agent": VOLUNTEER}, [OTHER_VOLUNTEER], 2),
+    (
+        "lyon-add-ends",
+        "lyon",
+        ["0639980002"],
+        "start",
+        {"number": "0639980001", "ends": "20:00"},
+        [VOLUNTEER, OTHER_VOLUNTEER],
+        2,
+    ),
+    (
+        "lyon-remove-ends",
+        "lyon",
+        [{"number": "0639980002", "ends": "18:00"}, {"number": "0639980001", "ends": "21:00"}],
+        "remove",
+        {"agent": VOLUNTEER},
+        [OTHER_VOLUNTEER],
+        2,
+    ),
 ]
 
 
@@ -263,7 +277,9 @@ def test_a_failing_sendmail_and_log_never_break_the_page(site, mocker):
 
 
 def test_a_bug_during_an_action_is_told_as_one_logged_and_mailed_with_its_traceback(site, mocker, caplog):
-    mocker.patch("cimade_ovh.redirect.RedirectLine.read_back", side_effect=RuntimeError("boom"))  # A crash after OVH's write.
+    mocker.patch(
+        "cimade_ovh.redirect.RedirectLine.read_back", side_effect=RuntimeError("boom")
+    )  # A crash after OVH's write.
     page = text(site.act("/lille/start", {"number": "0639980001"}))
     shown = "Une erreur inattendue s'est produite dans la page. L'état ci-dessous est celui qu'OVH a maintenant."
     assert shown in page
@@ -297,7 +313,9 @@ def test_a_failed_action_keeps_its_own_explanation_after_the_redirect(site, grou
     change(account["billingAccounts"][DEMO_BILLING_ACCOUNT])
     site.fake.reset(account)
     page = text(site.act(f"/{group}/start", {"number": "0639980001"}))
-    told_after_the_redirect = page.split("La demande n'a pas abouti, ou en partie seulement.")[1].split("En ce moment")[0]
+    told_after_the_redirect = page.split("La demande n'a pas abouti, ou en partie seulement.")[1].split("En ce moment")[
+        0
+    ]
     assert explanation in told_after_the_redirect
 
 
@@ -306,7 +324,10 @@ def test_a_failed_action_keeps_its_own_explanation_after_the_redirect(site, grou
     [
         ("La ligne de ce groupe devrait avoir exactement une file d'appels ; OVH en montre 3.", True),
         ("Appelez plutôt le 08 99 00 00 00.", False),
-        ("La ligne de ce groupe devrait avoir exactement une file d'appels ; OVH en montre 3. Appelez le 08 99.", False),
+        (
+            "La ligne de ce groupe devrait avoir exactement une file d'appels ; OVH en montre 3. Appelez le 08 99.",
+            False,
+        ),
     ],
 )
 def test_a_flash_cookie_shows_only_the_page_s_own_explanations(site, explanation, shown):

@@ -38,15 +38,6 @@ def set_code(lines_ini, group, code):
     )
 
 
-@pytest.fixture
-def guarded(site, mocker):
-    """The site with an access code on Lyon; wrong codes answer at once here."""
-    mocker.patch("cimade_ovh.access.WRONG_CODE_DELAY", 0)
-    result = set_code(site.lines_ini, "lyon", CODE)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return site
-
-
 def call(app, path, method="GET", body=b"", **environ):
     """Call the WSGI application directly, as another process or address would."""
     answer = {}

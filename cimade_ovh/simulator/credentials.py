@@ -109,8 +109,10 @@ class Credentials:
 <input type="hidden" name="credentialToken" value="{html.escape(token)}">
 <fieldset><legend>Validity</legend>
 <label><input type="radio" name="validity" value="unlimited" checked> Unlimited</label><br>
-<label><input type="radio" name="validity" value="days"> For <input type="number" name="days" min="1" value="30"> days</label><br>
-<label><input type="radio" name="validity" value="date"> Until <input type="date" name="date"> (00:00, Paris time)</label>
+<label><input type="radio" name="validity" value="days"> For
+<input type="number" name="days" min="1" value="30"> days</label><br>
+<label><input type="radio" name="validity" value="date"> Until
+<input type="date" name="date"> (00:00, Paris time)</label>
 </fieldset>
 <button name="action" value="validate">Log in and authorise</button>
 <button name="action" value="refuse">Refuse</button>

@@ -44,7 +44,7 @@ def longest_chain(requests):
 
 
 class FakeOVH(Credentials, Telephony, Voicemail, Calls):
-    """The OVH API simulator: account state, HTTP server, API dispatch; its routes and test helpers come from its mixins."""
+    """The OVH API simulator: account state, HTTP server, API dispatch; routes and test helpers come from mixins."""
 
     def __init__(self, account=None, latency_ms=0):
         self.schema = Schema()
