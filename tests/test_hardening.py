@@ -289,14 +289,19 @@ def remove_code(lines_ini, group):
     )  # fmt: skip
 
 
-def test_a_lost_access_codes_file_closes_the_groups_it_guarded(guarded):
-    (guarded.folder / "access-codes.ini").unlink()
+def assert_lyon_closed(guarded):
+    """Lyon's page is closed and writes nothing; Lille, which never had a code, stays open."""
     response = guarded.get("/lyon")
     assert response.status_code == 503
     assert "La page de ce groupe est fermée : son code d'accès est introuvable." in text(response)
     assert guarded.post("/lyon/start", {"number": "0639980001"}).status_code == 503
     assert guarded.writes() == []
     assert guarded.get("/lille").status_code == 200, "a group that never had a code stays open"
+
+
+def test_a_lost_access_codes_file_closes_the_groups_it_guarded(guarded):
+    (guarded.folder / "access-codes.ini").unlink()
+    assert_lyon_closed(guarded)
     assert any("code d'accès introuvable" in mail["Subject"] for mail in guarded.mails())
     assert remove_code(guarded.lines_ini, "lyon").returncode == 0
     assert guarded.get("/lyon").status_code == 200, "--remove-code opens it on purpose"
@@ -311,12 +316,7 @@ def test_losing_the_codes_and_the_data_folder_keeps_a_coded_group_closed(guarded
     (guarded.folder / "access-codes.ini").unlink()
     shutil.rmtree(guarded.folder / "data")
     (guarded.folder / "data").mkdir(mode=0o750)
-    response = guarded.get("/lyon")
-    assert response.status_code == 503
-    assert "La page de ce groupe est fermée : son code d'accès est introuvable." in text(response)
-    assert guarded.post("/lyon/start", {"number": "0639980001"}).status_code == 503
-    assert guarded.writes() == []
-    assert guarded.get("/lille").status_code == 200, "a group that never had a code stays open"
+    assert_lyon_closed(guarded)
     check = run_check(guarded)
     assert check.returncode == 1
     assert (
