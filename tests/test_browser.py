@@ -433,6 +433,7 @@ def test_each_state_fits_about_one_screen(phone, web, fake_ovh, request, state):
     button, shown = STATES[state](phone, web, fake_ovh, request)
     expect(phone.locator("main")).to_contain_text(shown)
     screenshot(phone, f"state-{state}")
+    phone.screenshot(path=SCREENSHOTS / f"state-{state}-screen.png")  # The first screen only: the README's captures.
     measured = phone.evaluate(
         """(button) => {
             const bottom = e => e.getBoundingClientRect().bottom + window.scrollY;
