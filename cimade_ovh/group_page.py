@@ -42,8 +42,8 @@ $state
 <form method="post" action="$start_url">
 $csrf
 $fields
-<button type="submit">$start_label</button>
 $start_note
+<button type="submit">$start_label</button>
 $start_help
 </form>
 $finish
@@ -253,32 +253,34 @@ def render_group(view):
         fields = [number, HTML(f'<div class="pair">\n<div>{ends}</div>\n<div>{name}</div>\n</div>')]
     else:
         fields = [number, ends]
-    start_help = ""
-    if on_duty:
-        kept_name = " (prénom laissé vide : celui que vous aviez donné reste)" if team else ""
-        start_help = fold(
-            "Prolonger ou avancer votre fin",
-            "Prolonger / avancer la fin : déjà de permanence, retapez votre numéro "
-            f"avec la nouvelle heure{kept_name}.",
-        )
+    # Folded: a warning on what the button does above it; help for those on duty or a full team below it.
+    start_note = fold("Votre numéro remplacera l'actuel", ONE_NUMBER_ONLY[group.kind]) if on_duty and not team else ""
+    start_help = []
     start_label = start_button(group, on_duty)
     if team and len(on_duty) >= group.max_volunteers:
         only_them = ""  # Interrupted: those on duty resume it with « Ajouter mon numéro », as the state above says.
         if state.running:
             start_label = "Changer mon heure de fin"  # Only those on duty can use it.
             only_them = (
-                "Le bouton ci-dessous sert seulement aux bénévoles de permanence, pour changer leur heure de fin "
-                "ou leur prénom. "
+                f"Le bouton « {start_label} » sert seulement aux bénévoles de permanence, pour changer leur heure "
+                "de fin ou leur prénom. "
             )
-        start_note = fold(
-            "Permanence complète : que faire ?",
-            f"La permanence est complète ({len(on_duty)} bénévoles). {only_them}"
-            "Pour répondre à la place de quelqu'un, retirez d'abord son numéro.",
+        start_help.append(
+            fold(
+                "Permanence complète : que faire ?",
+                f"La permanence est complète ({len(on_duty)} bénévoles). {only_them}"
+                "Pour répondre à la place de quelqu'un, retirez d'abord son numéro.",
+            )
         )
-    elif on_duty and not team:
-        start_note = fold("Votre numéro remplacera celui en cours", ONE_NUMBER_ONLY[group.kind])
-    else:
-        start_note = ""
+    if on_duty:
+        kept_name = " (prénom laissé vide : celui que vous aviez donné reste)" if team else ""
+        start_help.append(
+            fold(
+                "Prolonger ou avancer votre fin",
+                "Prolonger / avancer la fin : déjà de permanence, retapez votre numéro "
+                f"avec la nouvelle heure{kept_name}.",
+            )
+        )
     finish_warning = HTML(
         "<p>Les appels déjà en attente dans la file peuvent encore arriver sur votre numéro après la fin.</p>"
         if group.kind == "queue"
@@ -296,7 +298,7 @@ def render_group(view):
         fields=join(fields),
         start_note=start_note,
         start_label=start_label,
-        start_help=start_help,
+        start_help=join(start_help),
         finish=FINISH_FORM.render(
             finish_url=f"{url}/finish",
             csrf=csrf_field(view.token),
