@@ -24,6 +24,7 @@ from .pages import (
     contact_line,
     csrf_field,
     escape,
+    fold,
     input_field,
     join,
     message_box,
@@ -34,21 +35,23 @@ from .phones import format_phone, mask_phone
 
 GROUP_BODY = HTMLTemplate(
     """<h1>Permanence téléphonique<br>$name</h1>
-<p class="muted">Numéro du groupe : <span class="tel">$public_number</span><br>$time</p>
+<p class="muted">$time</p>
 $messages
 <h2>En ce moment</h2>
 $state
-$handover
 <h2>Répondre aux appels</h2>
 <form method="post" action="$start_url">
 $csrf
 $fields
 $start_note
 <button type="submit">$start_label</button>
+$start_help
 </form>
 $finish
 $voicemail
+$handover
 <footer>
+<p>Numéro du groupe : <span class="tel">$public_number</span></p>
 $contact
 $stats_link
 <p><a href="$home_url">Tous les groupes</a></p>
@@ -116,8 +119,8 @@ def render_state(view):
     if (state.running or state.interrupted) and state.volunteers and group.max_volunteers > 1:
         lines = [render_team(view)]
     elif state.interrupted and state.volunteers:
-        numbers = phone_list(state.numbers)
-        lines = [HTML(f'<p class="off">Permanence interrompue sur le {numbers}</p>\n<p>{escape(INTERRUPTED_ONE)}</p>')]
+        heading = HTML(f'<p class="off">Permanence interrompue sur le {phone_list(state.numbers)}</p>')
+        lines = [heading, fold(HOW_TO_RESUME, INTERRUPTED_ONE)]
     elif state.running and state.volunteers:
         lines = [HTML(f'<p class="on">{permanence_heading(state)} sur le {phone_list(state.numbers)}</p>')]
         if state.volunteers[0].until is not None:
@@ -193,7 +196,8 @@ def render_team(view):
     heading = f"{count} bénévole{'s' if count > 1 else ''} sur {group.max_volunteers} au plus"
     team = '<ul class="team">\n' + "\n".join(items) + "\n</ul>"
     if state.interrupted:
-        return HTML(f'<p class="off">Permanence interrompue : {heading}.</p>\n{team}\n<p>{escape(INTERRUPTED)}</p>')
+        resume = fold(HOW_TO_RESUME, INTERRUPTED)
+        return HTML(f'<p class="off">Permanence interrompue : {heading}.</p>\n{team}\n{resume}')
     return HTML(f'<p class="on">{permanence_heading(state)} : {heading}.</p>\n{team}')
 
 
@@ -204,6 +208,7 @@ def permanence_heading(state):
     return "Permanence en cours"
 
 
+HOW_TO_RESUME = "Pourquoi, et comment reprendre"
 INTERRUPTED_ONE = (
     "OVH a échoué pendant un changement : la ligne est fermée, les appels n'arrivent pas sur ce numéro "
     "pour l'instant. Pour reprendre la permanence, retapez le numéro ci-dessous et appuyez de nouveau "
@@ -348,7 +353,7 @@ def render_handover(actions):
         on = f", {phone_span(mask_phone(number))}" if number else ""
         more = f", {escape(detail)}" if detail else ""
         items.append(HTML(f"<li>{escape(format_short_day_time(moment))} : {escape(what)}{on}{more}</li>"))
-    return HTML(f"<h2>Dernières actions</h2>\n<ul>\n{join(items)}\n</ul>")
+    return fold(HTML("<h2>Dernières actions</h2>"), HTML(f"<ul>\n{join(items)}\n</ul>"), "handover")
 
 
 def start_button(group, on_duty):
@@ -362,37 +367,42 @@ def render_group(view):
     url = f"{view.base}/{group.slug}"
     team = group.max_volunteers > 1
     on_duty = state.numbers if state and (state.running or state.interrupted) else []
-    fields = []
-    if team:
-        fields.append(input_field("name", "Votre prénom (facultatif)", "text", "given-name", typed, errors))
-    fields.append(input_field("number", "Votre numéro de téléphone", "tel", "tel", typed, errors))
+    number = input_field("number", "Votre numéro de téléphone", "tel", "tel", typed, errors)
     proposed = {"ends": format_field_end(default_end(group, view.moment)), **typed}
-    fields.append(input_field("ends", "Jusqu'à quelle heure ?", "time", "off", proposed, errors))
-    if on_duty:
-        kept_name = " (prénom laissé vide : celui que vous aviez donné reste)" if team else ""
-        fields.append(
-            HTML(
-                "<p>Prolonger / avancer la fin : déjà de permanence, retapez votre numéro "
-                f"avec la nouvelle heure{kept_name}.</p>"
-            )
-        )
+    ends = input_field("ends", "Jusqu'à quelle heure ?", "time", "off", proposed, errors)
+    if team:  # Side by side, two short fields: the button stays within the first screen.
+        name = input_field("name", "Votre prénom (facultatif)", "text", "given-name", typed, errors)
+        fields = [number, HTML(f'<div class="pair">\n<div>{ends}</div>\n<div>{name}</div>\n</div>')]
+    else:
+        fields = [number, ends]
+    # Folded: a warning on what the button does above it; help for those on duty or a full team below it.
+    start_note = fold("Votre numéro remplacera l'actuel", ONE_NUMBER_ONLY[group.kind]) if on_duty and not team else ""
+    start_help = []
     start_label = start_button(group, on_duty)
     if team and len(on_duty) >= group.max_volunteers:
         only_them = ""  # Interrupted: those on duty resume it with « Ajouter mon numéro », as the state above says.
         if state.running:
             start_label = "Changer mon heure de fin"  # Only those on duty can use it.
             only_them = (
-                "Le bouton ci-dessous sert seulement aux bénévoles de permanence, pour changer leur heure de fin "
-                "ou leur prénom. "
+                f"Le bouton « {start_label} » sert seulement aux bénévoles de permanence, pour changer leur heure "
+                "de fin ou leur prénom. "
             )
-        start_note = HTML(
-            f"<p>La permanence est complète ({len(on_duty)} bénévoles). {only_them}"
-            "Pour répondre à la place de quelqu'un, retirez d'abord son numéro.</p>"
+        start_help.append(
+            fold(
+                "Permanence complète : que faire ?",
+                f"La permanence est complète ({len(on_duty)} bénévoles). {only_them}"
+                "Pour répondre à la place de quelqu'un, retirez d'abord son numéro.",
+            )
         )
-    elif on_duty and not team:
-        start_note = HTML(f"<p>{escape(ONE_NUMBER_ONLY[group.kind])}</p>")
-    else:
-        start_note = ""
+    if on_duty:
+        kept_name = " (prénom laissé vide : celui que vous aviez donné reste)" if team else ""
+        start_help.append(
+            fold(
+                "Prolonger ou avancer votre fin",
+                "Prolonger / avancer la fin : déjà de permanence, retapez votre numéro "
+                f"avec la nouvelle heure{kept_name}.",
+            )
+        )
     finish_warning = HTML(
         "<p>Les appels déjà en attente dans la file peuvent encore arriver sur votre numéro après la fin.</p>"
         if group.kind == "queue"
@@ -410,6 +420,7 @@ def render_group(view):
         fields=join(fields),
         start_note=start_note,
         start_label=start_label,
+        start_help=join(start_help),
         finish=FINISH_FORM.render(
             finish_url=f"{url}/finish",
             csrf=csrf_field(view.token),

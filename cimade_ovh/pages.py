@@ -41,32 +41,37 @@ class HTMLTemplate:
 
 
 STYLE = """
-body{margin:0;font:1.125rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;background:#fff}
-main{max-width:36rem;margin:0 auto;padding:1rem}
-h1{font-size:1.5rem;line-height:1.25;margin:.5rem 0}
-h2{font-size:1.2rem;margin:1.75rem 0 .5rem}
+body{margin:0;font:1rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;background:#fff}
+main{max-width:36rem;margin:0 auto;padding:.5rem 1rem 1rem}
+h1{font-size:1.25rem;line-height:1.25;margin:.25rem 0}
+h2{font-size:1.125rem;margin:.625rem 0 .25rem}
 p{margin:.5rem 0}
 a{color:#0b4fb3;display:inline-block;padding:.625rem 0}
 .muted{color:#4a4a4a}
-.box{border:2px solid;border-radius:.5rem;padding:.5rem 1rem;margin:1rem 0}
+.box{border:2px solid;border-radius:.5rem;padding:.25rem .75rem;margin:.5rem 0}
+.box p{margin:.25rem 0}
 .ok{background:#e9f6ec;border-color:#1e6b34}
 .error{background:#fdecea;border-color:#a4161a}
 .warning{background:#fff6db;border-color:#7a5a00}
-.on{font-weight:600;color:#1e6b34}
-.off{font-weight:600}
+.on{font-weight:600;color:#1e6b34;line-height:1.3}
+.off{font-weight:600;line-height:1.3}
 .tel{white-space:nowrap}
-label{display:block;font-weight:600;margin:.75rem 0 .25rem}
-input{box-sizing:border-box;width:100%;font-size:1.25rem;padding:.6rem;border:2px solid #4a4a4a;border-radius:.4rem}
+label{display:block;font-weight:600;margin:.375rem 0 .125rem}
+input{box-sizing:border-box;width:100%;min-height:2.75rem;font-size:1.125rem;padding:.5rem;border:2px solid #4a4a4a;
+border-radius:.4rem}
+.pair{display:flex;gap:.75rem;align-items:flex-start}
+.pair>div{flex:1;min-width:0}
+.pair label{line-height:1.3}
 input[aria-invalid=true]{border-color:#a4161a}
 .field-error{color:#a4161a;font-weight:600}
-button{width:100%;min-height:3rem;margin-top:.75rem;padding:.6rem 1rem;border:0;border-radius:.4rem;
+button{width:100%;min-height:2.75rem;margin-top:.75rem;padding:.6rem 1rem;border:0;border-radius:.4rem;
 font:inherit;font-weight:600;color:#fff;background:#a4161a;cursor:pointer}
 button.finish{background:#2b2b2b}
 form.inline{display:inline}
 button.remove{width:auto;min-height:2.75rem;margin:0 0 0 .5rem;padding:.25rem .9rem;color:#1b1b1b;background:#e8e8e8;
 border:2px solid #4a4a4a}
-ul.team{list-style:none;padding-left:0}
-ul.team li{margin:.5rem 0;display:flex;align-items:center;justify-content:space-between;gap:.5rem}
+ul.team{list-style:none;padding-left:0;margin:.25rem 0;line-height:1.3}
+ul.team li{margin:.25rem 0;display:flex;align-items:center;justify-content:space-between;gap:.5rem}
 ul{padding-left:1.25rem}
 li{margin:.25rem 0}
 .scroll{overflow-x:auto}
@@ -75,6 +80,9 @@ caption{text-align:left;font-weight:600;padding:.25rem 0}
 th,td{padding:.3rem .5rem;border-bottom:1px solid #ccc;text-align:right;vertical-align:top}
 .left{text-align:left}
 tbody th{font-weight:400}
+details.handover{margin-top:1rem}
+summary{color:#0b4fb3;padding:.625rem 0;cursor:pointer}
+summary h2{display:inline;font-size:inherit;margin:0}
 footer{margin-top:2rem;font-size:1rem}
 summary{cursor:pointer;font-weight:600;padding:.5rem 0}
 ul.messages{list-style:none;padding-left:0}
@@ -197,6 +205,16 @@ def input_field(name, label, kind, autocomplete, typed, errors):
     if error:
         html_text += f'\n<p id="{name}-error" class="field-error">{escape(error)}</p>'
     return HTML(html_text)
+
+
+def fold(summary, text, kind=""):
+    """An explanation folded under its short summary (<details>: opens without JavaScript); both escaped unless HTML.
+
+    A text is one paragraph; an HTML text is put as it is (a list). `kind`: the class of the <details>, if any.
+    """
+    content = text if isinstance(text, HTML) else HTML(f"<p>{escape(text)}</p>")
+    opening = f'<details class="{kind}">' if kind else "<details>"
+    return HTML(f"{opening}<summary>{escape(summary)}</summary>\n{content}\n</details>")
 
 
 def message_box(kind, text):

@@ -4,6 +4,7 @@ Each test saves a full-page screenshot in tests/screenshots/. Skipped when Apach
 Playwright is missing, except in CI (the environment variable CI is set), where that is a failure.
 """
 
+import json
 import re
 import shutil
 from datetime import datetime, timedelta
@@ -15,7 +16,13 @@ from webpage import PARIS, VOLUNTEER, today_at_noon
 
 from cimade_ovh.config import load_settings
 from cimade_ovh.figures import append_record, record_path
-from cimade_ovh.simulator import LILLE_NUMBER, LILLE_SIP_LINE, LYON_NUMBER, statistics_history
+from cimade_ovh.simulator import (
+    DEMO_BILLING_ACCOUNT,
+    LILLE_NUMBER,
+    LILLE_SIP_LINE,
+    LYON_NUMBER,
+    statistics_history,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -354,3 +361,145 @@ def test_a_voicemail_message_plays_on_a_phone(phone, web, fake_ovh):
             [sys.executable, str(apache.ROOT / "index.py"), "--remove-code", "lille"],
             env={**os.environ, "LINES_INI": str(web.lines_ini)}, capture_output=True, check=True,
         )  # fmt: skip
+
+
+# --- Each state in about one screen ----------------------------------------------------------------
+
+# "About one screen": without scrolling, a volunteer sees the state, the volunteers with their « Retirer », the
+# number field and the main button: the main button's bottom edge is within the first 740 px of the page (the
+# screen's height; a browser's own bars take some of it on a real phone). Below it only folded explanations
+# (<details>), « Terminer », the last actions (folded) and the footer.
+ONE_SCREEN = PHONE["height"]
+HEIGHTS = SCREENSHOTS / "heights.json"
+EASY_HUNTING = f"/telephony/{DEMO_BILLING_ACCOUNT}/easyHunting/{LYON_NUMBER}"
+
+
+def lyon_with(web, *volunteers):
+    """Lyon with these (first name, number) on duty, set through the page as another volunteer's phone would."""
+    for name, number in volunteers:
+        web.act("/lyon/start", {"name": name, "number": number})
+    return web.url + "/lyon"
+
+
+def add_in_the_browser(page, url, name, number):
+    """The volunteer's own phone: open the page, type a first name and a number, press « Ajouter mon numéro »."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    page.get_by_label("Votre prénom (facultatif)").fill(name)
+    page.get_by_label(FIELD).fill(number)
+    page.get_by_role("button", name="Ajouter mon numéro").click()
+    expect(page.locator(".box")).to_be_visible()  # The page after the action, with the box that tells how it went.
+
+
+def no_permanence(page, web, fake, request):
+    page.goto(web.url + "/lyon")
+    return "Répondre sur ce numéro", "Pas de permanence en cours."
+
+
+def lille_one_volunteer(page, web, fake, request):
+    web.act("/lille/start", {"number": "06 39 98 00 01"})
+    page.goto(web.url + "/lille")
+    return "Répondre sur ce numéro", "sur le 06 •• •• •• 01."
+
+
+def lyon_one_volunteer(page, web, fake, request):
+    page.goto(lyon_with(web, ("Awa", "06 39 98 00 01")))
+    return "Ajouter mon numéro", "1 bénévole sur 2 au plus."
+
+
+def lyon_two_volunteers(page, web, fake, request):
+    page.goto(lyon_with(web, ("Awa", "06 39 98 00 01"), ("Bob", "06 39 98 00 02")))
+    return "Changer mon heure de fin", "2 bénévoles sur 2 au plus."
+
+
+def interrupted(page, web, fake, request):
+    """OVH failed on reopening the period while Bob joined Awa: both wait, the line is closed."""
+    url = lyon_with(web, ("Awa", "06 39 98 00 01"))
+    fake.fail("POST", f"{EASY_HUNTING}/timeConditions/conditions", kind="500")
+    assert web.post("/lyon/start", {"name": "Bob", "number": "06 39 98 00 02"}).status_code == 303
+    page.goto(url)
+    return "Ajouter mon numéro", "Permanence interrompue : 2 bénévoles sur 2 au plus."
+
+
+def ovh_failing(page, web, fake, request):
+    fake.fail("GET", f"{EASY_HUNTING}/hunting/queue", kind="503")
+    page.goto(web.url + "/lyon")
+    return "Répondre sur ce numéro", "Impossible de lire l'état de la ligne chez OVH."
+
+
+def before_two(page, web, fake, request):
+    """Between midnight and 2 h: the page in this process, its clock at 01:00 (Apache's is the real one)."""
+    site = request.getfixturevalue("site")
+    site.configure("lyon", max_volunteers="2")
+    site.moment = site.moment.replace(hour=1, minute=0)
+    site.act("/lyon/start", {"name": "Awa", "number": "06 39 98 00 01"})
+    page.goto(site.url + "/lyon")
+    return "Ajouter mon numéro", "Permanence prévue à partir de 2 h : 1 bénévole sur 2 au plus."
+
+
+def after_an_action(page, web, fake, request):
+    """Bob has just joined Awa on his phone: the box that says it is done, above a full permanence."""
+    add_in_the_browser(page, lyon_with(web, ("Awa", "06 39 98 00 01")), "Bob", "06 39 98 00 02")
+    return "Changer mon heure de fin", "C'est fait : le 06 39 98 00 02 reçoit aussi les appels."
+
+
+def after_a_failure(page, web, fake, request):
+    """Bob has just tried to join Awa and OVH failed on reopening: the error box, above the permanence interrupted."""
+    url = lyon_with(web, ("Awa", "06 39 98 00 01"))
+    fake.fail("POST", f"{EASY_HUNTING}/timeConditions/conditions", kind="500")
+    add_in_the_browser(page, url, "Bob", "06 39 98 00 02")
+    return "Ajouter mon numéro", "La demande n'a pas abouti"
+
+
+# Each state: how to reach it, which returns its main button and a text that says the page shows that state.
+# The heights are printed and kept in HEIGHTS, for the README's table.
+STATES = {
+    "no-permanence": no_permanence,
+    "lille-one-volunteer": lille_one_volunteer,
+    "lyon-one-volunteer": lyon_one_volunteer,
+    "lyon-two-volunteers": lyon_two_volunteers,
+    "interrupted": interrupted,
+    "ovh-failing": ovh_failing,
+    "before-two": before_two,
+    "after-an-action": after_an_action,
+    "after-a-failure": after_a_failure,
+}
+# After a failure, OVH's explanation and the advice fill a third of the screen above the state: the state and the
+# « Retirer » still fit, the field and the button come right below (measured, not within one screen).
+BELOW_THE_SCREEN = {"after-a-failure"}
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_each_state_fits_about_one_screen(phone, web, fake_ovh, request, state):
+    """The state, the volunteers with « Retirer », the number field and the main button within 740 px; heights kept."""
+    from playwright.sync_api import expect
+
+    button, shown = STATES[state](phone, web, fake_ovh, request)
+    expect(phone.locator("main")).to_contain_text(shown)
+    screenshot(phone, f"state-{state}")
+    phone.screenshot(path=SCREENSHOTS / f"state-{state}-screen.png")  # The first screen only: the README's captures.
+    measured = phone.evaluate(
+        """(button) => {
+            const bottom = e => e.getBoundingClientRect().bottom + window.scrollY;
+            const lowest = selector => Math.max(...[...document.querySelectorAll(selector)].map(bottom));
+            const main = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === button);
+            return {
+                page: document.documentElement.scrollHeight,
+                button: main ? bottom(main) : null,
+                state: lowest('.box, .on, .off, button.remove'),
+                field: lowest('#number, .field-error'),
+                folded: document.querySelectorAll('details :is(button, input, .box, .field-error)').length,
+            };
+        }""",
+        button,
+    )
+    heights = json.loads(HEIGHTS.read_text()) if HEIGHTS.exists() else {}
+    heights[state] = {"page": measured["page"], "button": round(measured["button"] or 0)}
+    HEIGHTS.write_text(json.dumps(heights, indent=1, sort_keys=True))
+    print(f"{state}: page {measured['page']} px, main button's bottom at {heights[state]['button']} px")
+    assert measured["button"] is not None, f"no button « {button} »"
+    assert measured["folded"] == 0, "nothing a volunteer acts with is folded away"
+    assert measured["state"] <= ONE_SCREEN and measured["field"] <= measured["button"]
+    if state not in BELOW_THE_SCREEN:
+        assert measured["button"] <= ONE_SCREEN

@@ -324,7 +324,7 @@ def test_the_page_shows_the_last_actions_with_masked_numbers(site):
     ) in page
     assert "06 •• •• •• 03" not in page, "only the group's own actions"
     lille = text(site.get("/lille"))
-    assert "Dernières actions jeu. 26/11 16:28 : début, 06 •• •• •• 03, jusqu'à minuit Répondre" in lille
+    assert "Dernières actions jeu. 26/11 16:28 : début, 06 •• •• •• 03, jusqu'à minuit Numéro du groupe" in lille
 
 
 # --- Found in review ------------------------------------------------------------

@@ -285,7 +285,7 @@ def test_a_full_permanence_s_button_says_it_changes_one_s_end(team, ovh_client):
     page = team.act("/lyon/start", {"number": "0639980002"})
     assert '<button type="submit">Changer mon heure de fin</button>' in page.text
     assert "Ajouter mon numéro" not in page.text
-    assert "Le bouton ci-dessous sert seulement aux bénévoles de permanence" in text(page)
+    assert "Le bouton « Changer mon heure de fin » sert seulement aux bénévoles de permanence" in text(page)
     page = text(team.act("/lyon/start", {"number": "06 39 98 00 02", "ends": "20:00"}))
     assert "06 •• •• •• 02 : libre, jusqu'à 20 h" in page
     assert rings(team) == [FIRST, SECOND]
