@@ -132,11 +132,12 @@ def due_ends(settings, group, moment):
     return ends, {n: e for n, e in ends.items() if end_moment(midnight, e) <= moment}
 
 
-def end_of_day_for_unknown_ends(client, settings, group, moment):
+def end_of_day_for_unknown_ends(line, settings, group, moment):
     """Give a forward with no planned end stored today the end of the day, so that end_planned ends it at midnight.
 
     The page stores every end it sets; one lost (data/ends unwritable, a corrupt file) would let the
-    forward ring for ever. OVH is read only when no end is stored for today.
+    forward ring for ever. OVH is read only when no end is stored for today, through the group's `line`
+    (a RedirectLine that knows its SIP line already: one request, the line's options).
     """
     day, ends, _ = load_ends(settings, group)
     if day == moment.date() and ends:
@@ -145,7 +146,7 @@ def end_of_day_for_unknown_ends(client, settings, group, moment):
         if held is None:
             return
         day, ends, _ = load_ends(settings, group)  # Again under the lock: an action may have stored them.
-        state = LINE_KINDS[group.kind](client, group, moment).read_state()
+        state = line.read_state()
         if not state.running or day == moment.date() and ends:
             return
         if not write_ends(settings, group, moment, {n: END_OF_DAY for n in state.numbers}):
@@ -164,10 +165,11 @@ def run_group(client, settings, group, moment):
     if group.kind == "queue":
         read = failure_of(named_mistake, client, group, collect, client, settings, group, moment)
     else:
-        read = failure_of(named_mistake, client, group, RedirectLine(client, group, moment).sip_line)
+        line = RedirectLine(client, group, moment)  # Its SIP line, read here, serves the end of the day below.
+        read = failure_of(named_mistake, client, group, line.sip_line)
     ended = failure_of(named_mistake, client, group, end_planned, client, settings, group, moment)
-    if group.kind == "redirect" and not ended:
-        ended = failure_of(named_mistake, client, group, end_of_day_for_unknown_ends, client, settings, group, moment)
+    if group.kind == "redirect" and not ended and not read:
+        ended = failure_of(named_mistake, client, group, end_of_day_for_unknown_ends, line, settings, group, moment)
     return ended or read or failure_of(voicemail_tasks, client, settings, group, moment)
 
 
@@ -227,7 +229,7 @@ def collect_all(settings, incidents):
     if files or incidents.files:
         for problem in data_problems(settings, files):
             print(f"stats.py : {problem}", file=sys.stderr)
-    to_it = [record for record in incidents.mails if tuple(record.args[0]) == settings.notify]  # Alerts: said above.
+    to_it = [record for record in incidents.mails if record.args[0] is settings.notify]  # Alerts: said above.
     if to_it:
         print("stats.py : le courriel à l'informatique n'a pas pu partir : vérifiez notify et sendmail dans "
               f"{settings.path}.", file=sys.stderr)  # fmt: skip

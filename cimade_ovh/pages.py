@@ -84,7 +84,6 @@ details.handover{margin-top:1rem}
 summary{color:#0b4fb3;padding:.625rem 0;cursor:pointer}
 summary h2{display:inline;font-size:inherit;margin:0}
 footer{margin-top:2rem;font-size:1rem}
-summary{cursor:pointer;font-weight:600;padding:.5rem 0}
 ul.messages{list-style:none;padding-left:0}
 ul.messages li{border-top:1px solid #ccc;padding:.5rem 0}
 audio{width:100%}

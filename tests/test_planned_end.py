@@ -180,6 +180,15 @@ def test_retirer_finishes_when_those_left_are_past_their_end(site, ovh_client):
     assert "numéro retiré, permanence terminée, 06 •• •• •• 01" in page
 
 
+def test_a_redirect_with_no_end_stored_is_read_once_by_the_cron_job(site, monkeypatch):
+    """Its redirect is read once (lines.ini checked), then its SIP line's options: is it forwarding, with no end?"""
+    before = len(site.fake.requests)
+    assert run_cron(site, monkeypatch, at(17, 58)) == 0
+    lille_calls = [r for r in site.fake.requests[before:] if "/line/" in r["path"] or "/redirect/" in r["path"]]
+    read = [(r["method"], r["path"].rsplit("/", 2)[-2:]) for r in lille_calls]
+    assert read == [("GET", ["redirect", LILLE_NUMBER]), ("GET", [LILLE_SIP_LINE, "options"])]
+
+
 def test_a_redirect_is_ended_by_the_cron_job_after_its_planned_end(site, monkeypatch):
     site.act("/lille/start", {"number": "0639980001", "ends": "18:00"})
     assert "Fin prévue à 18 h." in text(site.get("/lille"))

@@ -259,6 +259,19 @@ def test_a_run_reads_each_box_once_and_a_message_only_when_new(alerted, monkeypa
     assert voicemail_reads() == [(f"/{LILLE_SIP_LINE}/directories", "dir=inbox")]  # Lyon's box: never.
 
 
+def test_an_alert_to_it_s_own_address_that_sendmail_refuses_is_told_once(alerted, monkeypatch, capsys):
+    """messages_to may name IT's address (notify): the refused alert is said as an alert, not as a mail to IT."""
+    site = alerted
+    site.configure("lille", messages_to="it@example.org")
+    assert run_stats(site, monkeypatch) == 0
+    site.configure("settings", sendmail="false")
+    site.fake.unanswered_call(LILLE_NUMBER, CALLER, 42, site.moment + timedelta(minutes=1))
+    site.moment += timedelta(minutes=5)
+    assert run_stats(site, monkeypatch) == 1
+    told = capsys.readouterr().err.splitlines()
+    assert len(told) == 1 and told[0].startswith("stats.py : [lille] l'alerte d'un nouveau message à it@example.org")
+
+
 def test_an_alert_that_sendmail_refuses_is_sent_at_the_next_run(alerted, monkeypatch, capsys):
     site = alerted
     assert run_stats(site, monkeypatch) == 0
