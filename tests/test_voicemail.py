@@ -108,7 +108,8 @@ def test_once_the_boxes_are_known_a_page_waits_for_two_answers_at_most(coded, sl
     coded.fake.leave_message(LYON_VOICEMAIL, OTHER_CALLER, 12)
     coded.get(f"/{slug}")  # The process learns the clock, the key's expiration, the line and its boxes.
     box = {"lille": LILLE_SIP_LINE, "lyon": LYON_VOICEMAIL}[slug]
-    lists = {f"{ACCOUNT}/voicemail/{box}/{rest}" for rest in ("directories", "settings")}
+    folders = ("directories?dir=inbox", "directories?dir=old", "settings")  # The two folders' lists go together.
+    lists = {f"{ACCOUNT}/voicemail/{box}/{rest}" for rest in folders}
     details = {f"{ACCOUNT}/voicemail/{box}/directories/{m['id']}" for m in coded.fake.messages_in(box)}
     line_waves = WARM_PAGE[slug] + [set()] * (2 - len(WARM_PAGE[slug]))  # Lille's line is read in one wave.
     expected = gets([line_waves[0] | lists, line_waves[1] | details])

@@ -29,6 +29,11 @@ from .voicemail import FILE_READY_SECONDS, Voicemail
 FAULT_KINDS = ("500", "503", "invalid_credential", "drop", "hang", "gone")  # gone: deleted by someone else, just now
 
 
+def wave_name(entry):
+    """How in_waves names a request: "METHOD /path", with "?query" when it has one (two lists of one folder)."""
+    return f"{entry['method']} {entry['path']}" + (f"?{entry['query']}" if entry.get("query") else "")
+
+
 def longest_chain(requests):
     """The most requests of a log that waited on each other: each began after the previous one was answered.
 
@@ -248,7 +253,7 @@ class FakeOVH(Credentials, Telephony, Voicemail, Calls):
     def in_waves(self, step, expected, timeout=5):
         """Run step() holding every API request until its wave is released; return step's result and the waves.
 
-        A wave is released once every request `expected` of it (sets of "METHOD /path") is held:
+        A wave is released once every request `expected` of it (sets of wave_name's) is held:
         none of them waited for another of the wave, however late the machine sent it. A request
         that waited for one of the wave's answers can only come in a later wave. A wave that never
         comes whole (a request waits for a sibling's answer) is released after `timeout` seconds.
@@ -281,14 +286,14 @@ class FakeOVH(Credentials, Telephony, Voicemail, Calls):
         with self._turns:
             self._turns.wait_for(
                 lambda: running.done()
-                or (wanted is not None and wanted <= {f"{e['method']} {e['path']}" for e, _ in self._held}),
+                or (wanted is not None and wanted <= {wave_name(e) for e, _ in self._held}),
                 timeout,
             )
             released, self._held = self._held, []
         for entry, release in released:
             entry["wave"] = number
             release.set()
-        return {f"{entry['method']} {entry['path']}" for entry, _ in released}
+        return {wave_name(entry) for entry, _ in released}
 
     def wait_turn(self, entry):
         """Hold an API request until in_waves releases its wave (at once when no in_waves runs)."""
