@@ -12,6 +12,8 @@ import os
 import threading
 import time
 
+from .log import log
+
 OS_ERRORS = {
     errno.ENOENT: "le fichier ou son dossier n'existe pas",
     errno.EACCES: "droits insuffisants",
@@ -84,6 +86,47 @@ def own_like_data(settings, target, mode):
     if os.geteuid() == 0:
         info = settings.data_dir.stat()
         os.chown(target, info.st_uid, info.st_gid)
+
+
+# --- Files of data/ -----------------------------------------------------------
+
+
+def data_folder(settings, name):
+    """A folder of data/ (shared, last-action, voicemail…), made if needed with data/'s owner, as every file in it."""
+    folder = settings.data_dir / name
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        own_like_data(settings, folder, 0o750)
+    return folder
+
+
+def write_data_file(settings, path, text):
+    """Write a file of a data_folder for every process of the page, whole or not at all, owned like data/."""
+    replace_file(path, text, 0o640, lambda draft: own_like_data(settings, draft, 0o640))
+
+
+def write_record(settings, path, record):
+    """Write a JSON object to a file of a data_folder (write_data_file)."""
+    import json  # Here: a CGI request for / does not need it.
+
+    write_data_file(settings, path, json.dumps(record, ensure_ascii=False, sort_keys=True))
+
+
+def read_record(path):
+    """A JSON object of data/, or {} when there is none, it cannot be read or it is not an object (logged)."""
+    import json
+
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        log.error("cannot read %s: %s", path, error)
+        return {}
+    if not isinstance(record, dict):
+        log.error("%s is not a record of the page (%s): taken as none", path, type(record).__name__)
+        return {}
+    return record
 
 
 # --- Locks --------------------------------------------------------------------

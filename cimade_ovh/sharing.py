@@ -17,7 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .clock import parse_ovh_datetime
-from .files import locked_file, own_like_data, replace_file
+from .files import data_folder, locked_file, own_like_data, read_record, write_data_file, write_record
 from .log import log
 from .ovhapi import (
     CURRENT_CREDENTIAL,
@@ -37,36 +37,9 @@ EXPIRY_NOTICE = timedelta(days=7)  # IT is told this long before the key expires
 # --- Files of data/shared/ ------------------------------------------------------
 
 
-def data_folder(settings, name):
-    """A folder of data/ (shared, last-action), made if needed with data/'s owner, as every file written in it."""
-    folder = settings.data_dir / name
-    if not folder.is_dir():
-        folder.mkdir(parents=True, exist_ok=True)
-        own_like_data(settings, folder, 0o750)
-    return folder
-
-
-def write_data_file(settings, path, text):
-    """Write a file of a data_folder for every process of the page, whole or not at all, owned like data/."""
-    replace_file(path, text, 0o640, lambda draft: own_like_data(settings, draft, 0o640))
-
-
 def read_shared(settings, name):
     """A record of data/shared/: a JSON object, or {} when there is none, it cannot be read or it is not an object."""
-    import json
-
-    path = settings.data_dir / "shared" / name
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as error:
-        log.error("cannot read %s: %s", path, error)
-        return {}
-    if not isinstance(record, dict):
-        log.error("%s is not a record of the page (%s): taken as none", path, type(record).__name__)
-        return {}
-    return record
+    return read_record(settings.data_dir / "shared" / name)
 
 
 NUMBER = (int, float)
@@ -114,10 +87,8 @@ def failure_in(record):
 
 def write_shared(settings, name, record):
     """Write a record of data/shared/ for every process of the page, whole or not at all."""
-    import json
-
     try:
-        write_data_file(settings, data_folder(settings, "shared") / name, json.dumps(record))
+        write_record(settings, data_folder(settings, "shared") / name, record)
     except OSError as error:
         log.error("cannot write %s in %s: %s", name, settings.data_dir / "shared", error)
 

@@ -13,14 +13,13 @@ with the caller's number; what the page writes anywhere else of a message is its
 duration.
 """
 
-import json
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from .clock import format_duration, format_short_day_time, parse_ovh_datetime
 from .config import script_command
-from .files import own_like_data, replace_file
+from .files import data_folder, read_record, write_record
 from .log import log
 from .ovhapi import ACTION_SECONDS, DEADLINE, OvhFailure, as_failure, explain_for_it, parallel, unless_gone
 from .phones import format_phone
@@ -335,29 +334,13 @@ def handled_path(settings, group):
 
 def read_handled(settings, group):
     """The group's records of handled messages, by message key: {"by", "at"}; {} when there are none or unreadable."""
-    path = handled_path(settings, group)
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as error:
-        log.error("cannot read %s: %s", path, error)
-        return {}
-    return {k: v for k, v in records.items() if isinstance(v, dict)} if isinstance(records, dict) else {}
+    records = read_record(handled_path(settings, group))
+    return {k: v for k, v in records.items() if isinstance(v, dict)}
 
 
 def write_handled(settings, group, records):
     """Write the group's records of handled messages, whole or not at all, owned like data/."""
-    write_data(settings, handled_path(settings, group), records)
-
-
-def write_data(settings, path, records):
-    """Write a JSON file of data/voicemail/, whole or not at all, owned like data/."""
-    if not path.parent.is_dir():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        own_like_data(settings, path.parent, 0o750)
-    text = json.dumps(records, ensure_ascii=False, sort_keys=True)
-    replace_file(path, text, 0o640, lambda draft: own_like_data(settings, draft, 0o640))
+    write_record(settings, data_folder(settings, "voicemail") / handled_path(settings, group).name, records)
 
 
 # --- Moving ---

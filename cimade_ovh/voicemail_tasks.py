@@ -12,16 +12,15 @@ while the message waits in inbox, and a week after. A mail that sendmail refused
 recorded: the next run sends it again.
 """
 
-import json
 from datetime import timedelta
 
 from .clock import format_day_time, format_duration, format_short_day_time, parse_ovh_datetime
-from .files import group_lock, locked_file
+from .files import data_folder, group_lock, locked_file, read_record, write_record
 from .lines import LINE_KINDS
 from .log import log
 from .ovhapi import unless_gone
 from .traces import log_activity, send_mail
-from .voicemail import HANDLED, TO_HANDLE, boxes_of, box_path, message_key, read_handled, write_data, write_handled
+from .voicemail import HANDLED, TO_HANDLE, boxes_of, box_path, message_key, read_handled, write_handled
 
 
 ANNOUNCED_KEEP = timedelta(days=7)  # How long an announced message no longer waiting stays in the records.
@@ -58,13 +57,13 @@ def announced_path(settings, group):
 def read_announced(settings, group, moment):
     """(since when messages are announced, {message key: day left}); the first run starts now with none."""
     path = announced_path(settings, group)
+    records = read_record(path)
+    if not records:  # None yet, or unreadable (logged).
+        return moment, {}
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
         since = parse_ovh_datetime(records["since"], settings.timezone)
         messages = {k: v for k, v in records["messages"].items() if isinstance(v, str)}
-    except FileNotFoundError:
-        return moment, {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         log.error("cannot read %s: %s; announcing from now on", path, error)
         return moment, {}
     return since or moment, messages
@@ -111,7 +110,7 @@ def announce_new(client, settings, group, boxes, moment):
         }  # fmt: skip
         if kept != before or not announced_path(settings, group).exists():
             records = {"since": since.isoformat(timespec="seconds"), "messages": kept}
-            write_data(settings, announced_path(settings, group), records)
+            write_record(settings, data_folder(settings, "voicemail") / announced_path(settings, group).name, records)
     return failures
 
 
