@@ -287,7 +287,7 @@ class App:
     def group_page(self, visit, typed=None, errors=None, status=200, messages=()):
         """Read the line's state from OVH and show it with the last actions and the forms."""
         from cimade_ovh.ends import todays_ends
-        from cimade_ovh.group_page import GroupView, flash_message, read_flash, render_group, start_button
+        from cimade_ovh.group_page import GroupView, read_flash, render_group
         from cimade_ovh.lines import named_mistake
         from cimade_ovh.queues import CONDITIONS_OFF_STEP
         from cimade_ovh.voicemail_page import page_read, voicemail_view
@@ -325,13 +325,9 @@ class App:
                     settings, f"{group.slug}-conditions-off", timedelta(days=1),
                     f"{group.name} : plages horaires désactivées chez OVH", CONDITIONS_OFF_STEP,
                 )  # fmt: skip
-        if flash and not errors:
-            interrupted = start_button(group, True) if state is not None and state.interrupted else ""
-            opens_at = state.opens_at if state is not None else None
-            messages.insert(0, flash_message(flash, settings.contact, failure is None, interrupted, opens_at))
         view = GroupView(
             settings, group, request.base, moment, state, failure, messages, visit.token(),
-            typed or {}, errors or {}, recent_actions(settings, group), voicemail,
+            typed or {}, errors or {}, recent_actions(settings, group), voicemail, None if errors else flash,
         )  # fmt: skip
         response = Response.page(render_group(view), status)
         if flash:

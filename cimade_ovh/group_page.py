@@ -8,11 +8,10 @@ from datetime import datetime
 from string import Template
 
 from .actions import ACTIONS, ENDS_NOT_KEPT, FLASHED, NAME_NOT_KEPT, NOTES
-from .clock import default_end, format_day_time, format_duration, format_end, format_field_end, format_short_day_time
+from .clock import default_end, format_duration, format_end, format_field_end, format_short_day_time
 from .figures import STATS_DAYS
 from .ovhapi import (
     OVH_FAILURES,
-    RESUME,
     RETRY_LATER,
     OvhFailure,
     describe_failure,
@@ -34,10 +33,9 @@ from .pages import (
 from .phones import format_phone, mask_phone
 
 GROUP_BODY = HTMLTemplate(
-    """<h1>Permanence téléphonique<br>$name</h1>
-<p class="muted">$time</p>
+    """<h1>Permanence téléphonique $name</h1>
 $messages
-<h2>En ce moment</h2>
+<h2>En ce moment <span class="when">$time</span></h2>
 $state
 <h2>Répondre aux appels</h2>
 <form method="post" action="$start_url">
@@ -70,6 +68,11 @@ $finish_warning
 
 
 FAILED = HTMLTemplate("<strong>La demande n'a pas abouti, ou en partie seulement.</strong> $explanation$shown $advice")
+FAILED_TO_RESUME = HTMLTemplate("<strong>La demande n'a pas abouti.</strong> $explanation $advice")
+RESUME = {  # How to resume a permanence a failure interrupted: with the number typed again (a failed start), or not.
+    True: "Appuyez de nouveau sur « $button » ; si cela dure, prévenez $contact.",
+    False: "Tapez votre numéro ci-dessous et appuyez sur « $button » ; si cela dure, prévenez $contact.",
+}
 
 
 @dataclass
@@ -88,6 +91,20 @@ class GroupView:
     errors: dict = field(default_factory=dict)  # The form's mistakes by field, in French.
     actions: list = ()  # The group's last actions (traces.recent_actions).
     voicemail: object = None  # The VoicemailView; None when the line could not be read.
+    flash: tuple = None  # After an action: how it went (read_flash), shown first; None otherwise.
+
+    @property
+    def resume_button(self):
+        """The button that resumes the permanence a failed change left closed (interrupted); "" when it is not."""
+        interrupted = self.state is not None and self.state.interrupted
+        return start_button(self.group, True) if interrupted else ""
+
+    @property
+    def told_how_to_resume(self):
+        """The box above says how to resume an interrupted permanence: the state need not explain it again."""
+        if not self.resume_button or not self.flash or self.flash[0] in FLASHED:
+            return False
+        return OVH_FAILURES[self.flash[0].removeprefix("error-")][1] == RETRY_LATER
 
 
 @dataclass
@@ -120,7 +137,7 @@ def render_state(view):
         lines = [render_team(view)]
     elif state.interrupted and state.volunteers:
         heading = HTML(f'<p class="off">Permanence interrompue sur le {phone_list(state.numbers)}</p>')
-        lines = [heading, fold(HOW_TO_RESUME, INTERRUPTED_ONE)]
+        lines = [heading] if view.told_how_to_resume else [heading, fold(HOW_TO_RESUME, INTERRUPTED_ONE)]
     elif state.running and state.volunteers:
         lines = [HTML(f'<p class="on">{permanence_heading(state)} sur le {phone_list(state.numbers)}</p>')]
         if state.volunteers[0].until is not None:
@@ -196,8 +213,8 @@ def render_team(view):
     heading = f"{count} bénévole{'s' if count > 1 else ''} sur {group.max_volunteers} au plus"
     team = '<ul class="team">\n' + "\n".join(items) + "\n</ul>"
     if state.interrupted:
-        resume = fold(HOW_TO_RESUME, INTERRUPTED)
-        return HTML(f'<p class="off">Permanence interrompue : {heading}.</p>\n{team}\n{resume}')
+        resume = "" if view.told_how_to_resume else "\n" + fold(HOW_TO_RESUME, INTERRUPTED)
+        return HTML(f'<p class="off">Permanence interrompue : {heading}.</p>\n{team}{resume}')
     return HTML(f'<p class="on">{permanence_heading(state)} : {heading}.</p>\n{team}')
 
 
@@ -364,14 +381,17 @@ def start_button(group, on_duty):
 def render_group(view):
     """A group's page: its state, the last actions, the form to start, change or join, the form to finish."""
     group, state, typed, errors = view.group, view.state, view.typed, view.errors
+    if view.flash and view.flash[0] not in FLASHED and view.flash[1] and not typed:
+        typed = {"number": format_phone(view.flash[1])}  # A failed « start »: pressing again retries it.
     url = f"{view.base}/{group.slug}"
     team = group.max_volunteers > 1
     on_duty = state.numbers if state and (state.running or state.interrupted) else []
     number = input_field("number", "Votre numéro de téléphone", "tel", "tel", typed, errors)
     proposed = {"ends": format_field_end(default_end(group, view.moment)), **typed}
-    ends = input_field("ends", "Jusqu'à quelle heure ?", "time", "off", proposed, errors)
+    ends = input_field("ends", "Heure de fin", "time", "off", proposed, errors)
     if team:  # Side by side, two short fields: the button stays within the first screen.
-        name = input_field("name", "Votre prénom (facultatif)", "text", "given-name", typed, errors)
+        optional = HTML('Prénom <span class="optional">(facultatif)</span>')
+        name = input_field("name", optional, "text", "given-name", typed, errors)
         fields = [number, HTML(f'<div class="pair">\n<div>{ends}</div>\n<div>{name}</div>\n</div>')]
     else:
         fields = [number, ends]
@@ -411,8 +431,8 @@ def render_group(view):
     body = GROUP_BODY.render(
         name=group.name,
         public_number=format_phone(group.number),
-        time=format_day_time(view.moment),
-        messages=join(view.messages),
+        time=format_short_day_time(view.moment),
+        messages=join(([flash_message(view)] if view.flash else []) + list(view.messages)),
         state=render_state(view),
         handover=render_handover(view.actions),
         csrf=csrf_field(view.token),
@@ -467,26 +487,28 @@ def read_flash(value):
     return code, number, explanation
 
 
-def flash_message(flash, contact, state_shown, interrupted="", opens_at=None):
+def flash_message(view):
     """The box that tells the volunteer how their action went; after a failure, the state shown is what OVH has.
 
-    `interrupted`: the state shown is a permanence a failed change left closed; pressing again the button it
-    names (« Ajouter mon numéro », « Répondre sur ce numéro ») resumes it; "" when it is not.
-    `opens_at`: the state shown waits for today's period to open at that time of day.
+    A failure that left the permanence interrupted says only which button resumes it: the state below shows the
+    rest. While today's period waits for its opening (a queue before 2 h), a done action says when calls come.
     """
-    code, number, explanation = flash
+    code, number, explanation = view.flash
     if code in FLASHED:
         # Whole for the volunteer who just set their number; masked when someone removed another's.
         phone = phone_span(mask_phone(number) if code.startswith("remove") else format_phone(number))
         action, notes = ACTIONS[code], [NOTES[note] for note in explanation.split("+") if note]
+        opens_at = view.state.opens_at if view.state is not None else None
         text = action.later if action.later and opens_at is not None else action.flash
         told = " ".join([text] + [NAME_NOT_KEPT.flash] * (NAME_NOT_KEPT in notes))
         opens = format_end(opens_at) if opens_at is not None else ""
         done = message_box("ok", HTMLTemplate(escape(told)).render(number=phone, opens=opens))
         return join([done, message_box("warning", ENDS_NOT_KEPT.flash)]) if ENDS_NOT_KEPT in notes else done
     failure = OvhFailure(code.removeprefix("error-"), "", explanation)
-    explanation, advice = describe_failure(failure, contact)
-    if interrupted and OVH_FAILURES[failure.reason][1] == RETRY_LATER:
-        advice = Template(RESUME).safe_substitute(contact=contact, button=interrupted)
-    shown = " L'état ci-dessous est celui qu'OVH a maintenant." if state_shown else ""
+    explanation, advice = describe_failure(failure, view.settings.contact)
+    if view.told_how_to_resume:
+        resume = RESUME[bool(number)]  # A failed « start » left its number in the field: pressing again retries.
+        advice = Template(resume).safe_substitute(contact=view.settings.contact, button=view.resume_button)
+        return message_box("error", FAILED_TO_RESUME.render(explanation=explanation, advice=advice))
+    shown = " L'état ci-dessous est celui qu'OVH a maintenant." if view.failure is None else ""
     return message_box("error", FAILED.render(explanation=explanation, shown=shown, advice=advice))

@@ -30,7 +30,6 @@ class OvhFailure(Exception):
 
 
 RETRY_LATER = "Réessayez dans quelques minutes ; si cela dure, prévenez $contact."
-RESUME = "Appuyez de nouveau sur « $button » pour reprendre la permanence ; si cela dure, prévenez $contact."
 OVH_FAILURES = {
     "config": ("Le fichier de configuration OVH (ovh.conf) est absent, incomplet ou erroné.", "Prévenez $contact."),
     "unreadable": (

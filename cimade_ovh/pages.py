@@ -41,13 +41,14 @@ class HTMLTemplate:
 
 
 STYLE = """
-body{margin:0;font:1rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;background:#fff}
+body{margin:0;font:1rem/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;background:#fff}
 main{max-width:36rem;margin:0 auto;padding:.5rem 1rem 1rem}
-h1{font-size:1.25rem;line-height:1.25;margin:.25rem 0}
-h2{font-size:1.125rem;margin:.625rem 0 .25rem}
+h1{font-size:1.125rem;line-height:1.25;margin:.25rem 0}
+h2{font-size:1.0625rem;margin:.625rem 0 .25rem}
 p{margin:.5rem 0}
-a{color:#0b4fb3;display:inline-block;padding:.625rem 0}
+a{color:#0b4fb3;display:inline-block;padding:.6875rem 0}
 .muted{color:#4a4a4a}
+h2 .when{font-size:1rem;font-weight:400;color:#4a4a4a;white-space:nowrap}
 .box{border:2px solid;border-radius:.5rem;padding:.25rem .75rem;margin:.5rem 0}
 .box p{margin:.25rem 0}
 .ok{background:#e9f6ec;border-color:#1e6b34}
@@ -61,7 +62,9 @@ input{box-sizing:border-box;width:100%;min-height:2.75rem;font-size:1.125rem;pad
 border-radius:.4rem}
 .pair{display:flex;gap:.75rem;align-items:flex-start}
 .pair>div{flex:1;min-width:0}
+.pair>div:first-child{flex:0 0 9rem}
 .pair label{line-height:1.3}
+.optional{font-weight:400}
 input[aria-invalid=true]{border-color:#a4161a}
 .field-error{color:#a4161a;font-weight:600}
 button{width:100%;min-height:2.75rem;margin-top:.75rem;padding:.6rem 1rem;border:0;border-radius:.4rem;
@@ -81,7 +84,7 @@ th,td{padding:.3rem .5rem;border-bottom:1px solid #ccc;text-align:right;vertical
 .left{text-align:left}
 tbody th{font-weight:400}
 details.handover{margin-top:1rem}
-summary{color:#0b4fb3;padding:.625rem 0;cursor:pointer}
+summary{color:#0b4fb3;padding:.6875rem 0;cursor:pointer}
 summary h2{display:inline;font-size:inherit;margin:0}
 footer{margin-top:2rem;font-size:1rem}
 ul.messages{list-style:none;padding-left:0}
@@ -116,7 +119,7 @@ $groups
 )
 
 ACCESS_BODY = HTMLTemplate(
-    """<h1>Permanence téléphonique<br>$name</h1>
+    """<h1>Permanence téléphonique $name</h1>
 $messages
 <p>Cette page est réservée aux bénévoles du groupe. Entrez le code d'accès que la coordination vous a donné.</p>
 <form method="post" action="$access_url">

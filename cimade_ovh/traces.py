@@ -63,7 +63,11 @@ def report_success(settings, group, client, done, number, end, notes=(), detail=
 
 
 def report_failure(settings, group, client, action, number, error):
-    """Log a failed action and phrase it: (the flash cookie's value, the mail to IT's subject and body)."""
+    """Log a failed action and phrase it: (the flash cookie's value, the mail to IT's subject and body).
+
+    The flash keeps the number of a failed « start » only: the page types it again in the number field, so that
+    pressing the button again retries it; the other actions' numbers are not the volunteer's to type.
+    """
     failure = as_failure(error)
     attempted = failure.action or action
     log.error("%s on %s failed: %s", attempted, group.slug, failure)
@@ -73,7 +77,8 @@ def report_failure(settings, group, client, action, number, error):
         f"{group.name} : échec ({attempted}, {format_phone(number) or 'sans numéro'})",
         f"{explanation}\n\nDétail : {failure.detail}\nAdresse du bénévole : {client}",
     )
-    return f"error-{failure.reason}:{number}:{failure.explanation or ''}", mail
+    typed_again = number if action == "start" else ""
+    return f"error-{failure.reason}:{typed_again}:{failure.explanation or ''}", mail
 
 
 def recent_actions(settings, group, count=5):

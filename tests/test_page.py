@@ -71,8 +71,8 @@ def test_pages_are_never_cached(site):
     assert response.headers["Pragma"] == "no-cache"
 
 
-def test_page_shows_the_time_in_french(site):
-    assert "jeudi 26 novembre 2026 à 16:28" in text(site.get("/lyon"))
+def test_page_shows_the_time_of_its_reading_in_french(site):
+    assert "En ce moment jeu. 26/11 16:28" in text(site.get("/lyon"))
 
 
 def test_other_methods_are_refused(site):

@@ -127,9 +127,16 @@ def test_a_failure_at_any_ovh_call_is_told_truly_and_a_retry_converges(
         mails, activity = len(site.mails()), len(site.activity())
         posted = form_for(site, form)
         site.fake.fail(method, path, kind=fault, nth=nth, after=after)
-        page = text(site.act(f"/{group}/{action}", posted))
+        response = site.act(f"/{group}/{action}", posted)
+        page = text(response)
         where = f"{fault} at {method} {path} #{nth}"
-        assert f"La demande n'a pas abouti, ou en partie seulement. {explanation}" in page, where
+        if "Permanence interrompue" in page:  # The state shown tells what was done; the box, how to resume.
+            how = "Appuyez de nouveau sur « " if action == "start" else "Tapez votre numéro ci-dessous et appuyez sur"
+            assert f"La demande n'a pas abouti. {explanation} {how}" in page, where
+        else:
+            assert f"La demande n'a pas abouti, ou en partie seulement. {explanation}" in page, where
+        typed_again = 'value="06 39 98 00 01"' in response.text
+        assert typed_again == (action == "start"), f"{where}: the number typed is kept for a retry, and only it"
         logged = site.activity()[activity:]
         assert len(logged) == 1 and logged[0][5].startswith("erreur "), where
         sent = site.mails()

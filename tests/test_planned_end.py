@@ -1,4 +1,4 @@
-"""A planned end, « Jusqu'à quelle heure ? »: OVH closes a queue, stats.py a redirect or a volunteer leaving early."""
+"""A planned end, « Heure de fin »: OVH closes a queue, stats.py a redirect or a volunteer leaving early."""
 
 from datetime import timedelta
 

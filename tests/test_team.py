@@ -172,10 +172,11 @@ def test_an_addition_failing_at_the_reopening_shows_who_waits_and_how_to_resume(
     page = text(response)
     assert "Permanence interrompue : 2 bénévoles sur 2 au plus." in page
     assert "Awa, 06 •• •• •• 01 : libre" in page and "Bob, 06 •• •• •• 02 : libre" in page
-    assert "la ligne est fermée, les appels n'arrivent pas sur ces numéros pour l'instant." in page
     assert "Si quelqu'un appelle maintenant, l'appel va sur la messagerie de la ligne." in page
-    assert "OVH a rencontré une erreur de son côté. L'état ci-dessous est celui qu'OVH a maintenant. " \
-        "Appuyez de nouveau sur « Ajouter mon numéro » pour reprendre la permanence" in page
+    assert "La demande n'a pas abouti. OVH a rencontré une erreur de son côté. " \
+        "Appuyez de nouveau sur « Ajouter mon numéro » ; si cela dure, prévenez" in page
+    assert "Pourquoi, et comment reprendre" not in page, "the box says how to resume: no fold repeats it"
+    assert 'name="number" type="tel" autocomplete="tel" inputmode="tel" value="06 39 98 00 02"' in response.text
     assert "Réessayez dans quelques minutes" not in page and "Pas de permanence en cours" not in page
     assert 'aria-label="Retirer le 06 •• •• •• 01"' in response.text and "Ajouter mon numéro</button>" in response.text
     assert team.activity()[-1][2:4] == ["add", SECOND] and team.activity()[-1][5].startswith("erreur server")
@@ -465,7 +466,8 @@ def test_a_one_volunteer_group_whose_change_fails_at_the_reopening_shows_it_inte
     assert "Pas de permanence en cours" not in page
     assert "Permanence interrompue sur le 06 •• •• •• 02." in page
     assert "Si quelqu'un appelle maintenant, l'appel va sur la messagerie de la ligne." in page
-    assert "Appuyez de nouveau sur « Répondre sur ce numéro » pour reprendre la permanence" in page
+    assert "Appuyez de nouveau sur « Répondre sur ce numéro » ; si cela dure" in page
+    assert 'value="06 39 98 00 02"' in response.text, "the number typed, to press again"
     page = text(site.act("/lyon/start", {"number": "0639980002"}))
     assert "C'est fait : la permanence reprend" in page and "Permanence en cours sur le 06 •• •• •• 02." in page
     assert rings(site) == [SECOND] and len(todays_periods(ovh_client)) == 1
