@@ -452,6 +452,7 @@ def set_code(app, slug, remove=False):
         def share(draft):  # A new access-codes.ini: the web server's, before the page can see it.
             share_with_web_server(draft, settings)
 
+        had_one = group.slug in read_access_codes(settings.access_codes)
         write_access_code(settings.access_codes, group.slug, hash_code(code), share)
         write_coded_groups(settings, read_coded_groups(settings) | {group.slug})
         mark_access_code(settings.path, group.slug, True)
@@ -463,7 +464,10 @@ def set_code(app, slug, remove=False):
         print(f"ERREUR : {error}")
         return 1
     print(f"{group.name} : code d'accès enregistré dans {settings.access_codes}.")
-    print("Les bénévoles déjà entrés avec l'ancien code devront saisir le nouveau.")
+    if had_one:
+        print("Les bénévoles déjà entrés avec l'ancien code devront saisir le nouveau.")
+    else:
+        print("Donnez ce code aux bénévoles du groupe : la page le leur demande avant de s'afficher.")
     return 0
 
 

@@ -333,5 +333,9 @@ def parse_ends_at(text, where, default=END_OF_DAY):
 
 
 def script_command(script, *args):
-    """The command that runs one of the project's scripts from any folder, for the messages that suggest one."""
-    return " ".join(["python3", shlex.quote(str(ROOT / script)), *args])
+    """The command that runs one of the project's scripts from any folder, for the messages that suggest one.
+
+    Debian's own python3, as the README's commands: root's `python3` may be another one (pyenv), which cannot
+    load .venv3's packages; the script finds .venv3 itself.
+    """
+    return " ".join(["/usr/bin/python3", shlex.quote(str(ROOT / script)), *args])

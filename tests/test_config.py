@@ -262,7 +262,7 @@ def test_check_shows_the_key_s_expiry_in_paris_time_and_warns_when_it_is_close(f
     conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
     result = run_index("--check", env={"LINES_INI": str(lines_ini)})
     assert f"Clé OVH : expire le {format_day_time(expiration)}" in result.stdout, result.stdout  # 00:30 in Paris.
-    assert "Attention : la clé OVH expire dans moins de 7 jours ; créez-en une : python3 " in result.stdout
+    assert "Attention : la clé OVH expire dans moins de 7 jours ; créez-en une : /usr/bin/python3 " in result.stdout
     assert result.returncode == 0
 
 
@@ -853,4 +853,4 @@ def test_check_says_a_new_group_needs_a_new_key(fake_ovh, tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "ok     [lyon]" in result.stdout and "ok     [lille]" in result.stdout
     assert "ERREUR [grenoble] 04 65 71 90 00 : La clé d'accès n'a pas le droit de faire cette demande" in result.stdout
-    assert f"créez-en une : python3 {ROOT / 'create_consumer_key.py'}" in result.stdout
+    assert f"créez-en une : /usr/bin/python3 {ROOT / 'create_consumer_key.py'}" in result.stdout

@@ -278,7 +278,7 @@ def test_check_names_each_group_s_boxes_and_what_keeps_one_from_being_read(narro
     assert check(index.App(lines_ini=narrow.lines_ini)) == 1
     output = capsys.readouterr().out
     assert "ERREUR [lille] 03 53 01 00 00 : la clé OVH ne peut pas lire le répondeur 03 53 01 00 01 : créez-en une " \
-           "nouvelle : python3 " in output  # fmt: skip
+           "nouvelle : /usr/bin/python3 " in output  # fmt: skip
     assert "ERREUR [lyon] 04 65 71 00 00 : la clé OVH ne peut pas lire le répondeur 04 65 71 00 01" in output
 
 
@@ -490,7 +490,7 @@ def test_check_script_fails_when_the_key_cannot_describe_itself(site):
     status, output = run_script("--check", "--lines-ini", site.lines_ini)
     assert status == 1
     assert "la clé OVH ne peut pas lire ses propres droits" in output
-    assert f"créez-en une nouvelle : python3 {ROOT / 'create_consumer_key.py'}" in output
+    assert f"créez-en une nouvelle : /usr/bin/python3 {ROOT / 'create_consumer_key.py'}" in output
 
 
 # --- A group whose kind, billing account or number is wrong ---------------------

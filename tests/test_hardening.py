@@ -321,7 +321,7 @@ def test_losing_the_codes_and_the_data_folder_keeps_a_coded_group_closed(guarded
     assert check.returncode == 1
     assert (
         f"ERREUR [lyon] 04 65 71 00 00 : le groupe avait un code d'accès et {guarded.folder / 'access-codes.ini'} "
-        "n'en a plus : sa page est fermée ; remettez ce fichier (sauvegarde) ou redonnez un code : python3 "
+        "n'en a plus : sa page est fermée ; remettez ce fichier (sauvegarde) ou redonnez un code : /usr/bin/python3 "
         f"{ROOT / 'index.py'} --set-code lyon\n"
     ) in check.stdout, check.stdout
     assert "ok     [lille]" in check.stdout

@@ -83,7 +83,7 @@ def test_a_failing_group_does_not_stop_the_others(site, monkeypatch, capsys):
     assert len(records(site)) == 1
     assert capsys.readouterr().err.splitlines() == [
         "stats.py : [grenoble] OVH ne connaît pas le numéro 04 65 71 99 99 dans le compte de facturation "
-        f"{DEMO_BILLING_ACCOUNT} : vérifiez number (et billing_account) dans lines.ini, puis relancez python3 "
+        f"{DEMO_BILLING_ACCOUNT} : vérifiez number (et billing_account) dans lines.ini, puis relancez /usr/bin/python3 "
         f"{ROOT / 'index.py'} --check."
     ]
 
@@ -94,7 +94,7 @@ def test_a_record_that_cannot_be_written_is_one_french_sentence(site, monkeypatc
     assert run_stats(site, monkeypatch) == 1
     assert capsys.readouterr().err.splitlines() == [
         f"stats.py : {stats_folder / 'lyon'} : un élément du chemin n'est pas un dossier ; vérifiez ce chemin "
-        f"et les droits des fichiers : python3 {ROOT / 'index.py'} --check"
+        f"et les droits des fichiers : /usr/bin/python3 {ROOT / 'index.py'} --check"
     ]
 
 

@@ -1,8 +1,11 @@
 """The group's voicemail on its page: which boxes are read, the messages shown, « Traité », listening, privacy."""
 
+import html
 import io
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import wave
@@ -214,10 +217,26 @@ def test_a_message_deleted_meanwhile_or_of_another_box(coded, ovh_client):
 
 def test_a_group_without_a_code_says_how_it_gets_one(site):
     leave_two(site)
-    page = text(site.get("/lille"))
+    response = site.get("/lille")
+    page = text(response)
     assert "Les messages laissés sur le répondeur ne s'affichent que sur une page protégée par un code d'accès" in page
-    assert "index.py --set-code lille" in page and "Rappeler" not in page and "à traiter" not in page
+    assert "Rappeler" not in page and "à traiter" not in page
     assert site.post("/lille/handled", {"message": f"{LILLE_SIP_LINE}:8001"}).status_code == 404
+    command = html.unescape(re.search(r"<code>(.*?)</code>", response.text)[1])
+    assert command == f"/usr/bin/python3 {ROOT / 'index.py'} --set-code lille"
+    result = subprocess.run(  # As IT would paste it: Debian's python3, which finds .venv3 itself.
+        shlex.split(command), input=CODE + "\n", env={**os.environ, "LINES_INI": str(site.lines_ini)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        f"Lille : code d'accès enregistré dans {site.folder / 'access-codes.ini'}.",
+        "Donnez ce code aux bénévoles du groupe : la page le leur demande avant de s'afficher.",
+    ]  # A first code: there is no former one to forget.
+    again = set_code(site.lines_ini, "lille", CODE)
+    assert "Les bénévoles déjà entrés avec l'ancien code devront saisir le nouveau." in again.stdout
+    enter(site, "lille")
+    assert "2 messages à traiter" in text(site.get("/lille"))
 
 
 # --- OVH failing ---
