@@ -80,7 +80,6 @@ class App:
         self._client = Reloaded(self.open_client)
         self._codes = Reloaded(read_access_codes)
         self._key = Reloaded(lambda path, settings: secret_key(settings))
-        self.audio_urls = {}  # By (group, message key): the audio's URL OVH gave lately, and when it expires.
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -217,7 +216,7 @@ class App:
             return visit.respond(self.stats_page(request, settings, group))
         if action == "audio":  # /<group>/messages/<box:id>/audio, « Écouter »: None when not one of the group's.
             from cimade_ovh.voicemail_page import listen
-            return visit.respond(listen(visit, message, self.line, self.audio_urls) or self.not_found(request))
+            return visit.respond(listen(visit, message, self.line) or self.not_found(request))
         if request.method != "POST":
             return Response.redirect(f"{request.base}/{group.slug}")
         if request.from_elsewhere():

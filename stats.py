@@ -157,7 +157,8 @@ def end_of_day_for_unknown_ends(line, settings, group, moment):
 
 def run_group(client, settings, group, moment):
     """What cron does for one group: record a queue's statistics (and tidy it), end what was planned to end,
-    then announce the new voicemail messages and delete the handled ones kept long enough (voicemail_tasks).
+    then announce the new voicemail messages, delete the handled ones kept long enough and forget who handled the
+    messages gone (voicemail_tasks).
 
     A redirect group's line is read too (one request), so that a mistake of lines.ini is said the day it is made;
     a redirect whose planned end is unknown gets the end of the day (after the ends due, which it would replace).

@@ -1,14 +1,16 @@
 """The voicemail on a group's page: how the page reads it, what it shows, and « Écouter ».
 
 « Écouter » asks OVH for the message's file, waits until it is ready, and answers the browser
-with it itself: OVH's URL never reaches the browser, and the audio is never written to disk.
+with it itself: OVH's URL never reaches the browser (it is kept in data/voicemail/ until it
+expires, for the next ranges), and the audio is never written to disk.
 Browsers on phones ask for audio in ranges: one range is answered with 206, one out of the file with 416.
 """
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from . import clock
 from .config import script_command
+from .files import data_folder, read_record, write_record
 from .group_page import VoicemailView
 from .log import log
 from .ovhapi import OvhFailure, as_failure, describe_failure
@@ -42,11 +44,10 @@ def voicemail_view(settings, group, snap, coded):
                          problems=snap.voicemail.get("problems", []))
 
 
-def listen(visit, key, line_of, urls):
+def listen(visit, key, line_of):
     """The response to « Écouter » for the message `key`; None when the group has no such message (a 404).
 
-    `line_of(settings, group, moment)` gives the group's line; `urls` keeps, in this process, the URL OVH gave
-    for each message lately.
+    `line_of(settings, group, moment)` gives the group's line.
     """
     request, settings, group = visit.request, visit.settings, visit.group
     if request.method not in ("GET", "HEAD"):
@@ -58,7 +59,7 @@ def listen(visit, key, line_of, urls):
         line = line_of(settings, group, clock.now(settings.timezone))
         if parse_key(key)[0] not in (line.memory.get("boxes") or boxes_of(group, line.snapshot())):
             return None
-        data = audio_bytes(line.client, group, key, urls)
+        data = audio_bytes(line.client, settings, group, key)
     except AudioNotReady as error:
         log.warning("audio of %s on %s not ready: %s", key, group.slug, error)
         text = ("OVH n'a pas encore préparé l'enregistrement de ce message. Réessayez dans une minute ; "
@@ -83,19 +84,46 @@ def message(request, title, text, status):
     return Response.page(render_message(title, text, request.base), status)
 
 
-def audio_bytes(client, group, key, urls):
-    """The audio of a message, at the URL OVH gave lately (kept in `urls`) or at a new one; None if none."""
-    remembered = urls.get((group.slug, key))
-    if remembered and (remembered[1] is None or remembered[1] > datetime.now(timezone.utc)):
-        data = fetch_audio(client, remembered[0])
+def audio_bytes(client, settings, group, key):
+    """The audio of a message, at the URL OVH gave lately (audio_urls_path, until it expires) or at a new one; None
+    if none.
+
+    The URL is kept for every process of the page: under CGI, each range a phone asks for is a process of its own,
+    and asking OVH for the file again for each would cost a request or more each time. Two processes that
+    remember a URL at once may keep only one: the other is asked again, no more.
+    """
+    path = audio_urls_path(settings, group)
+    stored = read_record(path)
+    urls = {k: v for k, v in stored.items() if valid_url(v)}
+    if key in urls:
+        data = fetch_audio(client, urls[key]["url"])
         if data is not None:
             return data
     url, expires = audio_url(client, group, key)
-    urls[group.slug, key] = (url, expires)
     data = fetch_audio(client, url)
-    if data is None:
-        urls.pop((group.slug, key), None)
+    if data is not None and expires is not None:
+        urls[key] = {"url": url, "expires": expires.isoformat()}
+    else:
+        urls.pop(key, None)
+    if urls != stored:
+        try:
+            write_record(settings, data_folder(settings, "voicemail") / path.name, urls)
+        except OSError as error:  # The audio plays all the same; the next range asks OVH again.
+            log.error("cannot keep the audio URLs in %s: %s", path, error)
     return data
+
+
+def audio_urls_path(settings, group):
+    """The file of the audio URLs OVH gave lately for the group's messages, by message key, with their expiry."""
+    return settings.data_dir / "voicemail" / f"{group.slug}.audio.json"
+
+
+def valid_url(remembered):
+    """True for a remembered {"url", "expires"} that has not expired (with a minute to spare)."""
+    if not isinstance(remembered, dict) or not isinstance(remembered.get("url"), str):
+        return False
+    expires = clock.parse_ovh_datetime(remembered.get("expires"), timezone.utc)
+    return expires is not None and expires - timedelta(minutes=1) > datetime.now(timezone.utc)
 
 
 def audio_response(data, range_header):

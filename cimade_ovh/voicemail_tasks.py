@@ -1,10 +1,13 @@
-"""What stats.py does with the groups' voicemail: mail each new message to messages_to, delete old handled ones.
+"""What stats.py does with the groups' voicemail: mail each new message to messages_to, delete old handled ones,
+forget who handled the messages gone.
 
-Only the groups whose lines.ini sets messages_to or keep_handled_days are read at OVH: their
+The groups whose lines.ini sets messages_to or keep_handled_days are read at OVH: their
 line's settings (which boxes), then each box's list once per run and task (inbox for the
 alerts, old for the deletions), and a message's details only when it is new to this file's
-records, or about to be deleted. Nothing of a message goes to the mails or the activity log
-but its day, time and duration: never the caller's number.
+records, or about to be deleted. Any other group with records of who handled its messages
+has only the boxes those records name listed (old), so that the records of messages gone
+are forgotten. Nothing of a message goes to the mails or the activity log but its day, time
+and duration: never the caller's number.
 
 data/voicemail/<group>.announced.json keeps the messages already announced (or there before
 the first run, which announces nothing), by message key, with the day they were left: kept
@@ -31,17 +34,19 @@ class NotAnnounced(Exception):
 
 
 def voicemail_tasks(client, settings, group, moment):
-    """Announce the group's new messages and delete the handled ones kept long enough; raise the first failure."""
-    if not (group.messages_to or group.keep_handled_days):
-        return
-    line = LINE_KINDS[group.kind](client, group, moment)
-    snap = line.snapshot(with_calls=False) if group.kind == "queue" else line.snapshot()
-    boxes = boxes_of(group, snap)
+    """Announce the group's new messages, delete the handled ones kept long enough, forget who handled the messages
+    no longer handled at OVH; raise the first failure."""
     failures = []
-    if group.messages_to:
-        failures += announce_new(client, settings, group, boxes, moment)
+    if group.messages_to or group.keep_handled_days:
+        line = LINE_KINDS[group.kind](client, group, moment)
+        snap = line.snapshot(with_calls=False) if group.kind == "queue" else line.snapshot()
+        boxes = boxes_of(group, snap)
+        if group.messages_to:
+            failures += announce_new(client, settings, group, boxes, moment)
     if group.keep_handled_days:
         failures += delete_handled(client, settings, group, boxes, moment)
+    else:
+        failures += forget_gone(client, settings, group)
     if failures:
         raise failures[0]
 
@@ -143,6 +148,30 @@ def mail_failure(settings, group):
 
 
 # --- Deleting handled messages ---
+
+
+def forget_gone(client, settings, group):
+    """Forget who handled the messages no longer in OVH's old folder (deleted, or to handle again); return failures.
+
+    Only the boxes the group's records name are read, one request each, and none without records: a group whose
+    volunteers never pressed « Traité » costs nothing. Under the group's lock, skipped when an action holds it.
+    """
+    with group_lock(settings, group, blocking=False) as held:
+        if held is None:
+            return []
+        records = read_handled(settings, group)
+        failures, kept = [], dict(records)
+        for box in sorted({key.partition(":")[0] for key in records}):
+            try:
+                ids = unless_gone(lambda box=box: client.get(f"{box_path(group, box)}/directories", dir=HANDLED))
+            except Exception as error:
+                failures.append(error)
+                continue
+            handled = {message_key(box, i) for i in ids or ()}  # A box OVH no longer knows has no message left.
+            kept = {key: record for key, record in kept.items() if not key.startswith(f"{box}:") or key in handled}
+        if kept != records:
+            write_handled(settings, group, kept)
+    return failures
 
 
 def delete_handled(client, settings, group, boxes, moment):

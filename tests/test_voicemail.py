@@ -349,6 +349,14 @@ def test_an_expired_url_is_asked_again(coded):
     assert len(downloads(coded)) > asked
 
 
+def test_a_url_that_cannot_be_kept_does_not_stop_listening(coded, mocker, caplog):
+    first, _ = leave_two(coded)
+    mocker.patch("cimade_ovh.voicemail_page.write_record", side_effect=OSError(28, "No space left on device"))
+    response = coded.get(audio_path(first), headers={"Range": "bytes=0-3"})
+    assert (response.status_code, response.content) == (206, b"RIFF")
+    assert "cannot keep the audio URLs in" in caplog.text and "voicemail-files" not in caplog.text
+
+
 def test_a_file_never_ready_is_a_clear_message(coded, mocker, caplog):
     mocker.patch("cimade_ovh.voicemail.AUDIO_WAIT_SECONDS", 1.5)  # Instead of a few seconds.
     first, _ = leave_two(coded)
@@ -400,7 +408,15 @@ def test_listening_under_cgi(coded):
     env = {**os.environ, "GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "GET", "PATH_INFO": audio_path(first),
            "SERVER_NAME": "localhost", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
            "HTTP_COOKIE": cookies, "HTTP_RANGE": "bytes=0-3", "LINES_INI": str(coded.lines_ini)}  # fmt: skip
-    result = subprocess.run([sys.executable, str(ROOT / "index.py")], env=env, capture_output=True, timeout=60)
-    headers, _, body = result.stdout.partition(b"\r\n\r\n")
-    assert headers.startswith(b"Status: 206 Partial Content"), result.stdout[:500] + result.stderr
-    assert b"Content-Range: bytes 0-3/" in headers and body == b"RIFF"
+    asked = []
+    for first_byte, last_byte in ((0, 3), (8, 11)):  # A phone's ranges, each a CGI process of its own.
+        env["HTTP_RANGE"] = f"bytes={first_byte}-{last_byte}"
+        result = subprocess.run([sys.executable, str(ROOT / "index.py")], env=env, capture_output=True, timeout=60)
+        headers, _, body = result.stdout.partition(b"\r\n\r\n")
+        assert headers.startswith(b"Status: 206 Partial Content"), result.stdout[:500] + result.stderr
+        assert f"Content-Range: bytes {first_byte}-{last_byte}/".encode() in headers
+        assert body == (b"RIFF" if first_byte == 0 else b"WAVE")
+        asked.append(len(downloads(coded)))
+    assert asked[1] == asked[0], "the second process uses the URL the first one was given"
+    kept = (coded.folder / "data" / "voicemail" / "lille.audio.json")
+    assert oct(kept.stat().st_mode & 0o777) == "0o640" and CALLER not in kept.read_text(encoding="utf-8")

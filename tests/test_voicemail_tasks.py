@@ -101,8 +101,29 @@ def test_without_keep_handled_days_nothing_is_deleted(coded, ovh_client, monkeyp
     site.moment += timedelta(days=400)
     start = len(site.fake.requests)
     assert run_stats(site, monkeypatch) == 0
-    assert not [r for r in site.fake.requests[start:] if "/voicemail" in r["path"]], "stats.py reads no box"
+    read = [(r["method"], r["path"], r["query"]) for r in site.fake.requests[start:] if "/voicemail" in r["path"]]
+    assert read == [("GET", f"{BOXES}/{LILLE_SIP_LINE}/directories", "dir=old")], "only the box of its records"
     assert folder_of(ovh_client, LILLE_SIP_LINE, "old") == [message]
+    assert f"{LILLE_SIP_LINE}:{message}" in handled_records(site)
+
+
+def test_who_handled_a_message_deleted_or_put_back_at_ovh_is_forgotten(coded, ovh_client, monkeypatch):
+    site = coded
+    deleted, put_back, kept = (site.fake.unanswered_call(LILLE_NUMBER, CALLER, s) for s in (42, 17, 9))
+    for message in (deleted, put_back, kept):
+        site.act("/lille/handled", {"message": f"{LILLE_SIP_LINE}:{message}", "name": "Awa"})
+    ovh_client.delete(f"{BOXES}/{LILLE_SIP_LINE}/directories/{deleted}")  # In OVH's manager, say.
+    ovh_client.post(f"{BOXES}/{LILLE_SIP_LINE}/directories/{put_back}/move", dir="inbox")
+    assert run_stats(site, monkeypatch) == 0
+    assert set(handled_records(site)) == {f"{LILLE_SIP_LINE}:{kept}"}
+    ovh_client.post(f"{BOXES}/{LILLE_SIP_LINE}/directories/{put_back}/move", dir="old")  # Handled again elsewhere.
+    page = text(site.get("/lille"))
+    assert page.count("rappelé par Awa") == 1, "the former « Traité » is not shown for the later one"
+    site.act("/lille/unhandled", {"message": f"{LILLE_SIP_LINE}:{kept}"})
+    assert handled_records(site) == {}
+    start = len(site.fake.requests)
+    assert run_stats(site, monkeypatch) == 0
+    assert not [r for r in site.fake.requests[start:] if "/voicemail" in r["path"]], "no records: no box read"
 
 
 def test_a_message_put_back_to_handle_meanwhile_is_kept(coded, ovh_client, monkeypatch, mocker):
