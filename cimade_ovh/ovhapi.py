@@ -85,6 +85,10 @@ OVH_FAILURES = {
         "OVH a répondu, mais l'état relu ne correspond pas à ce qui a été demandé.",
         "Vérifiez l'état ci-dessous et réessayez ; si cela dure, prévenez $contact.",
     ),
+    "modules": (
+        "La page ne trouve pas ses bibliothèques Python (.venv3) : Debian a sans doute changé de version de Python.",
+        "Prévenez $contact : il faut recréer .venv3 (README, « Nouvelle version de Python »).",
+    ),
     "internal": ("Une erreur inattendue s'est produite dans la page.", "Réessayez ; si cela dure, prévenez $contact."),
 }
 # A mistake of lines.ini that OVH's answers reveal (see lines.line_mistake): its detail is IT's sentence.
@@ -279,6 +283,10 @@ def as_failure(error):
         return OvhFailure("unreadable" if error.unreadable else "config", str(error))
     if type(error).__module__.startswith(("ovh", "requests")):
         return ovh_failure(error)
+    if isinstance(error, ModuleNotFoundError) and error.name in ("ovh", "requests", "flup"):
+        import sys
+
+        return OvhFailure("modules", f"{error} (.venv3 has no packages for Python {sys.version.split()[0]})")
     import traceback
 
     return OvhFailure("internal", "".join(traceback.format_exception(error)))

@@ -310,6 +310,38 @@ def cgi_page(site, path):
     return page.stdout + page.stderr
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").exists(), reason="root gives owners back")
+def test_after_a_new_debian_python_the_readme_commands_bring_the_page_back(fake_ovh):
+    """.venv3 made by a Python Debian removed: the page fails, until the README's commands, run as printed."""
+    [commands] = shell_blocks(section("5. Nouvelle version de Python"))
+    home = Path(tempfile.mkdtemp(prefix="cimade-ovh-python-"))
+    try:
+        home.chmod(0o755)
+        site = home / "cimade-ovh"
+        install_site(site, fake_ovh)
+        (site / ".venv3").unlink()
+        (site / ".venv3" / "bin").mkdir(parents=True)
+        (site / ".venv3" / "bin" / "python").symlink_to("/usr/bin/python3.99")  # Gone with the former Debian.
+        broken = cgi_page(site, "/lille")  # What the page says, and logs, while .venv3 has no packages for it.
+        assert "La page ne trouve pas ses bibliothèques Python (.venv3)" in broken, broken
+        assert "il faut recréer .venv3 (README, « Nouvelle version de Python »)" in broken
+        assert "ERROR: reading lille failed: modules: No module named 'ovh'" in broken and "Traceback" not in broken
+        shims = home / "bin"
+        shims.mkdir()
+        (shims / "apache2ctl").write_text(f'#!/bin/sh\necho "$@" >> {home}/apache2ctl.log\n', encoding="utf-8")
+        (shims / "apache2ctl").chmod(0o755)
+        env = {"PATH": f"{shims}:{SYSTEM_PATH}", "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8"}
+        ran = subprocess.run(["sh", "-ec", in_site(commands, site, home)], cwd="/", env=env, capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert "ERREUR" not in ran.stdout and "ok     [lyon]" in ran.stdout and "ok     [lille]" in ran.stdout
+        assert (site / ".venv3" / "bin" / "python").resolve() == Path("/usr/bin/python3").resolve()
+        assert (home / "apache2ctl.log").read_text(encoding="utf-8") == "graceful\n"
+        assert_page_answers(site)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def test_uninstalling_removes_every_file_the_readme_writes_outside_the_site():
     uninstall = "\n".join(shell_blocks(section("7. Désinstaller")))
     written = set(re.findall(r"cat > (/etc/\S+) <<'FIN'", README.read_text(encoding="utf-8")))
