@@ -286,6 +286,7 @@ class App:
     def group_page(self, visit, typed=None, errors=None, status=200, messages=()):
         """Read the line's state from OVH and show it with the last actions and the forms."""
         from cimade_ovh.ends import todays_ends
+        from cimade_ovh.forms import retyped
         from cimade_ovh.group_page import GroupView, read_flash, render_group
         from cimade_ovh.lines import named_mistake
         from cimade_ovh.queues import CONDITIONS_OFF_STEP
@@ -295,6 +296,7 @@ class App:
         moment = clock.now(settings.timezone)
         messages = list(messages)
         flash = read_flash(visit.read_cookie("flash"))
+        typed = typed or retyped(flash, visit.read_cookie("retry"))  # A failed « start », to press again.
         state = failure = voicemail = None
         try:
             line, coded = self.line(settings, group, moment), visit.stored_code is not None
@@ -329,8 +331,8 @@ class App:
             typed or {}, errors or {}, recent_actions(settings, group), voicemail, None if errors else flash,
         )  # fmt: skip
         response = Response.page(render_group(view), status)
-        if flash:
-            response.headers.append(("Set-Cookie", visit.cookie("flash", "", max_age=0)))
+        for told in ("flash", "retry") if flash else ():
+            response.headers.append(("Set-Cookie", visit.cookie(told, "", max_age=0)))
         return visit.respond(response)
 
     def expiration_warnings(self, settings, expiration, moment):
@@ -409,7 +411,7 @@ class App:
 
     def act(self, visit, action, form):
         """A volunteer's action (permanence, voicemail message): read the form, perform under the lock, report."""
-        from cimade_ovh.forms import read_action_form, typed_in
+        from cimade_ovh.forms import read_action_form, retry_cookie, typed_in
         from cimade_ovh.state import Refusal
 
         request, settings, group = visit.request, visit.settings, visit.group
@@ -428,12 +430,14 @@ class App:
                 messages = [message_box("warning", text)]
                 return self.group_page(visit, typed_in(form), status=503, messages=messages)
             log_begun(settings, group, action, asked.number, request.client)
+            retry = ""
             try:
                 done, number, notes, detail = self.perform(visit, action, asked, moment)
             except Refusal as refusal:
                 return self.group_page(visit, typed_in(form), {"number": str(refusal)}, status=409)
             except Exception as error:
                 flash, mail = report_failure(settings, group, request.client, action, asked.number, error)
+                retry = retry_cookie(typed_in(form)) if action == "start" else ""
             else:
                 flash, mail = report_success(
                     settings, group, request.client, done, number, asked.end, notes, detail
@@ -441,6 +445,8 @@ class App:
         notify_it(settings, *mail)  # Once the lock is released: sendmail may take seconds.
         response = Response.redirect(visit.group_url)
         response.headers.append(("Set-Cookie", visit.cookie("flash", flash, max_age=60)))
+        if retry:
+            response.headers.append(("Set-Cookie", visit.cookie("retry", retry, max_age=60)))
         return visit.respond(response)
 
     def perform(self, visit, action, asked, moment):

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from .actions import MESSAGE_ACTIONS
+from .actions import FLASHED, MESSAGE_ACTIONS
 from .clock import chosen_end
 from .phones import FirstNameError, PhoneError, clean_first_name, normalize_phone
 from .state import OWN_LINE
@@ -58,3 +58,23 @@ def typed_in(form):
     if "ends" in form:
         typed["ends"] = form["ends"]
     return typed
+
+
+def retry_cookie(typed):
+    """The cookie's value that keeps what a failed « start » had typed (number, end, first name) for its page."""
+    from urllib.parse import urlencode
+
+    return urlencode(typed)
+
+
+def retyped(flash, value):
+    """What a failed « start » had typed, from its retry_cookie, to show again: pressing the button again retries it.
+
+    {} unless the flash tells a failure; the browser may change the cookie: only the form's fields are kept, short.
+    """
+    from urllib.parse import parse_qsl
+
+    if not flash or flash[0] in FLASHED or not value:
+        return {}
+    fields = parse_qsl(value, max_num_fields=3) if value.count("&") < 3 else []
+    return {name: text for name, text in fields if name in ("number", "ends", "name") and len(text) <= 100}

@@ -68,11 +68,14 @@ $finish_warning
 
 
 FAILED = HTMLTemplate("<strong>La demande n'a pas abouti, ou en partie seulement.</strong> $explanation$shown $advice")
-FAILED_TO_RESUME = HTMLTemplate("<strong>La demande n'a pas abouti.</strong> $explanation $advice")
-RESUME = {  # How to resume a permanence a failure interrupted: with the number typed again (a failed start), or not.
-    True: "Appuyez de nouveau sur « $button » ; si cela dure, prévenez $contact.",
-    False: "Tapez votre numéro ci-dessous et appuyez sur « $button » ; si cela dure, prévenez $contact.",
-}
+# A failure that passes (« Réessayez… ; si cela dure, prévenez… »): what to do now in sight, the rest folded.
+FAILED_FOR_NOW = HTMLTemplate(
+    '<div class="box error"><p><strong>La demande n\'a pas abouti, ou en partie seulement.</strong> $now.</p>\n'
+    "$why</div>"
+)
+IF_IT_LASTS = " ; si cela dure, "
+# After a « start » that failed and left the permanence interrupted, with its number in the field again.
+RESUME = "Appuyez de nouveau sur « $button » ; si cela dure, prévenez $contact."
 
 
 @dataclass
@@ -101,8 +104,12 @@ class GroupView:
 
     @property
     def told_how_to_resume(self):
-        """The box above says how to resume an interrupted permanence: the state need not explain it again."""
-        if not self.resume_button or not self.flash or self.flash[0] in FLASHED:
+        """The box above says how to resume an interrupted permanence: the state need not explain it again.
+
+        Only after a « start » that failed for a while, its form typed again (retyped): after another button, the
+        state's own explanation says what can be done (resume, remove, finish).
+        """
+        if not self.resume_button or not self.flash or self.flash[0] in FLASHED or not self.typed.get("number"):
             return False
         return OVH_FAILURES[self.flash[0].removeprefix("error-")][1] == RETRY_LATER
 
@@ -150,12 +157,12 @@ def render_state(view):
         lines.append(message_box("warning", CONDITIONS_OFF_NOTICE))
     if group.kind == "redirect" and not state.running:
         sip_line = escape(format_phone(state.sip_line))
-        where = f'la ligne SIP du groupe <span class="tel">({sip_line}).</span>'
-        lines.append(HTML(f"<p>Les appels arrivent sur {where}</p>"))
+        where = f'Les appels arrivent sur la ligne SIP du groupe <span class="tel">({sip_line}).</span>'
     else:
-        lines.append(HTML(f"<p>Si quelqu'un appelle maintenant, {what_a_call_does(state)}</p>"))
-    if view.voicemail and view.voicemail.coded:
-        lines.append(waiting_line(view.voicemail))
+        where = f"Si quelqu'un appelle maintenant, {what_a_call_does(state)}"
+    # Where a call goes, then how many messages wait (« l'appel va sur la messagerie… 2 messages à traiter »).
+    waiting = f" {waiting_line(view.voicemail)}" if view.voicemail and view.voicemail.coded else ""
+    lines.append(HTML(f"<p>{where}{waiting}</p>"))
     if group.kind == "queue":
         lines.append(render_calls(state.calls))
     return join(lines)
@@ -261,15 +268,15 @@ def render_calls(calls):
 
 
 def waiting_line(voicemail):
-    """How many messages wait on the group's voicemail, with a link to their list."""
+    """How many messages wait on the group's voicemail, with a link to their list: a sentence of the status line."""
     count = len(voicemail.waiting)
     if not voicemail.boxes:
-        return HTML("<p>Aucun répondeur ne prend les appels sans réponse de ce groupe.</p>")
+        return HTML("Aucun répondeur ne prend les appels sans réponse de ce groupe.")
     if not count:
-        return HTML('<p>Aucun message à traiter sur la messagerie.</p>')
+        return HTML("Aucun message à traiter sur la messagerie.")
     plural = "s" if count > 1 else ""
-    return HTML(f'<p><a href="#messagerie"><strong>{count} message{plural} à traiter</strong></a> '
-                "sur la messagerie.</p>")  # fmt: skip
+    return HTML(f'<a class="inline" href="#messagerie"><strong>{count} message{plural} à traiter</strong></a> '
+                "sur la messagerie.")  # fmt: skip
 
 
 VOICEMAIL_FAILURES = {  # What a box's failure means, when the line's own sentence would mislead.
@@ -381,8 +388,6 @@ def start_button(group, on_duty):
 def render_group(view):
     """A group's page: its state, the last actions, the form to start, change or join, the form to finish."""
     group, state, typed, errors = view.group, view.state, view.typed, view.errors
-    if view.flash and view.flash[0] not in FLASHED and view.flash[1] and not typed:
-        typed = {"number": format_phone(view.flash[1])}  # A failed « start »: pressing again retries it.
     url = f"{view.base}/{group.slug}"
     team = group.max_volunteers > 1
     on_duty = state.numbers if state and (state.running or state.interrupted) else []
@@ -490,8 +495,10 @@ def read_flash(value):
 def flash_message(view):
     """The box that tells the volunteer how their action went; after a failure, the state shown is what OVH has.
 
-    A failure that left the permanence interrupted says only which button resumes it: the state below shows the
-    rest. While today's period waits for its opening (a queue before 2 h), a done action says when calls come.
+    A failure that may pass shows what to do now (try again, press the button again); why, and whom to tell if it
+    lasts, fold. A failed « start » that left the permanence interrupted says which button resumes it: the state
+    below shows the rest. While today's period waits for its opening (a queue before 2 h), a done action says when
+    calls come.
     """
     code, number, explanation = view.flash
     if code in FLASHED:
@@ -506,9 +513,11 @@ def flash_message(view):
         return join([done, message_box("warning", ENDS_NOT_KEPT.flash)]) if ENDS_NOT_KEPT in notes else done
     failure = OvhFailure(code.removeprefix("error-"), "", explanation)
     explanation, advice = describe_failure(failure, view.settings.contact)
-    if view.told_how_to_resume:
-        resume = RESUME[bool(number)]  # A failed « start » left its number in the field: pressing again retries.
-        advice = Template(resume).safe_substitute(contact=view.settings.contact, button=view.resume_button)
-        return message_box("error", FAILED_TO_RESUME.render(explanation=explanation, advice=advice))
     shown = " L'état ci-dessous est celui qu'OVH a maintenant." if view.failure is None else ""
-    return message_box("error", FAILED.render(explanation=explanation, shown=shown, advice=advice))
+    if view.told_how_to_resume:  # The state below shows what OVH has: interrupted, and who waits.
+        advice = Template(RESUME).safe_substitute(contact=view.settings.contact, button=view.resume_button)
+    now, _, lasting = advice.partition(IF_IT_LASTS)
+    if not lasting:  # Nothing to try again: the whole advice is what to do.
+        return message_box("error", FAILED.render(explanation=explanation, shown=shown, advice=advice))
+    why = f"{explanation}{shown} Si cela dure, {lasting}"
+    return FAILED_FOR_NOW.render(now=now, why=fold("Pourquoi, et si cela dure", why))

@@ -47,6 +47,7 @@ h1{font-size:1.125rem;line-height:1.25;margin:.25rem 0}
 h2{font-size:1.0625rem;margin:.625rem 0 .25rem}
 p{margin:.5rem 0}
 a{color:#0b4fb3;display:inline-block;padding:.6875rem 0}
+a.inline{display:inline;padding:0}
 .muted{color:#4a4a4a}
 h2 .when{font-size:1rem;font-weight:400;color:#4a4a4a;white-space:nowrap}
 .box{border:2px solid;border-radius:.5rem;padding:.25rem .75rem;margin:.5rem 0}

@@ -65,8 +65,7 @@ def report_success(settings, group, client, done, number, end, notes=(), detail=
 def report_failure(settings, group, client, action, number, error):
     """Log a failed action and phrase it: (the flash cookie's value, the mail to IT's subject and body).
 
-    The flash keeps the number of a failed « start » only: the page types it again in the number field, so that
-    pressing the button again retries it; the other actions' numbers are not the volunteer's to type.
+    The flash names no number: what a failed « start » had typed goes back to its form another way (retry_cookie).
     """
     failure = as_failure(error)
     attempted = failure.action or action
@@ -77,8 +76,7 @@ def report_failure(settings, group, client, action, number, error):
         f"{group.name} : échec ({attempted}, {format_phone(number) or 'sans numéro'})",
         f"{explanation}\n\nDétail : {failure.detail}\nAdresse du bénévole : {client}",
     )
-    typed_again = number if action == "start" else ""
-    return f"error-{failure.reason}:{typed_again}:{failure.explanation or ''}", mail
+    return f"error-{failure.reason}::{failure.explanation or ''}", mail
 
 
 def recent_actions(settings, group, count=5):

@@ -9,7 +9,7 @@ MAX_BODY = 4096  # Bytes: our forms are tiny.
 MAX_DRAIN = 1 << 20  # Bytes of a larger body still read (and thrown away), so that the 413 page reaches the browser.
 # The SHA-256 of STYLE in base64, which the CSP lets in: written out, as hashlib costs a CGI process its start-up;
 # test_pages checks it.
-STYLE_HASH = "7BSctTOySwtNZj1p6nzbxDDgWDwNNaWEGwLhAehRuVw="
+STYLE_HASH = "FOEItd3S1et7Jb0NTh1ilJ92dn43uXJWSkumLFjyFao="
 COMMON_HEADERS = [
     ("Cache-Control", "no-cache, no-store, must-revalidate"),
     ("Pragma", "no-cache"),

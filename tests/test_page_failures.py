@@ -130,12 +130,13 @@ def test_a_failure_at_any_ovh_call_is_told_truly_and_a_retry_converges(
         response = site.act(f"/{group}/{action}", posted)
         page = text(response)
         where = f"{fault} at {method} {path} #{nth}"
-        if "Permanence interrompue" in page:  # The state shown tells what was done; the box, how to resume.
-            how = "Appuyez de nouveau sur « " if action == "start" else "Tapez votre numéro ci-dessous et appuyez sur"
-            assert f"La demande n'a pas abouti. {explanation} {how}" in page, where
-        else:
-            assert f"La demande n'a pas abouti, ou en partie seulement. {explanation}" in page, where
-        typed_again = 'value="06 39 98 00 01"' in response.text
+        # What to do now in sight; why, what OVH has and whom to tell if it lasts, folded below it.
+        resumed = "Permanence interrompue" in page and action == "start"  # Pressing again resumes it.
+        now = "Appuyez de nouveau sur « " if resumed else "Réessayez dans quelques minutes. "
+        assert f"La demande n'a pas abouti, ou en partie seulement. {now}" in page, where
+        shown = "L'état ci-dessous est celui qu'OVH a maintenant."
+        assert f"Pourquoi, et si cela dure {explanation} {shown} Si cela dure, prévenez l'informatique" in page, where
+        typed_again = 'value="0639980001"' in response.text
         assert typed_again == (action == "start"), f"{where}: the number typed is kept for a retry, and only it"
         logged = site.activity()[activity:]
         assert len(logged) == 1 and logged[0][5].startswith("erreur "), where
@@ -179,7 +180,8 @@ def test_a_timeout_is_explained(site, mocker):
 def test_a_dropped_connection_during_an_action_is_explained(site):
     site.fake.fail("PUT", f"/telephony/{DEMO_BILLING_ACCOUNT}/line/{LILLE_SIP_LINE}/options", kind="drop")
     page = text(site.act("/lille/start", {"number": "0639980001"}))
-    assert "La demande n'a pas abouti, ou en partie seulement. Impossible de joindre OVH." in page
+    assert "La demande n'a pas abouti, ou en partie seulement. Réessayez dans quelques minutes." in page
+    assert "Pourquoi, et si cela dure Impossible de joindre OVH. L'état ci-dessous est celui qu'OVH a" in page
     assert site.activity()[-1][5].startswith("erreur unreachable")
 
 

@@ -1,5 +1,6 @@
 """Several volunteers answering a queue group together (max_volunteers in lines.ini)."""
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -173,10 +174,10 @@ def test_an_addition_failing_at_the_reopening_shows_who_waits_and_how_to_resume(
     assert "Permanence interrompue : 2 bénévoles sur 2 au plus." in page
     assert "Awa, 06 •• •• •• 01 : libre" in page and "Bob, 06 •• •• •• 02 : libre" in page
     assert "Si quelqu'un appelle maintenant, l'appel va sur la messagerie de la ligne." in page
-    assert "La demande n'a pas abouti. OVH a rencontré une erreur de son côté. " \
-        "Appuyez de nouveau sur « Ajouter mon numéro » ; si cela dure, prévenez" in page
+    assert "La demande n'a pas abouti, ou en partie seulement. Appuyez de nouveau sur « Ajouter mon numéro »." in page
+    assert "Pourquoi, et si cela dure OVH a rencontré une erreur de son côté. L'état ci-dessous" in page
     assert "Pourquoi, et comment reprendre" not in page, "the box says how to resume: no fold repeats it"
-    assert 'name="number" type="tel" autocomplete="tel" inputmode="tel" value="06 39 98 00 02"' in response.text
+    assert 'name="number" type="tel" autocomplete="tel" inputmode="tel" value="0639980002"' in response.text
     assert "Réessayez dans quelques minutes" not in page and "Pas de permanence en cours" not in page
     assert 'aria-label="Retirer le 06 •• •• •• 01"' in response.text and "Ajouter mon numéro</button>" in response.text
     assert team.activity()[-1][2:4] == ["add", SECOND] and team.activity()[-1][5].startswith("erreur server")
@@ -188,6 +189,27 @@ def test_an_addition_failing_at_the_reopening_shows_who_waits_and_how_to_resume(
     assert "Awa, 06 •• •• •• 01 : libre" in page and "Bob, 06 •• •• •• 02 : libre" in page, "names kept"
     assert agents(ovh_client)[SECOND]["description"].endswith("Bob")
     assert team.activity()[-1][2:4] == ["resume", SECOND] and "permanence reprise, 06 •• •• •• 02" in page
+
+
+def test_a_failed_addition_keeps_what_was_typed_and_pressing_again_adds_it_as_typed(team, ovh_client):
+    team.act("/lyon/start", {"number": "0639980001", "name": "Awa"})
+    team.fake.fail("POST", AGENTS, kind="500")  # After the period was closed: interrupted.
+    response = team.act("/lyon/start", {"number": "06 39 98 00 02", "name": "Bob", "ends": "18:00"})
+    typed = dict(re.findall(r'<input id="(number|ends|name)" [^>]*value="([^"]*)"', response.text))
+    assert typed == {"number": "06 39 98 00 02", "ends": "18:00", "name": "Bob"}
+    assert "Appuyez de nouveau sur « Ajouter mon numéro »." in text(response)
+    page = text(team.act("/lyon/start", typed))  # The button pressed again, the form as the page shows it.
+    assert "Bob, 06 •• •• •• 02 : libre, jusqu'à 18 h" in page
+    assert 'value="06 39 98 00 02"' not in team.get("/lyon").text, "typed again once, not at every visit"
+
+
+def test_another_failed_button_while_interrupted_keeps_the_state_s_explanation(team, ovh_client):
+    interrupt_an_addition(team)
+    team.fake.fail("PUT", f"{AGENTS}/*", kind="500")
+    page = text(team.act("/lyon/finish", {}))
+    assert "La demande n'a pas abouti, ou en partie seulement. Réessayez dans quelques minutes." in page
+    assert "Pourquoi, et comment reprendre" in page and "ou retirez un numéro, ou terminez la permanence" in page
+    assert "Appuyez de nouveau sur « Ajouter mon numéro »" not in page
 
 
 def test_a_third_volunteer_is_told_to_remove_a_number_and_can_while_interrupted(team, ovh_client):
@@ -466,8 +488,8 @@ def test_a_one_volunteer_group_whose_change_fails_at_the_reopening_shows_it_inte
     assert "Pas de permanence en cours" not in page
     assert "Permanence interrompue sur le 06 •• •• •• 02." in page
     assert "Si quelqu'un appelle maintenant, l'appel va sur la messagerie de la ligne." in page
-    assert "Appuyez de nouveau sur « Répondre sur ce numéro » ; si cela dure" in page
-    assert 'value="06 39 98 00 02"' in response.text, "the number typed, to press again"
+    assert "Appuyez de nouveau sur « Répondre sur ce numéro »." in page
+    assert 'value="0639980002"' in response.text, "the number typed, to press again"
     page = text(site.act("/lyon/start", {"number": "0639980002"}))
     assert "C'est fait : la permanence reprend" in page and "Permanence en cours sur le 06 •• •• •• 02." in page
     assert rings(site) == [SECOND] and len(todays_periods(ovh_client)) == 1
