@@ -15,7 +15,7 @@ duration.
 
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 
 from .clock import format_duration, format_short_day_time, parse_ovh_datetime
 from .config import script_command
@@ -420,7 +420,7 @@ def audio_url(client, group, key, wait=None):
     while True:
         file = client.get(path, format=AUDIO_FORMAT)
         if file.get("status") == "done" and file.get("url"):
-            return file["url"], parse_ovh_datetime(file.get("urlExpirationDatetime"), None)
+            return file["url"], parse_ovh_datetime(file.get("urlExpirationDatetime"), timezone.utc)
         if file.get("status") == "error":
             raise AudioNotReady(f"{path}: OVH answers status error")
         if time.monotonic() + AUDIO_POLL_SECONDS > give_up:

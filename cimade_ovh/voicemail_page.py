@@ -88,9 +88,9 @@ def audio_bytes(client, settings, group, key):
     """The audio of a message, at the URL OVH gave lately (audio_urls_path, until it expires) or at a new one; None
     if none.
 
-    The URL is kept for every process of the page: under CGI, each range a phone asks for is a process of its own,
-    and asking OVH for the file again for each would cost a request or more each time. Two processes that
-    remember a URL at once may keep only one: the other is asked again, no more.
+    The URL is kept for every process of the page, AUDIO_URL_KEPT at most: under CGI, each range a phone asks for
+    is a process of its own, and asking OVH for the file again for each would cost a request or more each time.
+    Two processes that remember a URL at once may keep only one: the other is asked again, no more.
     """
     path = audio_urls_path(settings, group)
     stored = read_record(path)
@@ -102,7 +102,8 @@ def audio_bytes(client, settings, group, key):
     url, expires = audio_url(client, group, key)
     data = fetch_audio(client, url)
     if data is not None and expires is not None:
-        urls[key] = {"url": url, "expires": expires.isoformat()}
+        kept_until = min(expires, datetime.now(timezone.utc) + AUDIO_URL_KEPT)
+        urls[key] = {"url": url, "expires": kept_until.isoformat()}
     else:
         urls.pop(key, None)
     if urls != stored:
@@ -111,6 +112,9 @@ def audio_bytes(client, settings, group, key):
         except OSError as error:  # The audio plays all the same; the next range asks OVH again.
             log.error("cannot keep the audio URLs in %s: %s", path, error)
     return data
+
+
+AUDIO_URL_KEPT = timedelta(minutes=10)  # Enough for one listening's ranges; a message deleted meanwhile soon stops.
 
 
 def audio_urls_path(settings, group):

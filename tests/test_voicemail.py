@@ -9,7 +9,7 @@ import shlex
 import subprocess
 import sys
 import wave
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -420,3 +420,5 @@ def test_listening_under_cgi(coded):
     assert asked[1] == asked[0], "the second process uses the URL the first one was given"
     kept = (coded.folder / "data" / "voicemail" / "lille.audio.json")
     assert oct(kept.stat().st_mode & 0o777) == "0o640" and CALLER not in kept.read_text(encoding="utf-8")
+    until = datetime.fromisoformat(json.loads(kept.read_text(encoding="utf-8"))[first]["expires"])
+    assert until <= datetime.now(timezone.utc) + timedelta(minutes=10), "kept 10 minutes at most, not OVH's hour"

@@ -17,6 +17,7 @@ from cimade_ovh.config import load_settings
 from cimade_ovh.ovhapi import CURRENT_CREDENTIAL, connect_ovh
 from cimade_ovh.rules import required_rules
 from cimade_ovh.simulator import (
+    DEMO_CONSUMER_KEY,
     DEMO_APPLICATION_KEY,
     DEMO_APPLICATION_SECRET,
     DEMO_BILLING_ACCOUNT,
@@ -407,3 +408,35 @@ def test_ovh_failing_is_one_line_and_the_next_run_converges(coded, monkeypatch, 
     assert run_stats(site, monkeypatch) == 0, capsys.readouterr()
     assert [mail["Subject"] for mail in alerts(site)] == ["[cimade-ovh] Lille : nouveau message sur le répondeur"]
     assert [m["id"] for m in site.fake.messages_in(LILLE_SIP_LINE)] == [new]
+
+
+def test_ovh_failing_while_records_are_checked_keeps_them_until_the_next_run(coded, ovh_client, monkeypatch, capsys):
+    site = coded  # No keep_handled_days, no messages_to: only the boxes of the records are read.
+    message = site.fake.unanswered_call(LILLE_NUMBER, CALLER, 42)
+    site.act("/lille/handled", {"message": f"{LILLE_SIP_LINE}:{message}", "name": "Awa"})
+    ovh_client.delete(f"{BOXES}/{LILLE_SIP_LINE}/directories/{message}")
+    site.fake.fail("GET", f"{BOXES}/{LILLE_SIP_LINE}/directories", "500")
+    assert run_stats(site, monkeypatch) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("stats.py : [lille] ") and "OVH a rencontré une erreur de son côté" in line, line
+    assert set(handled_records(site)) == {f"{LILLE_SIP_LINE}:{message}"}, "nothing forgotten on a failed read"
+    assert run_stats(site, monkeypatch) == 0, capsys.readouterr()
+    assert handled_records(site) == {}
+
+
+def test_records_of_a_box_the_key_may_no_longer_read_are_forgotten_without_an_error(coded, monkeypatch, capsys):
+    """A key that may not read a box the records name (a box the group stopped using): its records go, quietly."""
+    from cimade_ovh.rules import required_rules, resolve_sip_lines
+
+    site = coded
+    message = site.fake.unanswered_call(LILLE_NUMBER, CALLER, 42)
+    site.act("/lille/handled", {"message": f"{LILLE_SIP_LINE}:{message}", "name": "Awa"})
+    settings = load_settings(site.lines_ini)
+    client = connect_ovh(site.fake.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY)
+    rules = [r for r in required_rules(settings, resolve_sip_lines(client, settings)) if "/voicemail" not in r["path"]]
+    key = site.fake.create_credential(rules)
+    conf = site.folder / "ovh.conf"
+    conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
+    assert run_stats(site, monkeypatch) == 0
+    assert capsys.readouterr().err == ""
+    assert handled_records(site) == {}
