@@ -10,7 +10,7 @@ data/stats/<group>/<YYYY-MM-DD>.jsonl (dates in the groups' time zone). It also
 removes the periods the page opened on an earlier day that nobody finished, so
 that a forgotten permanence never reopens the line a week later, and logs out
 the volunteers of such a permanence. For every group, it ends what volunteers
-planned to end by now (the page's "Jusqu'à quelle heure ?"): a redirect's
+planned to end by now (the page's "Heure de fin"): a redirect's
 forward, or a queue volunteer whose end comes before the others' (OVH closes a
 queue's period itself at the latest end), and logs it as an automatic end. A
 redirect forwarding with no planned end stored for today (its file lost or

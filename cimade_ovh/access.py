@@ -86,7 +86,7 @@ def write_access_code(path, slug, stored, share=None):
             parser.add_section(slug)
         parser[slug]["code"] = stored
     text = io.StringIO()
-    text.write("# Codes d'accès des groupes (empreintes), écrits par : python3 index.py --set-code <groupe>\n\n")
+    text.write("# Codes d'accès des groupes (empreintes), écrits par : index.py --set-code <groupe>\n\n")
     parser.write(text)
     replace_keeping(path, text.getvalue(), 0o640, share)
 

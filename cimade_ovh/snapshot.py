@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 from . import clock
+from .config import script_command
 from .files import os_error_text
 from .lines import LINE_KINDS
 from .ovhapi import connect_ovh, explain_for_it, get_all, parallel
@@ -271,6 +272,6 @@ def write_snapshot(client, settings, path):
         print(f"ERREUR [{slug}] le simulateur ne lit pas la copie comme OVH lit la ligne : {detail}")
     if departures:
         return 1
-    print(f"Copie du compte (lecture seule, numéros rendus fictifs) dans {path} : "
-          f"python3 index.py --demo --state {shlex.quote(str(path))} sert la page dessus.")  # fmt: skip
+    serve = script_command("index.py", "--demo", "--state", shlex.quote(str(path)))
+    print(f"Copie du compte (lecture seule, numéros rendus fictifs) dans {path} : {serve} sert la page dessus.")
     return 0

@@ -32,7 +32,7 @@ def test_a_snapshot_of_the_demo_account_replays_to_the_same_pages(site, ovh_clie
     before, first = pages(site), len(site.fake.requests)
     copy = tmp_path / "copie.json"
     assert check(site.app, snapshot=copy) == 0
-    assert f"python3 index.py --demo --state {copy}" in capsys.readouterr().out
+    assert f"/usr/bin/python3 {ROOT / 'index.py'} --demo --state {copy} sert la page dessus." in capsys.readouterr().out
     assert [r for r in site.fake.requests[first:] if r["method"] != "GET"] == [], "read only"
     assert snapshot_problem(json.loads(copy.read_text(encoding="utf-8"))) is None, "--demo --state takes it"
     state = json.loads(copy.read_text(encoding="utf-8"))
