@@ -541,8 +541,9 @@ def targets(rows, latency_ms, loaded, ovh_import):
                  f"the ovh client, which / does not need, must fit in the fourth ({latency_ms} ms): "
                  f"it takes {ovh_import * 1000:.0f} ms (python -X importtime, median)")  # fmt: skip
     row = found[f"page /lille, code, {MESSAGES} messages, warm"]
-    check(f"page /lille with {MESSAGES} messages, requests", max(row.requests), f"≤ {4 + MESSAGES}",
-          max(row.requests) <= 4 + MESSAGES)  # fmt: skip
+    # Its line (its redirect, its SIP line's options), its box (settings, the two folders), a message's detail each.
+    check(f"page /lille with {MESSAGES} messages, requests", max(row.requests), f"≤ {5 + MESSAGES}",
+          max(row.requests) <= 5 + MESSAGES)  # fmt: skip
     check(f"page /lille with {MESSAGES} messages, chain", max(row.chains), "≤ 2", max(row.chains) <= 2)
     row = found["« Écouter » again (URL known), first byte, warm"]
     known = statistics.median(row.seconds)
