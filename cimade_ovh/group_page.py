@@ -272,6 +272,8 @@ def waiting_line(voicemail):
     count = len(voicemail.waiting)
     if not voicemail.boxes:
         return HTML("Aucun répondeur ne prend les appels sans réponse de ce groupe.")
+    if voicemail.failures:  # A count would be false: the box OVH did not answer for may hold messages.
+        return HTML('<a class="inline" href="#messagerie">Messages à traiter : lecture impossible chez OVH.</a>')
     if not count:
         return HTML("Aucun message à traiter sur la messagerie.")
     plural = "s" if count > 1 else ""

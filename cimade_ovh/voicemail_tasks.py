@@ -21,7 +21,7 @@ from .clock import format_day_time, format_duration, format_short_day_time, pars
 from .files import data_folder, group_lock, locked_file, read_record, write_record
 from .lines import LINE_KINDS
 from .log import log
-from .ovhapi import as_failure, unless_gone
+from .ovhapi import unless_gone
 from .traces import log_activity, send_mail
 from .voicemail import HANDLED, TO_HANDLE, boxes_of, box_path, message_key, read_handled, write_handled
 
@@ -154,9 +154,8 @@ def forget_gone(client, settings, group):
     """Forget who handled the messages no longer in OVH's old folder (deleted, or to handle again); return failures.
 
     Only the boxes the group's records name are read, one request each, and none without records: a group whose
-    volunteers never pressed « Traité » costs nothing. A box OVH no longer knows, or that the key may no longer
-    read (one the group stopped using), has no message the page can show: its records go. The group's lock is
-    taken only to write, not while OVH answers; a record « Traité » wrote meanwhile is kept.
+    volunteers never pressed « Traité » costs nothing. A box OVH no longer knows has no message left: its records
+    go. The group's lock is taken only to write, not while OVH answers; a record « Traité » wrote meanwhile is kept.
     """
     records = read_handled(settings, group)
     failures, gone = [], set()
@@ -164,10 +163,8 @@ def forget_gone(client, settings, group):
         try:
             ids = unless_gone(lambda box=box: client.get(f"{box_path(group, box)}/directories", dir=HANDLED))
         except Exception as error:
-            if as_failure(error).reason != "not_granted":
-                failures.append(error)
-                continue
-            ids = None
+            failures.append(error)
+            continue
         handled = {message_key(box, i) for i in ids or ()}
         gone |= {key for key in records if key.startswith(f"{box}:") and key not in handled}
     if gone:

@@ -200,7 +200,6 @@ def test_a_failed_addition_keeps_what_was_typed_and_pressing_again_adds_it_as_ty
     assert "Appuyez de nouveau sur « Ajouter mon numéro »." in text(response)
     page = text(team.act("/lyon/start", typed))  # The button pressed again, the form as the page shows it.
     assert "Bob, 06 •• •• •• 02 : libre, jusqu'à 18 h" in page
-    assert 'value="06 39 98 00 02"' not in team.get("/lyon").text, "typed again once, not at every visit"
 
 
 def test_another_failed_button_while_interrupted_keeps_the_state_s_explanation(team, ovh_client):

@@ -248,6 +248,7 @@ def test_a_box_ovh_fails_to_list_is_explained_and_the_line_still_shown(coded, ca
     page = text(coded.get("/lille"))
     assert "Les appels arrivent sur la ligne SIP du groupe" in page  # The line is read all the same.
     assert "Impossible de lire un répondeur chez OVH. OVH a rencontré une erreur de son côté." in page
+    assert "Messages à traiter : lecture impossible chez OVH." in page and "Aucun message à traiter" not in page
     assert f"reading the voicemail {LILLE_SIP_LINE} of lille failed: server" in caplog.text
     assert "9989901" not in caplog.text
     assert "2 messages à traiter" in text(coded.get("/lille"))  # Once OVH answers again.

@@ -17,10 +17,10 @@ from cimade_ovh.config import load_settings
 from cimade_ovh.ovhapi import CURRENT_CREDENTIAL, connect_ovh
 from cimade_ovh.rules import required_rules
 from cimade_ovh.simulator import (
-    DEMO_CONSUMER_KEY,
     DEMO_APPLICATION_KEY,
     DEMO_APPLICATION_SECRET,
     DEMO_BILLING_ACCOUNT,
+    DEMO_CONSUMER_KEY,
     LILLE_NUMBER,
     LILLE_SIP_LINE,
     LYON_VOICEMAIL,
@@ -424,8 +424,8 @@ def test_ovh_failing_while_records_are_checked_keeps_them_until_the_next_run(cod
     assert handled_records(site) == {}
 
 
-def test_records_of_a_box_the_key_may_no_longer_read_are_forgotten_without_an_error(coded, monkeypatch, capsys):
-    """A key that may not read a box the records name (a box the group stopped using): its records go, quietly."""
+def test_a_key_that_may_not_read_the_box_is_told_and_forgets_nothing(coded, monkeypatch, capsys):
+    """A key without rights on the box its records name: IT is told (cron mails it), the records stay."""
     from cimade_ovh.rules import required_rules, resolve_sip_lines
 
     site = coded
@@ -437,6 +437,28 @@ def test_records_of_a_box_the_key_may_no_longer_read_are_forgotten_without_an_er
     key = site.fake.create_credential(rules)
     conf = site.folder / "ovh.conf"
     conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
+    assert run_stats(site, monkeypatch) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("stats.py : [lille] La clé d'accès n'a pas le droit de faire cette demande"), line
+    assert set(handled_records(site)) == {f"{LILLE_SIP_LINE}:{message}"}
+
+
+def test_a_message_handled_again_while_stats_py_reads_keeps_its_record(coded, ovh_client, monkeypatch, mocker):
+    """A volunteer's « Traité » between stats.py's list and its write: the new record stays."""
+    from cimade_ovh import voicemail_tasks
+
+    site = coded
+    message = site.fake.unanswered_call(LILLE_NUMBER, CALLER, 42)
+    key = f"{LILLE_SIP_LINE}:{message}"
+    site.act("/lille/handled", {"message": key, "name": "Awa"})
+    ovh_client.post(f"{BOXES}/{LILLE_SIP_LINE}/directories/{message}/move", dir="inbox")  # Back to handle, elsewhere.
+    real_unless_gone = voicemail_tasks.unless_gone
+
+    def handled_again_meanwhile(call):
+        listed = real_unless_gone(call)  # Listed while the message waits in inbox: its record looks gone.
+        site.act("/lille/handled", {"message": key, "name": "Bob"})
+        return listed
+
+    mocker.patch.object(voicemail_tasks, "unless_gone", handled_again_meanwhile)
     assert run_stats(site, monkeypatch) == 0
-    assert capsys.readouterr().err == ""
-    assert handled_records(site) == {}
+    assert handled_records(site)[key]["by"] == "Bob"
