@@ -265,15 +265,20 @@ def test_a_box_deleted_meanwhile(coded):
     assert "2 messages à traiter" in page  # Lille's own box is read all the same.
 
 
-def test_a_key_without_the_voicemail_rights(coded):
+def use_a_key_without_the_voicemail_rights(site):
+    """Put in ovh.conf a key with every right the page needs but those on the voicemail, as an older key."""
     from cimade_ovh.rules import required_rules, resolve_sip_lines
 
-    settings = load_settings(coded.lines_ini)
-    client = connect_ovh(coded.fake.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY)
+    settings = load_settings(site.lines_ini)
+    client = connect_ovh(site.fake.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY)
     rules = [r for r in required_rules(settings, resolve_sip_lines(client, settings)) if "/voicemail" not in r["path"]]
-    key = coded.fake.create_credential(rules)
-    conf = coded.folder / "ovh.conf"
+    key = site.fake.create_credential(rules)
+    conf = site.folder / "ovh.conf"
     conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
+
+
+def test_a_key_without_the_voicemail_rights(coded):
+    use_a_key_without_the_voicemail_rights(coded)
     leave_two(coded)
     page = text(coded.get("/lille"))
     assert "Les appels arrivent sur la ligne SIP du groupe" in page

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from test_security import CODE, set_code
-from test_voicemail import CALLER, OTHER_CALLER, enter
+from test_voicemail import CALLER, OTHER_CALLER, enter, use_a_key_without_the_voicemail_rights
 from webpage import ROOT, text
 
 import stats
@@ -20,7 +20,6 @@ from cimade_ovh.simulator import (
     DEMO_APPLICATION_KEY,
     DEMO_APPLICATION_SECRET,
     DEMO_BILLING_ACCOUNT,
-    DEMO_CONSUMER_KEY,
     LILLE_NUMBER,
     LILLE_SIP_LINE,
     LYON_VOICEMAIL,
@@ -426,17 +425,10 @@ def test_ovh_failing_while_records_are_checked_keeps_them_until_the_next_run(cod
 
 def test_a_key_that_may_not_read_the_box_is_told_and_forgets_nothing(coded, monkeypatch, capsys):
     """A key without rights on the box its records name: IT is told (cron mails it), the records stay."""
-    from cimade_ovh.rules import required_rules, resolve_sip_lines
-
     site = coded
     message = site.fake.unanswered_call(LILLE_NUMBER, CALLER, 42)
     site.act("/lille/handled", {"message": f"{LILLE_SIP_LINE}:{message}", "name": "Awa"})
-    settings = load_settings(site.lines_ini)
-    client = connect_ovh(site.fake.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY)
-    rules = [r for r in required_rules(settings, resolve_sip_lines(client, settings)) if "/voicemail" not in r["path"]]
-    key = site.fake.create_credential(rules)
-    conf = site.folder / "ovh.conf"
-    conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
+    use_a_key_without_the_voicemail_rights(site)
     assert run_stats(site, monkeypatch) == 1
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("stats.py : [lille] La clé d'accès n'a pas le droit de faire cette demande"), line
