@@ -21,7 +21,7 @@ from .clock import format_day_time, format_duration, format_short_day_time, pars
 from .files import data_folder, group_lock, locked_file, read_record, write_record
 from .lines import LINE_KINDS
 from .log import log
-from .ovhapi import unless_gone
+from .ovhapi import as_failure, unless_gone
 from .traces import log_activity, send_mail
 from .voicemail import HANDLED, TO_HANDLE, boxes_of, box_path, message_key, read_handled, write_handled
 
@@ -38,17 +38,21 @@ def voicemail_tasks(client, settings, group, moment):
     no longer handled at OVH; raise the first failure."""
     failures = []
     if group.messages_to or group.keep_handled_days:
-        line = LINE_KINDS[group.kind](client, group, moment)
-        snap = line.snapshot(with_calls=False) if group.kind == "queue" else line.snapshot()
-        boxes = boxes_of(group, snap)
+        boxes = current_boxes(client, group, moment)
         if group.messages_to:
             failures += announce_new(client, settings, group, boxes, moment)
     if group.keep_handled_days:
         failures += delete_handled(client, settings, group, boxes, moment)
     else:
-        failures += forget_gone(client, settings, group)
+        failures += forget_gone(client, settings, group, moment)
     if failures:
         raise failures[0]
+
+
+def current_boxes(client, group, moment):
+    """The boxes OVH's settings (and lines.ini) send the group's unanswered calls to now."""
+    line = LINE_KINDS[group.kind](client, group, moment)
+    return boxes_of(group, line.snapshot(with_calls=False) if group.kind == "queue" else line.snapshot())
 
 
 # --- Alerts ---
@@ -150,12 +154,14 @@ def mail_failure(settings, group):
 # --- Deleting handled messages ---
 
 
-def forget_gone(client, settings, group):
+def forget_gone(client, settings, group, moment):
     """Forget who handled the messages no longer in OVH's old folder (deleted, or to handle again); return failures.
 
     Only the boxes the group's records name are read, one request each, and none without records: a group whose
     volunteers never pressed « Traité » costs nothing. A box OVH no longer knows has no message left: its records
-    go. The group's lock is taken only to write, not while OVH answers; a record « Traité » wrote meanwhile is kept.
+    go; so do those of a box the key may not read that the group no longer uses (a new key has no right on it),
+    while a refusal on one of its current boxes is a key to make again, reported. The group's lock is taken only
+    to write, not while OVH answers; a record « Traité » wrote meanwhile is kept.
     """
     records = read_handled(settings, group)
     failures, gone = [], set()
@@ -163,8 +169,10 @@ def forget_gone(client, settings, group):
         try:
             ids = unless_gone(lambda box=box: client.get(f"{box_path(group, box)}/directories", dir=HANDLED))
         except Exception as error:
-            failures.append(error)
-            continue
+            if as_failure(error).reason != "not_granted" or box in current_boxes(client, group, moment):
+                failures.append(error)
+                continue
+            ids = None
         handled = {message_key(box, i) for i in ids or ()}
         gone |= {key for key in records if key.startswith(f"{box}:") and key not in handled}
     if gone:

@@ -265,20 +265,26 @@ def test_a_box_deleted_meanwhile(coded):
     assert "2 messages à traiter" in page  # Lille's own box is read all the same.
 
 
-def use_a_key_without_the_voicemail_rights(site):
-    """Put in ovh.conf a key with every right the page needs but those on the voicemail, as an older key."""
+def use_a_key_without(site, left_out, per_box=False):
+    """Put in ovh.conf a key with every right the page needs but those whose path holds `left_out`.
+
+    `per_box`: its voicemail rights name each group's boxes, as create_consumer_key.py makes them once it knows them.
+    """
     from cimade_ovh.rules import required_rules, resolve_sip_lines
+    from cimade_ovh.voicemail import resolve_boxes
 
     settings = load_settings(site.lines_ini)
     client = connect_ovh(site.fake.url, DEMO_APPLICATION_KEY, DEMO_APPLICATION_SECRET, DEMO_CONSUMER_KEY)
-    rules = [r for r in required_rules(settings, resolve_sip_lines(client, settings)) if "/voicemail" not in r["path"]]
+    boxes = resolve_boxes(client, settings, site.moment) if per_box else None
+    rules = required_rules(settings, resolve_sip_lines(client, settings), boxes)
+    rules = [r for r in rules if left_out not in r["path"]]
     key = site.fake.create_credential(rules)
     conf = site.folder / "ovh.conf"
     conf.write_text(conf.read_text(encoding="utf-8").replace(DEMO_CONSUMER_KEY, key), encoding="utf-8")
 
 
 def test_a_key_without_the_voicemail_rights(coded):
-    use_a_key_without_the_voicemail_rights(coded)
+    use_a_key_without(coded, "/voicemail")
     leave_two(coded)
     page = text(coded.get("/lille"))
     assert "Les appels arrivent sur la ligne SIP du groupe" in page

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from test_security import CODE, set_code
-from test_voicemail import CALLER, OTHER_CALLER, enter, use_a_key_without_the_voicemail_rights
+from test_voicemail import CALLER, OTHER_CALLER, enter, use_a_key_without
 from webpage import ROOT, text
 
 import stats
@@ -428,7 +428,7 @@ def test_a_key_that_may_not_read_the_box_is_told_and_forgets_nothing(coded, monk
     site = coded
     message = site.fake.unanswered_call(LILLE_NUMBER, CALLER, 42)
     site.act("/lille/handled", {"message": f"{LILLE_SIP_LINE}:{message}", "name": "Awa"})
-    use_a_key_without_the_voicemail_rights(site)
+    use_a_key_without(site, "/voicemail")
     assert run_stats(site, monkeypatch) == 1
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("stats.py : [lille] La clé d'accès n'a pas le droit de faire cette demande"), line
@@ -454,3 +454,16 @@ def test_a_message_handled_again_while_stats_py_reads_keeps_its_record(coded, ov
     mocker.patch.object(voicemail_tasks, "unless_gone", handled_again_meanwhile)
     assert run_stats(site, monkeypatch) == 0
     assert handled_records(site)[key]["by"] == "Bob"
+
+
+def test_records_of_a_box_the_group_no_longer_uses_go_when_a_new_key_may_not_read_it(coded, monkeypatch, capsys):
+    """Lille's calls went to another box once; a key made since has no right on it: its records go, quietly."""
+    from cimade_ovh.voicemail import write_handled
+
+    site = coded
+    settings = load_settings(site.lines_ini)
+    former = f"{LYON_VOICEMAIL}:{site.fake.leave_message(LYON_VOICEMAIL, CALLER, 9)}"
+    write_handled(settings, settings.groups["lille"], {former: {"by": "Awa", "at": site.moment.isoformat()}})
+    use_a_key_without(site, LYON_VOICEMAIL, per_box=True)  # As create_consumer_key.py makes it, Lyon's box aside.
+    assert run_stats(site, monkeypatch) == 0, capsys.readouterr()
+    assert handled_records(site) == {}
