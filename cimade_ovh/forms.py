@@ -76,5 +76,8 @@ def retyped(flash, value):
 
     if not flash or flash[0] in FLASHED or not value:
         return {}
-    fields = parse_qsl(value, max_num_fields=3) if value.count("&") < 3 else []
+    try:
+        fields = parse_qsl(value, max_num_fields=3)
+    except ValueError:  # More fields than the form has: not ours.
+        return {}
     return {name: text for name, text in fields if name in ("number", "ends", "name") and len(text) <= 100}

@@ -164,12 +164,15 @@ def forget_gone(client, settings, group, moment):
     to write, not while OVH answers; a record « Traité » wrote meanwhile is kept.
     """
     records = read_handled(settings, group)
-    failures, gone = [], set()
+    failures, gone, used = [], set(), None
     for box in sorted({key.partition(":")[0] for key in records}):
         try:
             ids = unless_gone(lambda box=box: client.get(f"{box_path(group, box)}/directories", dir=HANDLED))
         except Exception as error:
-            if as_failure(error).reason != "not_granted" or box in current_boxes(client, group, moment):
+            refused = as_failure(error).reason == "not_granted"
+            if refused and used is None:
+                used = current_boxes(client, group, moment)  # Read once, and only on a refusal.
+            if not refused or box in used:
                 failures.append(error)
                 continue
             ids = None

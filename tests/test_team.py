@@ -429,12 +429,17 @@ def lose_once(site, path):
     site.fake.fail("GET", path, kind="gone")
 
 
-def test_retirer_while_ovh_loses_the_other_volunteer_fails_and_ends_nothing(team, ovh_client):
+def remove_the_second_while_ovh_loses(team, ovh_client, lost):
+    """Two on duty; « Retirer » the second while OVH loses the agent of `lost` once: (the page after, the form)."""
     team.act("/lyon/start", {"number": "0639980001"})
     team.act("/lyon/start", {"number": "0639980002"})
     form = team.remove_form("lyon", SECOND)
-    lose_once(team, f"{AGENTS}/{agents(ovh_client)[FIRST]['agentId']}")
-    page = text(team.act("/lyon/remove", form))
+    lose_once(team, f"{AGENTS}/{agents(ovh_client)[lost]['agentId']}")
+    return text(team.act("/lyon/remove", form)), form
+
+
+def test_retirer_while_ovh_loses_the_other_volunteer_fails_and_ends_nothing(team, ovh_client):
+    page, form = remove_the_second_while_ovh_loses(team, ovh_client, FIRST)
     assert VANISHED in page and "rien n'a été changé" in page
     assert rings(team) == [FIRST, SECOND], "the permanence is not ended"
     page = text(team.act("/lyon/remove", form))  # The retry.
@@ -443,11 +448,7 @@ def test_retirer_while_ovh_loses_the_other_volunteer_fails_and_ends_nothing(team
 
 
 def test_retirer_while_ovh_loses_the_leaving_volunteer_fails_instead_of_saying_they_had_left(team, ovh_client):
-    team.act("/lyon/start", {"number": "0639980001"})
-    team.act("/lyon/start", {"number": "0639980002"})
-    form = team.remove_form("lyon", SECOND)
-    lose_once(team, f"{AGENTS}/{agents(ovh_client)[SECOND]['agentId']}")
-    page = text(team.act("/lyon/remove", form))
+    page, form = remove_the_second_while_ovh_loses(team, ovh_client, SECOND)
     assert VANISHED in page and "ne recevait déjà plus les appels" not in page
     assert rings(team) == [FIRST, SECOND]
     assert "C'est fait : le 06 •• •• •• 02 ne reçoit plus les appels." in text(team.act("/lyon/remove", form))
