@@ -1,8 +1,8 @@
 """The voicemail on a group's page: how the page reads it, what it shows, and « Écouter ».
 
 « Écouter » asks OVH for the message's file, waits until it is ready, and answers the browser
-with it itself: OVH's URL never reaches the browser (it is kept in data/voicemail/ until it
-expires, for the next ranges), and the audio is never written to disk.
+with it itself: OVH's URL never reaches the browser (it is kept in data/voicemail/ for the
+next ranges, AUDIO_URL_KEPT at most), and the audio is never written to disk.
 Browsers on phones ask for audio in ranges: one range is answered with 206, one out of the file with 416.
 """
 
@@ -85,8 +85,7 @@ def message(request, title, text, status):
 
 
 def audio_bytes(client, settings, group, key):
-    """The audio of a message, at the URL OVH gave lately (audio_urls_path, until it expires) or at a new one; None
-    if none.
+    """The audio of a message, at the URL OVH gave lately (audio_urls_path) or at a new one; None if none.
 
     The URL is kept for every process of the page, AUDIO_URL_KEPT at most: under CGI, each range a phone asks for
     is a process of its own, and asking OVH for the file again for each would cost a request or more each time.

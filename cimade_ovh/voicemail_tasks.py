@@ -151,7 +151,7 @@ def mail_failure(settings, group):
     )
 
 
-# --- Deleting handled messages ---
+# --- Handled messages: forgotten once gone, deleted once kept long enough ---
 
 
 def forget_gone(client, settings, group, moment):
